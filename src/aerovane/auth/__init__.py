@@ -1,0 +1,1 @@
+"""Authentication and authorization: password hashing, users and roles, API auth backends."""

@@ -1,0 +1,234 @@
+"""The options Aerovane knows: section, key, type, default, allowed values, sensitivity.
+
+Names follow Airflow's `airflow.cfg` wherever Airflow has the option, so an `airflow.cfg`
+fragment or an `AIRFLOW__SECTION__KEY` variable means the same thing here. Defaults may refer to
+`{AEROVANE_HOME}`, expanded when settings are loaded.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+Parser = Callable[[str], object]
+
+
+class InvalidValue(ValueError):
+    """Raised by an option parser; the message says what is allowed."""
+
+
+_TRUE = {"true", "t", "1", "yes", "y", "on"}
+_FALSE = {"false", "f", "0", "no", "n", "off"}
+
+
+def parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise InvalidValue("expected a boolean (True/False)")
+
+
+def parse_int(minimum: int | None = None) -> Parser:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise InvalidValue("expected an integer") from None
+        if minimum is not None and value < minimum:
+            raise InvalidValue(f"expected an integer >= {minimum}")
+        return value
+
+    return parse
+
+
+def parse_float(minimum: float | None = None) -> Parser:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise InvalidValue("expected a number") from None
+        if minimum is not None and value < minimum:
+            raise InvalidValue(f"expected a number >= {minimum}")
+        return value
+
+    return parse
+
+
+def parse_choice(*choices: str) -> Parser:
+    lowered = {c.lower(): c for c in choices}
+
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if value.lower() not in lowered:
+            raise InvalidValue("expected one of " + ", ".join(choices))
+        return lowered[value.lower()]
+
+    return parse
+
+
+def parse_str(raw: str) -> str:
+    return raw.strip()
+
+
+def parse_regex(raw: str) -> str:
+    try:
+        re.compile(raw)
+    except re.error as exc:
+        raise InvalidValue(f"expected a regular expression ({exc})") from None
+    return raw
+
+
+def parse_expose_config(raw: str) -> str:
+    value = raw.strip()
+    if value.lower() == "non-sensitive-only":
+        return "non-sensitive-only"
+    try:
+        return "True" if parse_bool(value) else "False"
+    except InvalidValue:
+        raise InvalidValue("expected True, False or non-sensitive-only") from None
+
+
+def parse_cidr_list(raw: str) -> tuple[str, ...]:
+    """Comma-separated CIDR ranges; host bits must be clear (`1.2.3.4/24` is refused)."""
+    ranges: list[str] = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            ranges.append(str(ipaddress.ip_network(part, strict=True)))
+        except ValueError as exc:
+            raise InvalidValue(f"expected CIDR ranges such as 10.0.0.0/8 or ::/0 ({exc})") from None
+    return tuple(ranges)
+
+
+def parse_sql_alchemy_conn(raw: str) -> str:
+    value = raw.strip()
+    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
+        raise InvalidValue("expected a sqlite:/// or postgresql:// URL")
+    return value
+
+
+def parse_fernet_key(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        return value
+    import base64
+    import binascii
+
+    for key in value.split(","):
+        try:
+            if len(base64.urlsafe_b64decode(key.strip().encode())) != 32:
+                raise InvalidValue("expected url-safe base64 of 32 bytes (a Fernet key)")
+        except (binascii.Error, ValueError):
+            raise InvalidValue("expected url-safe base64 of 32 bytes (a Fernet key)") from None
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    section: str
+    key: str
+    default: str
+    parse: Parser = parse_str
+    sensitive: bool = False
+    description: str = ""
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _opts(section: str, *items: tuple) -> list[Option]:
+    out: list[Option] = []
+    for item in items:
+        key, default, parse, *rest = item
+        sensitive = bool(rest[0]) if rest else False
+        description = rest[1] if len(rest) > 1 else ""
+        out.append(Option(section, key, default, parse, sensitive, description))
+    return out
+
+
+_BOOL = parse_bool
+_POS = parse_int(1)
+_NONNEG = parse_int(0)
+
+OPTIONS: list[Option] = [
+    *_opts(
+        "core",
+        ("dags_folder", "{AEROVANE_HOME}/dags", parse_str, False, "Where DAG files are read from."),
+        ("parallelism", "32", _POS, False, "Task instances running at once, per scheduler."),
+        ("max_active_tasks_per_dag", "16", _POS),
+        ("max_active_runs_per_dag", "16", _POS),
+        ("dags_are_paused_at_creation", "True", _BOOL),
+        ("load_examples", "True", _BOOL),
+        ("fernet_key", "", parse_fernet_key, True, "Encrypts connection and variable secrets."),
+        ("default_task_retries", "0", _NONNEG),
+        ("default_task_execution_timeout", "", parse_str),
+        ("dagbag_import_timeout", "30.0", parse_float(0.1)),
+        ("executor", "LocalExecutor", parse_choice("LocalExecutor")),
+        ("default_timezone", "utc", parse_choice("utc")),
+        ("default_pool_task_slot_count", "128", _NONNEG),
+        ("killed_task_cleanup_time", "60", _POS),
+        ("test_connection", "Disabled", parse_choice("Disabled", "Enabled", "Hidden")),
+    ),
+    *_opts(
+        "database",
+        (
+            "sql_alchemy_conn",
+            "sqlite:///{AEROVANE_HOME}/aerovane.db",
+            parse_sql_alchemy_conn,
+            True,
+            "Metadata database URL.",
+        ),
+        ("sql_alchemy_pool_size", "5", _NONNEG),
+        ("sql_alchemy_max_overflow", "10", _NONNEG),
+        ("sql_alchemy_pool_recycle", "1800", _NONNEG),
+    ),
+    *_opts(
+        "logging",
+        ("base_log_folder", "{AEROVANE_HOME}/logs", parse_str),
+        (
+            "logging_level",
+            "INFO",
+            parse_choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        ),
+    ),
+    *_opts(
+        "webserver",
+        ("web_server_host", "0.0.0.0", parse_str),
+        ("web_server_port", "8080", parse_int(0)),
+        ("base_url", "http://localhost:8080", parse_str),
+        ("workers", "1", _POS),
+        ("expose_config", "False", parse_expose_config),
+        ("secret_key", "", parse_str, True, "Signs session cookies and file tokens."),
+    ),
+    *_opts(
+        "api",
+        ("auth_backends", "aerovane.auth.backends.basic_auth", parse_str),
+        ("auth_backend", "", parse_str, False, "Deprecated single-backend form."),
+        ("maximum_page_limit", "100", _POS),
+        ("fallback_page_limit", "100", _POS),
+        ("enable_experimental_api", "False", _BOOL),
+        ("composer_auth_user_registration_role", "Op", parse_str),
+    ),
+    *_opts(
+        "scheduler",
+        ("scheduler_idle_sleep_time", "1.0", parse_float(0.01)),
+        ("scheduler_heartbeat_sec", "5", _POS),
+        ("scheduler_health_check_threshold", "30", _POS),
+        ("catchup_by_default", "True", _BOOL),
+        ("dag_dir_list_interval", "2", parse_float(0.1)),
+        ("min_file_process_interval", "30", parse_float(0)),
+        ("parsing_processes", "2", _POS),
+        ("max_dagruns_to_create_per_loop", "10", _POS),
+        ("max_tis_per_query", "512", _POS),
+        ("scheduler_zombie_task_threshold", "300", _POS),
+        ("allowed_run_id_pattern", r"^[A-Za-z0-9_.~:+-]+$", parse_regex),
+        ("task_heartbeat_sec", "5", parse_float(0.1)),
+    ),
+]
+
+OPTION_INDEX: dict[tuple[str, str], Option] = {(o.section, o.key): o for o in OPTIONS}
+SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(o.section for o in OPTIONS))

@@ -1,0 +1,101 @@
+"""Schema migrations (`aerovane db migrate|check|reset`) and the rows every install needs.
+
+Alembic is imported only when the schema is behind: the common start-up path just compares the
+stored revision with the head, which keeps `aerovane standalone` quick to become healthy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import inspect, select, text
+from sqlalchemy.engine import Connection as SAConnection
+
+from aerovane.db import models
+from aerovane.db.engine import create_session, get_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _alembic_config(connection: SAConnection):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest revision, read from the version files without importing Alembic."""
+    revisions: dict[str, str | None] = {}
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        scope: dict[str, object] = {}
+        for line in path.read_text().splitlines():
+            if line.startswith(("revision =", "down_revision =")):
+                exec(line, scope)  # noqa: S102 - literal assignments from our own files
+        revisions[str(scope["revision"])] = scope.get("down_revision")  # type: ignore[assignment]
+    parents = {p for p in revisions.values() if p}
+    heads = [r for r in revisions if r not in parents]
+    if len(heads) != 1:
+        raise RuntimeError(f"expected one migration head, found {heads}")
+    return heads[0]
+
+
+def current_revision() -> str | None:
+    engine = get_engine()
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def migrate() -> bool:
+    """Bring the schema to head; return True if anything was applied."""
+    if current_revision() == head_revision():
+        ensure_default_rows()
+        return False
+    from alembic import command
+
+    engine = get_engine()
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Several processes may start at once; one migrates, the others wait here.
+            conn.execute(text("SELECT pg_advisory_xact_lock(7361502)"))
+        command.upgrade(_alembic_config(conn), "head")
+    ensure_default_rows()
+    return True
+
+
+def check() -> tuple[bool, str]:
+    """(ok, message) – reachable and at head?"""
+    try:
+        current = current_revision()
+    except Exception as exc:  # noqa: BLE001 - any driver error means "not reachable"
+        return False, f"database not reachable: {str(exc).splitlines()[0]}"
+    head = head_revision()
+    if current != head:
+        return False, f"schema at {current or 'nothing'}, expected {head}: run `aerovane db migrate`"
+    return True, f"database reachable, schema at head ({head})"
+
+
+def reset() -> None:
+    """Drop every table (including Alembic's) and migrate from scratch."""
+    engine = get_engine()
+    with engine.begin() as conn:
+        models.Base.metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    migrate()
+
+
+def ensure_default_rows() -> None:
+    """The default pool and the default roles exist on every install."""
+    from aerovane.config import get_settings
+
+    slots = get_settings().getint("core", "default_pool_task_slot_count")
+    with create_session() as session:
+        if session.scalar(select(models.Pool).where(models.Pool.pool == "default_pool")) is None:
+            session.add(models.Pool(pool="default_pool", slots=slots, description="Default pool"))
+    from aerovane.auth.roles import sync_default_roles
+
+    sync_default_roles()

@@ -1,0 +1,412 @@
+"""ORM models of the metadata database.
+
+Table and column names follow Airflow 2's metadata schema where Airflow has the concept, which
+keeps the REST API mapping obvious. Secrets (connection passwords/extras, variable values) are
+stored encrypted; see `aerovane.db.crypto`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from aerovane.db.types import UtcDateTime, utcnow
+
+NAMING = {
+    "ix": "idx_%(table_name)s_%(column_0_N_name)s",
+    "uq": "%(table_name)s_%(column_0_N_name)s_uq",
+    "ck": "%(table_name)s_%(constraint_name)s_ck",
+    "fk": "%(table_name)s_%(column_0_name)s_fkey",
+    "pk": "%(table_name)s_pkey",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dt.datetime: UtcDateTime, dict[str, Any]: JSON}
+
+
+ID_LEN = 250
+
+
+class DagModel(Base):
+    """What the scheduler and API know about a DAG, refreshed from every parse."""
+
+    __tablename__ = "dag"
+
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    dag_display_name: Mapped[str | None] = mapped_column(String(2000))
+    is_paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_parsed_time: Mapped[dt.datetime | None]
+    fileloc: Mapped[str] = mapped_column(String(2000), default="")
+    owners: Mapped[str] = mapped_column(String(2000), default="")
+    description: Mapped[str | None] = mapped_column(Text)
+    default_view: Mapped[str] = mapped_column(String(25), default="grid")
+    schedule_interval: Mapped[Any] = mapped_column(JSON, nullable=True)
+    timetable_description: Mapped[str | None] = mapped_column(String(1000))
+    max_active_tasks: Mapped[int] = mapped_column(Integer, default=16)
+    max_active_runs: Mapped[int] = mapped_column(Integer, default=16)
+    has_task_concurrency_limits: Mapped[bool] = mapped_column(Boolean, default=False)
+    has_import_errors: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_dagrun: Mapped[dt.datetime | None]
+    next_dagrun_data_interval_start: Mapped[dt.datetime | None]
+    next_dagrun_data_interval_end: Mapped[dt.datetime | None]
+    next_dagrun_create_after: Mapped[dt.datetime | None]
+
+    tags: Mapped[list[DagTag]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="DagTag.name"
+    )
+
+    __table_args__ = (Index(None, "next_dagrun_create_after"),)
+
+
+class DagTag(Base):
+    __tablename__ = "dag_tag"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    dag_id: Mapped[str] = mapped_column(
+        String(ID_LEN), ForeignKey("dag.dag_id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class SerializedDagModel(Base):
+    """A DAG's JSON form, so the scheduler and API never import user code."""
+
+    __tablename__ = "serialized_dag"
+
+    dag_id: Mapped[str] = mapped_column(
+        String(ID_LEN), ForeignKey("dag.dag_id", ondelete="CASCADE"), primary_key=True
+    )
+    fileloc: Mapped[str] = mapped_column(String(2000))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    dag_hash: Mapped[str] = mapped_column(String(64))
+    last_updated: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DagCode(Base):
+    __tablename__ = "dag_code"
+
+    fileloc_hash: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    fileloc: Mapped[str] = mapped_column(String(2000))
+    source_code: Mapped[str] = mapped_column(Text)
+    last_updated: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DagRun(Base):
+    __tablename__ = "dag_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN))
+    run_id: Mapped[str] = mapped_column(String(ID_LEN))
+    logical_date: Mapped[dt.datetime] = mapped_column("execution_date", UtcDateTime)
+    queued_at: Mapped[dt.datetime | None]
+    start_date: Mapped[dt.datetime | None]
+    end_date: Mapped[dt.datetime | None]
+    state: Mapped[str] = mapped_column(String(50), default="queued")
+    run_type: Mapped[str] = mapped_column(String(50))
+    external_trigger: Mapped[bool] = mapped_column(Boolean, default=False)
+    conf: Mapped[Any] = mapped_column(JSON, nullable=True)
+    data_interval_start: Mapped[dt.datetime | None]
+    data_interval_end: Mapped[dt.datetime | None]
+    last_scheduling_decision: Mapped[dt.datetime | None]
+    dag_hash: Mapped[str | None] = mapped_column(String(64))
+    creating_job_id: Mapped[int | None]
+    clear_number: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str | None] = mapped_column(Text)
+    triggered_by: Mapped[str | None] = mapped_column(String(512))
+    updated_at: Mapped[dt.datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("dag_id", "run_id"),
+        UniqueConstraint("dag_id", "execution_date"),
+        Index(None, "state", "dag_id"),
+    )
+
+
+class TaskInstance(Base):
+    """One task of one run. `try_number` counts attempts started (0 before the first)."""
+
+    __tablename__ = "task_instance"
+
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    map_index: Mapped[int] = mapped_column(Integer, primary_key=True, default=-1)
+    try_number: Mapped[int] = mapped_column(Integer, default=0)
+    max_tries: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str | None] = mapped_column(String(20))
+    start_date: Mapped[dt.datetime | None]
+    end_date: Mapped[dt.datetime | None]
+    duration: Mapped[float | None] = mapped_column(Float)
+    hostname: Mapped[str] = mapped_column(String(1000), default="")
+    unixname: Mapped[str] = mapped_column(String(1000), default="")
+    pid: Mapped[int | None]
+    operator: Mapped[str | None] = mapped_column(String(1000))
+    custom_operator_name: Mapped[str | None] = mapped_column(String(1000))
+    pool: Mapped[str] = mapped_column(String(256), default="default_pool")
+    pool_slots: Mapped[int] = mapped_column(Integer, default=1)
+    queue: Mapped[str] = mapped_column(String(256), default="default")
+    priority_weight: Mapped[int] = mapped_column(Integer, default=1)
+    queued_dttm: Mapped[dt.datetime | None]
+    queued_by_job_id: Mapped[int | None]
+    executor: Mapped[str | None] = mapped_column(String(1000))
+    executor_config: Mapped[Any] = mapped_column(JSON, nullable=True)
+    next_retry_at: Mapped[dt.datetime | None]
+    last_heartbeat_at: Mapped[dt.datetime | None]
+    rendered_fields: Mapped[Any] = mapped_column(JSON, nullable=True)
+    task_display_name: Mapped[str | None] = mapped_column(String(2000))
+    note: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], ondelete="CASCADE"
+        ),
+        Index(None, "dag_id", "run_id"),
+        Index(None, "state"),
+    )
+
+
+class TaskInstanceHistory(Base):
+    """A finished earlier attempt of a task instance (the `tries` endpoints read this)."""
+
+    __tablename__ = "task_instance_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN))
+    task_id: Mapped[str] = mapped_column(String(ID_LEN))
+    run_id: Mapped[str] = mapped_column(String(ID_LEN))
+    map_index: Mapped[int] = mapped_column(Integer, default=-1)
+    try_number: Mapped[int] = mapped_column(Integer)
+    max_tries: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str | None] = mapped_column(String(20))
+    start_date: Mapped[dt.datetime | None]
+    end_date: Mapped[dt.datetime | None]
+    duration: Mapped[float | None] = mapped_column(Float)
+    hostname: Mapped[str] = mapped_column(String(1000), default="")
+    unixname: Mapped[str] = mapped_column(String(1000), default="")
+    pid: Mapped[int | None]
+    operator: Mapped[str | None] = mapped_column(String(1000))
+    pool: Mapped[str] = mapped_column(String(256), default="default_pool")
+    pool_slots: Mapped[int] = mapped_column(Integer, default=1)
+    queue: Mapped[str] = mapped_column(String(256), default="default")
+    priority_weight: Mapped[int] = mapped_column(Integer, default=1)
+    queued_dttm: Mapped[dt.datetime | None]
+    executor: Mapped[str | None] = mapped_column(String(1000))
+    task_display_name: Mapped[str | None] = mapped_column(String(2000))
+
+    __table_args__ = (
+        UniqueConstraint("dag_id", "task_id", "run_id", "map_index", "try_number"),
+        ForeignKeyConstraint(
+            ["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], ondelete="CASCADE"
+        ),
+    )
+
+
+class XCom(Base):
+    __tablename__ = "xcom"
+
+    dag_run_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("dag_run.id", ondelete="CASCADE"), primary_key=True
+    )
+    task_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    map_index: Mapped[int] = mapped_column(Integer, primary_key=True, default=-1)
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN))
+    run_id: Mapped[str] = mapped_column(String(ID_LEN))
+    value: Mapped[str | None] = mapped_column(Text)
+    timestamp: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index(None, "dag_id", "run_id", "task_id"),)
+
+
+class EventLog(Base):
+    """The audit log (`log` in Airflow)."""
+
+    __tablename__ = "log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dttm: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    dag_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    task_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    map_index: Mapped[int | None]
+    event: Mapped[str] = mapped_column(String(60))
+    execution_date: Mapped[dt.datetime | None]
+    run_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    owner: Mapped[str | None] = mapped_column(String(512))
+    owner_display_name: Mapped[str | None] = mapped_column(String(500))
+    extra: Mapped[str | None] = mapped_column(Text)
+    try_number: Mapped[int | None]
+
+    __table_args__ = (Index(None, "dttm"), Index(None, "dag_id", "event"))
+
+
+class ImportErrorModel(Base):
+    __tablename__ = "import_error"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    timestamp: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    filename: Mapped[str] = mapped_column(String(1024))
+    stacktrace: Mapped[str] = mapped_column(Text)
+
+
+class Connection(Base):
+    __tablename__ = "connection"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conn_id: Mapped[str] = mapped_column(String(ID_LEN), unique=True)
+    conn_type: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(String(500))
+    schema: Mapped[str | None] = mapped_column(String(500))
+    login: Mapped[str | None] = mapped_column(Text)
+    password: Mapped[str | None] = mapped_column(Text)
+    port: Mapped[int | None]
+    is_encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_extra_encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    extra: Mapped[str | None] = mapped_column(Text)
+
+
+class Variable(Base):
+    __tablename__ = "variable"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(ID_LEN), unique=True)
+    val: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    is_encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Pool(Base):
+    __tablename__ = "slot_pool"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pool: Mapped[str] = mapped_column(String(256), unique=True)
+    slots: Mapped[int] = mapped_column(Integer, default=0)
+    description: Mapped[str | None] = mapped_column(Text)
+    include_deferred: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Job(Base):
+    """A long-running component (scheduler, DAG processor); its heartbeat drives /health."""
+
+    __tablename__ = "job"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_type: Mapped[str] = mapped_column(String(30))
+    state: Mapped[str] = mapped_column(String(20), default="running")
+    hostname: Mapped[str] = mapped_column(String(500), default="")
+    unixname: Mapped[str] = mapped_column(String(1000), default="")
+    pid: Mapped[int | None]
+    executor_class: Mapped[str | None] = mapped_column(String(500))
+    start_date: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    end_date: Mapped[dt.datetime | None]
+    latest_heartbeat: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index(None, "job_type", "latest_heartbeat"),)
+
+
+# -- users, roles and permissions (Flask-AppBuilder's schema, which Airflow 2 uses) ------------
+
+
+class User(Base):
+    __tablename__ = "ab_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(256), default="")
+    last_name: Mapped[str] = mapped_column(String(256), default="")
+    username: Mapped[str] = mapped_column(String(512), unique=True)
+    password: Mapped[str | None] = mapped_column(String(512))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Airflow caps this at 64 characters; service-account emails can be longer.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    last_login: Mapped[dt.datetime | None]
+    login_count: Mapped[int | None] = mapped_column(Integer, default=0)
+    fail_login_count: Mapped[int | None] = mapped_column(Integer, default=0)
+    created_on: Mapped[dt.datetime | None] = mapped_column(default=utcnow)
+    changed_on: Mapped[dt.datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    roles: Mapped[list[Role]] = relationship(secondary="ab_user_role", lazy="selectin")
+
+
+class Role(Base):
+    __tablename__ = "ab_role"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+
+    permissions: Mapped[list[Permission]] = relationship(
+        secondary="ab_permission_view_role", lazy="selectin"
+    )
+
+
+class UserRole(Base):
+    __tablename__ = "ab_user_role"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"))
+    role_id: Mapped[int] = mapped_column(ForeignKey("ab_role.id", ondelete="CASCADE"))
+
+    __table_args__ = (UniqueConstraint("user_id", "role_id"),)
+
+
+class Action(Base):
+    """An action such as `can_read` (FAB calls this table ab_permission)."""
+
+    __tablename__ = "ab_permission"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class Resource(Base):
+    """A resource such as `DAGs` or `DAG:example` (FAB's ab_view_menu)."""
+
+    __tablename__ = "ab_view_menu"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(ID_LEN), unique=True)
+
+
+class Permission(Base):
+    """An (action, resource) pair (FAB's ab_permission_view)."""
+
+    __tablename__ = "ab_permission_view"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    permission_id: Mapped[int] = mapped_column(ForeignKey("ab_permission.id", ondelete="CASCADE"))
+    view_menu_id: Mapped[int] = mapped_column(ForeignKey("ab_view_menu.id", ondelete="CASCADE"))
+
+    action: Mapped[Action] = relationship(lazy="joined")
+    resource: Mapped[Resource] = relationship(lazy="joined")
+
+    __table_args__ = (UniqueConstraint("permission_id", "view_menu_id"),)
+
+
+class RolePermission(Base):
+    __tablename__ = "ab_permission_view_role"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    permission_view_id: Mapped[int] = mapped_column(
+        ForeignKey("ab_permission_view.id", ondelete="CASCADE")
+    )
+    role_id: Mapped[int] = mapped_column(ForeignKey("ab_role.id", ondelete="CASCADE"))
+
+    __table_args__ = (UniqueConstraint("permission_view_id", "role_id"),)

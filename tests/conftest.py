@@ -1,0 +1,78 @@
+"""Shared fixtures: every test gets its own AEROVANE_HOME and a migrated, empty database.
+
+The database is SQLite in the test's home unless `AEROVANE_TEST_DATABASE_URL` names a
+PostgreSQL database, in which case that database is migrated once and emptied before each test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+PG_URL = os.environ.get("AEROVANE_TEST_DATABASE_URL", "")
+_TEMPLATE: dict[str, Path] = {}
+
+
+def _clear_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(("AEROVANE__", "AIRFLOW__")) or name in {"AEROVANE_CONFIG"}:
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def aerovane_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh home with settings reloaded; no database yet."""
+    from aerovane.config import ensure_home, reload_settings
+    from aerovane.db.engine import dispose_engines
+
+    home = tmp_path / "home"
+    _clear_env(monkeypatch)
+    monkeypatch.setenv("AEROVANE_HOME", str(home))
+    monkeypatch.setenv("AEROVANE__CORE__LOAD_EXAMPLES", "False")
+    if PG_URL:
+        monkeypatch.setenv("AEROVANE__DATABASE__SQL_ALCHEMY_CONN", PG_URL)
+    dispose_engines()
+    reload_settings()
+    ensure_home()
+    yield home
+    dispose_engines()
+    reload_settings()
+
+
+def _truncate_all() -> None:
+    from aerovane.db.engine import get_engine
+    from aerovane.db.models import Base
+
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with get_engine().begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def db(aerovane_home: Path) -> Path:
+    """A migrated database with only the default rows (pool, roles)."""
+    from aerovane.config import get_settings
+    from aerovane.db.engine import dispose_engines
+    from aerovane.db.migrate import ensure_default_rows, migrate
+
+    if PG_URL:
+        migrate()
+        _truncate_all()
+        ensure_default_rows()
+        return aerovane_home
+    target = Path(get_settings().sql_alchemy_conn.removeprefix("sqlite:///"))
+    template = _TEMPLATE.get("sqlite")
+    if template is None:
+        migrate()
+        dispose_engines()
+        template = target.parent.parent.parent / "template.db"
+        shutil.copy(target, template)
+        _TEMPLATE["sqlite"] = template
+    else:
+        shutil.copy(template, target)
+    return aerovane_home
