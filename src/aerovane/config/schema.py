@@ -33,13 +33,15 @@ def parse_bool(raw: str) -> bool:
 
 
 def parse_int(minimum: int | None = None) -> Parser:
+    wanted = "expected an integer" + (f" >= {minimum}" if minimum is not None else "")
+
     def parse(raw: str) -> int:
         try:
             value = int(raw.strip())
         except ValueError:
-            raise InvalidValue("expected an integer") from None
+            raise InvalidValue(wanted) from None
         if minimum is not None and value < minimum:
-            raise InvalidValue(f"expected an integer >= {minimum}")
+            raise InvalidValue(wanted)
         return value
 
     return parse

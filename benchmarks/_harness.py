@@ -1,0 +1,103 @@
+"""Shared benchmark plumbing: a temporary `aerovane standalone`, timing helpers, PSS."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Standalone:
+    home: Path
+    url: str
+    password: str
+    proc: subprocess.Popen[bytes]
+    started_in: float
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return ("admin", self.password)
+
+
+def wait_healthy(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            body = httpx.get(f"{url}/api/v1/health", timeout=1).json()
+            if body["scheduler"]["status"] == "healthy":
+                return
+        time.sleep(0.005)
+    raise RuntimeError("not healthy in time")
+
+
+@contextlib.contextmanager
+def standalone(env_extra: dict[str, str] | None = None, home: Path | None = None,
+               dags: dict[str, str] | None = None) -> Iterator[Standalone]:
+    """Start `aerovane standalone` in a fresh (or given) home; stop it afterwards."""
+    tmp = None
+    if home is None:
+        tmp = tempfile.TemporaryDirectory(prefix="aerovane-bench-")
+        home = Path(tmp.name) / "home"
+    (home / "dags").mkdir(parents=True, exist_ok=True)
+    for name, source in (dags or {}).items():
+        (home / "dags" / name).write_text(source)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AEROVANE__", "AIRFLOW__"))}
+    env.update(AEROVANE_HOME=str(home), AEROVANE__WEBSERVER__WEB_SERVER_PORT=str(port),
+               AEROVANE__WEBSERVER__WEB_SERVER_HOST="127.0.0.1")
+    env.update(env_extra or {})
+    url = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "aerovane", "standalone"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy(url)
+        took = time.monotonic() - started
+        password = (home / "standalone_admin_password.txt").read_text().strip()
+        yield Standalone(home, url, password, proc, took)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def tree_pss_mib(pid: int) -> tuple[float, int]:
+    """(PSS of the process and all its descendants in MiB, number of processes)."""
+    import psutil
+
+    root = psutil.Process(pid)
+    procs = [root, *root.children(recursive=True)]
+    total = 0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_full_info().pss
+    return total / 2**20, len(procs)
+
+
+def summary(values: list[float], unit: str = "ms", scale: float = 1000.0) -> str:
+    vals = sorted(v * scale for v in values)
+    p90 = vals[min(len(vals) - 1, int(len(vals) * 0.9))]
+    return (f"median {statistics.median(vals):.1f} {unit}  (min {vals[0]:.1f}, p90 {p90:.1f}, "
+            f"n={len(vals)})")

@@ -1,0 +1,5 @@
+"""`python -m aerovane` is the `aerovane` command."""
+
+from aerovane.cli import main
+
+main()

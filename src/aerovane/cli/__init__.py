@@ -1,0 +1,50 @@
+"""The `aerovane` command. Commands parse arguments, call services, and print; errors are one
+line on stderr with a non-zero exit code."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from aerovane import __version__
+
+
+class AerovaneGroup(click.Group):
+    """Turns expected errors into one clear line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from aerovane.config import ConfigError
+        from aerovane.services.errors import ServiceError
+
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, ServiceError) as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=AerovaneGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="aerovane")
+def cli() -> None:
+    """Aerovane: a workflow orchestrator that speaks Apache Airflow 2's REST APIs."""
+
+
+def _register() -> None:
+    from aerovane.cli import (
+        config_commands,
+        dags_commands,
+        db_commands,
+        servers,
+        tasks_commands,
+        users_commands,
+    )
+
+    for module in (servers, db_commands, config_commands, dags_commands, tasks_commands,
+                   users_commands):
+        module.register(cli)
+
+
+def main() -> None:
+    _register()
+    cli(prog_name="aerovane")

@@ -1,0 +1,140 @@
+"""`aerovane standalone`, `aerovane api-server`, `aerovane scheduler`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+
+import click
+
+PASSWORD_FILE = "standalone_admin_password.txt"
+
+
+def _setup_logging() -> None:
+    from aerovane.config import get_settings
+
+    logging.basicConfig(
+        level=get_settings().getstr("logging", "logging_level"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def ensure_admin_user() -> tuple[str, str | None]:
+    """Create `admin` with a random password on first start; return (username, password)."""
+    from aerovane.auth.users import create_user, find_user, random_password
+    from aerovane.config import get_settings
+    from aerovane.db.engine import create_session
+
+    path = get_settings().home / PASSWORD_FILE
+    with create_session() as session:
+        if find_user("admin", session=session) is not None:
+            password = path.read_text().strip() if path.exists() else None
+            return "admin", password
+        password = random_password()
+        create_user(username="admin", email="admin@example.com", first_name="Admin",
+                    last_name="User", role_names=["Admin"], password=password, session=session)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(password + "\n")
+    return "admin", password
+
+
+def _announce_when_healthy(url: str, username: str, password: str | None, started: float) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.02)
+    took = time.monotonic() - started
+    click.secho(f"\nAerovane is running at {url} (ready in {took:.2f}s)", fg="green", bold=True)
+    if password:
+        click.echo(f"Log in with username: {username}  password: {password}")
+    else:
+        click.echo(f"Log in as {username} (password in {PASSWORD_FILE} was removed; reset it "
+                   "with `aerovane users reset-password`)")
+    click.echo(f"Try:  curl -u {username}:<password> {url}/api/v1/dags")
+    click.echo("Press Ctrl-C to stop.\n")
+
+
+@click.command("standalone")
+@click.option("--port", type=int, default=None, help="Override [webserver] web_server_port.")
+@click.option("--host", default=None, help="Override [webserver] web_server_host.")
+def standalone(port: int | None, host: str | None) -> None:
+    """Run everything in one process: API server, scheduler, DAG processor, local executor."""
+    started = time.monotonic()
+    from aerovane.components import Components, Plan
+    from aerovane.config import get_settings
+
+    _setup_logging()
+    components = Components(Plan(host=host, port=port))
+    components.prepare()
+    username, password = ensure_admin_user()
+    settings = get_settings()
+    port = port if port is not None else settings.getint("webserver", "web_server_port")
+    url = f"http://localhost:{port}"
+    threading.Thread(
+        target=_announce_when_healthy, args=(url, username, password, started), daemon=True
+    ).start()
+    components.plan.host, components.plan.port = host, port
+    components.run()
+    click.echo("Aerovane stopped.")
+
+
+@click.command("api-server")
+@click.option("--port", type=int, default=None)
+@click.option("--host", default=None)
+@click.option("--workers", type=int, default=None, help="Override [webserver] workers.")
+def api_server(port: int | None, host: str | None, workers: int | None) -> None:
+    """Serve the REST API only."""
+    import uvicorn
+
+    from aerovane.config import ensure_home
+    from aerovane.db.migrate import check
+
+    _setup_logging()
+    settings = ensure_home()
+    ok, message = check()
+    if not ok:
+        raise click.ClickException(message)
+    uvicorn.run(
+        "aerovane.api.app:create_app",
+        factory=True,
+        host=host or settings.getstr("webserver", "web_server_host"),
+        port=port if port is not None else settings.getint("webserver", "web_server_port"),
+        workers=workers or settings.getint("webserver", "workers"),
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@click.command("scheduler")
+@click.option("--no-dag-processor", is_flag=True, help="Do not parse DAG files in this process.")
+def scheduler(no_dag_processor: bool) -> None:
+    """Run the scheduler, the local executor and (by default) the DAG processor."""
+    from aerovane.components import Components, Plan
+
+    _setup_logging()
+    Components(Plan(api=False, dag_processor=not no_dag_processor)).run()
+
+
+@click.command("dag-processor")
+def dag_processor() -> None:
+    """Run only the DAG processor."""
+    from aerovane.components import Components, Plan
+
+    _setup_logging()
+    Components(Plan(api=False, scheduler=False)).run()
+
+
+def register(cli: click.Group) -> None:
+    for command in (standalone, api_server, scheduler, dag_processor):
+        cli.add_command(command)

@@ -1,0 +1,198 @@
+"""Assembling the long-running components into one process.
+
+`aerovane standalone` runs all of them (API server, scheduler, DAG processor, local executor);
+`aerovane scheduler` and `aerovane api-server` run subsets. The zygote is forked before any
+thread starts, so task processes are forked from a single-threaded parent.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+
+from aerovane.config import ensure_home, get_settings
+from aerovane.db.migrate import migrate
+
+log = logging.getLogger("aerovane")
+
+
+@dataclass
+class Plan:
+    api: bool = True
+    scheduler: bool = True
+    dag_processor: bool = True
+    host: str | None = None
+    port: int | None = None
+
+
+class Components:
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.settings = ensure_home()
+        self.scheduler = None
+        self.processor = None
+        self.factory = None
+        self.server = None
+        self._threads: list[threading.Thread] = []
+        self._prepared = False
+        self.ready = threading.Event()
+
+    def prepare(self) -> None:
+        """Everything that must happen before threads exist: migrate, fork the zygote."""
+        if self._prepared:
+            return
+        self._prepared = True
+        migrate()
+        if self.plan.scheduler or self.plan.dag_processor:
+            from aerovane.executors.zygote import ProcessFactory
+
+            self.factory = ProcessFactory()
+            self.factory.start()
+
+    def run(self) -> None:
+        """Run until SIGINT/SIGTERM; then stop every component and return."""
+        self.prepare()
+        from aerovane.scheduler.wakeup import Wakeup
+
+        wakeup = Wakeup() if self.plan.scheduler else None
+        if self.plan.scheduler:
+            from aerovane.executors.local import LocalExecutor
+            from aerovane.scheduler.job import Scheduler
+
+            executor = LocalExecutor(
+                parallelism=self.settings.getint("core", "parallelism"),
+                factory=self.factory,  # type: ignore[arg-type]
+                on_event=wakeup.notify,  # type: ignore[union-attr]
+            )
+            self.scheduler = Scheduler(executor, wakeup=wakeup)
+            self._spawn(self.scheduler.serve, "scheduler")
+        if self.plan.dag_processor:
+            from aerovane.dag_processing.manager import DagProcessor
+
+            self.processor = DagProcessor(
+                self.factory,  # type: ignore[arg-type]
+                on_change=wakeup.notify if wakeup else None,
+            )
+            self._spawn(self.processor.serve, "dag-processor")
+        try:
+            if self.plan.api:
+                self._serve_api()
+            else:
+                self._wait_for_signal()
+        finally:
+            self.stop()
+
+    def _spawn(self, target: object, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
+        thread.start()
+        self._threads.append(thread)
+
+    def _serve_api(self) -> None:
+        import uvicorn
+
+        from aerovane.api.app import create_app
+
+        host = self.plan.host or self.settings.getstr("webserver", "web_server_host")
+        port = self.plan.port if self.plan.port is not None else self.settings.getint(
+            "webserver", "web_server_port")
+        config = uvicorn.Config(create_app(), host=host, port=port, log_level="warning",
+                                access_log=False, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.ready.set()
+        self.server.run()
+
+    def _wait_for_signal(self) -> None:
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        self.ready.set()
+        while not stop.wait(0.5):
+            if any(not t.is_alive() for t in self._threads):
+                log.error("a component stopped unexpectedly; shutting down")
+                break
+
+    def stop(self) -> None:
+        for service in (self.processor, self.scheduler):
+            if service is not None:
+                service.stop()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        if self.factory is not None:
+            self.factory.stop()
+
+
+def api_url() -> str:
+    settings = get_settings()
+    return settings.getstr("webserver", "base_url").rstrip("/")
+
+
+def run_dag_once(
+    dag_id: str,
+    logical_date: object | None,
+    conf: dict[str, object] | None,
+    *,
+    timeout: float,
+    echo: object = print,
+) -> str:
+    """`dags test`: parse all DAG files now, trigger `dag_id`, drive the scheduler in this
+    process until the run ends, print each task's log, and return the run's state."""
+    import time
+
+    from sqlalchemy import select
+
+    from aerovane.dag_processing.manager import DagProcessor
+    from aerovane.db import models
+    from aerovane.db.engine import create_session
+    from aerovane.executors.local import LocalExecutor
+    from aerovane.executors.zygote import ProcessFactory
+    from aerovane.scheduler.job import Scheduler
+    from aerovane.services.dag_runs import trigger_dag_run
+    from aerovane.services.task_logs import log_path, read_log
+
+    settings = ensure_home()
+    migrate()
+    factory = ProcessFactory()
+    factory.start()
+    try:
+        processor = DagProcessor(factory)
+        while not processor.first_pass_done:
+            processor.run_once()
+            time.sleep(0.01)
+        with create_session() as session:
+            dag = session.get(models.DagModel, dag_id)
+            if dag is not None:
+                dag.is_paused = False
+            run = trigger_dag_run(dag_id, logical_date=logical_date, conf=conf,  # type: ignore[arg-type]
+                                  triggered_by="dags test", session=session)
+            run_id = run.run_id
+        executor = LocalExecutor(parallelism=settings.getint("core", "parallelism"),
+                                 factory=factory)
+        scheduler = Scheduler(executor)
+        executor._on_event = scheduler.wakeup.notify  # noqa: SLF001
+        scheduler.on_start()
+        deadline = time.monotonic() + timeout
+        state = "running"
+        try:
+            while time.monotonic() < deadline:
+                delay = scheduler.run_once()
+                with create_session(readonly=True) as session:
+                    state = session.scalar(select(models.DagRun.state).where(
+                        models.DagRun.dag_id == dag_id, models.DagRun.run_id == run_id))
+                if state in ("success", "failed"):
+                    break
+                scheduler.sleep(min(delay, 0.5))
+        finally:
+            scheduler.on_stop()
+        with create_session(readonly=True) as session:
+            tis = session.scalars(select(models.TaskInstance).where(
+                models.TaskInstance.dag_id == dag_id, models.TaskInstance.run_id == run_id))
+            for ti in tis:
+                echo(f"--- {ti.task_id}: {ti.state} (try {ti.try_number}) ---")  # type: ignore[operator]
+                if ti.try_number:
+                    text, _ = read_log(log_path(dag_id, run_id, ti.task_id, ti.try_number))
+                    echo(text.rstrip())  # type: ignore[operator]
+        return str(state)
+    finally:
+        factory.stop()

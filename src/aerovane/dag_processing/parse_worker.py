@@ -1,0 +1,34 @@
+"""Runs in a forked child: import one DAG file and write its serialized DAGs (or the traceback)
+as JSON to the result path the manager chose."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import traceback
+from pathlib import Path
+from typing import Any
+
+
+def parse_file(payload: dict[str, Any]) -> int:
+    from aerovane.authoring.serialization import serialize_dag
+    from aerovane.dag_processing.importer import import_dag_file
+
+    path: str = payload["path"]
+    result_path = Path(payload["result_path"])
+    # User code may print or log at import time; keep it out of the server's terminal.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    logging.getLogger().handlers.clear()
+    result: dict[str, Any]
+    try:
+        dags, _ = import_dag_file(path, Path(payload["dags_folder"]))
+        result = {"dags": [serialize_dag(d) for d in dags.values()], "error": None}
+    except BaseException:  # noqa: BLE001 - any failure is an import error to report
+        result = {"dags": [], "error": traceback.format_exc()}
+    tmp = result_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result), encoding="utf-8")
+    tmp.replace(result_path)
+    return 0

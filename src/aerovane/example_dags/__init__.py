@@ -1,0 +1,1 @@
+"""Example DAGs, loaded when `[core] load_examples` is True."""

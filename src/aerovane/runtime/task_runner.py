@@ -1,0 +1,291 @@
+"""Running one task attempt inside its own process.
+
+Claiming is a conditional update (`queued` with this try number → `running`), so a workload
+delivered twice, or one whose task instance was cleared or marked meanwhile, never runs twice.
+The final state is written with the same guard, so an external change made while the task ran
+(mark success/failed, clear) is never overwritten. A heartbeat thread keeps `last_heartbeat_at`
+fresh and terminates the attempt when its task instance was changed from outside.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+from aerovane.config import get_settings
+from aerovane.db import models
+from aerovane.db.engine import create_session
+from aerovane.db.types import utcnow
+from aerovane.executors.base import TaskKey, TaskWorkload
+from aerovane.states import TaskState
+
+log = logging.getLogger("aerovane.task")
+
+LOG_FORMAT = "[%(asctime)s] {%(filename)s:%(lineno)d} %(levelname)s - %(message)s"
+
+
+class TaskTerminated(Exception):
+    """SIGTERM arrived (the attempt was killed or its task instance changed from outside)."""
+
+
+def _redirect_output(log_path: str) -> None:
+    path = Path(log_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(get_settings().getstr("logging", "logging_level"))
+
+
+def _ti_filter(key: TaskKey) -> list[Any]:
+    ti = models.TaskInstance
+    return [ti.dag_id == key.dag_id, ti.task_id == key.task_id, ti.run_id == key.run_id,
+            ti.map_index == key.map_index, ti.try_number == key.try_number]
+
+
+def _claim(key: TaskKey) -> bool:
+    now = utcnow()
+    with create_session() as session:
+        result = session.execute(
+            update(models.TaskInstance)
+            .where(*_ti_filter(key), models.TaskInstance.state == TaskState.QUEUED.value)
+            .values(state=TaskState.RUNNING.value, start_date=now, end_date=None, duration=None,
+                    hostname=socket.getfqdn(), unixname=getpass.getuser(), pid=os.getpid(),
+                    last_heartbeat_at=now)
+        )
+        return result.rowcount == 1
+
+
+def finish(key: TaskKey, state: TaskState, *, next_retry_at: dt.datetime | None = None,
+           rendered_fields: dict[str, Any] | None = None) -> bool:
+    """Record the outcome unless the task instance was changed from outside meanwhile."""
+    now = utcnow()
+    with create_session() as session:
+        row = session.execute(
+            select(models.TaskInstance.start_date).where(*_ti_filter(key))
+        ).first()
+        start = row[0] if row else None
+        values: dict[str, Any] = {"state": state.value, "end_date": now,
+                                  "duration": (now - start).total_seconds() if start else None,
+                                  "next_retry_at": next_retry_at}
+        if rendered_fields is not None:
+            values["rendered_fields"] = rendered_fields
+        result = session.execute(
+            update(models.TaskInstance)
+            .where(*_ti_filter(key), models.TaskInstance.state == TaskState.RUNNING.value)
+            .values(**values)
+        )
+        return result.rowcount == 1
+
+
+def retry_delay_for(task: Any, try_number: int) -> dt.timedelta:
+    """Airflow's backoff: delay * 2**(try-1), capped by max_retry_delay (default 24 h)."""
+    delay: dt.timedelta = task.retry_delay
+    if getattr(task, "retry_exponential_backoff", False):
+        delay = delay * (2 ** max(0, try_number - 1))
+        cap = getattr(task, "max_retry_delay", None) or dt.timedelta(days=1)
+        delay = min(delay, cap)
+    return delay
+
+
+class _Heartbeat(threading.Thread):
+    def __init__(self, key: TaskKey, interval: float) -> None:
+        super().__init__(name="task-heartbeat", daemon=True)
+        self.key = key
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                with create_session() as session:
+                    result = session.execute(
+                        update(models.TaskInstance)
+                        .where(*_ti_filter(self.key),
+                               models.TaskInstance.state == TaskState.RUNNING.value)
+                        .values(last_heartbeat_at=utcnow())
+                    )
+                    changed = result.rowcount == 0
+            except Exception:  # noqa: BLE001 - a DB hiccup must not kill the task
+                log.warning("heartbeat failed", exc_info=True)
+                continue
+            if changed and not self.stopped.is_set():
+                log.warning("Task instance state was changed externally; terminating")
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return repr(value)
+
+
+def run_workload(payload: dict[str, Any]) -> int:
+    """Entry point in the forked child. Returns the process exit code (0 unless internal error)."""
+    workload = TaskWorkload.from_dict(payload)
+    _redirect_output(workload.log_path)
+    key = workload.key
+    if not _claim(key):
+        log.info("Task instance %s is no longer queued for try %d; not running it",
+                 key, key.try_number)
+        return 0
+    return _run_claimed(workload)
+
+
+def _run_claimed(workload: TaskWorkload) -> int:
+    from aerovane.authoring.context import build_context
+    from aerovane.authoring.exceptions import (
+        AerovaneFailException,
+        AerovaneSkipException,
+        AerovaneTaskTimeout,
+    )
+    from aerovane.authoring.templating import build_jinja_env
+    from aerovane.dag_processing.importer import import_dag_file
+    from aerovane.runtime.task_instance import RuntimeTaskInstance
+    from aerovane.runtime.xcom import RETURN_KEY, clear
+
+    key = workload.key
+    settings = get_settings()
+    heartbeat = _Heartbeat(key, settings.getfloat("scheduler", "task_heartbeat_sec"))
+    heartbeat.start()
+    with create_session(readonly=True) as session:
+        ti_row = session.scalar(select(models.TaskInstance).where(*_ti_filter(key)))
+        run_row = session.scalar(select(models.DagRun).where(
+            models.DagRun.dag_id == key.dag_id, models.DagRun.run_id == key.run_id))
+    assert ti_row is not None and run_row is not None
+    log.info("Starting attempt %d of %d", key.try_number, ti_row.max_tries + 1)
+    try:
+        dags, _ = import_dag_file(workload.fileloc, settings.dags_folder)
+        dag = dags.get(key.dag_id)
+        if dag is None:
+            raise LookupError(f"DAG {key.dag_id!r} could not be found in {workload.fileloc}")
+        task = dag.get_task(key.task_id)
+    except BaseException:  # noqa: BLE001 - any failure to load is a task failure
+        log.error("Failed to load the task:\n%s", traceback.format_exc())
+        heartbeat.stopped.set()
+        _handle_failure(key, None, ti_row.max_tries, retryable=True)
+        return 0
+
+    ti = RuntimeTaskInstance(ti_row, run_row, task)
+    ti.state = TaskState.RUNNING.value
+    rendered: dict[str, Any] | None = None
+    state = TaskState.SUCCESS
+    retryable = True
+    context: dict[str, Any] = {}
+
+    def on_term(signum: int, _frame: object) -> None:
+        raise TaskTerminated(f"received signal {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, on_term)
+    timeout = task.execution_timeout
+    try:
+        params = dag.params.resolve(run_row.conf or {})
+        context = build_context(dag=dag, task=task, ti=ti, dag_run=run_row, params=params)
+        task.render_template_fields(context, build_jinja_env(dag))
+        rendered = {f: _jsonable(getattr(task, f, None)) for f in task.template_fields}
+        clear(dag_run_id=run_row.id, task_id=key.task_id, map_index=key.map_index)
+        log.info("Executing <Task(%s): %s> on %s", type(task).__name__, task.task_id,
+                 run_row.logical_date.isoformat())
+        if timeout is not None:
+            def on_alarm(_signum: int, _frame: object) -> None:
+                raise AerovaneTaskTimeout(f"Timeout, PID: {os.getpid()}")
+
+            signal.signal(signal.SIGALRM, on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, timeout.total_seconds())
+        try:
+            result = task.execute(context)
+        finally:
+            if timeout is not None:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        if getattr(task, "do_xcom_push", True) and result is not None:
+            if getattr(task, "multiple_outputs", False) and isinstance(result, dict):
+                for k, v in result.items():
+                    ti.xcom_push(str(k), v)
+            ti.xcom_push(RETURN_KEY, result)
+        log.info("Marking task as SUCCESS. dag_id=%s, task_id=%s, run_id=%s",
+                 key.dag_id, key.task_id, key.run_id)
+    except AerovaneSkipException as exc:
+        state = TaskState.SKIPPED
+        log.info("Skipping task: %s", exc or "skip requested")
+    except (AerovaneTaskTimeout, TaskTerminated) as exc:
+        state = TaskState.FAILED
+        log.error("Task failed: %s", exc)
+        _safe_on_kill(task)
+    except AerovaneFailException as exc:
+        state, retryable = TaskState.FAILED, False
+        log.error("Task failed without retry: %s", exc)
+    except BaseException:  # noqa: BLE001 - user code may raise anything
+        state = TaskState.FAILED
+        log.error("Task failed with exception\n%s", traceback.format_exc())
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        heartbeat.stopped.set()
+
+    if state == TaskState.FAILED:
+        final = _handle_failure(key, task, ti_row.max_tries, retryable=retryable,
+                                rendered=rendered)
+    else:
+        final = state if finish(key, state, rendered_fields=rendered) else None
+    ti.state = final.value if final else ti.state
+    _run_callbacks(task, final, context)
+    return 0
+
+
+def _handle_failure(key: TaskKey, task: Any, max_tries: int, *, retryable: bool,
+                    rendered: dict[str, Any] | None = None) -> TaskState | None:
+    if retryable and key.try_number <= max_tries:
+        delay = retry_delay_for(task, key.try_number) if task is not None else dt.timedelta(0)
+        next_at = utcnow() + delay
+        log.info("Marking task as UP_FOR_RETRY (try %d of %d); next try at %s",
+                 key.try_number, max_tries + 1, next_at.isoformat())
+        ok = finish(key, TaskState.UP_FOR_RETRY, next_retry_at=next_at, rendered_fields=rendered)
+        return TaskState.UP_FOR_RETRY if ok else None
+    log.info("Marking task as FAILED. dag_id=%s, task_id=%s, run_id=%s",
+             key.dag_id, key.task_id, key.run_id)
+    ok = finish(key, TaskState.FAILED, rendered_fields=rendered)
+    return TaskState.FAILED if ok else None
+
+
+def _safe_on_kill(task: Any) -> None:
+    try:
+        task.on_kill()
+    except Exception:  # noqa: BLE001
+        log.exception("on_kill failed")
+
+
+def _run_callbacks(task: Any, state: TaskState | None, context: dict[str, Any]) -> None:
+    name = {TaskState.SUCCESS: "on_success_callback", TaskState.FAILED: "on_failure_callback",
+            TaskState.UP_FOR_RETRY: "on_retry_callback"}.get(state) if state else None
+    callbacks = getattr(task, name, None) if name else None
+    if not callbacks:
+        return
+    for callback in callbacks if isinstance(callbacks, (list, tuple)) else [callbacks]:
+        try:
+            callback(context)
+        except Exception:  # noqa: BLE001 - a callback error must not change the outcome
+            log.exception("Error when executing %s", name)

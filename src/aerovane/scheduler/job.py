@@ -1,0 +1,191 @@
+"""The scheduler loop: one `run_once()` creates due runs, starts queued runs, advances running
+runs, queues ready task instances to the executor and handles ended task processes.
+
+It sleeps on a `Wakeup` rather than a fixed poll, so a trigger or a finished task is acted on
+within milliseconds; `[scheduler] scheduler_idle_sleep_time` only bounds the idle wait.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+import socket
+import time
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from aerovane.config import get_settings
+from aerovane.db import models
+from aerovane.db.engine import create_session, is_postgres
+from aerovane.db.types import utcnow
+from aerovane.executors.base import BaseExecutor, ProcessEnded
+from aerovane.scheduler import runs
+from aerovane.scheduler.dead_tasks import describe_exit, fail_dead_attempt, find_zombies
+from aerovane.scheduler.queueing import Limits, queue_task_instances
+from aerovane.scheduler.wakeup import Wakeup
+from aerovane.services.loop_service import LoopService
+from aerovane.states import ACTIVE_TI_VALUES, DagRunState, TaskState
+
+JOB_TYPE = "SchedulerJob"
+
+
+class Scheduler(LoopService):
+    name = "scheduler"
+
+    def __init__(self, executor: BaseExecutor, *, wakeup: Wakeup | None = None) -> None:
+        settings = get_settings()
+        super().__init__(settings.getfloat("scheduler", "scheduler_idle_sleep_time"))
+        self.executor = executor
+        self.wakeup = wakeup or Wakeup()
+        self.job_id: int | None = None
+        self._heartbeat_every = settings.getint("scheduler", "scheduler_heartbeat_sec")
+        self._zombie_threshold = dt.timedelta(
+            seconds=settings.getint("scheduler", "scheduler_zombie_task_threshold")
+        )
+        self._last_heartbeat = 0.0
+        self._last_zombie_check = 0.0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        with create_session() as session:
+            job = models.Job(job_type=JOB_TYPE, hostname=socket.getfqdn(),
+                             unixname=getpass.getuser(), pid=os.getpid(),
+                             executor_class=self.executor.name)
+            session.add(job)
+            session.flush()
+            self.job_id = job.id
+        self._last_heartbeat = time.monotonic()
+        self.executor.start()
+        self._reset_orphans()
+        self.log.info("scheduler started (job %s, executor %s)", self.job_id, self.executor.name)
+
+    def on_stop(self) -> None:
+        self.executor.end()
+        for event in self.executor.events():
+            self._handle_process_end(event)
+        with create_session() as session:
+            session.execute(
+                update(models.Job).where(models.Job.id == self.job_id)
+                .values(state="success", end_date=utcnow())
+            )
+        self.wakeup.close()
+
+    def wake(self) -> None:
+        self.wakeup.notify()
+
+    def sleep(self, seconds: float) -> None:
+        if not self.stopping:
+            self.wakeup.wait(seconds)
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def run_once(self) -> float:
+        for event in self.executor.events():
+            self._handle_process_end(event)
+        next_retry: dt.datetime | None = None
+        with create_session() as session:
+            runs.create_scheduled_runs(session=session)
+            runs.start_queued_runs(session=session)
+            for run in self._running_runs(session):
+                progress = runs.advance_run(run, session=session)
+                if progress.next_retry_at and (next_retry is None or progress.next_retry_at < next_retry):
+                    next_retry = progress.next_retry_at
+        with create_session() as session:
+            workloads = queue_task_instances(
+                limits=Limits(executor_slots=self.executor.open_slots),
+                job_id=self.job_id,
+                executor_name=self.executor.name,
+                session=session,
+            )
+        for workload in workloads:
+            self.executor.queue_workload(workload)
+        self._periodic()
+        delay = self.interval
+        if next_retry is not None:
+            delay = min(delay, max(0.0, (next_retry - utcnow()).total_seconds()))
+        return delay
+
+    def _running_runs(self, session: Session) -> list[models.DagRun]:
+        query = (
+            select(models.DagRun)
+            .where(models.DagRun.state == DagRunState.RUNNING.value)
+            .order_by(models.DagRun.last_scheduling_decision.nulls_first(), models.DagRun.id)
+            .limit(200)
+        )
+        if is_postgres(session):
+            query = query.with_for_update(skip_locked=True)
+        return list(session.scalars(query))
+
+    def _handle_process_end(self, event: ProcessEnded) -> None:
+        key = event.key
+        with create_session() as session:
+            ti = session.scalar(
+                select(models.TaskInstance).where(
+                    models.TaskInstance.dag_id == key.dag_id,
+                    models.TaskInstance.task_id == key.task_id,
+                    models.TaskInstance.run_id == key.run_id,
+                    models.TaskInstance.map_index == key.map_index,
+                    models.TaskInstance.try_number == key.try_number,
+                    models.TaskInstance.state.in_(ACTIVE_TI_VALUES),
+                )
+            )
+            if ti is not None:
+                fail_dead_attempt(ti, describe_exit(event.code), session=session)
+
+    def _periodic(self) -> None:
+        now = time.monotonic()
+        if now - self._last_heartbeat >= self._heartbeat_every:
+            self._last_heartbeat = now
+            with create_session() as session:
+                session.execute(
+                    update(models.Job).where(models.Job.id == self.job_id)
+                    .values(latest_heartbeat=utcnow())
+                )
+        if now - self._last_zombie_check >= 10:
+            self._last_zombie_check = now
+            with create_session() as session:
+                running_here = self.executor.running
+                for ti in find_zombies(threshold=self._zombie_threshold, session=session):
+                    key_match = any(
+                        k.dag_id == ti.dag_id and k.task_id == ti.task_id and k.run_id == ti.run_id
+                        and k.try_number == ti.try_number for k in running_here
+                    )
+                    if not key_match:
+                        fail_dead_attempt(ti, "the task's heartbeat stopped (zombie)", session=session)
+
+    def _reset_orphans(self) -> None:
+        """Attempts left by a local executor whose scheduler is gone: their processes died with it.
+
+        Queued ones go back to scheduled; running ones are failed or retried.
+        """
+        threshold = utcnow() - dt.timedelta(
+            seconds=get_settings().getint("scheduler", "scheduler_health_check_threshold")
+        )
+        with create_session() as session:
+            live_jobs = select(models.Job.id).where(
+                models.Job.state == "running", models.Job.latest_heartbeat >= threshold,
+                models.Job.id != self.job_id,
+            )
+            orphans = session.scalars(
+                select(models.TaskInstance).where(
+                    models.TaskInstance.state.in_(ACTIVE_TI_VALUES),
+                    models.TaskInstance.executor == self.executor.name,
+                    or_(models.TaskInstance.queued_by_job_id.is_(None),
+                        models.TaskInstance.queued_by_job_id.not_in(live_jobs)),
+                )
+            ).all()
+            for ti in orphans:
+                if ti.state == TaskState.QUEUED.value:
+                    ti.state = TaskState.SCHEDULED.value
+                    ti.try_number = max(0, ti.try_number - 1)
+                else:
+                    fail_dead_attempt(ti, "the scheduler that ran this task stopped", session=session)
+            session.execute(
+                update(models.Job)
+                .where(models.Job.job_type == JOB_TYPE, models.Job.state == "running",
+                       models.Job.latest_heartbeat < threshold)
+                .values(state="failed", end_date=utcnow())
+            )

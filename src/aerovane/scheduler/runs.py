@@ -1,0 +1,279 @@
+"""Run-level decisions: creating scheduled runs, starting queued ones, and advancing a running
+run — settling task instances by trigger rule, retrying, and deciding the run's outcome."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from aerovane.config import get_settings
+from aerovane.db import models
+from aerovane.db.engine import is_postgres
+from aerovane.db.types import utcnow
+from aerovane.scheduler import trigger_rules
+from aerovane.services.dag_bag import get_serialized_dag
+from aerovane.services.dag_runs import create_dag_run, create_task_instances, generate_run_id
+from aerovane.services.errors import AlreadyExists
+from aerovane.states import (
+    FINISHED_TI_VALUES,
+    DagRunState,
+    DagRunType,
+    TaskState,
+)
+
+if TYPE_CHECKING:
+    from aerovane.authoring.serialization import SerializedDAG
+
+log = logging.getLogger("aerovane.scheduler")
+
+RUNNING = DagRunState.RUNNING.value
+QUEUED = DagRunState.QUEUED.value
+
+
+def active_run_counts(session: Session, dag_ids: list[str]) -> Counter[str]:
+    rows = session.execute(
+        select(models.DagRun.dag_id, func.count())
+        .where(models.DagRun.dag_id.in_(dag_ids), models.DagRun.state == RUNNING)
+        .group_by(models.DagRun.dag_id)
+    )
+    return Counter({dag_id: n for dag_id, n in rows})
+
+
+def create_scheduled_runs(*, session: Session) -> int:
+    """Create the runs whose data interval has ended; return how many were created."""
+    settings = get_settings()
+    now = utcnow()
+    query = (
+        select(models.DagModel)
+        .where(
+            models.DagModel.is_paused.is_(False),
+            models.DagModel.is_active.is_(True),
+            models.DagModel.has_import_errors.is_(False),
+            models.DagModel.next_dagrun_create_after <= now,
+        )
+        .order_by(models.DagModel.next_dagrun_create_after)
+        .limit(settings.getint("scheduler", "max_dagruns_to_create_per_loop"))
+    )
+    if is_postgres(session):
+        query = query.with_for_update(skip_locked=True)
+    dags = list(session.scalars(query))
+    if not dags:
+        return 0
+    active = active_run_counts(session, [d.dag_id for d in dags])
+    created = 0
+    for dag_model in dags:
+        dag = get_serialized_dag(dag_model.dag_id, session=session)
+        if dag is None or dag_model.next_dagrun is None:
+            continue
+        if active[dag_model.dag_id] >= dag_model.max_active_runs:
+            continue
+        from aerovane.authoring.timetables import DataInterval
+
+        interval = DataInterval(
+            dag_model.next_dagrun_data_interval_start or dag_model.next_dagrun,
+            dag_model.next_dagrun_data_interval_end or dag_model.next_dagrun,
+        )
+        try:
+            create_dag_run(
+                dag,
+                run_id=generate_run_id(DagRunType.SCHEDULED, dag_model.next_dagrun),
+                logical_date=dag_model.next_dagrun,
+                data_interval=interval,
+                run_type=DagRunType.SCHEDULED,
+                conf=None,
+                external_trigger=False,
+                session=session,
+            )
+            created += 1
+        except AlreadyExists:
+            log.info("run for %s at %s exists; moving on", dag.dag_id, dag_model.next_dagrun)
+        set_next_dagrun(dag_model, dag, last_interval=interval)
+    return created
+
+
+def set_next_dagrun(
+    dag_model: models.DagModel, dag: SerializedDAG, *, last_interval: object | None
+) -> None:
+    """Fill the dag row's next_dagrun* fields from the timetable."""
+    from aerovane.authoring.timetables import TimeRestriction
+
+    restriction = TimeRestriction(dag.start_date, dag.end_date, dag.catchup)
+    info = dag.timetable.next_dagrun_info(
+        last_automated_data_interval=last_interval, restriction=restriction
+    )
+    if info is None:
+        dag_model.next_dagrun = None
+        dag_model.next_dagrun_data_interval_start = None
+        dag_model.next_dagrun_data_interval_end = None
+        dag_model.next_dagrun_create_after = None
+        return
+    dag_model.next_dagrun = info.data_interval.start
+    dag_model.next_dagrun_data_interval_start = info.data_interval.start
+    dag_model.next_dagrun_data_interval_end = info.data_interval.end
+    dag_model.next_dagrun_create_after = info.run_after
+
+
+def start_queued_runs(*, session: Session) -> list[models.DagRun]:
+    """Move queued runs to running while their DAG is under max_active_runs."""
+    query = (
+        select(models.DagRun)
+        .join(models.DagModel, models.DagModel.dag_id == models.DagRun.dag_id)
+        .where(models.DagRun.state == QUEUED, models.DagModel.is_paused.is_(False))
+        .order_by(models.DagRun.queued_at, models.DagRun.id)
+        .limit(100)
+    )
+    if is_postgres(session):
+        query = query.with_for_update(of=models.DagRun, skip_locked=True)
+    queued = list(session.scalars(query))
+    if not queued:
+        return []
+    dag_ids = sorted({r.dag_id for r in queued})
+    active = active_run_counts(session, dag_ids)
+    limits = dict(
+        session.execute(
+            select(models.DagModel.dag_id, models.DagModel.max_active_runs).where(
+                models.DagModel.dag_id.in_(dag_ids)
+            )
+        ).all()
+    )
+    started = []
+    now = utcnow()
+    for run in queued:
+        if active[run.dag_id] >= limits.get(run.dag_id, 16):
+            continue
+        run.state = RUNNING
+        run.start_date = now
+        active[run.dag_id] += 1
+        started.append(run)
+    return started
+
+
+class RunProgress:
+    """What one pass over a running run decided."""
+
+    def __init__(self) -> None:
+        self.next_retry_at: dt.datetime | None = None
+        self.finished: str | None = None
+
+
+def advance_run(run: models.DagRun, *, session: Session) -> RunProgress:
+    """Settle and schedule the run's task instances; finish the run when nothing is left."""
+    progress = RunProgress()
+    now = utcnow()
+    dag = get_serialized_dag(run.dag_id, session=session)
+    if dag is None:
+        log.error("run %s of %s: DAG not found; failing the run", run.run_id, run.dag_id)
+        _finish(run, DagRunState.FAILED, now)
+        progress.finished = DagRunState.FAILED.value
+        return progress
+    tis = {
+        ti.task_id: ti
+        for ti in session.scalars(
+            select(models.TaskInstance).where(
+                models.TaskInstance.dag_id == run.dag_id,
+                models.TaskInstance.run_id == run.run_id,
+                models.TaskInstance.map_index == -1,
+            )
+        )
+    }
+    if run.dag_hash != dag.dag_hash:
+        _verify_integrity(run, dag, tis, session=session)
+
+    timeout = dag.dagrun_timeout
+    if timeout is not None and run.start_date is not None and now - run.start_date > timeout:
+        log.info("run %s of %s timed out", run.run_id, run.dag_id)
+        for ti in tis.values():
+            if ti.state not in FINISHED_TI_VALUES:
+                ti.state = TaskState.SKIPPED.value
+                ti.end_date = now
+        _finish(run, DagRunState.FAILED, now)
+        progress.finished = DagRunState.FAILED.value
+        return progress
+
+    for task_id in dag.topological_order:
+        ti = tis.get(task_id)
+        if ti is None:
+            continue
+        task = dag.task_dict[task_id]
+        if ti.state == TaskState.UP_FOR_RETRY.value:
+            if ti.next_retry_at is None or ti.next_retry_at <= now:
+                ti.state = TaskState.SCHEDULED.value
+            elif progress.next_retry_at is None or ti.next_retry_at < progress.next_retry_at:
+                progress.next_retry_at = ti.next_retry_at
+            continue
+        if ti.state is not None:
+            continue
+        upstream = [tis[u].state if u in tis else None for u in task.upstream_task_ids]
+        decision = trigger_rules.evaluate(str(task.trigger_rule), upstream)
+        if decision == trigger_rules.READY:
+            if task.is_empty:
+                ti.state = TaskState.SUCCESS.value
+                ti.start_date = ti.end_date = now
+                ti.duration = 0.0
+            else:
+                ti.state = TaskState.SCHEDULED.value
+        elif decision in (trigger_rules.SKIPPED, trigger_rules.UPSTREAM_FAILED):
+            ti.state = decision
+            ti.start_date = ti.start_date or now
+            ti.end_date = now
+            ti.duration = 0.0
+
+    states = [ti.state for ti in tis.values()]
+    if all(s in FINISHED_TI_VALUES for s in states):
+        leaves = [tis[t].state for t in dag.leaf_ids if t in tis]
+        failed = any(s in (TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value) for s in leaves)
+        outcome = DagRunState.FAILED if failed else DagRunState.SUCCESS
+        _finish(run, outcome, now)
+        progress.finished = outcome.value
+    elif all(s in FINISHED_TI_VALUES or s is None for s in states):
+        log.error("run %s of %s is deadlocked: no task can run; failing it", run.run_id, run.dag_id)
+        _finish(run, DagRunState.FAILED, now)
+        progress.finished = DagRunState.FAILED.value
+    run.last_scheduling_decision = now
+    return progress
+
+
+def _finish(run: models.DagRun, state: DagRunState, now: dt.datetime) -> None:
+    run.state = state.value
+    run.end_date = now
+    log.info("Marking run %s of %s %s", run.run_id, run.dag_id, state.value)
+
+
+def _verify_integrity(
+    run: models.DagRun,
+    dag: SerializedDAG,
+    tis: dict[str, models.TaskInstance],
+    *,
+    session: Session,
+) -> None:
+    """The DAG changed since the run was created: add new tasks, mark vanished ones removed."""
+    missing = [t for t in dag.task_dict if t not in tis]
+    if missing:
+        partial = _SubsetDag(dag, missing)
+        create_task_instances(partial, run, session=session)  # type: ignore[arg-type]
+        session.flush()
+        for ti in session.scalars(
+            select(models.TaskInstance).where(
+                models.TaskInstance.dag_id == run.dag_id,
+                models.TaskInstance.run_id == run.run_id,
+                models.TaskInstance.task_id.in_(missing),
+            )
+        ):
+            tis[ti.task_id] = ti
+    for task_id, ti in tis.items():
+        if task_id not in dag.task_dict and ti.state not in FINISHED_TI_VALUES:
+            ti.state = TaskState.REMOVED.value
+    run.dag_hash = dag.dag_hash
+
+
+class _SubsetDag:
+    """Just enough of a SerializedDAG for create_task_instances over some tasks."""
+
+    def __init__(self, dag: SerializedDAG, task_ids: list[str]) -> None:
+        self.dag_id = dag.dag_id
+        self.task_dict = {t: dag.task_dict[t] for t in task_ids}
