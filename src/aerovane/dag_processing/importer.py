@@ -35,7 +35,7 @@ def import_dag_file(path: str, dags_folder: Path | None = None) -> tuple[dict[st
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    registered_before = len(dag_module.registered_dags())
+    dag_module.collect_autoregistered_dags()
     spec.loader.exec_module(module)
     found: dict[str, DAG] = {}
     for obj in list(vars(module).values()):
@@ -43,7 +43,6 @@ def import_dag_file(path: str, dags_folder: Path | None = None) -> tuple[dict[st
             found[obj.dag_id] = obj
     # DAGs built in a `with DAG(...)` block or by calling an @dag function without assigning
     # the result are registered on creation, as Airflow 2.4+ auto-registers them.
-    for obj in dag_module.registered_dags()[registered_before:]:
-        if obj.fileloc == path or obj.fileloc == str(Path(path).resolve()):
-            found.setdefault(obj.dag_id, obj)
+    for obj in dag_module.collect_autoregistered_dags():
+        found.setdefault(obj.dag_id, obj)
     return found, module

@@ -119,10 +119,9 @@ def create_session(*, readonly: bool = False, url: str | None = None) -> Iterato
     session = _factory(get_engine(url), readonly)()
     try:
         yield session
-        if readonly:
-            session.rollback()
-        else:
+        if not readonly:
             session.commit()
+        # A read-only session just closes: its objects stay loaded (detached), not expired.
     except BaseException:
         session.rollback()
         raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import weakref
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -100,11 +101,8 @@ def set_next_dagrun(
     dag_model: models.DagModel, dag: SerializedDAG, *, last_interval: object | None
 ) -> None:
     """Fill the dag row's next_dagrun* fields from the timetable."""
-    from aerovane.authoring.timetables import TimeRestriction
-
-    restriction = TimeRestriction(dag.start_date, dag.end_date, dag.catchup)
     info = dag.timetable.next_dagrun_info(
-        last_automated_data_interval=last_interval, restriction=restriction
+        last_automated_data_interval=last_interval, restriction=dag.time_restriction
     )
     if info is None:
         dag_model.next_dagrun = None
@@ -153,6 +151,31 @@ def start_queued_runs(*, session: Session) -> list[models.DagRun]:
     return started
 
 
+_shapes: weakref.WeakKeyDictionary[SerializedDAG, tuple[list[str], list[str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _shape(dag: SerializedDAG) -> tuple[list[str], list[str]]:
+    """(task ids in topological order, leaf task ids), computed once per DAG version."""
+    cached = _shapes.get(dag)
+    if cached is not None:
+        return cached
+    indegree = {t: len(task.upstream_task_ids) for t, task in dag.task_dict.items()}
+    ready = [t for t, n in indegree.items() if n == 0]
+    order: list[str] = []
+    while ready:
+        task_id = ready.pop()
+        order.append(task_id)
+        for child in dag.task_dict[task_id].downstream_task_ids:
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                ready.append(child)
+    leaves = [t for t, task in dag.task_dict.items() if not task.downstream_task_ids]
+    _shapes[dag] = (order, leaves)
+    return order, leaves
+
+
 class RunProgress:
     """What one pass over a running run decided."""
 
@@ -195,7 +218,8 @@ def advance_run(run: models.DagRun, *, session: Session) -> RunProgress:
         progress.finished = DagRunState.FAILED.value
         return progress
 
-    for task_id in dag.topological_order:
+    order, leaf_ids = _shape(dag)
+    for task_id in order:
         ti = tis.get(task_id)
         if ti is None:
             continue
@@ -225,7 +249,7 @@ def advance_run(run: models.DagRun, *, session: Session) -> RunProgress:
 
     states = [ti.state for ti in tis.values()]
     if all(s in FINISHED_TI_VALUES for s in states):
-        leaves = [tis[t].state for t in dag.leaf_ids if t in tis]
+        leaves = [tis[t].state for t in leaf_ids if t in tis]
         failed = any(s in (TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value) for s in leaves)
         outcome = DagRunState.FAILED if failed else DagRunState.SUCCESS
         _finish(run, outcome, now)
