@@ -11,10 +11,6 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from aerovane.authoring.dag import DAG
 
 
 def module_name_for(path: str) -> str:
@@ -22,9 +18,11 @@ def module_name_for(path: str) -> str:
     return f"unusual_prefix_{digest}_{Path(path).stem}"
 
 
-def import_dag_file(path: str, dags_folder: Path | None = None) -> tuple[dict[str, DAG], ModuleType]:
+def import_dag_file(
+    path: str, dags_folder: Path | None = None
+) -> tuple[dict[str, object], ModuleType]:
     """Execute the file as a fresh module; return its DAGs by id and the module."""
-    from aerovane.authoring import dag as dag_module
+    from aerovane.authoring.dag import DAG, collect_autoregistered_dags
 
     for folder in (dags_folder, Path(path).parent):
         if folder is not None and str(folder) not in sys.path:
@@ -35,14 +33,14 @@ def import_dag_file(path: str, dags_folder: Path | None = None) -> tuple[dict[st
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    dag_module.collect_autoregistered_dags()
+    collect_autoregistered_dags()
     spec.loader.exec_module(module)
     found: dict[str, DAG] = {}
     for obj in list(vars(module).values()):
-        if isinstance(obj, dag_module.DAG):
+        if isinstance(obj, DAG):
             found[obj.dag_id] = obj
     # DAGs built in a `with DAG(...)` block or by calling an @dag function without assigning
     # the result are registered on creation, as Airflow 2.4+ auto-registers them.
-    for obj in dag_module.collect_autoregistered_dags():
+    for obj in collect_autoregistered_dags():
         found.setdefault(obj.dag_id, obj)
     return found, module

@@ -51,13 +51,32 @@ def current_revision() -> str | None:
 
 
 def migrate() -> bool:
-    """Bring the schema to head; return True if anything was applied."""
-    if current_revision() == head_revision():
+    """Bring the schema to head; return True if anything was applied.
+
+    An empty database gets the tables straight from the models and is stamped at head, as
+    Airflow does for new databases: quicker than replaying every migration, and Alembic is
+    not even imported. A test checks that both paths give the same schema.
+    """
+    current = current_revision()
+    if current == head_revision():
         ensure_default_rows()
         return False
+    engine = get_engine()
+    if current is None and _is_empty(engine):
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(7361502)"))
+            if not inspect(conn).get_table_names():
+                models.Base.metadata.create_all(conn)
+                conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                                  "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))
+                conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
+                             {"v": head_revision()})
+        if current_revision() == head_revision():
+            ensure_default_rows()
+            return True
     from alembic import command
 
-    engine = get_engine()
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             # Several processes may start at once; one migrates, the others wait here.
@@ -65,6 +84,19 @@ def migrate() -> bool:
         command.upgrade(_alembic_config(conn), "head")
     ensure_default_rows()
     return True
+
+
+def _is_empty(engine) -> bool:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return not inspect(conn).get_table_names()
+
+
+def upgrade_with_alembic() -> None:
+    """Replay every migration from scratch (used by the test that compares both paths)."""
+    from alembic import command
+
+    with get_engine().begin() as conn:
+        command.upgrade(_alembic_config(conn), "head")
 
 
 def check() -> tuple[bool, str]:

@@ -37,6 +37,45 @@ TARGETS: dict[str, str] = {
 
 Message = dict[str, Any]
 
+#: Imported before the zygote is forked, so every child starts with them loaded and their
+#: pages stay shared with the parent instead of being imported (30–90 ms) in each child.
+WARM_MODULES = (
+    "aerovane.runtime.task_runner",
+    "aerovane.runtime.task_instance",
+    "aerovane.runtime.xcom",
+    "aerovane.dag_processing.parse_worker",
+    "aerovane.dag_processing.importer",
+    "aerovane.authoring",
+    "aerovane.authoring.context",
+    "aerovane.authoring.templating",
+    "aerovane.authoring.serialization",
+    "aerovane.authoring.macros",
+    "jinja2",
+    "jinja2.nativetypes",
+    "jinja2.sandbox",
+    "jsonschema",
+    "croniter",
+)
+
+
+def warm_up() -> None:
+    """Import WARM_MODULES here (in the parent) and freeze the heap before forking."""
+    import gc
+    import importlib
+
+    for name in WARM_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    from aerovane.authoring import templating
+    from aerovane.runtime.task_runner import hostname
+
+    templating._environment_classes()  # noqa: SLF001 - builds the Jinja classes once, here
+    hostname()
+    # Objects that exist now are never collected-and-rewritten by the GC, so the pages that
+    # hold them stay shared copy-on-write with every forked process.
+    gc.collect()
+    gc.freeze()
+
 
 def _resolve(target: str) -> Callable[[dict[str, Any]], int]:
     import importlib
@@ -59,10 +98,6 @@ def _serve(sock: socket.socket) -> None:
     dispose_engines(close=False)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    # Pre-import what children need, so each fork starts warm.
-    for target in TARGETS.values():
-        with contextlib.suppress(Exception):
-            _resolve(target)
     selector = selectors.DefaultSelector()
     selector.register(sock, selectors.EVENT_READ, "sock")
     children: dict[int, tuple[str, int]] = {}  # pidfd -> (request id, pid)
@@ -151,6 +186,7 @@ class Zygote:
     def start(self) -> None:
         if threading.active_count() > 1:
             log.warning("forking the zygote from a multi-threaded process")
+        warm_up()
         parent, child = socket.socketpair()
         pid = os.fork()
         if pid == 0:

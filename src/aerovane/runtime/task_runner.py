@@ -10,6 +10,7 @@ fresh and terminates the attempt when its task instance was changed from outside
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import getpass
 import logging
 import os
@@ -21,7 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from aerovane.config import get_settings
 from aerovane.db import models
@@ -33,6 +34,12 @@ from aerovane.states import TaskState
 log = logging.getLogger("aerovane.task")
 
 LOG_FORMAT = "[%(asctime)s] {%(filename)s:%(lineno)d} %(levelname)s - %(message)s"
+
+
+@functools.cache
+def hostname() -> str:
+    """The FQDN, resolved once in the parent (a DNS round trip per task would add ~5 ms)."""
+    return socket.getfqdn()
 
 
 class TaskTerminated(Exception):
@@ -63,30 +70,40 @@ def _ti_filter(key: TaskKey) -> list[Any]:
             ti.map_index == key.map_index, ti.try_number == key.try_number]
 
 
-def _claim(key: TaskKey) -> bool:
+def _claim(key: TaskKey) -> tuple[models.TaskInstance, models.DagRun] | None:
+    """queued → running for this try, read the rows, drop the task's old XComs: one write
+    transaction. None if the attempt is no longer wanted."""
     now = utcnow()
     with create_session() as session:
         result = session.execute(
             update(models.TaskInstance)
             .where(*_ti_filter(key), models.TaskInstance.state == TaskState.QUEUED.value)
             .values(state=TaskState.RUNNING.value, start_date=now, end_date=None, duration=None,
-                    hostname=socket.getfqdn(), unixname=getpass.getuser(), pid=os.getpid(),
+                    hostname=hostname(), unixname=getpass.getuser(), pid=os.getpid(),
                     last_heartbeat_at=now)
         )
-        return result.rowcount == 1
+        if result.rowcount != 1:
+            return None
+        ti = session.scalar(select(models.TaskInstance).where(*_ti_filter(key)))
+        run = session.scalar(select(models.DagRun).where(
+            models.DagRun.dag_id == key.dag_id, models.DagRun.run_id == key.run_id))
+        assert ti is not None and run is not None
+        session.execute(delete(models.XCom).where(
+            models.XCom.dag_run_id == run.id, models.XCom.task_id == key.task_id,
+            models.XCom.map_index == key.map_index))
+        return ti, run
 
 
-def finish(key: TaskKey, state: TaskState, *, next_retry_at: dt.datetime | None = None,
-           rendered_fields: dict[str, Any] | None = None) -> bool:
-    """Record the outcome unless the task instance was changed from outside meanwhile."""
+def finish(key: TaskKey, state: TaskState, *, started: dt.datetime | None,
+           next_retry_at: dt.datetime | None = None,
+           rendered_fields: dict[str, Any] | None = None,
+           xcoms: list[models.XCom] | None = None) -> bool:
+    """Record the outcome (and the return-value XComs) in one transaction, unless the task
+    instance was changed from outside meanwhile."""
     now = utcnow()
     with create_session() as session:
-        row = session.execute(
-            select(models.TaskInstance.start_date).where(*_ti_filter(key))
-        ).first()
-        start = row[0] if row else None
         values: dict[str, Any] = {"state": state.value, "end_date": now,
-                                  "duration": (now - start).total_seconds() if start else None,
+                                  "duration": (now - started).total_seconds() if started else None,
                                   "next_retry_at": next_retry_at}
         if rendered_fields is not None:
             values["rendered_fields"] = rendered_fields
@@ -95,7 +112,14 @@ def finish(key: TaskKey, state: TaskState, *, next_retry_at: dt.datetime | None 
             .where(*_ti_filter(key), models.TaskInstance.state == TaskState.RUNNING.value)
             .values(**values)
         )
-        return result.rowcount == 1
+        if result.rowcount != 1:
+            return False
+        for row in xcoms or ():
+            session.execute(delete(models.XCom).where(
+                models.XCom.dag_run_id == row.dag_run_id, models.XCom.task_id == row.task_id,
+                models.XCom.map_index == row.map_index, models.XCom.key == row.key))
+            session.add(row)
+        return True
 
 
 def retry_delay_for(task: Any, try_number: int) -> dt.timedelta:
@@ -150,14 +174,16 @@ def run_workload(payload: dict[str, Any]) -> int:
     workload = TaskWorkload.from_dict(payload)
     _redirect_output(workload.log_path)
     key = workload.key
-    if not _claim(key):
+    claimed = _claim(key)
+    if claimed is None:
         log.info("Task instance %s is no longer queued for try %d; not running it",
                  key, key.try_number)
         return 0
-    return _run_claimed(workload)
+    return _run_claimed(workload, *claimed)
 
 
-def _run_claimed(workload: TaskWorkload) -> int:
+def _run_claimed(workload: TaskWorkload, ti_row: models.TaskInstance,
+                 run_row: models.DagRun) -> int:
     from aerovane.authoring.context import build_context
     from aerovane.authoring.exceptions import (
         AerovaneFailException,
@@ -167,17 +193,12 @@ def _run_claimed(workload: TaskWorkload) -> int:
     from aerovane.authoring.templating import build_jinja_env
     from aerovane.dag_processing.importer import import_dag_file
     from aerovane.runtime.task_instance import RuntimeTaskInstance
-    from aerovane.runtime.xcom import RETURN_KEY, clear
+    from aerovane.runtime.xcom import RETURN_KEY, serialize_value
 
     key = workload.key
     settings = get_settings()
     heartbeat = _Heartbeat(key, settings.getfloat("scheduler", "task_heartbeat_sec"))
     heartbeat.start()
-    with create_session(readonly=True) as session:
-        ti_row = session.scalar(select(models.TaskInstance).where(*_ti_filter(key)))
-        run_row = session.scalar(select(models.DagRun).where(
-            models.DagRun.dag_id == key.dag_id, models.DagRun.run_id == key.run_id))
-    assert ti_row is not None and run_row is not None
     log.info("Starting attempt %d of %d", key.try_number, ti_row.max_tries + 1)
     try:
         dags, _ = import_dag_file(workload.fileloc, settings.dags_folder)
@@ -188,12 +209,13 @@ def _run_claimed(workload: TaskWorkload) -> int:
     except BaseException:  # noqa: BLE001 - any failure to load is a task failure
         log.error("Failed to load the task:\n%s", traceback.format_exc())
         heartbeat.stopped.set()
-        _handle_failure(key, None, ti_row.max_tries, retryable=True)
+        _handle_failure(key, None, ti_row, retryable=True)
         return 0
 
     ti = RuntimeTaskInstance(ti_row, run_row, task)
     ti.state = TaskState.RUNNING.value
     rendered: dict[str, Any] | None = None
+    xcoms: list[models.XCom] = []
     state = TaskState.SUCCESS
     retryable = True
     context: dict[str, Any] = {}
@@ -204,11 +226,10 @@ def _run_claimed(workload: TaskWorkload) -> int:
     signal.signal(signal.SIGTERM, on_term)
     timeout = task.execution_timeout
     try:
-        params = dag.params.resolve(run_row.conf or {})
-        context = build_context(dag=dag, task=task, ti=ti, dag_run=run_row, params=params)
+        # params=None: DAG params, then the task's, then the run's conf, as Airflow merges them.
+        context = build_context(dag=dag, task=task, ti=ti, dag_run=run_row, params=None)
         task.render_template_fields(context, build_jinja_env(dag))
         rendered = {f: _jsonable(getattr(task, f, None)) for f in task.template_fields}
-        clear(dag_run_id=run_row.id, task_id=key.task_id, map_index=key.map_index)
         log.info("Executing <Task(%s): %s> on %s", type(task).__name__, task.task_id,
                  run_row.logical_date.isoformat())
         if timeout is not None:
@@ -223,10 +244,15 @@ def _run_claimed(workload: TaskWorkload) -> int:
             if timeout is not None:
                 signal.setitimer(signal.ITIMER_REAL, 0)
         if getattr(task, "do_xcom_push", True) and result is not None:
+            outputs = [(RETURN_KEY, result)]
             if getattr(task, "multiple_outputs", False) and isinstance(result, dict):
-                for k, v in result.items():
-                    ti.xcom_push(str(k), v)
-            ti.xcom_push(RETURN_KEY, result)
+                outputs = [(str(k), v) for k, v in result.items()] + outputs
+            xcoms = [
+                models.XCom(dag_run_id=run_row.id, dag_id=key.dag_id, run_id=key.run_id,
+                            task_id=key.task_id, map_index=key.map_index, key=name,
+                            value=serialize_value(value))
+                for name, value in outputs
+            ]
         log.info("Marking task as SUCCESS. dag_id=%s, task_id=%s, run_id=%s",
                  key.dag_id, key.task_id, key.run_id)
     except AerovaneSkipException as exc:
@@ -247,27 +273,30 @@ def _run_claimed(workload: TaskWorkload) -> int:
         heartbeat.stopped.set()
 
     if state == TaskState.FAILED:
-        final = _handle_failure(key, task, ti_row.max_tries, retryable=retryable,
-                                rendered=rendered)
+        final = _handle_failure(key, task, ti_row, retryable=retryable, rendered=rendered)
     else:
-        final = state if finish(key, state, rendered_fields=rendered) else None
+        done = finish(key, state, started=ti_row.start_date, rendered_fields=rendered,
+                      xcoms=xcoms)
+        final = state if done else None
     ti.state = final.value if final else ti.state
     _run_callbacks(task, final, context)
     return 0
 
 
-def _handle_failure(key: TaskKey, task: Any, max_tries: int, *, retryable: bool,
+def _handle_failure(key: TaskKey, task: Any, ti_row: models.TaskInstance, *, retryable: bool,
                     rendered: dict[str, Any] | None = None) -> TaskState | None:
+    max_tries, started = ti_row.max_tries, ti_row.start_date
     if retryable and key.try_number <= max_tries:
         delay = retry_delay_for(task, key.try_number) if task is not None else dt.timedelta(0)
         next_at = utcnow() + delay
         log.info("Marking task as UP_FOR_RETRY (try %d of %d); next try at %s",
                  key.try_number, max_tries + 1, next_at.isoformat())
-        ok = finish(key, TaskState.UP_FOR_RETRY, next_retry_at=next_at, rendered_fields=rendered)
+        ok = finish(key, TaskState.UP_FOR_RETRY, started=started, next_retry_at=next_at,
+                    rendered_fields=rendered)
         return TaskState.UP_FOR_RETRY if ok else None
     log.info("Marking task as FAILED. dag_id=%s, task_id=%s, run_id=%s",
              key.dag_id, key.task_id, key.run_id)
-    ok = finish(key, TaskState.FAILED, rendered_fields=rendered)
+    ok = finish(key, TaskState.FAILED, started=started, rendered_fields=rendered)
     return TaskState.FAILED if ok else None
 
 

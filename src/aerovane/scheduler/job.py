@@ -89,6 +89,7 @@ class Scheduler(LoopService):
         with create_session() as session:
             runs.create_scheduled_runs(session=session)
             runs.start_queued_runs(session=session)
+            session.flush()
             for run in self._running_runs(session):
                 progress = runs.advance_run(run, session=session)
                 if progress.next_retry_at and (next_retry is None or progress.next_retry_at < next_retry):

@@ -9,7 +9,7 @@ import weakref
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from aerovane.config import get_settings
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aerovane.scheduler")
 
+TI = models.TaskInstance
 RUNNING = DagRunState.RUNNING.value
 QUEUED = DagRunState.QUEUED.value
 
@@ -185,7 +186,12 @@ class RunProgress:
 
 
 def advance_run(run: models.DagRun, *, session: Session) -> RunProgress:
-    """Settle and schedule the run's task instances; finish the run when nothing is left."""
+    """Settle and schedule the run's task instances; finish the run when nothing is left.
+
+    Works on (task_id, state) rows and writes with guarded bulk updates (`WHERE state IS NULL`
+    and the like), so a task process that changed a row meanwhile (e.g. a branch skipping
+    tasks) is never overwritten, and a 1,000-task run costs one query, not 1,000 objects.
+    """
     progress = RunProgress()
     now = utcnow()
     dag = get_serialized_dag(run.dag_id, session=session)
@@ -194,72 +200,85 @@ def advance_run(run: models.DagRun, *, session: Session) -> RunProgress:
         _finish(run, DagRunState.FAILED, now)
         progress.finished = DagRunState.FAILED.value
         return progress
-    tis = {
-        ti.task_id: ti
-        for ti in session.scalars(
-            select(models.TaskInstance).where(
-                models.TaskInstance.dag_id == run.dag_id,
-                models.TaskInstance.run_id == run.run_id,
-                models.TaskInstance.map_index == -1,
-            )
-        )
-    }
+    ti_where = (TI.dag_id == run.dag_id, TI.run_id == run.run_id, TI.map_index == -1)
+    rows = session.execute(select(TI.task_id, TI.state, TI.next_retry_at).where(*ti_where)).all()
+    states: dict[str, str | None] = {r.task_id: r.state for r in rows}
     if run.dag_hash != dag.dag_hash:
-        _verify_integrity(run, dag, tis, session=session)
+        _verify_integrity(run, dag, states, session=session)
 
     timeout = dag.dagrun_timeout
     if timeout is not None and run.start_date is not None and now - run.start_date > timeout:
         log.info("run %s of %s timed out", run.run_id, run.dag_id)
-        for ti in tis.values():
-            if ti.state not in FINISHED_TI_VALUES:
-                ti.state = TaskState.SKIPPED.value
-                ti.end_date = now
+        session.execute(
+            update(TI).where(*ti_where, or_(TI.state.is_(None), TI.state.not_in(FINISHED_TI_VALUES)))
+            .values(state=TaskState.SKIPPED.value, end_date=now)
+        )
         _finish(run, DagRunState.FAILED, now)
         progress.finished = DagRunState.FAILED.value
         return progress
 
+    retry_at = {r.task_id: r.next_retry_at for r in rows if r.state == TaskState.UP_FOR_RETRY.value}
+    changes: dict[str, list[str]] = {}
+    retry_now: list[str] = []
     order, leaf_ids = _shape(dag)
     for task_id in order:
-        ti = tis.get(task_id)
-        if ti is None:
+        if task_id not in states:
+            continue
+        state = states[task_id]
+        if state == TaskState.UP_FOR_RETRY.value:
+            when = retry_at.get(task_id)
+            if when is None or when <= now:
+                retry_now.append(task_id)
+                states[task_id] = TaskState.SCHEDULED.value
+            elif progress.next_retry_at is None or when < progress.next_retry_at:
+                progress.next_retry_at = when
+            continue
+        if state is not None:
             continue
         task = dag.task_dict[task_id]
-        if ti.state == TaskState.UP_FOR_RETRY.value:
-            if ti.next_retry_at is None or ti.next_retry_at <= now:
-                ti.state = TaskState.SCHEDULED.value
-            elif progress.next_retry_at is None or ti.next_retry_at < progress.next_retry_at:
-                progress.next_retry_at = ti.next_retry_at
-            continue
-        if ti.state is not None:
-            continue
-        upstream = [tis[u].state if u in tis else None for u in task.upstream_task_ids]
+        upstream = [states.get(u) for u in task.upstream_task_ids]
         decision = trigger_rules.evaluate(str(task.trigger_rule), upstream)
         if decision == trigger_rules.READY:
-            if task.is_empty:
-                ti.state = TaskState.SUCCESS.value
-                ti.start_date = ti.end_date = now
-                ti.duration = 0.0
-            else:
-                ti.state = TaskState.SCHEDULED.value
+            new = TaskState.SUCCESS.value if task.is_empty else TaskState.SCHEDULED.value
         elif decision in (trigger_rules.SKIPPED, trigger_rules.UPSTREAM_FAILED):
-            ti.state = decision
-            ti.start_date = ti.start_date or now
-            ti.end_date = now
-            ti.duration = 0.0
+            new = decision
+        else:
+            continue
+        states[task_id] = new
+        changes.setdefault(new, []).append(task_id)
 
-    states = [ti.state for ti in tis.values()]
-    if all(s in FINISHED_TI_VALUES for s in states):
-        leaves = [tis[t].state for t in leaf_ids if t in tis]
+    for new, task_ids in changes.items():
+        values: dict[str, object] = {"state": new}
+        if new != TaskState.SCHEDULED.value:
+            values.update(start_date=now, end_date=now, duration=0.0)
+        for chunk in _chunks(task_ids):
+            session.execute(
+                update(TI).where(*ti_where, TI.task_id.in_(chunk), TI.state.is_(None)).values(**values)
+            )
+    for chunk in _chunks(retry_now):
+        session.execute(
+            update(TI)
+            .where(*ti_where, TI.task_id.in_(chunk), TI.state == TaskState.UP_FOR_RETRY.value)
+            .values(state=TaskState.SCHEDULED.value)
+        )
+
+    values_now = list(states.values())
+    if all(s in FINISHED_TI_VALUES for s in values_now):
+        leaves = [states[t] for t in leaf_ids if t in states]
         failed = any(s in (TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value) for s in leaves)
         outcome = DagRunState.FAILED if failed else DagRunState.SUCCESS
         _finish(run, outcome, now)
         progress.finished = outcome.value
-    elif all(s in FINISHED_TI_VALUES or s is None for s in states):
+    elif all(s in FINISHED_TI_VALUES or s is None for s in values_now) and not changes:
         log.error("run %s of %s is deadlocked: no task can run; failing it", run.run_id, run.dag_id)
         _finish(run, DagRunState.FAILED, now)
         progress.finished = DagRunState.FAILED.value
     run.last_scheduling_decision = now
     return progress
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _finish(run: models.DagRun, state: DagRunState, now: dt.datetime) -> None:
@@ -271,27 +290,24 @@ def _finish(run: models.DagRun, state: DagRunState, now: dt.datetime) -> None:
 def _verify_integrity(
     run: models.DagRun,
     dag: SerializedDAG,
-    tis: dict[str, models.TaskInstance],
+    states: dict[str, str | None],
     *,
     session: Session,
 ) -> None:
     """The DAG changed since the run was created: add new tasks, mark vanished ones removed."""
-    missing = [t for t in dag.task_dict if t not in tis]
+    missing = [t for t in dag.task_dict if t not in states]
     if missing:
-        partial = _SubsetDag(dag, missing)
-        create_task_instances(partial, run, session=session)  # type: ignore[arg-type]
+        create_task_instances(_SubsetDag(dag, missing), run, session=session)  # type: ignore[arg-type]
         session.flush()
-        for ti in session.scalars(
-            select(models.TaskInstance).where(
-                models.TaskInstance.dag_id == run.dag_id,
-                models.TaskInstance.run_id == run.run_id,
-                models.TaskInstance.task_id.in_(missing),
-            )
-        ):
-            tis[ti.task_id] = ti
-    for task_id, ti in tis.items():
-        if task_id not in dag.task_dict and ti.state not in FINISHED_TI_VALUES:
-            ti.state = TaskState.REMOVED.value
+        states.update(dict.fromkeys(missing))
+    vanished = [t for t, s in states.items() if t not in dag.task_dict and s not in FINISHED_TI_VALUES]
+    for chunk in _chunks(vanished):
+        session.execute(
+            update(TI).where(TI.dag_id == run.dag_id, TI.run_id == run.run_id, TI.task_id.in_(chunk))
+            .values(state=TaskState.REMOVED.value)
+        )
+    for task_id in vanished:
+        states[task_id] = TaskState.REMOVED.value
     run.dag_hash = dag.dag_hash
 
 
