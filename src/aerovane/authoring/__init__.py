@@ -1,0 +1,47 @@
+"""DAG authoring: what users write in DAG files (Airflow 2's authoring API, under new names).
+
+`DAG`, operators, TaskFlow (`@task`, `@dag`), params, templating, timetables and DAG
+serialization. Pure Python; nothing here touches the database at import time, and the heavy
+libraries (jinja2, croniter, jsonschema) are imported only when first needed.
+"""
+
+from __future__ import annotations
+
+from aerovane.authoring.baseoperator import BaseOperator
+from aerovane.authoring.context import Context
+from aerovane.authoring.dag import DAG
+from aerovane.authoring.decorators import dag, task
+from aerovane.authoring.dependencies import chain, cross_downstream
+from aerovane.authoring.operators import (
+    BashOperator,
+    BranchPythonOperator,
+    DummyOperator,
+    EmptyOperator,
+    PythonOperator,
+    ShortCircuitOperator,
+)
+from aerovane.authoring.params import Param
+from aerovane.authoring.trigger_rule import TriggerRule
+from aerovane.authoring.variables import Connection, Variable
+from aerovane.authoring.xcom_arg import XComArg
+
+__all__ = [
+    "DAG",
+    "BaseOperator",
+    "BashOperator",
+    "BranchPythonOperator",
+    "Connection",
+    "Context",
+    "DummyOperator",
+    "EmptyOperator",
+    "Param",
+    "PythonOperator",
+    "ShortCircuitOperator",
+    "TriggerRule",
+    "Variable",
+    "XComArg",
+    "chain",
+    "cross_downstream",
+    "dag",
+    "task",
+]

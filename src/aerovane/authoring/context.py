@@ -1,0 +1,178 @@
+"""The template/execute context: the dict a task's templates and `execute(context)` receive.
+
+`build_context` assembles it from what the engine hands over (the DAG, the task, the engine's
+task-instance and dag-run objects) using Airflow 2's key names. Expensive entries (variables,
+connections) are lazy accessor objects, so building a context never touches the database.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from aerovane.authoring._time import as_utc, utcnow
+
+if TYPE_CHECKING:
+    from aerovane.authoring.baseoperator import BaseOperator
+    from aerovane.authoring.dag import DAG
+
+__all__ = [
+    "KNOWN_CONTEXT_KEYS",
+    "Context",
+    "build_context",
+    "context_to_airflow_vars",
+    "resolve_params",
+]
+
+#: Keys `build_context` provides (plus "exception" in failure callbacks); TaskFlow functions
+#: receive these by naming a parameter after them.
+KNOWN_CONTEXT_KEYS: frozenset[str] = frozenset(
+    {
+        "conf",
+        "conn",
+        "dag",
+        "dag_run",
+        "data_interval_end",
+        "data_interval_start",
+        "ds",
+        "ds_nodash",
+        "exception",
+        "execution_date",
+        "expanded_ti_count",
+        "inlets",
+        "logical_date",
+        "macros",
+        "outlets",
+        "params",
+        "run_id",
+        "task",
+        "task_instance",
+        "task_instance_key_str",
+        "templates_dict",
+        "test_mode",
+        "ti",
+        "try_number",
+        "ts",
+        "ts_nodash",
+        "ts_nodash_with_tz",
+        "var",
+    }
+)
+
+
+class Context(dict[str, Any]):
+    """A task run's context: a plain dict (with a distinct type for annotations)."""
+
+    __slots__ = ()
+
+
+def resolve_params(
+    dag: DAG | None, task: BaseOperator | None, conf: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """A run's params: DAG params < task params < the run's conf, validated."""
+    from aerovane.authoring.params import ParamsDict
+
+    params = dag.params if dag is not None else ParamsDict()
+    if task is not None and task.params:
+        params = params.merged(task.params)
+    return params.resolve(conf)
+
+
+def build_context(
+    *,
+    dag: DAG,
+    task: BaseOperator,
+    ti: Any,
+    dag_run: Any,
+    params: Mapping[str, Any] | None = None,
+) -> Context:
+    """The context for one task attempt.
+
+    `dag_run` needs `logical_date`, `run_id`, `conf` and (optionally) `data_interval_start/end`;
+    `ti` is the engine's task instance (`xcom_pull`, `skip_tasks`, `try_number`, ...). When
+    `params` is None they are resolved from the DAG, the task and `dag_run.conf`.
+    """
+    from aerovane.authoring.variables import ConnectionAccessor, VariablesNamespace
+    from aerovane.config import get_settings
+
+    logical_date = _as_aware(getattr(dag_run, "logical_date", None)) or utcnow()
+    interval_start = _as_aware(getattr(dag_run, "data_interval_start", None)) or logical_date
+    interval_end = _as_aware(getattr(dag_run, "data_interval_end", None)) or logical_date
+    ds = logical_date.strftime("%Y-%m-%d")
+    ds_nodash = ds.replace("-", "")
+    ts = logical_date.isoformat()
+    if params is None:
+        params = resolve_params(dag, task, getattr(dag_run, "conf", None))
+    return Context(
+        conf=get_settings(),
+        conn=ConnectionAccessor(),
+        dag=dag,
+        dag_run=dag_run,
+        data_interval_end=interval_end,
+        data_interval_start=interval_start,
+        ds=ds,
+        ds_nodash=ds_nodash,
+        execution_date=logical_date,
+        expanded_ti_count=None,
+        inlets=list(task.inlets),
+        logical_date=logical_date,
+        macros=importlib.import_module("aerovane.authoring.macros"),
+        outlets=list(task.outlets),
+        params=dict(params),
+        run_id=getattr(dag_run, "run_id", None),
+        task=task,
+        task_instance=ti,
+        task_instance_key_str=f"{dag.dag_id}__{task.task_id}__{ds_nodash}",
+        templates_dict=None,
+        test_mode=bool(getattr(ti, "test_mode", False)),
+        ti=ti,
+        try_number=getattr(ti, "try_number", None),
+        ts=ts,
+        ts_nodash=logical_date.strftime("%Y%m%dT%H%M%S"),
+        ts_nodash_with_tz=ts.replace("-", "").replace(":", ""),
+        var=VariablesNamespace(),
+    )
+
+
+def _as_aware(value: datetime | None) -> datetime | None:
+    return None if value is None else as_utc(value)
+
+
+def context_to_airflow_vars(
+    context: Mapping[str, Any], in_env_var_format: bool = False
+) -> dict[str, str]:
+    """The AIRFLOW_CTX_* values (or `airflow.ctx.*` names) describing this run, as strings.
+
+    BashOperator exports them to its subprocess, as Airflow does, so scripts can tell which
+    DAG/task/run they belong to.
+    """
+    task = context.get("task")
+    dag = context.get("dag")
+    dag_run = context.get("dag_run")
+    ti = context.get("ti")
+    logical_date = context.get("logical_date")
+    values: list[tuple[str, Any]] = []
+    if task is not None:
+        email = task.email
+        if email:
+            values.append(("dag_email", email if isinstance(email, str) else ",".join(email)))
+        owner = task.owner
+        if owner:
+            values.append(("dag_owner", owner if isinstance(owner, str) else ",".join(owner)))
+    if dag is not None:
+        values.append(("dag_id", dag.dag_id))
+    if task is not None:
+        values.append(("task_id", task.task_id))
+    if logical_date is not None:
+        values.append(("execution_date", logical_date.isoformat()))
+    try_number = getattr(ti, "try_number", None)
+    if try_number is not None:
+        values.append(("try_number", str(try_number)))
+    run_id = getattr(dag_run, "run_id", None)
+    if run_id is not None:
+        values.append(("dag_run_id", run_id))
+    if in_env_var_format:
+        return {f"AIRFLOW_CTX_{name.upper()}": str(value) for name, value in values}
+    return {f"airflow.ctx.{name}": str(value) for name, value in values}

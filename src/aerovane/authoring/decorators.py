@@ -1,0 +1,235 @@
+"""TaskFlow: `@task` (and `@task.python/.branch/.short_circuit/.bash`) and `@dag`.
+
+Calling a `@task` function inside a DAG creates an operator and returns an `XComArg` for its
+result; XComArgs among the call's arguments make their producers upstream and are swapped for
+the pulled values when the task runs. Calling a `@dag` function builds the DAG, with the
+function's keyword defaults as DAG params.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar, overload
+
+from aerovane.authoring.baseoperator import BaseOperator
+from aerovane.authoring.context import KNOWN_CONTEXT_KEYS
+from aerovane.authoring.dag import DAG, current_dag
+from aerovane.authoring.xcom_arg import XComArg
+
+__all__ = ["dag", "task"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _infer_multiple_outputs(function: Callable[..., Any]) -> bool:
+    """True when the return annotation is a mapping type (e.g. `-> dict[str, int]`)."""
+    annotations = getattr(function, "__annotations__", {})
+    if "return" not in annotations:
+        return False
+    try:
+        return_type = typing.get_type_hints(function).get("return", Any)
+    except (NameError, TypeError, AttributeError, SyntaxError):
+        # Unresolvable annotations (e.g. forward references): no inference, as in Airflow.
+        return False
+    origin = typing.get_origin(return_type) or return_type
+    return isinstance(origin, type) and issubclass(origin, Mapping)
+
+
+def _parse_time_signature(function: Callable[..., Any]) -> inspect.Signature:
+    """`function`'s signature with context-key parameters defaulted, for parse-time binding.
+
+    Context entries are supplied when the task runs, so the caller need not pass them; to keep
+    that unambiguous they may only default to None.
+    """
+    signature = inspect.signature(function)
+    parameters = []
+    for param in signature.parameters.values():
+        if param.name in KNOWN_CONTEXT_KEYS:
+            if param.default not in (None, inspect.Parameter.empty):
+                raise ValueError(
+                    f"Context key parameter {param.name} can't have a default other than None"
+                )
+            param = param.replace(default=None)
+        parameters.append(param)
+    try:
+        return signature.replace(parameters=parameters)
+    except ValueError as err:
+        raise ValueError(
+            f"The signature of {function.__name__} became invalid when context-key parameters "
+            "got a default of None; move context-key parameters after the others or give "
+            f"the parameters before them defaults ({err})"
+        ) from None
+
+
+class _TaskDecorator(Generic[F]):
+    """A decorated task function: call it in a DAG to add a task; `.function` is the original."""
+
+    def __init__(
+        self,
+        function: F,
+        operator_class: type[BaseOperator],
+        multiple_outputs: bool | None,
+        kwargs: dict[str, Any],
+    ) -> None:
+        if not callable(function):
+            raise TypeError(f"@task needs a callable, got {type(function).__name__}")
+        functools.update_wrapper(self, function)
+        self.function = function
+        self.operator_class = operator_class
+        self.kwargs = kwargs
+        self.multiple_outputs = (
+            _infer_multiple_outputs(function) if multiple_outputs is None else multiple_outputs
+        )
+        self._signature = _parse_time_signature(function)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
+        try:
+            self._signature.bind(*args, **kwargs)
+        except TypeError as err:
+            raise TypeError(f"{self.function.__name__}(): {err}") from None
+        op_kwargs = dict(self.kwargs)
+        dag = op_kwargs.get("dag") or current_dag()
+        task_id = op_kwargs.pop("task_id", None) or self.function.__name__
+        if isinstance(dag, DAG):
+            task_id = dag.unique_task_id(task_id)
+        operator = self.operator_class(
+            task_id=task_id,
+            python_callable=self.function,
+            op_args=args,
+            op_kwargs=kwargs,
+            multiple_outputs=self.multiple_outputs,
+            **op_kwargs,
+        )
+        if operator.doc_md is None and self.function.__doc__:
+            operator.doc_md = inspect.cleandoc(self.function.__doc__)
+        return XComArg(operator)
+
+    def override(self, **kwargs: Any) -> _TaskDecorator[F]:
+        """A copy with some operator arguments replaced: `my_task.override(task_id="x")()`."""
+        multiple_outputs = kwargs.pop("multiple_outputs", self.multiple_outputs)
+        return _TaskDecorator(
+            self.function, self.operator_class, multiple_outputs, {**self.kwargs, **kwargs}
+        )
+
+    def __repr__(self) -> str:
+        return f"<@task {self.function.__name__} ({self.operator_class.__name__})>"
+
+
+def _decorator_for(operator_path: str) -> Callable[..., Any]:
+    def decorator(
+        python_callable: Callable[..., Any] | None = None,
+        multiple_outputs: bool | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        from aerovane.authoring.operators import decorated
+
+        operator_class: type[BaseOperator] = getattr(decorated, operator_path)
+
+        def wrap(function: Callable[..., Any]) -> _TaskDecorator[Any]:
+            return _TaskDecorator(function, operator_class, multiple_outputs, kwargs)
+
+        if python_callable is not None:
+            return wrap(python_callable)
+        return wrap
+
+    decorator.__name__ = operator_path
+    return decorator
+
+
+class _TaskDecoratorCollection:
+    """`task`: `@task`, `@task(...)`, `@task.python`, `.branch`, `.short_circuit`, `.bash`."""
+
+    python = staticmethod(_decorator_for("_PythonDecoratedOperator"))
+    branch = staticmethod(_decorator_for("_BranchPythonDecoratedOperator"))
+    short_circuit = staticmethod(_decorator_for("_ShortCircuitDecoratedOperator"))
+    bash = staticmethod(_decorator_for("_BashDecoratedOperator"))
+
+    @overload
+    def __call__(self, python_callable: F) -> _TaskDecorator[F]: ...
+
+    @overload
+    def __call__(
+        self, python_callable: None = None, multiple_outputs: bool | None = None, **kwargs: Any
+    ) -> Callable[[F], _TaskDecorator[F]]: ...
+
+    def __call__(
+        self,
+        python_callable: Callable[..., Any] | None = None,
+        multiple_outputs: bool | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        return self.python(python_callable, multiple_outputs=multiple_outputs, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(
+            f"task.{name} is not supported by Aerovane; available TaskFlow decorators: "
+            "task, task.python, task.branch, task.short_circuit, task.bash"
+        )
+
+
+task = _TaskDecoratorCollection()
+
+
+class _DagDecorator:
+    """The `dag` decorator; unknown attributes are looked up on the `aerovane.authoring.dag` module.
+
+    `aerovane.authoring` re-exports this decorator as `dag`, which shadows the package attribute
+    for its `dag` submodule: `from aerovane.authoring import dag` yields the decorator even where
+    the module was meant (`dag.DAG`, `dag.collect_autoregistered_dags()`). Forwarding attribute
+    lookups keeps both readings working instead of failing with a confusing AttributeError.
+    """
+
+    __slots__ = ()
+
+    def __call__(self, dag_id: str | Callable[..., Any] = "", **dag_kwargs: Any) -> Any:
+        """`@dag` / `@dag(dag_id=..., schedule=..., ...)`: calling the function builds the DAG.
+
+        The DAG id defaults to the function name and `doc_md` to its docstring. Each function
+        argument becomes a DAG param (its default, or the value passed in the call) and is
+        handed to the function as a placeholder that resolves to the run's param value.
+        """
+        if callable(dag_id):
+            return _dag_factory(dag_id, "", dag_kwargs)
+
+        def wrap(function: Callable[..., Any]) -> Callable[..., DAG]:
+            return _dag_factory(function, dag_id, dag_kwargs)
+
+        return wrap
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(importlib.import_module("aerovane.authoring.dag"), name)
+
+    def __repr__(self) -> str:
+        return "<aerovane.authoring.dag decorator>"
+
+
+dag = _DagDecorator()
+
+
+def _dag_factory(
+    function: Callable[..., Any], dag_id: str, dag_kwargs: dict[str, Any]
+) -> Callable[..., DAG]:
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def factory(*args: Any, **kwargs: Any) -> DAG:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        with DAG(dag_id or function.__name__, **dag_kwargs) as dag_obj:
+            if function.__doc__ and not dag_obj.doc_md:
+                dag_obj.doc_md = inspect.cleandoc(function.__doc__)
+            placeholders = {
+                name: dag_obj.param(name, value) for name, value in bound.arguments.items()
+            }
+            function(**placeholders)
+        return dag_obj
+
+    return factory

@@ -1,0 +1,20 @@
+"""Built-in operators: Bash, Python (plus branching and short-circuit) and Empty."""
+
+from __future__ import annotations
+
+from aerovane.authoring.operators.bash import BashOperator
+from aerovane.authoring.operators.empty import DummyOperator, EmptyOperator
+from aerovane.authoring.operators.python import (
+    BranchPythonOperator,
+    PythonOperator,
+    ShortCircuitOperator,
+)
+
+__all__ = [
+    "BashOperator",
+    "BranchPythonOperator",
+    "DummyOperator",
+    "EmptyOperator",
+    "PythonOperator",
+    "ShortCircuitOperator",
+]

@@ -1,0 +1,508 @@
+"""Timetables: when a DAG gets scheduled runs and which data interval each run covers.
+
+Pure functions of their inputs (plus the clock, for catchup=False), usable on deserialized DAGs
+by the scheduler. Semantics follow Airflow 2: a run for the interval [start, end) is created at
+`run_after = end`; with catchup=False the first run is for the latest *complete* interval.
+All datetimes are aware UTC. croniter is imported only when a cron timetable is built.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, NamedTuple
+
+from aerovane.authoring._time import as_utc, utcnow
+from aerovane.authoring.exceptions import AerovaneDagError
+
+__all__ = [
+    "CRON_PRESETS",
+    "ContinuousTimetable",
+    "CronDataIntervalTimetable",
+    "DagRunInfo",
+    "DataInterval",
+    "DeltaDataIntervalTimetable",
+    "NullTimetable",
+    "OnceTimetable",
+    "TimeRestriction",
+    "Timetable",
+    "time_restriction",
+    "timetable_from_dict",
+    "timetable_from_schedule",
+]
+
+CRON_PRESETS: dict[str, str] = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@midnight": "0 0 * * *",
+}
+
+_PRESET_DESCRIPTIONS: dict[str, str] = {
+    "0 * * * *": "At 0 minutes past the hour",
+    "0 0 * * *": "At 00:00",
+    "0 0 * * 0": "At 00:00, only on Sunday",
+    "0 0 1 * *": "At 00:00, on day 1 of the month",
+    "0 0 1 */3 *": "At 00:00, on day 1 of the month, every 3 months",
+    "0 0 1 1 *": "At 00:00, on day 1 of the month, only in January",
+}
+
+
+class DataInterval(NamedTuple):
+    """The period of data a run processes: [start, end)."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def exact(cls, at: datetime) -> DataInterval:
+        return cls(at, at)
+
+
+class DagRunInfo(NamedTuple):
+    """What the scheduler needs to create a run: when it may start and which interval it covers."""
+
+    run_after: datetime
+    data_interval: DataInterval
+
+    @classmethod
+    def exact(cls, at: datetime) -> DagRunInfo:
+        return cls(run_after=at, data_interval=DataInterval.exact(at))
+
+    @classmethod
+    def interval(cls, start: datetime, end: datetime) -> DagRunInfo:
+        return cls(run_after=end, data_interval=DataInterval(start, end))
+
+    @property
+    def logical_date(self) -> datetime:
+        return self.data_interval.start
+
+
+class TimeRestriction(NamedTuple):
+    """Bounds on scheduling: earliest/latest data-interval start, and whether to catch up."""
+
+    earliest: datetime | None
+    latest: datetime | None
+    catchup: bool
+
+
+def time_restriction(
+    *,
+    start_date: datetime | None,
+    end_date: datetime | None,
+    catchup: bool,
+    task_start_dates: Iterable[datetime | None] = (),
+    task_end_dates: Iterable[datetime | None] = (),
+    task_count: int = 0,
+) -> TimeRestriction:
+    """Airflow's DAG time restriction: earliest of DAG/task start dates; latest end date only
+    when every task has one (one open-ended task keeps the DAG open)."""
+    starts = [d for d in task_start_dates if d is not None]
+    if start_date is not None:
+        starts.append(start_date)
+    earliest = min(starts) if starts else None
+    latest = end_date
+    ends = [d for d in task_end_dates if d is not None]
+    if task_count and len(ends) == task_count:
+        if end_date is not None:
+            ends.append(end_date)
+        latest = max(ends)
+    return TimeRestriction(earliest, latest, catchup)
+
+
+def _aware_restriction(restriction: TimeRestriction) -> TimeRestriction:
+    """`restriction` with aware UTC bounds (database rows may hand back naive datetimes)."""
+    earliest, latest, catchup = restriction
+    return TimeRestriction(
+        None if earliest is None else as_utc(earliest),
+        None if latest is None else as_utc(latest),
+        catchup,
+    )
+
+
+def _aware_interval(interval: DataInterval | None) -> DataInterval | None:
+    if interval is None:
+        return None
+    return DataInterval(as_utc(interval[0]), as_utc(interval[1]))
+
+
+class Timetable(ABC):
+    """Base class: decides the next automated run and the interval of manual runs."""
+
+    type_name: ClassVar[str]
+    periodic: ClassVar[bool] = True
+    can_be_scheduled: ClassVar[bool] = True
+    #: Largest `max_active_runs` this timetable tolerates (continuous needs exactly one).
+    active_runs_limit: ClassVar[int | None] = None
+
+    @property
+    @abstractmethod
+    def summary(self) -> str:
+        """Short human form, e.g. "0 0 * * *", "None", "@once", "1 day, 0:00:00"."""
+
+    @property
+    def description(self) -> str:
+        return ""
+
+    @abstractmethod
+    def next_dagrun_info(
+        self,
+        *,
+        last_automated_data_interval: DataInterval | None,
+        restriction: TimeRestriction,
+    ) -> DagRunInfo | None:
+        """The next automated run after the last one (None: first run), or None for no more."""
+
+    @abstractmethod
+    def infer_manual_data_interval(self, *, run_after: datetime) -> DataInterval:
+        """The data interval of a run triggered manually at `run_after`."""
+
+    def serialize(self) -> dict[str, Any]:
+        return {"__type": self.type_name}
+
+    @abstractmethod
+    def schedule_interval_json(self) -> dict[str, Any] | None:
+        """The REST API's `schedule_interval` value (CronExpression / TimeDelta / null)."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Timetable):
+            return NotImplemented
+        return self.serialize() == other.serialize()
+
+    def __hash__(self) -> int:
+        return hash(repr(sorted(self.serialize().items())))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.summary!r})"
+
+
+class NullTimetable(Timetable):
+    """`schedule=None`: never scheduled; only external (manual/API) triggers."""
+
+    type_name = "null"
+    periodic = False
+    can_be_scheduled = False
+
+    @property
+    def summary(self) -> str:
+        return "None"
+
+    @property
+    def description(self) -> str:
+        return "Never, external triggers only"
+
+    def next_dagrun_info(
+        self,
+        *,
+        last_automated_data_interval: DataInterval | None,
+        restriction: TimeRestriction,
+    ) -> DagRunInfo | None:
+        return None
+
+    def infer_manual_data_interval(self, *, run_after: datetime) -> DataInterval:
+        return DataInterval.exact(as_utc(run_after))
+
+    def schedule_interval_json(self) -> dict[str, Any] | None:
+        return None
+
+
+class OnceTimetable(Timetable):
+    """`"@once"`: a single run at the start date, whatever `catchup` says."""
+
+    type_name = "once"
+    periodic = False
+
+    @property
+    def summary(self) -> str:
+        return "@once"
+
+    @property
+    def description(self) -> str:
+        return "Once, as soon as possible"
+
+    def next_dagrun_info(
+        self,
+        *,
+        last_automated_data_interval: DataInterval | None,
+        restriction: TimeRestriction,
+    ) -> DagRunInfo | None:
+        if last_automated_data_interval is not None or restriction.earliest is None:
+            return None
+        restriction = _aware_restriction(restriction)
+        run_after = restriction.earliest
+        if restriction.latest is not None and run_after > restriction.latest:
+            return None
+        return DagRunInfo.exact(run_after)
+
+    def infer_manual_data_interval(self, *, run_after: datetime) -> DataInterval:
+        return DataInterval.exact(as_utc(run_after))
+
+    def schedule_interval_json(self) -> dict[str, Any] | None:
+        return {"__type": "CronExpression", "value": "@once"}
+
+
+class ContinuousTimetable(Timetable):
+    """`"@continuous"`: a new run as soon as the previous one ends (max_active_runs must be 1)."""
+
+    type_name = "continuous"
+    active_runs_limit = 1
+
+    @property
+    def summary(self) -> str:
+        return "@continuous"
+
+    @property
+    def description(self) -> str:
+        return "As frequently as possible, but only one run at a time."
+
+    def next_dagrun_info(
+        self,
+        *,
+        last_automated_data_interval: DataInterval | None,
+        restriction: TimeRestriction,
+    ) -> DagRunInfo | None:
+        if restriction.earliest is None:
+            return None
+        restriction = _aware_restriction(restriction)
+        last = _aware_interval(last_automated_data_interval)
+        now = utcnow()
+        if last is not None:
+            start = last.end
+            end = max(start, now)
+        else:
+            start = restriction.earliest
+            end = max(restriction.earliest, now)
+        if restriction.latest is not None and end > restriction.latest:
+            return None
+        return DagRunInfo.interval(start, end)
+
+    def infer_manual_data_interval(self, *, run_after: datetime) -> DataInterval:
+        return DataInterval.exact(as_utc(run_after))
+
+    def schedule_interval_json(self) -> dict[str, Any] | None:
+        return {"__type": "CronExpression", "value": "@continuous"}
+
+
+class _DataIntervalTimetable(Timetable):
+    """Shared logic of cron and delta schedules: consecutive back-to-back data intervals."""
+
+    @abstractmethod
+    def _get_next(self, current: datetime) -> datetime:
+        """First boundary strictly after `current`."""
+
+    @abstractmethod
+    def _get_prev(self, current: datetime) -> datetime:
+        """Last boundary strictly before `current`."""
+
+    @abstractmethod
+    def _align_to_next(self, current: datetime) -> datetime:
+        """`current` if it is a boundary, else the next boundary."""
+
+    @abstractmethod
+    def _align_to_prev(self, current: datetime) -> datetime:
+        """`current` if it is a boundary, else the previous boundary."""
+
+    @abstractmethod
+    def _skip_to_latest(self, earliest: datetime | None) -> datetime:
+        """Start of the latest complete interval (catchup=False), not before `earliest`."""
+
+    def next_dagrun_info(
+        self,
+        *,
+        last_automated_data_interval: DataInterval | None,
+        restriction: TimeRestriction,
+    ) -> DagRunInfo | None:
+        restriction = _aware_restriction(restriction)
+        last = _aware_interval(last_automated_data_interval)
+        earliest = restriction.earliest
+        if not restriction.catchup:
+            earliest = self._skip_to_latest(earliest)
+        elif earliest is not None:
+            earliest = self._align_to_next(earliest)
+        if last is None:
+            if earliest is None:
+                return None
+            start = earliest
+        else:
+            # Realign: the schedule may have changed since the last run was created.
+            start = self._align_to_prev(last.end)
+            if earliest is not None:
+                start = max(start, earliest)
+        if restriction.latest is not None and start > restriction.latest:
+            return None
+        return DagRunInfo.interval(start, self._get_next(start))
+
+
+class CronDataIntervalTimetable(_DataIntervalTimetable):
+    """A cron expression or preset; each run covers the interval between two cron ticks."""
+
+    type_name = "cron"
+
+    def __init__(self, cron: str) -> None:
+        from croniter import CroniterError, croniter
+
+        if not isinstance(cron, str) or not cron.strip():
+            raise AerovaneDagError(f"Invalid cron expression {cron!r}: must be a non-empty string")
+        self._original = cron.strip()
+        self._expression = CRON_PRESETS.get(self._original, self._original)
+        try:
+            croniter(self._expression)
+        except (CroniterError, ValueError, KeyError) as err:
+            raise AerovaneDagError(f"Invalid cron expression {cron!r}: {err}") from None
+        self._croniter = croniter
+
+    @property
+    def expression(self) -> str:
+        return self._original
+
+    @property
+    def summary(self) -> str:
+        return self._expression
+
+    @property
+    def description(self) -> str:
+        return _PRESET_DESCRIPTIONS.get(self._expression, "")
+
+    def _get_next(self, current: datetime) -> datetime:
+        return as_utc(self._croniter(self._expression, as_utc(current)).get_next(datetime))
+
+    def _get_prev(self, current: datetime) -> datetime:
+        return as_utc(self._croniter(self._expression, as_utc(current)).get_prev(datetime))
+
+    def _align_to_next(self, current: datetime) -> datetime:
+        current = as_utc(current)
+        next_time = self._get_next(current)
+        return current if self._get_prev(next_time) == current else next_time
+
+    def _align_to_prev(self, current: datetime) -> datetime:
+        current = as_utc(current)
+        prev_time = self._get_prev(current)
+        return current if self._get_next(prev_time) == current else prev_time
+
+    def _skip_to_latest(self, earliest: datetime | None) -> datetime:
+        # If now is exactly a boundary the interval *starting* now is not complete, so take the
+        # one ending now; otherwise take the one ending at the last boundary.
+        now = utcnow()
+        last_start = self._get_prev(now)
+        next_start = self._get_next(last_start)
+        new_start = last_start if next_start == now else self._get_prev(last_start)
+        if earliest is None:
+            return new_start
+        return max(new_start, self._align_to_next(earliest))
+
+    def infer_manual_data_interval(self, *, run_after: datetime) -> DataInterval:
+        end = self._align_to_prev(as_utc(run_after))
+        return DataInterval(self._get_prev(end), end)
+
+    def serialize(self) -> dict[str, Any]:
+        return {"__type": self.type_name, "expression": self._original}
+
+    def schedule_interval_json(self) -> dict[str, Any] | None:
+        return {"__type": "CronExpression", "value": self._original}
+
+
+class DeltaDataIntervalTimetable(_DataIntervalTimetable):
+    """A fixed `timedelta` between runs, counted from the start date."""
+
+    type_name = "delta"
+
+    def __init__(self, delta: timedelta) -> None:
+        if not isinstance(delta, timedelta):
+            raise AerovaneDagError(f"schedule interval must be a timedelta, got {delta!r}")
+        if delta <= timedelta(0):
+            raise AerovaneDagError(f"schedule interval must be positive, not {delta!r}")
+        self._delta = delta
+
+    @property
+    def delta(self) -> timedelta:
+        return self._delta
+
+    @property
+    def summary(self) -> str:
+        return str(self._delta)
+
+    def _get_next(self, current: datetime) -> datetime:
+        return as_utc(current) + self._delta
+
+    def _get_prev(self, current: datetime) -> datetime:
+        return as_utc(current) - self._delta
+
+    def _align_to_next(self, current: datetime) -> datetime:
+        return as_utc(current)
+
+    def _align_to_prev(self, current: datetime) -> datetime:
+        return as_utc(current)
+
+    def _skip_to_latest(self, earliest: datetime | None) -> datetime:
+        new_start = self._get_prev(utcnow())
+        if earliest is None:
+            return new_start
+        return max(new_start, as_utc(earliest))
+
+    def infer_manual_data_interval(self, *, run_after: datetime) -> DataInterval:
+        run_after = as_utc(run_after)
+        return DataInterval(run_after - self._delta, run_after)
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "__type": self.type_name,
+            "days": self._delta.days,
+            "seconds": self._delta.seconds,
+            "microseconds": self._delta.microseconds,
+        }
+
+    def schedule_interval_json(self) -> dict[str, Any] | None:
+        return {
+            "__type": "TimeDelta",
+            "days": self._delta.days,
+            "seconds": self._delta.seconds,
+            "microseconds": self._delta.microseconds,
+        }
+
+
+def timetable_from_schedule(schedule: object) -> Timetable:
+    """The timetable for a DAG's `schedule` argument (None, preset/cron string, timedelta, ...)."""
+    if schedule is None:
+        return NullTimetable()
+    if isinstance(schedule, Timetable):
+        return schedule
+    if isinstance(schedule, timedelta):
+        return DeltaDataIntervalTimetable(schedule)
+    if isinstance(schedule, str):
+        value = schedule.strip()
+        if value == "@once":
+            return OnceTimetable()
+        if value == "@continuous":
+            return ContinuousTimetable()
+        return CronDataIntervalTimetable(value)
+    raise AerovaneDagError(
+        f"Unsupported schedule {schedule!r}: use None, a cron expression or preset, "
+        "a datetime.timedelta or a Timetable (dataset schedules are not supported)"
+    )
+
+
+def timetable_from_dict(data: Mapping[str, Any]) -> Timetable:
+    """Rebuild a timetable from `Timetable.serialize()` output."""
+    kind = data.get("__type")
+    if kind == "null":
+        return NullTimetable()
+    if kind == "once":
+        return OnceTimetable()
+    if kind == "continuous":
+        return ContinuousTimetable()
+    if kind == "cron":
+        return CronDataIntervalTimetable(data["expression"])
+    if kind == "delta":
+        return DeltaDataIntervalTimetable(
+            timedelta(
+                days=data.get("days", 0),
+                seconds=data.get("seconds", 0),
+                microseconds=data.get("microseconds", 0),
+            )
+        )
+    raise ValueError(f"Unknown serialized timetable type {kind!r}")

@@ -1,0 +1,123 @@
+"""`XComArg`: a reference to a task's future XCom value, and what a task's result pushes.
+
+Passing an XComArg into another task (a TaskFlow call, or a classic operator's templated field)
+makes the producer upstream of the consumer and, at run time, is replaced by
+`ti.xcom_pull(task_ids=producer, key=key)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from aerovane.authoring._resolvable import Resolvable
+from aerovane.authoring.dependencies import DependencyMixin, Relatives
+from aerovane.authoring.exceptions import AerovaneException
+
+if TYPE_CHECKING:
+    from aerovane.authoring.baseoperator import BaseOperator
+
+__all__ = ["XCOM_RETURN_KEY", "XComArg", "iter_xcom_args", "xcom_outputs"]
+
+XCOM_RETURN_KEY = "return_value"
+
+
+class XComArg(Resolvable, DependencyMixin):
+    """The XCom `key` (default: the return value) of `operator`, resolved when a task runs."""
+
+    __slots__ = ("key", "operator")
+
+    def __init__(self, operator: BaseOperator, key: str = XCOM_RETURN_KEY) -> None:
+        self.operator = operator
+        self.key = key
+
+    @property
+    def roots(self) -> list[BaseOperator]:
+        return [self.operator]
+
+    @property
+    def leaves(self) -> list[BaseOperator]:
+        return [self.operator]
+
+    def set_upstream(self, other: Relatives) -> None:
+        self.operator.set_upstream(other)
+
+    def set_downstream(self, other: Relatives) -> None:
+        self.operator.set_downstream(other)
+
+    def __getitem__(self, key: str) -> XComArg:
+        """`result["k"]`: the XCom pushed under key "k" (see `multiple_outputs`)."""
+        return XComArg(self.operator, key)
+
+    def __iter__(self) -> NoReturn:
+        # Without this, Python would iterate via __getitem__(0), __getitem__(1), ... forever.
+        raise TypeError(
+            "'XComArg' object is not iterable: its value only exists when the task runs"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, XComArg):
+            return NotImplemented
+        return self.operator is other.operator and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash((id(self.operator), self.key))
+
+    def __repr__(self) -> str:
+        if self.key == XCOM_RETURN_KEY:
+            return f"XComArg({self.operator!r})"
+        return f"XComArg({self.operator!r}, {self.key!r})"
+
+    def __str__(self) -> str:
+        """A Jinja expression pulling the value, for embedding in templated strings."""
+        task_id, key = self.operator.task_id, self.key
+        return f"{{{{ task_instance.xcom_pull(task_ids={task_id!r}, key={key!r}) }}}}"
+
+    def resolve(self, context: Mapping[str, Any]) -> Any:
+        return context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key)
+
+
+def iter_xcom_args(value: Any, _seen: set[int] | None = None) -> Iterator[XComArg]:
+    """Every XComArg inside `value`, looking into lists, tuples, sets and dict values."""
+    if isinstance(value, XComArg):
+        yield value
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        seen = _seen if _seen is not None else set()
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        for item in value:
+            yield from iter_xcom_args(item, seen)
+    elif isinstance(value, dict):
+        seen = _seen if _seen is not None else set()
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        for item in value.values():
+            yield from iter_xcom_args(item, seen)
+
+
+def xcom_outputs(task: BaseOperator, result: Any) -> list[tuple[str, Any]]:
+    """The (key, value) XComs a finished task pushes for `result`, in push order.
+
+    Nothing when `do_xcom_push` is off or the result is None; with `multiple_outputs` each key
+    of the returned dict first, then the whole dict as the return value (Airflow's order).
+    """
+    if not task.do_xcom_push or result is None:
+        return []
+    pushes: list[tuple[str, Any]] = []
+    if task.multiple_outputs:
+        if not isinstance(result, Mapping):
+            raise AerovaneException(
+                f"Returned output was type {type(result).__name__}, "
+                "expected dictionary for multiple_outputs"
+            )
+        for key in result:
+            if not isinstance(key, str):
+                raise AerovaneException(
+                    "Returned dictionary keys must be strings when using multiple_outputs, "
+                    f"found {key!r} ({type(key).__name__}) instead"
+                )
+        pushes.extend(result.items())
+    pushes.append((XCOM_RETURN_KEY, result))
+    return pushes
