@@ -81,6 +81,9 @@ class Components:
                 self._serve_api()
             else:
                 self._wait_for_signal()
+        except KeyboardInterrupt:
+            # uvicorn shuts down gracefully on Ctrl-C, then re-raises SIGINT; that is our stop.
+            pass
         finally:
             self.stop()
 

@@ -109,6 +109,20 @@ DAG_FILES = {
         with DAG("no_catchup_daily", schedule="@daily", start_date=start, catchup=False):
             EmptyOperator(task_id="noop")
     """,
+    "limits.py": f"""
+        import datetime, time
+        from aerovane.authoring import DAG, PythonOperator
+        def nap():
+            time.sleep(0.3)
+        with DAG("pooled", schedule=None, start_date={START}):
+            for i in range(3):
+                PythonOperator(task_id=f"p{{i}}", python_callable=nap, pool="single")
+        with DAG("one_task_at_a_time", schedule=None, start_date={START}, max_active_tasks=1):
+            for i in range(3):
+                PythonOperator(task_id=f"m{{i}}", python_callable=nap)
+        with DAG("one_run_at_a_time", schedule=None, start_date={START}, max_active_runs=1):
+            PythonOperator(task_id="r", python_callable=nap)
+    """,
     "broken.py": """
         from aerovane.authoring import DAG
         raise ValueError("this DAG file is broken on purpose")
@@ -118,7 +132,7 @@ DAG_FILES = {
 
 @pytest.fixture(scope="module", autouse=True)
 def _parsed(engine: Engine) -> None:
-    for dag_id in ("conf_echo", "rules", "retries", "timeouts", "xcoms", "branching", "sleeper",
+    for dag_id in ("pooled", "one_task_at_a_time", "one_run_at_a_time", "conf_echo", "rules", "retries", "timeouts", "xcoms", "branching", "sleeper",
                    "catchup_daily", "no_catchup_daily"):
         engine.wait_dag(dag_id)
 
@@ -316,3 +330,32 @@ def _run_row(dag_id: str, run_id: str):
 
     with create_session(readonly=True) as session:
         return get_dag_run(dag_id, run_id, session=session)
+
+
+def _assert_serial(intervals: list[tuple[dt.datetime, dt.datetime]]) -> None:
+    intervals.sort()
+    for (_, end), (start, _) in zip(intervals, intervals[1:], strict=False):
+        assert start >= end, f"overlap: {intervals}"
+
+
+def test_pool_slots_limit_concurrency(engine: Engine) -> None:
+    from aerovane.db import models
+    from aerovane.db.engine import create_session
+
+    with create_session() as session:
+        session.add(models.Pool(pool="single", slots=1, description="one at a time"))
+    run_id = engine.trigger("pooled")
+    assert engine.wait_run("pooled", run_id) == "success"
+    _assert_serial([(t.start_date, t.end_date) for t in engine.tis("pooled", run_id).values()])
+
+
+def test_max_active_tasks_and_runs(engine: Engine) -> None:
+    run_id = engine.trigger("one_task_at_a_time")
+    assert engine.wait_run("one_task_at_a_time", run_id) == "success"
+    tis = engine.tis("one_task_at_a_time", run_id).values()
+    _assert_serial([(t.start_date, t.end_date) for t in tis])
+    first, second = engine.trigger("one_run_at_a_time"), engine.trigger("one_run_at_a_time")
+    assert engine.wait_run("one_run_at_a_time", first) == "success"
+    assert engine.wait_run("one_run_at_a_time", second) == "success"
+    runs = [_run_row("one_run_at_a_time", r) for r in (first, second)]
+    _assert_serial([(r.start_date, r.end_date) for r in runs])

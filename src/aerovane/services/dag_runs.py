@@ -129,6 +129,7 @@ def trigger_dag_run(
         dag.params.resolve(conf or {})
     except ParamValidationError as exc:
         raise BadRequest(str(exc)) from None
+    auto = logical_date is None and run_id is None
     if logical_date is None:
         logical_date = utcnow()
     elif logical_date.tzinfo is None:
@@ -142,22 +143,32 @@ def trigger_dag_run(
                 f"The provided run ID '{run_id}' is invalid. It does not match the configured "
                 f"pattern: '{pattern}'"
             )
-    if data_interval is not None:
-        interval = DataInterval(*data_interval)
-    else:
-        interval = dag.timetable.infer_manual_data_interval(run_after=logical_date)
-    return create_dag_run(
-        dag,
-        run_id=run_id,
-        logical_date=logical_date,
-        data_interval=interval,
-        run_type=DagRunType.MANUAL,
-        conf=conf,
-        external_trigger=True,
-        note=note,
-        triggered_by=triggered_by,
-        session=session,
-    )
+    for _ in range(1000):
+        if data_interval is not None:
+            interval = DataInterval(*data_interval)
+        else:
+            interval = dag.timetable.infer_manual_data_interval(run_after=logical_date)
+        try:
+            return create_dag_run(
+                dag,
+                run_id=run_id,
+                logical_date=logical_date,
+                data_interval=interval,
+                run_type=DagRunType.MANUAL,
+                conf=conf,
+                external_trigger=True,
+                note=note,
+                triggered_by=triggered_by,
+                session=session,
+            )
+        except AlreadyExists:
+            if not auto:
+                raise
+        # Neither id nor date was given: another trigger took this microsecond. Take the next
+        # one, so simultaneous triggers never collide.
+        logical_date += dt.timedelta(microseconds=1)
+        run_id = generate_run_id(DagRunType.MANUAL, logical_date)
+    raise AlreadyExists(f"could not find a free logical date for a run of {dag_id!r}")
 
 
 def get_dag_run(dag_id: str, run_id: str, *, session: Session) -> models.DagRun:
