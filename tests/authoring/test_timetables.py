@@ -235,7 +235,7 @@ def test_schedule_conversion_and_errors() -> None:
     assert isinstance(timetable_from_schedule(dt.timedelta(hours=1)), DeltaDataIntervalTimetable)
     with pytest.raises(AerovaneDagError, match="Invalid cron expression 'every day'"):
         timetable_from_schedule("every day")
-    with pytest.raises(AerovaneDagError, match="Unsupported schedule"):
+    with pytest.raises(AerovaneDagError, match="must contain only Dataset objects"):
         timetable_from_schedule(["dataset"])
     with pytest.raises(ValueError, match="Unknown serialized timetable type"):
         timetable_from_dict({"__type": "nope"})

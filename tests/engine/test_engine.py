@@ -123,6 +123,15 @@ DAG_FILES = {
         with DAG("one_run_at_a_time", schedule=None, start_date={START}, max_active_runs=1):
             PythonOperator(task_id="r", python_callable=nap)
     """,
+    "datasets.py": f"""
+        import datetime
+        from aerovane.authoring import DAG, BashOperator, Dataset
+        orders = Dataset("s3://bucket/orders.csv")
+        with DAG("producer", schedule=None, start_date={START}):
+            BashOperator(task_id="write", bash_command="echo writing", outlets=[orders])
+        with DAG("consumer", schedule=[orders], start_date={START}):
+            BashOperator(task_id="read", bash_command="echo reading {{{{ run_id }}}}")
+    """,
     "broken.py": """
         from aerovane.authoring import DAG
         raise ValueError("this DAG file is broken on purpose")
@@ -132,7 +141,7 @@ DAG_FILES = {
 
 @pytest.fixture(scope="module", autouse=True)
 def _parsed(engine: Engine) -> None:
-    for dag_id in ("pooled", "one_task_at_a_time", "one_run_at_a_time", "conf_echo", "rules", "retries", "timeouts", "xcoms", "branching", "sleeper",
+    for dag_id in ("producer", "consumer", "pooled", "one_task_at_a_time", "one_run_at_a_time", "conf_echo", "rules", "retries", "timeouts", "xcoms", "branching", "sleeper",
                    "catchup_daily", "no_catchup_daily"):
         engine.wait_dag(dag_id)
 
@@ -359,3 +368,30 @@ def test_max_active_tasks_and_runs(engine: Engine) -> None:
     assert engine.wait_run("one_run_at_a_time", second) == "success"
     runs = [_run_row("one_run_at_a_time", r) for r in (first, second)]
     _assert_serial([(r.start_date, r.end_date) for r in runs])
+
+
+def test_outlet_events_trigger_dataset_scheduled_dag(engine: Engine) -> None:
+    from sqlalchemy import select
+
+    from aerovane.db import models
+    from aerovane.db.engine import create_session
+
+    run_id = engine.trigger("producer")
+    assert engine.wait_run("producer", run_id) == "success"
+
+    def consumer_runs() -> list[models.DagRun]:
+        with create_session(readonly=True) as session:
+            return list(session.scalars(
+                select(models.DagRun).where(models.DagRun.dag_id == "consumer")))
+
+    runs = wait_for(consumer_runs, 20, "a dataset-triggered run")
+    assert [r.run_type for r in runs] == ["dataset_triggered"]
+    assert engine.wait_run("consumer", runs[0].run_id) == "success"
+    with create_session(readonly=True) as session:
+        event = session.scalars(select(models.DatasetEvent)).one()
+        assert event.dataset.uri == "s3://bucket/orders.csv"
+        assert (event.source_dag_id, event.source_task_id, event.source_run_id) == (
+            "producer", "write", run_id)
+        links = session.scalars(select(models.DagRunDatasetEvent)).all()
+        assert [(link.dag_run_id, link.event_id) for link in links] == [(runs[0].id, event.id)]
+        assert session.scalars(select(models.DatasetDagRunQueue)).all() == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 from aerovane.authoring.baseoperator import BaseOperator
 from aerovane.authoring.context import Context
 from aerovane.authoring.dag import DAG
+from aerovane.authoring.datasets import Dataset, DatasetAll, DatasetAny
 from aerovane.authoring.decorators import dag, task
 from aerovane.authoring.dependencies import chain, cross_downstream
 from aerovane.authoring.operators import (
@@ -32,6 +33,9 @@ __all__ = [
     "BranchPythonOperator",
     "Connection",
     "Context",
+    "Dataset",
+    "DatasetAll",
+    "DatasetAny",
     "DummyOperator",
     "EmptyOperator",
     "Param",

@@ -20,7 +20,9 @@ from aerovane.authoring._time import dt_from_iso, dt_to_iso, td_from_seconds, td
 from aerovane.authoring.exceptions import AerovaneNotFoundException
 from aerovane.authoring.params import ParamsDict
 from aerovane.authoring.priority import effective_priority_weights
+from aerovane.authoring.datasets import Dataset, outlet_datasets
 from aerovane.authoring.timetables import (
+    DatasetTriggeredTimetable,
     TimeRestriction,
     Timetable,
     time_restriction,
@@ -76,6 +78,10 @@ def _is_empty(task: BaseOperator) -> bool:
     )
 
 
+def _dataset_dict(dataset: Dataset) -> dict[str, Any]:
+    return {"uri": dataset.uri, "extra": _json_safe(dict(dataset.extra or {}))}
+
+
 def _serialize_task(task: BaseOperator, weight: int) -> dict[str, Any]:
     cls = type(task)
     data: dict[str, Any] = {
@@ -113,6 +119,8 @@ def _serialize_task(task: BaseOperator, weight: int) -> dict[str, Any]:
         "max_active_tis_per_dagrun": task.max_active_tis_per_dagrun,
         "do_xcom_push": bool(task.do_xcom_push),
         "multiple_outputs": bool(task.multiple_outputs),
+        "outlets": [_dataset_dict(d) for d in outlet_datasets(task.outlets)],
+        "inlets": [_dataset_dict(d) for d in outlet_datasets(task.inlets)],
     }
     for name in _CALLBACKS:
         data[f"has_{name}"] = bool(getattr(task, name))
@@ -158,6 +166,11 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         "access_control": _json_safe(dag.access_control),
         "dag_display_name": dag.dag_display_name,
         "owner_links": _json_safe(dag.owner_links),
+        "dataset_expression": (
+            timetable.condition.as_expression()
+            if isinstance(timetable, DatasetTriggeredTimetable)
+            else None
+        ),
         "tasks": tasks,
     }
 
@@ -211,6 +224,8 @@ class SerializedTask:
     has_on_failure_callback: bool
     has_on_retry_callback: bool
     has_on_skipped_callback: bool
+    outlets: tuple[str, ...] = ()
+    inlets: tuple[str, ...] = ()
 
     @property
     def task_type(self) -> str:
@@ -258,6 +273,8 @@ class SerializedTask:
             has_on_failure_callback=data.get("has_on_failure_callback", False),
             has_on_retry_callback=data.get("has_on_retry_callback", False),
             has_on_skipped_callback=data.get("has_on_skipped_callback", False),
+            outlets=tuple(d["uri"] for d in data.get("outlets", ())),
+            inlets=tuple(d["uri"] for d in data.get("inlets", ())),
         )
 
 
@@ -290,6 +307,7 @@ class SerializedDAG:
         self.orientation: str = data.get("orientation", "LR")
         self.access_control: dict[str, Any] | None = data.get("access_control")
         self.dag_display_name: str = data.get("dag_display_name") or self.dag_id
+        self.dataset_expression: Any = data.get("dataset_expression")
         self.owner_links: dict[str, str] = dict(data.get("owner_links") or {})
         self.task_dict: dict[str, SerializedTask] = {
             t["task_id"]: SerializedTask.from_dict(t) for t in data.get("tasks", ())

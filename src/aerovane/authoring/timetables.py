@@ -465,10 +465,36 @@ class DeltaDataIntervalTimetable(_DataIntervalTimetable):
         }
 
 
+class DatasetTriggeredTimetable(NullTimetable):
+    """Runs come from dataset events, never from the clock (Airflow's DatasetTriggeredTimetable)."""
+
+    def __init__(self, condition: Any) -> None:
+        self.condition = condition
+
+    @property
+    def summary(self) -> str:
+        return "Dataset"
+
+    @property
+    def description(self) -> str:
+        return "Triggered by datasets"
+
+    def serialize(self) -> dict[str, Any]:
+        return {"__type": "dataset", "expression": self.condition.as_expression()}
+
+    def schedule_interval_json(self) -> dict[str, Any] | None:
+        return None
+
+
 def timetable_from_schedule(schedule: object) -> Timetable:
     """The timetable for a DAG's `schedule` argument (None, preset/cron string, timedelta, ...)."""
+    from aerovane.authoring.datasets import condition_from_schedule
+
     if schedule is None:
         return NullTimetable()
+    condition = condition_from_schedule(schedule)
+    if condition is not None:
+        return DatasetTriggeredTimetable(condition)
     if isinstance(schedule, Timetable):
         return schedule
     if isinstance(schedule, timedelta):
@@ -482,7 +508,7 @@ def timetable_from_schedule(schedule: object) -> Timetable:
         return CronDataIntervalTimetable(value)
     raise AerovaneDagError(
         f"Unsupported schedule {schedule!r}: use None, a cron expression or preset, "
-        "a datetime.timedelta or a Timetable (dataset schedules are not supported)"
+        "a datetime.timedelta, a Timetable, or Datasets"
     )
 
 
@@ -495,6 +521,10 @@ def timetable_from_dict(data: Mapping[str, Any]) -> Timetable:
         return OnceTimetable()
     if kind == "continuous":
         return ContinuousTimetable()
+    if kind == "dataset":
+        from aerovane.authoring.datasets import condition_from_expression
+
+        return DatasetTriggeredTimetable(condition_from_expression(data["expression"]))
     if kind == "cron":
         return CronDataIntervalTimetable(data["expression"])
     if kind == "delta":

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from aerovane.config import get_settings
 from aerovane.db import models
 from aerovane.db.types import utcnow
+from aerovane.services.datasets import sync_dag_references
 
 log = logging.getLogger("aerovane.dag_processor")
 
@@ -79,6 +80,8 @@ def store_parse_result(path: str, dags: list[dict[str, Any]], error: str | None,
         elif stored.dag_hash != dag.dag_hash:
             stored.data, stored.dag_hash, stored.fileloc, stored.last_updated = (
                 data, dag.dag_hash, path, now)
+        row.dataset_expression = dag.dataset_expression
+        sync_dag_references(dag, session=session)
         if schedule_changed or row.next_dagrun_create_after is None:
             set_next_dagrun(row, dag, last_interval=_last_automated_interval(dag.dag_id, session))
     for message in duplicate_errors:

@@ -69,6 +69,8 @@ class DagModel(Base):
     next_dagrun_data_interval_start: Mapped[dt.datetime | None]
     next_dagrun_data_interval_end: Mapped[dt.datetime | None]
     next_dagrun_create_after: Mapped[dt.datetime | None]
+    #: Set when the DAG is scheduled on datasets (the serialized condition).
+    dataset_expression: Mapped[Any] = mapped_column(JSON, nullable=True)
 
     tags: Mapped[list[DagTag]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="DagTag.name"
@@ -131,11 +133,14 @@ class DagRun(Base):
     clear_number: Mapped[int] = mapped_column(Integer, default=0)
     note: Mapped[str | None] = mapped_column(Text)
     triggered_by: Mapped[str | None] = mapped_column(String(512))
+    #: The client's `Idempotency-Key`; a retried trigger returns this run instead of a new one.
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
     updated_at: Mapped[dt.datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
         UniqueConstraint("dag_id", "run_id"),
         UniqueConstraint("dag_id", "execution_date"),
+        UniqueConstraint("dag_id", "idempotency_key"),
         Index(None, "state", "dag_id"),
     )
 
@@ -321,6 +326,97 @@ class Job(Base):
     latest_heartbeat: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index(None, "job_type", "latest_heartbeat"),)
+
+
+# -- datasets -----------------------------------------------------------------------------------
+
+
+class DatasetModel(Base):
+    __tablename__ = "dataset"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uri: Mapped[str] = mapped_column(String(3000))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    is_orphaned: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (Index(None, "uri", unique=True),)
+
+
+class DatasetEvent(Base):
+    __tablename__ = "dataset_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id", ondelete="CASCADE"))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    source_task_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    source_dag_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    source_run_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    source_map_index: Mapped[int | None] = mapped_column(Integer, default=-1)
+    timestamp: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    dataset: Mapped[DatasetModel] = relationship(lazy="joined")
+
+    __table_args__ = (Index(None, "dataset_id", "timestamp"),)
+
+
+class DagScheduleDatasetReference(Base):
+    """DAG `dag_id` is scheduled on dataset `dataset_id`."""
+
+    __tablename__ = "dag_schedule_dataset_reference"
+
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset.id", ondelete="CASCADE"), primary_key=True
+    )
+    dag_id: Mapped[str] = mapped_column(
+        String(ID_LEN), ForeignKey("dag.dag_id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TaskOutletDatasetReference(Base):
+    """Task `dag_id.task_id` declares dataset `dataset_id` as an outlet."""
+
+    __tablename__ = "task_outlet_dataset_reference"
+
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset.id", ondelete="CASCADE"), primary_key=True
+    )
+    dag_id: Mapped[str] = mapped_column(
+        String(ID_LEN), ForeignKey("dag.dag_id", ondelete="CASCADE"), primary_key=True
+    )
+    task_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DatasetDagRunQueue(Base):
+    """Dataset `dataset_id` was updated since DAG `target_dag_id`'s last dataset-triggered run."""
+
+    __tablename__ = "dataset_dag_run_queue"
+
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset.id", ondelete="CASCADE"), primary_key=True
+    )
+    target_dag_id: Mapped[str] = mapped_column(
+        String(ID_LEN), ForeignKey("dag.dag_id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DagRunDatasetEvent(Base):
+    """The dataset events that triggered a dataset-triggered run."""
+
+    __tablename__ = "dagrun_dataset_event"
+
+    dag_run_id: Mapped[int] = mapped_column(
+        ForeignKey("dag_run.id", ondelete="CASCADE"), primary_key=True
+    )
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset_event.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 # -- users, roles and permissions (Flask-AppBuilder's schema, which Airflow 2 uses) ------------

@@ -43,6 +43,7 @@ WARM_MODULES = (
     "aerovane.runtime.task_runner",
     "aerovane.runtime.task_instance",
     "aerovane.runtime.xcom",
+    "aerovane.services.datasets",
     "aerovane.dag_processing.parse_worker",
     "aerovane.dag_processing.importer",
     "aerovane.authoring",

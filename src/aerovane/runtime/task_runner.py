@@ -97,7 +97,8 @@ def _claim(key: TaskKey) -> tuple[models.TaskInstance, models.DagRun] | None:
 def finish(key: TaskKey, state: TaskState, *, started: dt.datetime | None,
            next_retry_at: dt.datetime | None = None,
            rendered_fields: dict[str, Any] | None = None,
-           xcoms: list[models.XCom] | None = None) -> bool:
+           xcoms: list[models.XCom] | None = None,
+           outlets: list[str] | None = None) -> bool:
     """Record the outcome (and the return-value XComs) in one transaction, unless the task
     instance was changed from outside meanwhile."""
     now = utcnow()
@@ -119,6 +120,11 @@ def finish(key: TaskKey, state: TaskState, *, started: dt.datetime | None,
                 models.XCom.dag_run_id == row.dag_run_id, models.XCom.task_id == row.task_id,
                 models.XCom.map_index == row.map_index, models.XCom.key == row.key))
             session.add(row)
+        if outlets:
+            from aerovane.services.datasets import record_outlet_events
+
+            record_outlet_events(outlets, dag_id=key.dag_id, task_id=key.task_id,
+                                 run_id=key.run_id, map_index=key.map_index, session=session)
         return True
 
 
@@ -275,8 +281,13 @@ def _run_claimed(workload: TaskWorkload, ti_row: models.TaskInstance,
     if state == TaskState.FAILED:
         final = _handle_failure(key, task, ti_row, retryable=retryable, rendered=rendered)
     else:
+        outlets = None
+        if state == TaskState.SUCCESS:
+            from aerovane.authoring.datasets import outlet_datasets
+
+            outlets = [d.uri for d in outlet_datasets(task.outlets)]
         done = finish(key, state, started=ti_row.start_date, rendered_fields=rendered,
-                      xcoms=xcoms)
+                      xcoms=xcoms, outlets=outlets)
         final = state if done else None
     ti.state = final.value if final else ti.state
     _run_callbacks(task, final, context)

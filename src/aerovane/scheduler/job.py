@@ -25,6 +25,7 @@ from aerovane.scheduler import runs
 from aerovane.scheduler.dead_tasks import describe_exit, fail_dead_attempt, find_zombies
 from aerovane.scheduler.queueing import Limits, queue_task_instances
 from aerovane.scheduler.wakeup import Wakeup
+from aerovane.services.datasets import create_dataset_triggered_runs
 from aerovane.services.loop_service import LoopService
 from aerovane.states import ACTIVE_TI_VALUES, DagRunState, TaskState
 
@@ -88,6 +89,7 @@ class Scheduler(LoopService):
         next_retry: dt.datetime | None = None
         with create_session() as session:
             runs.create_scheduled_runs(session=session)
+            create_dataset_triggered_runs(session=session)
             runs.start_queued_runs(session=session)
             session.flush()
             for run in self._running_runs(session):
