@@ -71,7 +71,10 @@ def standalone(env_extra: dict[str, str] | None = None, home: Path | None = None
     try:
         wait_healthy(url)
         took = time.monotonic() - started
-        password = (home / "standalone_admin_password.txt").read_text().strip()
+        secret = home / "standalone_admin_password.txt"
+        while not secret.exists() or not secret.read_text().strip():
+            time.sleep(0.01)
+        password = secret.read_text().strip()
         yield Standalone(home, url, password, proc, took)
     finally:
         proc.send_signal(signal.SIGINT)

@@ -42,7 +42,10 @@ def test_standalone_tour(tmp_path: Path) -> None:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
-        password = (home / "standalone_admin_password.txt").read_text().strip()
+        secret = home / "standalone_admin_password.txt"
+        while time.monotonic() < deadline and not (secret.exists() and secret.read_text()):
+            time.sleep(0.02)
+        password = secret.read_text().strip()
         assert (home / "standalone_admin_password.txt").stat().st_mode & 0o077 == 0
         auth = ("admin", password)
         assert httpx.get(f"{url}/dags", timeout=5).status_code == 401

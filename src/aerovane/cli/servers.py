@@ -45,9 +45,11 @@ def ensure_admin_user() -> tuple[str, str | None]:
     return "admin", password
 
 
-def _announce_when_healthy(url: str, username: str, password: str | None, started: float) -> None:
+def _announce_when_healthy(url: str, started: float) -> None:
     import httpx
 
+    # Creating the admin user hashes a password (~70 ms of KDF); it need not delay start-up.
+    username, password = ensure_admin_user()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -79,14 +81,10 @@ def standalone(port: int | None, host: str | None) -> None:
     _setup_logging()
     components = Components(Plan(host=host, port=port))
     components.prepare()
-    username, password = ensure_admin_user()
     settings = get_settings()
     port = port if port is not None else settings.getint("webserver", "web_server_port")
     url = f"http://localhost:{port}"
-    threading.Thread(
-        target=_announce_when_healthy, args=(url, username, password, started), daemon=True
-    ).start()
-    components.plan.host, components.plan.port = host, port
+    threading.Thread(target=_announce_when_healthy, args=(url, started), daemon=True).start()
     components.run()
     click.echo("Aerovane stopped.")
 

@@ -1,10 +1,10 @@
 """A pre-forked, single-threaded process that forks workers on request.
 
 Starting a fresh interpreter per task attempt costs hundreds of milliseconds of imports. The
-zygote is forked from the main process once, after Aerovane's modules are imported and before
-any thread starts, and then forks a child per request: a child is ready in about a millisecond
-with everything already imported, shares memory copy-on-write, and still gets its own process
-(and process group), so user code cannot crash the scheduler.
+zygote is forked from the main process once, before any thread starts, imports what task and
+parse processes need (WARM_MODULES), and then forks a child per request: a child is ready in
+about a millisecond with everything already imported, shares memory copy-on-write, and still
+gets its own process (and process group), so user code cannot crash the scheduler.
 
 Protocol over a socketpair, one JSON object per line.
   parent → zygote: {"op": "spawn", "id", "kind", "payload"} | {"op": "kill", "id", "signal"}
@@ -60,7 +60,7 @@ WARM_MODULES = (
 
 
 def warm_up() -> None:
-    """Import WARM_MODULES here (in the parent) and freeze the heap before forking."""
+    """Import WARM_MODULES and freeze the heap, so children fork warm and share it."""
     import gc
     import importlib
 
@@ -99,6 +99,9 @@ def _serve(sock: socket.socket) -> None:
     dispose_engines(close=False)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Warm up here, in the zygote, on its own core, while the parent goes on starting the API
+    # server; requests that arrive meanwhile simply wait in the socket.
+    warm_up()
     selector = selectors.DefaultSelector()
     selector.register(sock, selectors.EVENT_READ, "sock")
     children: dict[int, tuple[str, int]] = {}  # pidfd -> (request id, pid)
@@ -187,7 +190,10 @@ class Zygote:
     def start(self) -> None:
         if threading.active_count() > 1:
             log.warning("forking the zygote from a multi-threaded process")
-        warm_up()
+        import gc
+
+        gc.collect()
+        gc.freeze()  # keep the GC from dirtying pages both processes still share
         parent, child = socket.socketpair()
         pid = os.fork()
         if pid == 0:
