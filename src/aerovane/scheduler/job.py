@@ -13,7 +13,7 @@ import os
 import socket
 import time
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from aerovane.config import get_settings
@@ -65,8 +65,7 @@ class Scheduler(LoopService):
 
     def on_stop(self) -> None:
         self.executor.end()
-        for event in self.executor.events():
-            self._handle_process_end(event)
+        self._handle_process_ends(self.executor.events())
         with create_session() as session:
             session.execute(
                 update(models.Job).where(models.Job.id == self.job_id)
@@ -84,9 +83,11 @@ class Scheduler(LoopService):
     # -- the loop -------------------------------------------------------------------------------
 
     def run_once(self) -> float:
-        for event in self.executor.events():
-            self._handle_process_end(event)
+        self._handle_process_ends(self.executor.events())
         next_retry: dt.datetime | None = None
+        if not self._has_work():
+            self._periodic()
+            return self.interval
         with create_session() as session:
             runs.create_scheduled_runs(session=session)
             create_dataset_triggered_runs(session=session)
@@ -111,6 +112,18 @@ class Scheduler(LoopService):
             delay = min(delay, max(0.0, (next_retry - utcnow()).total_seconds()))
         return delay
 
+    def _has_work(self) -> bool:
+        """Read-only: is any run queued or running, any scheduled run due, any dataset queued?"""
+        now = utcnow()
+        with create_session(readonly=True) as session:
+            return bool(session.scalar(select(or_(
+                exists().where(models.DagRun.state.in_(
+                    (DagRunState.QUEUED.value, DagRunState.RUNNING.value))),
+                exists().where(models.DagModel.next_dagrun_create_after <= now,
+                               models.DagModel.is_paused.is_(False)),
+                exists().where(models.DatasetDagRunQueue.target_dag_id.is_not(None)),
+            ))))
+
     def _running_runs(self, session: Session) -> list[models.DagRun]:
         query = (
             select(models.DagRun)
@@ -122,21 +135,40 @@ class Scheduler(LoopService):
             query = query.with_for_update(skip_locked=True)
         return list(session.scalars(query))
 
-    def _handle_process_end(self, event: ProcessEnded) -> None:
-        key = event.key
-        with create_session() as session:
-            ti = session.scalar(
-                select(models.TaskInstance).where(
-                    models.TaskInstance.dag_id == key.dag_id,
-                    models.TaskInstance.task_id == key.task_id,
-                    models.TaskInstance.run_id == key.run_id,
-                    models.TaskInstance.map_index == key.map_index,
-                    models.TaskInstance.try_number == key.try_number,
-                    models.TaskInstance.state.in_(ACTIVE_TI_VALUES),
+    def _handle_process_ends(self, events: list[ProcessEnded]) -> None:
+        """Fail or retry attempts whose process ended without recording an outcome.
+
+        Almost always every attempt recorded its own outcome, so one read-only query settles
+        the whole batch and the write lock is taken only when something needs fixing.
+        """
+        if not events:
+            return
+        ti = models.TaskInstance
+        keys = {(e.key.dag_id, e.key.task_id, e.key.run_id, e.key.map_index, e.key.try_number): e
+                for e in events}
+        with create_session(readonly=True) as session:
+            active = session.execute(
+                select(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number).where(
+                    ti.state.in_(ACTIVE_TI_VALUES),
+                    ti.run_id.in_({k[2] for k in keys}),
+                    ti.task_id.in_({k[1] for k in keys}),
                 )
-            )
-            if ti is not None:
-                fail_dead_attempt(ti, describe_exit(event.code), session=session)
+            ).all()
+        dead = [keys[tuple(row)] for row in active if tuple(row) in keys]
+        if not dead:
+            return
+        with create_session() as session:
+            for event in dead:
+                k = event.key
+                row = session.scalar(
+                    select(ti).where(
+                        ti.dag_id == k.dag_id, ti.task_id == k.task_id, ti.run_id == k.run_id,
+                        ti.map_index == k.map_index, ti.try_number == k.try_number,
+                        ti.state.in_(ACTIVE_TI_VALUES),
+                    )
+                )
+                if row is not None:
+                    fail_dead_attempt(row, describe_exit(event.code), session=session)
 
     def _periodic(self) -> None:
         now = time.monotonic()
