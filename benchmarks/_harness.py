@@ -49,8 +49,11 @@ def wait_healthy(url: str, timeout: float = 60) -> None:
 
 
 @contextlib.contextmanager
-def standalone(env_extra: dict[str, str] | None = None, home: Path | None = None,
-               dags: dict[str, str] | None = None) -> Iterator[Standalone]:
+def standalone(
+    env_extra: dict[str, str] | None = None,
+    home: Path | None = None,
+    dags: dict[str, str] | None = None,
+) -> Iterator[Standalone]:
     """Start `aerovane standalone` in a fresh (or given) home; stop it afterwards."""
     tmp = None
     if home is None:
@@ -61,13 +64,20 @@ def standalone(env_extra: dict[str, str] | None = None, home: Path | None = None
         (home / "dags" / name).write_text(source)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AEROVANE__", "AIRFLOW__"))}
-    env.update(AEROVANE_HOME=str(home), AEROVANE__WEBSERVER__WEB_SERVER_PORT=str(port),
-               AEROVANE__WEBSERVER__WEB_SERVER_HOST="127.0.0.1")
+    env.update(
+        AEROVANE_HOME=str(home),
+        AEROVANE__WEBSERVER__WEB_SERVER_PORT=str(port),
+        AEROVANE__WEBSERVER__WEB_SERVER_HOST="127.0.0.1",
+    )
     env.update(env_extra or {})
     url = f"http://127.0.0.1:{port}"
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "aerovane", "standalone"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aerovane", "standalone"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_healthy(url)
         took = time.monotonic() - started
@@ -102,5 +112,7 @@ def tree_pss_mib(pid: int) -> tuple[float, int]:
 def summary(values: list[float], unit: str = "ms", scale: float = 1000.0) -> str:
     vals = sorted(v * scale for v in values)
     p90 = vals[min(len(vals) - 1, int(len(vals) * 0.9))]
-    return (f"median {statistics.median(vals):.1f} {unit}  (min {vals[0]:.1f}, p90 {p90:.1f}, "
-            f"n={len(vals)})")
+    return (
+        f"median {statistics.median(vals):.1f} {unit}  (min {vals[0]:.1f}, p90 {p90:.1f}, "
+        f"n={len(vals)})"
+    )

@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import free_port  # noqa: E402
+from _harness import free_port
 
 DAG_FILE = """
 import datetime
@@ -80,18 +80,30 @@ def seed(home: Path, runs: int) -> None:
     migrate()
     dags, _ = import_dag_file(str(path))
     with create_session() as session:
-        store_parse_result(str(path), [serialize_dag(d) for d in dags.values()], None,
-                           session=session)
+        store_parse_result(
+            str(path), [serialize_dag(d) for d in dags.values()], None, session=session
+        )
         base = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
         rows = []
         for i in range(runs):
             when = base + dt.timedelta(minutes=i)
-            rows.append({
-                "dag_id": "bench_api", "run_id": f"seed__{i}", "logical_date": when,
-                "queued_at": when, "start_date": when, "end_date": when, "state": "success",
-                "run_type": "manual", "external_trigger": True, "conf": {},
-                "data_interval_start": when, "data_interval_end": when, "clear_number": 0,
-            })
+            rows.append(
+                {
+                    "dag_id": "bench_api",
+                    "run_id": f"seed__{i}",
+                    "logical_date": when,
+                    "queued_at": when,
+                    "start_date": when,
+                    "end_date": when,
+                    "state": "success",
+                    "run_type": "manual",
+                    "external_trigger": True,
+                    "conf": {},
+                    "data_interval_start": when,
+                    "data_interval_end": when,
+                    "clear_number": 0,
+                }
+            )
         for i in range(0, len(rows), 2000):
             session.execute(insert(models.DagRun), rows[i : i + 2000])
         public = session.query(models.Role).filter_by(name="Public").one()
@@ -101,8 +113,15 @@ def seed(home: Path, runs: int) -> None:
     from aerovane.auth.users import create_user
 
     with create_session() as session:
-        create_user(username="bench", email="bench@example.com", first_name="b", last_name="b",
-                    role_names=["Admin"], password="bench-password", session=session)
+        create_user(
+            username="bench",
+            email="bench@example.com",
+            first_name="b",
+            last_name="b",
+            role_names=["Admin"],
+            password="bench-password",
+            session=session,
+        )
 
 
 def serve(argv: list[str], env: dict[str, str], url: str) -> subprocess.Popen[bytes]:
@@ -118,16 +137,25 @@ def serve(argv: list[str], env: dict[str, str], url: str) -> subprocess.Popen[by
     raise RuntimeError(f"server at {url} did not start")
 
 
-def wrk(url: str, seconds: int, method: str = "GET", body: str = "",
-        basic: tuple[str, str] | None = None) -> tuple[float, float, float, int]:
+def wrk(
+    url: str,
+    seconds: int,
+    method: str = "GET",
+    body: str = "",
+    basic: tuple[str, str] | None = None,
+) -> tuple[float, float, float, int]:
     auth = ""
     if basic:
         token = base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
         auth = f'wrk.headers["Authorization"] = "Basic {token}"'
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(WRK_SCRIPT.format(method=method, body=body, auth=auth))
-    out = subprocess.run(["wrk", "-t2", "-c8", f"-d{seconds}s", "--latency", "-s", fh.name, url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t2", "-c8", f"-d{seconds}s", "--latency", "-s", fh.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     os.unlink(fh.name)
     match = re.search(r"RESULT ([\d.]+) ([\d.]+) ([\d.]+) (\d+) (\d+)", out)
     assert match, out
@@ -152,16 +180,36 @@ def main() -> None:
 
     ceiling_file = home / "constant_app.py"
     ceiling_file.write_text(textwrap.dedent(CONSTANT_APP))
-    proc = serve([sys.executable, "-m", "uvicorn", "--app-dir", str(home), "constant_app:app",
-                  "--port", str(port), "--workers", str(args.workers), "--log-level", "warning",
-                  "--no-access-log"], env, base)
+    proc = serve(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(home),
+            "constant_app:app",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env,
+        base,
+    )
     ceiling = wrk(f"{base}/", args.seconds)
     proc.send_signal(signal.SIGINT)
     proc.wait()
-    print(f"workers={args.workers}, 8 concurrent clients (wrk -t2 -c8), {args.seconds}s each, "
-          f"{args.runs} runs in the DB")
-    print(f"{'ceiling: bare ASGI constant':48} {ceiling[0]:9.0f} req/s  p50 {ceiling[1]:6.2f} ms"
-          f"  p99 {ceiling[2]:6.2f} ms")
+    print(
+        f"workers={args.workers}, 8 concurrent clients (wrk -t2 -c8), {args.seconds}s each, "
+        f"{args.runs} runs in the DB"
+    )
+    print(
+        f"{'ceiling: bare ASGI constant':48} {ceiling[0]:9.0f} req/s  p50 {ceiling[1]:6.2f} ms"
+        f"  p99 {ceiling[2]:6.2f} ms"
+    )
 
     cases = [
         ("GET /dags", "GET", "/api/v1/dags", ""),
@@ -169,20 +217,37 @@ def main() -> None:
         ("POST /dags/{id}/dagRuns", "POST", "/api/v1/dags/bench_api/dagRuns", '{"conf": {}}'),
     ]
     results: dict[tuple[str, str], tuple[float, float, float, int]] = {}
-    for mode, backend in (("no auth", "aerovane.auth.backends.default"),
-                          ("basic auth", "aerovane.auth.backends.basic_auth")):
+    for mode, backend in (
+        ("no auth", "aerovane.auth.backends.default"),
+        ("basic auth", "aerovane.auth.backends.basic_auth"),
+    ):
         env_mode = dict(env, AEROVANE__API__AUTH_BACKENDS=backend)
-        proc = serve([sys.executable, "-m", "aerovane", "api-server", "--host", "127.0.0.1",
-                      "--port", str(port), "--workers", str(args.workers)], env_mode,
-                     f"{base}/api/v1/health")
+        proc = serve(
+            [
+                sys.executable,
+                "-m",
+                "aerovane",
+                "api-server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+            ],
+            env_mode,
+            f"{base}/api/v1/health",
+        )
         try:
             for name, method, path, body in cases:
                 basic = ("bench", "bench-password") if mode == "basic auth" else None
                 res = wrk(f"{base}{path}", args.seconds, method, body, basic)
                 results[(name, mode)] = res
                 flag = f"  ({res[3]} non-2xx!)" if res[3] else ""
-                print(f"{name + ' [' + mode + ']':48} {res[0]:9.0f} req/s  p50 {res[1]:6.2f} ms"
-                      f"  p99 {res[2]:6.2f} ms  = {res[0] / ceiling[0]:.0%} of ceiling{flag}")
+                print(
+                    f"{name + ' [' + mode + ']':48} {res[0]:9.0f} req/s  p50 {res[1]:6.2f} ms"
+                    f"  p99 {res[2]:6.2f} ms  = {res[0] / ceiling[0]:.0%} of ceiling{flag}"
+                )
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait()

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import standalone, summary, tree_pss_mib  # noqa: E402
+from _harness import standalone, summary, tree_pss_mib
 
 HEADER = """
 import datetime
@@ -32,17 +32,20 @@ def noop():
 """
 
 DAGS = {
-    "bench_one.py": HEADER + """
+    "bench_one.py": HEADER
+    + """
 with DAG("bench_one", schedule=None, start_date=START, is_paused_upon_creation=False):
     PythonOperator(task_id="t0", python_callable=noop)
 """,
-    "bench_parallel.py": HEADER + """
+    "bench_parallel.py": HEADER
+    + """
 with DAG("bench_parallel20", schedule=None, start_date=START, is_paused_upon_creation=False,
          max_active_tasks=32):
     for i in range(20):
         PythonOperator(task_id=f"t{i}", python_callable=noop)
 """,
-    "bench_chain.py": HEADER + """
+    "bench_chain.py": HEADER
+    + """
 with DAG("bench_chain20", schedule=None, start_date=START, is_paused_upon_creation=False):
     prev = None
     for i in range(20):
@@ -51,7 +54,8 @@ with DAG("bench_chain20", schedule=None, start_date=START, is_paused_upon_creati
             prev >> cur
         prev = cur
 """,
-    "bench_1000.py": HEADER + """
+    "bench_1000.py": HEADER
+    + """
 with DAG("bench_1000", schedule=None, start_date=START, is_paused_upon_creation=False,
          max_active_tasks=64):
     for i in range(1000):
@@ -142,7 +146,7 @@ def main() -> None:
         for _ in range(args.triggers):
             t0, run_id = bench.trigger("bench_one")
             latencies.append(bench.first_running("bench_one", run_id) - t0)
-            state, end = bench.finished("bench_one", run_id)
+            _, end = bench.finished("bench_one", run_id)
             one.append(end - t0)
             time.sleep(0.05)
         print(f"trigger -> first task running: {summary(latencies)}")

@@ -51,11 +51,14 @@ def test_dags_test_runs_the_dag_with_the_real_engine(runner: CliRunner) -> None:
 def test_trigger_pause_unpause_and_errors(runner: CliRunner) -> None:
     invoke(runner, "dags", "test", "cli_dag")  # parses the file
     assert "paused" in invoke(runner, "dags", "pause", "cli_dag")
-    out = json.loads(invoke(runner, "dags", "trigger", "cli_dag", "-c", '{"a": 1}', "-r", "r1",
-                            "-o", "json"))
+    out = json.loads(
+        invoke(runner, "dags", "trigger", "cli_dag", "-c", '{"a": 1}', "-r", "r1", "-o", "json")
+    )
     assert out[0]["run_id"] == "r1" and out[0]["state"] == "queued"
     dup = runner.invoke(cli, ["dags", "trigger", "cli_dag", "-r", "r1"])
-    assert dup.exit_code == 1 and dup.output.startswith("Error: ") and "already exists" in dup.output
+    assert (
+        dup.exit_code == 1 and dup.output.startswith("Error: ") and "already exists" in dup.output
+    )
     missing = runner.invoke(cli, ["dags", "pause", "nope"])
     assert missing.exit_code == 1 and "not found" in missing.output
     bad = runner.invoke(cli, ["dags", "trigger", "cli_dag", "-c", "[1]"])
@@ -72,13 +75,28 @@ def test_tasks_test_runs_one_task_and_records_nothing(runner: CliRunner) -> None
 
 
 def test_users_create_list_delete(runner: CliRunner) -> None:
-    invoke(runner, "users", "create", "-u", "accounts.google.com:112233445566778899", "-e",
-           "sa@example.com", "-f", "S", "-l", "A", "-r", "Op", "--use-random-password")
+    invoke(
+        runner,
+        "users",
+        "create",
+        "-u",
+        "accounts.google.com:112233445566778899",
+        "-e",
+        "sa@example.com",
+        "-f",
+        "S",
+        "-l",
+        "A",
+        "-r",
+        "Op",
+        "--use-random-password",
+    )
     users = json.loads(invoke(runner, "users", "list", "-o", "json"))
     assert users[0]["username"] == "accounts.google.com:112233445566778899"
     assert users[0]["roles"] == "Op"
-    neither = runner.invoke(cli, ["users", "create", "-u", "x", "-e", "x@example.com", "-f", "x",
-                                  "-l", "x", "-r", "Op"])
+    neither = runner.invoke(
+        cli, ["users", "create", "-u", "x", "-e", "x@example.com", "-f", "x", "-l", "x", "-r", "Op"]
+    )
     assert neither.exit_code == 2 and "--use-random-password" in neither.output
     invoke(runner, "users", "delete", "-u", "accounts.google.com:112233445566778899")
     assert json.loads(invoke(runner, "users", "list", "-o", "json")) == []

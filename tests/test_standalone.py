@@ -25,13 +25,21 @@ def test_standalone_tour(tmp_path: Path) -> None:
     home = tmp_path / "home"
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AEROVANE__", "AIRFLOW__"))}
-    env.update(AEROVANE_HOME=str(home), AEROVANE__WEBSERVER__WEB_SERVER_PORT=str(port),
-               AEROVANE__WEBSERVER__WEB_SERVER_HOST="127.0.0.1")
+    env.update(
+        AEROVANE_HOME=str(home),
+        AEROVANE__WEBSERVER__WEB_SERVER_PORT=str(port),
+        AEROVANE__WEBSERVER__WEB_SERVER_HOST="127.0.0.1",
+    )
     if PG_URL:
         # The shared test database is emptied by other fixtures; use SQLite here either way.
         pass
-    proc = subprocess.Popen([sys.executable, "-m", "aerovane", "standalone"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aerovane", "standalone"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}/api/v1"
     try:
         deadline = time.monotonic() + 60
@@ -68,7 +76,8 @@ def test_standalone_tour(tmp_path: Path) -> None:
         assert run["state"] == "success"
         log = httpx.get(
             f"{url}/dags/{dag_id}/dagRuns/{run_id}/taskInstances/print_gcs_info/logs/1",
-            auth=auth, headers={"Accept": "text/plain"},
+            auth=auth,
+            headers={"Accept": "text/plain"},
         )
         assert log.status_code == 200 and "{a: 1}" in log.text
     finally:

@@ -98,10 +98,14 @@ class Components:
         from aerovane.api.app import create_app
 
         host = self.plan.host or self.settings.getstr("webserver", "web_server_host")
-        port = self.plan.port if self.plan.port is not None else self.settings.getint(
-            "webserver", "web_server_port")
-        config = uvicorn.Config(create_app(), host=host, port=port, log_level="warning",
-                                access_log=False, lifespan="on")
+        port = (
+            self.plan.port
+            if self.plan.port is not None
+            else self.settings.getint("webserver", "web_server_port")
+        )
+        config = uvicorn.Config(
+            create_app(), host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+        )
         self.server = uvicorn.Server(config)
         self.ready.set()
         self.server.run()
@@ -167,13 +171,19 @@ def run_dag_once(
             dag = session.get(models.DagModel, dag_id)
             if dag is not None:
                 dag.is_paused = False
-            run = trigger_dag_run(dag_id, logical_date=logical_date, conf=conf,  # type: ignore[arg-type]
-                                  triggered_by="dags test", session=session)
+            run = trigger_dag_run(
+                dag_id,
+                logical_date=logical_date,
+                conf=conf,  # type: ignore[arg-type]
+                triggered_by="dags test",
+                session=session,
+            )
             run_id = run.run_id
-        executor = LocalExecutor(parallelism=settings.getint("core", "parallelism"),
-                                 factory=factory)
+        executor = LocalExecutor(
+            parallelism=settings.getint("core", "parallelism"), factory=factory
+        )
         scheduler = Scheduler(executor)
-        executor._on_event = scheduler.wakeup.notify  # noqa: SLF001
+        executor._on_event = scheduler.wakeup.notify
         scheduler.on_start()
         deadline = time.monotonic() + timeout
         state = "running"
@@ -181,16 +191,22 @@ def run_dag_once(
             while time.monotonic() < deadline:
                 delay = scheduler.run_once()
                 with create_session(readonly=True) as session:
-                    state = session.scalar(select(models.DagRun.state).where(
-                        models.DagRun.dag_id == dag_id, models.DagRun.run_id == run_id))
+                    state = session.scalar(
+                        select(models.DagRun.state).where(
+                            models.DagRun.dag_id == dag_id, models.DagRun.run_id == run_id
+                        )
+                    )
                 if state in ("success", "failed"):
                     break
                 scheduler.sleep(min(delay, 0.5))
         finally:
             scheduler.on_stop()
         with create_session(readonly=True) as session:
-            tis = session.scalars(select(models.TaskInstance).where(
-                models.TaskInstance.dag_id == dag_id, models.TaskInstance.run_id == run_id))
+            tis = session.scalars(
+                select(models.TaskInstance).where(
+                    models.TaskInstance.dag_id == dag_id, models.TaskInstance.run_id == run_id
+                )
+            )
             for ti in tis:
                 echo(f"--- {ti.task_id}: {ti.state} (try {ti.try_number}) ---")  # type: ignore[operator]
                 if ti.try_number:

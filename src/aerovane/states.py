@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class DagRunState(str, Enum):
+class DagRunState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     SUCCESS = "success"
     FAILED = "failed"
 
 
-class DagRunType(str, Enum):
+class DagRunType(StrEnum):
     MANUAL = "manual"
     SCHEDULED = "scheduled"
     BACKFILL = "backfill"
     DATASET_TRIGGERED = "dataset_triggered"
 
 
-class TaskState(str, Enum):
+class TaskState(StrEnum):
     SCHEDULED = "scheduled"
     QUEUED = "queued"
     RUNNING = "running"
@@ -35,8 +35,13 @@ class TaskState(str, Enum):
 
 
 FINISHED_TI_STATES = frozenset(
-    {TaskState.SUCCESS, TaskState.FAILED, TaskState.SKIPPED, TaskState.UPSTREAM_FAILED,
-     TaskState.REMOVED}
+    {
+        TaskState.SUCCESS,
+        TaskState.FAILED,
+        TaskState.SKIPPED,
+        TaskState.UPSTREAM_FAILED,
+        TaskState.REMOVED,
+    }
 )
 FINISHED_TI_VALUES = frozenset(s.value for s in FINISHED_TI_STATES)
 ACTIVE_TI_VALUES = frozenset({TaskState.QUEUED.value, TaskState.RUNNING.value})

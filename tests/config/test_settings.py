@@ -30,7 +30,9 @@ def test_precedence_default_file_airflow_aerovane(tmp_path: Path) -> None:
     s = make(tmp_path, {"AIRFLOW__CORE__PARALLELISM": "9"}, cfg)
     assert s.getint("core", "parallelism") == 9
     assert s.source("core", "parallelism") == "AIRFLOW__CORE__PARALLELISM"
-    s = make(tmp_path, {"AIRFLOW__CORE__PARALLELISM": "9", "AEROVANE__CORE__PARALLELISM": "10"}, cfg)
+    s = make(
+        tmp_path, {"AIRFLOW__CORE__PARALLELISM": "9", "AEROVANE__CORE__PARALLELISM": "10"}, cfg
+    )
     assert s.getint("core", "parallelism") == 10
     assert s.getint("core", "max_active_runs_per_dag") == 3
 
@@ -38,14 +40,21 @@ def test_precedence_default_file_airflow_aerovane(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"AEROVANE__CORE__PARALLELISM": "lots"}, "[core] parallelism = 'lots' (from "
-         "AEROVANE__CORE__PARALLELISM): expected an integer >= 1"),
+        (
+            {"AEROVANE__CORE__PARALLELISM": "lots"},
+            "[core] parallelism = 'lots' (from "
+            "AEROVANE__CORE__PARALLELISM): expected an integer >= 1",
+        ),
         ({"AEROVANE__CORE__LOAD_EXAMPLES": "maybe"}, "[core] load_examples"),
-        ({"AEROVANE__WEBSERVER__EXPOSE_CONFIG": "sometimes"},
-         "expected True, False or non-sensitive-only"),
+        (
+            {"AEROVANE__WEBSERVER__EXPOSE_CONFIG": "sometimes"},
+            "expected True, False or non-sensitive-only",
+        ),
         ({"AEROVANE__CORE__NOPE": "1"}, "[core] nope is not a known option"),
-        ({"AEROVANE__API__AUTH_BACKENDS": "airflow.api.auth.backend.kerberos"},
-         "unknown auth backend"),
+        (
+            {"AEROVANE__API__AUTH_BACKENDS": "airflow.api.auth.backend.kerberos"},
+            "unknown auth backend",
+        ),
         ({"AEROVANE__DATABASE__SQL_ALCHEMY_CONN": "mysql://x"}, "expected a sqlite:///"),
     ],
 )
@@ -69,13 +78,23 @@ def test_unknown_option_in_file_is_an_error(tmp_path: Path) -> None:
 
 
 def test_secrets_masked_and_legacy_auth_backend(tmp_path: Path) -> None:
-    s = make(tmp_path, {"AEROVANE__CORE__FERNET_KEY": "", "AIRFLOW__API__AUTH_BACKEND":
-                        "airflow.api.auth.backend.deny_all"})
+    s = make(
+        tmp_path,
+        {
+            "AEROVANE__CORE__FERNET_KEY": "",
+            "AIRFLOW__API__AUTH_BACKEND": "airflow.api.auth.backend.deny_all",
+        },
+    )
     shown = {(o.section, o.key): v for o, v, _ in s.items()}
     assert shown[("database", "sql_alchemy_conn")] == "< hidden >"
     assert s.auth_backend_names == ["airflow.api.auth.backend.deny_all"]
-    s = make(tmp_path, {"AIRFLOW__API__AUTH_BACKEND": "airflow.api.auth.backend.deny_all",
-                        "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth"})
+    s = make(
+        tmp_path,
+        {
+            "AIRFLOW__API__AUTH_BACKEND": "airflow.api.auth.backend.deny_all",
+            "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth",
+        },
+    )
     assert s.auth_backend_names == ["airflow.api.auth.backend.basic_auth"]
 
 

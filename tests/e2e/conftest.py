@@ -52,12 +52,20 @@ class Server:
 def start_server(home: Path, extra_env: dict[str, str] | None = None) -> Server:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AEROVANE__", "AIRFLOW__"))}
-    env.update(AEROVANE_HOME=str(home), AEROVANE__WEBSERVER__WEB_SERVER_PORT=str(port),
-               AEROVANE__WEBSERVER__WEB_SERVER_HOST="127.0.0.1",
-               AEROVANE__CORE__DAGS_ARE_PAUSED_AT_CREATION="False")
+    env.update(
+        AEROVANE_HOME=str(home),
+        AEROVANE__WEBSERVER__WEB_SERVER_PORT=str(port),
+        AEROVANE__WEBSERVER__WEB_SERVER_HOST="127.0.0.1",
+        AEROVANE__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+    )
     env.update(extra_env or {})
-    proc = subprocess.Popen([sys.executable, "-m", "aerovane", "standalone"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aerovane", "standalone"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     secret = home / "standalone_admin_password.txt"
     deadline = time.monotonic() + 60

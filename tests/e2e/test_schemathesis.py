@@ -14,12 +14,17 @@ import pytest
 from tests.e2e.conftest import Server
 
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "reference" / "airflow-v1.yaml"
-pytestmark = pytest.mark.skipif(not SPEC.exists(), reason="../shared/reference is not beside the repo")
+pytestmark = pytest.mark.skipif(
+    not SPEC.exists(), reason="../shared/reference is not beside the repo"
+)
 
 
 def _seed(server: Server) -> None:
-    run = httpx.post(f"{server.api}/dags/example_bash_operator/dagRuns",
-                     json={"dag_run_id": "fuzz_run", "conf": {}}, auth=server.auth)
+    run = httpx.post(
+        f"{server.api}/dags/example_bash_operator/dagRuns",
+        json={"dag_run_id": "fuzz_run", "conf": {}},
+        auth=server.auth,
+    )
     assert run.status_code == 200, run.text
     assert server.wait_run("example_bash_operator", "fuzz_run") == "success"
     for path, body in (
@@ -46,12 +51,35 @@ def _run(server: Server, tmp_path: Path, pinned: bool) -> subprocess.CompletedPr
     config.write_text("\n".join(lines) + "\n")
     st = Path(sys.executable).with_name("st")
     return subprocess.run(
-        [str(st), "--config-file", str(config), "run", str(SPEC), "--url", server.api,
-         "-a", f"admin:{server.password}", "-c", "not_a_server_error,response_schema_conformance",
-         "-n", "6", "--phases", "examples,fuzzing", "--seed", "7", "--no-shrink", "--no-color",
-         "--exclude-path-regex", "/(dags/\\{dag_id\\}|dags)$",  # keep the pinned DAG alive
-         "--request-timeout", "20"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        [
+            str(st),
+            "--config-file",
+            str(config),
+            "run",
+            str(SPEC),
+            "--url",
+            server.api,
+            "-a",
+            f"admin:{server.password}",
+            "-c",
+            "not_a_server_error,response_schema_conformance",
+            "-n",
+            "6",
+            "--phases",
+            "examples,fuzzing",
+            "--seed",
+            "7",
+            "--no-shrink",
+            "--no-color",
+            "--exclude-path-regex",
+            "/(dags/\\{dag_id\\}|dags)$",  # keep the pinned DAG alive
+            "--request-timeout",
+            "20",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
     )
 
 

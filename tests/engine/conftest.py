@@ -110,7 +110,9 @@ def write_dag(folder: Path, name: str, source: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Engine]:
+def engine(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Engine]:
     from aerovane.config import ensure_home, reload_settings
     from aerovane.db.engine import dispose_engines
     from aerovane.db.migrate import ensure_default_rows, migrate

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import signal
 
@@ -19,7 +20,8 @@ DAG_FILES = {
         with DAG("conf_echo", schedule=None, start_date={START}, params={{"who": "world"}}):
             BashOperator(
                 task_id="echo",
-                bash_command="echo conf={{{{ dag_run.conf }}}} ds={{{{ ds }}}} who={{{{ params.who }}}} run={{{{ run_id }}}}",
+                bash_command="echo conf={{{{ dag_run.conf }}}} ds={{{{ ds }}}} "
+                "who={{{{ params.who }}}} run={{{{ run_id }}}}",
             )
     """,
     "rules.py": f"""
@@ -83,7 +85,8 @@ DAG_FILES = {
     """,
     "branching.py": f"""
         import datetime
-        from aerovane.authoring import DAG, BranchPythonOperator, ShortCircuitOperator, EmptyOperator
+        from aerovane.authoring import (
+            DAG, BranchPythonOperator, ShortCircuitOperator, EmptyOperator)
         with DAG("branching", schedule=None, start_date={START}):
             pick = BranchPythonOperator(task_id="pick", python_callable=lambda: "left")
             left, right = EmptyOperator(task_id="left"), EmptyOperator(task_id="right")
@@ -105,7 +108,8 @@ DAG_FILES = {
             hour=0, minute=0, second=0, microsecond=0) - datetime.timedelta(days=3)
         with DAG("catchup_daily", schedule="@daily", start_date=start, catchup=True,
                  max_active_runs=16):
-            BashOperator(task_id="show", bash_command="echo {{ data_interval_start }} {{ data_interval_end }}")
+            BashOperator(task_id="show",
+                         bash_command="echo {{ data_interval_start }} {{ data_interval_end }}")
         with DAG("no_catchup_daily", schedule="@daily", start_date=start, catchup=False):
             EmptyOperator(task_id="noop")
     """,
@@ -141,8 +145,22 @@ DAG_FILES = {
 
 @pytest.fixture(scope="module", autouse=True)
 def _parsed(engine: Engine) -> None:
-    for dag_id in ("producer", "consumer", "pooled", "one_task_at_a_time", "one_run_at_a_time", "conf_echo", "rules", "retries", "timeouts", "xcoms", "branching", "sleeper",
-                   "catchup_daily", "no_catchup_daily"):
+    for dag_id in (
+        "producer",
+        "consumer",
+        "pooled",
+        "one_task_at_a_time",
+        "one_run_at_a_time",
+        "conf_echo",
+        "rules",
+        "retries",
+        "timeouts",
+        "xcoms",
+        "branching",
+        "sleeper",
+        "catchup_daily",
+        "no_catchup_daily",
+    ):
         engine.wait_dag(dag_id)
 
 
@@ -163,15 +181,26 @@ def test_trigger_rules(engine: Engine) -> None:
     states = {k: v.state for k, v in engine.tis("rules", run_id).items()}
     assert states["ok"] == "success" and states["bad"] == "failed" and states["skip"] == "skipped"
     expected_okbad = {
-        "all_success": "upstream_failed", "all_failed": "skipped", "all_done": "success",
-        "one_success": "success", "one_failed": "success", "none_failed": "upstream_failed",
-        "none_failed_min_one_success": "upstream_failed", "none_skipped": "success",
+        "all_success": "upstream_failed",
+        "all_failed": "skipped",
+        "all_done": "success",
+        "one_success": "success",
+        "one_failed": "success",
+        "none_failed": "upstream_failed",
+        "none_failed_min_one_success": "upstream_failed",
+        "none_skipped": "success",
         "always": "success",
     }
     expected_okskip = {
-        "all_success": "skipped", "all_failed": "skipped", "all_done": "success",
-        "one_success": "success", "one_failed": "skipped", "none_failed": "success",
-        "none_failed_min_one_success": "success", "none_skipped": "skipped", "always": "success",
+        "all_success": "skipped",
+        "all_failed": "skipped",
+        "all_done": "success",
+        "one_success": "success",
+        "one_failed": "skipped",
+        "none_failed": "success",
+        "none_failed_min_one_success": "success",
+        "none_skipped": "skipped",
+        "always": "success",
     }
     assert {r: states[f"okbad_{r}"] for r in expected_okbad} == expected_okbad
     assert {r: states[f"okskip_{r}"] for r in expected_okskip} == expected_okskip
@@ -255,10 +284,13 @@ def test_catchup_creates_a_run_per_interval(engine: Engine) -> None:
 
     def runs(dag_id: str) -> list[models.DagRun]:
         with create_session(readonly=True) as session:
-            return list(session.scalars(
-                select(models.DagRun).where(models.DagRun.dag_id == dag_id)
-                .order_by(models.DagRun.logical_date)
-            ))
+            return list(
+                session.scalars(
+                    select(models.DagRun)
+                    .where(models.DagRun.dag_id == dag_id)
+                    .order_by(models.DagRun.logical_date)
+                )
+            )
 
     catchup = wait_for(lambda: len(r := runs("catchup_daily")) >= 3 and r, 30, "3 catch-up runs")
     assert [r.run_type for r in catchup] == ["scheduled"] * 3
@@ -283,44 +315,56 @@ def test_import_errors_are_recorded_and_cleared(engine: Engine) -> None:
             return list(session.scalars(select(models.ImportErrorModel)))
 
     found = wait_for(errors, 20, "an import error")
-    assert any("broken on purpose" in e.stacktrace and e.filename.endswith("broken.py")
-               for e in found)
-    write_dag(engine.dags, "broken.py", """
+    assert any(
+        "broken on purpose" in e.stacktrace and e.filename.endswith("broken.py") for e in found
+    )
+    write_dag(
+        engine.dags,
+        "broken.py",
+        """
         import datetime
         from aerovane.authoring import DAG, EmptyOperator
         with DAG("fixed_now", schedule=None, start_date=datetime.datetime(2024, 1, 1)):
             EmptyOperator(task_id="noop")
-    """)
+    """,
+    )
     engine.wait_dag("fixed_now", timeout=20)
     wait_for(lambda: not errors(), 20, "the import error to clear")
 
 
 def test_changed_file_is_reparsed_and_runs_new_code(engine: Engine) -> None:
-    write_dag(engine.dags, "changing.py", """
+    write_dag(
+        engine.dags,
+        "changing.py",
+        """
         import datetime
         from aerovane.authoring import DAG, BashOperator
         with DAG("changing", schedule=None, start_date=datetime.datetime(2024, 1, 1)):
             BashOperator(task_id="say", bash_command="echo version-one")
-    """)
+    """,
+    )
     engine.wait_dag("changing")
     run_id = engine.trigger("changing")
     assert engine.wait_run("changing", run_id) == "success"
     assert "version-one" in engine.log("changing", run_id, "say")
-    write_dag(engine.dags, "changing.py", """
+    write_dag(
+        engine.dags,
+        "changing.py",
+        """
         import datetime
         from aerovane.authoring import DAG, BashOperator
         with DAG("changing", schedule=None, start_date=datetime.datetime(2024, 1, 1)):
             BashOperator(task_id="say", bash_command="echo version-two")
             BashOperator(task_id="added", bash_command="echo new task")
-    """)
+    """,
+    )
     from aerovane.db import models
     from aerovane.db.engine import create_session
 
     def has_new_task() -> bool:
         with create_session(readonly=True) as session:
             row = session.get(models.SerializedDagModel, "changing")
-            return row is not None and any(
-                t.get("task_id") == "added" for t in _tasks_of(row.data))
+            return row is not None and any(t.get("task_id") == "added" for t in _tasks_of(row.data))
 
     wait_for(has_new_task, 20, "the changed file to be re-parsed")
     run_id = engine.trigger("changing")
@@ -343,7 +387,7 @@ def _run_row(dag_id: str, run_id: str):
 
 def _assert_serial(intervals: list[tuple[dt.datetime, dt.datetime]]) -> None:
     intervals.sort()
-    for (_, end), (start, _) in zip(intervals, intervals[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(intervals):
         assert start >= end, f"overlap: {intervals}"
 
 
@@ -381,8 +425,9 @@ def test_outlet_events_trigger_dataset_scheduled_dag(engine: Engine) -> None:
 
     def consumer_runs() -> list[models.DagRun]:
         with create_session(readonly=True) as session:
-            return list(session.scalars(
-                select(models.DagRun).where(models.DagRun.dag_id == "consumer")))
+            return list(
+                session.scalars(select(models.DagRun).where(models.DagRun.dag_id == "consumer"))
+            )
 
     runs = wait_for(consumer_runs, 20, "a dataset-triggered run")
     assert [r.run_type for r in runs] == ["dataset_triggered"]
@@ -391,7 +436,10 @@ def test_outlet_events_trigger_dataset_scheduled_dag(engine: Engine) -> None:
         event = session.scalars(select(models.DatasetEvent)).one()
         assert event.dataset.uri == "s3://bucket/orders.csv"
         assert (event.source_dag_id, event.source_task_id, event.source_run_id) == (
-            "producer", "write", run_id)
+            "producer",
+            "write",
+            run_id,
+        )
         links = session.scalars(select(models.DagRunDatasetEvent)).all()
         assert [(link.dag_run_id, link.event_id) for link in links] == [(runs[0].id, event.id)]
         assert session.scalars(select(models.DatasetDagRunQueue)).all() == []

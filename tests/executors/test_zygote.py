@@ -35,8 +35,11 @@ def test_spawn_reports_pid_and_exit_code(factory: ProcessFactory, tmp_path: Path
     factory.spawn("test", {"out": str(out), "code": 7}, events.put)
     started = events.get(timeout=10)
     ended = events.get(timeout=10)
-    assert started["event"] == "started" and ended == {"id": started["id"], "event": "exited",
-                                                        "code": 7}
+    assert started["event"] == "started" and ended == {
+        "id": started["id"],
+        "event": "exited",
+        "code": 7,
+    }
     assert int(out.read_text()) == started["pid"] != os.getpid()
 
 

@@ -20,10 +20,15 @@ from aerovane.services.errors import AlreadyExists, BadRequest, NotFound
 
 @pytest.fixture
 def dag(db: Path) -> str:
-    with DAG("svc", schedule=None, start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
-             params={"n": Param(1, type="integer", minimum=0)}) as d:
-        BashOperator(task_id="a", bash_command="true") >> BashOperator(task_id="b",
-                                                                      bash_command="true")
+    with DAG(
+        "svc",
+        schedule=None,
+        start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        params={"n": Param(1, type="integer", minimum=0)},
+    ) as d:
+        BashOperator(task_id="a", bash_command="true") >> BashOperator(
+            task_id="b", bash_command="true"
+        )
     with create_session() as session:
         store_parse_result("/dags/svc.py", [serialize_dag(d)], None, session=session)
     return "svc"
@@ -35,8 +40,9 @@ def test_trigger_creates_queued_run_with_task_instances(dag: str) -> None:
         assert run.state == "queued" and run.external_trigger and run.run_type == "manual"
         assert run.run_id == f"manual__{run.logical_date.isoformat()}"
     with create_session(readonly=True) as session:
-        tis = session.scalars(select(models.TaskInstance).where(
-            models.TaskInstance.run_id == run.run_id)).all()
+        tis = session.scalars(
+            select(models.TaskInstance).where(models.TaskInstance.run_id == run.run_id)
+        ).all()
     assert sorted(t.task_id for t in tis) == ["a", "b"]
     assert all(t.state is None and t.try_number == 0 for t in tis)
 
@@ -80,11 +86,15 @@ def test_concurrent_triggers_never_collide_or_lose_rows(dag: str, monkeypatch) -
             for i in range(15):
                 with create_session() as session:
                     if i % 3 == 0:
-                        trigger_dag_run(dag, run_id=f"w{n}-{i}", logical_date=frozen
-                                        + dt.timedelta(days=n + 1, seconds=i), session=session)
+                        trigger_dag_run(
+                            dag,
+                            run_id=f"w{n}-{i}",
+                            logical_date=frozen + dt.timedelta(days=n + 1, seconds=i),
+                            session=session,
+                        )
                     else:
                         trigger_dag_run(dag, session=session)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]

@@ -1,6 +1,6 @@
 """Airflow 2's permission model: actions on resources, and the default roles' sets.
 
-The sets are Airflow 2.9–2.11's (FAB provider 1.5) exactly; Admin also receives every
+The sets are Airflow 2.9-2.11's (FAB provider 1.5) exactly; Admin also receives every
 non-DAG-specific permission that exists, as Airflow's `update_admin_permission` does.
 """
 

@@ -19,7 +19,7 @@ def _parse_date(value: str | None) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO-8601 date") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 @click.group("dags")
@@ -36,11 +36,17 @@ def list_dags(output: str) -> None:
 
     with create_session(readonly=True) as session:
         rows = [
-            {"dag_id": d.dag_id, "fileloc": d.fileloc, "owners": d.owners, "is_paused": d.is_paused,
-             "schedule": d.timetable_description}
+            {
+                "dag_id": d.dag_id,
+                "fileloc": d.fileloc,
+                "owners": d.owners,
+                "is_paused": d.is_paused,
+                "schedule": d.timetable_description,
+            }
             for d in session.scalars(
-                select(models.DagModel).where(models.DagModel.is_active).order_by(
-                    models.DagModel.dag_id)
+                select(models.DagModel)
+                .where(models.DagModel.is_active)
+                .order_by(models.DagModel.dag_id)
             )
         ]
     emit(rows, ["dag_id", "fileloc", "owners", "is_paused", "schedule"], output)
@@ -50,11 +56,18 @@ def list_dags(output: str) -> None:
 @click.argument("dag_id")
 @click.option("-c", "--conf", default=None, help="JSON object, available as dag_run.conf.")
 @click.option("-r", "--run-id", default=None)
-@click.option("-e", "--exec-date", "--logical-date", "logical_date", default=None,
-              help="Logical date (ISO-8601).")
+@click.option(
+    "-e",
+    "--exec-date",
+    "--logical-date",
+    "logical_date",
+    default=None,
+    help="Logical date (ISO-8601).",
+)
 @output_option
-def trigger(dag_id: str, conf: str | None, run_id: str | None, logical_date: str | None,
-            output: str) -> None:
+def trigger(
+    dag_id: str, conf: str | None, run_id: str | None, logical_date: str | None, output: str
+) -> None:
     """Create a manual run."""
     from aerovane.db.engine import create_session
     from aerovane.scheduler.wakeup import notify_schedulers
@@ -67,10 +80,20 @@ def trigger(dag_id: str, conf: str | None, run_id: str | None, logical_date: str
     if conf_obj is not None and not isinstance(conf_obj, dict):
         raise click.BadParameter("--conf must be a JSON object")
     with create_session() as session:
-        run = trigger_dag_run(dag_id, run_id=run_id, logical_date=_parse_date(logical_date),
-                              conf=conf_obj, triggered_by="cli", session=session)
-        row = {"dag_id": run.dag_id, "run_id": run.run_id, "state": run.state,
-               "logical_date": run.logical_date.isoformat()}
+        run = trigger_dag_run(
+            dag_id,
+            run_id=run_id,
+            logical_date=_parse_date(logical_date),
+            conf=conf_obj,
+            triggered_by="cli",
+            session=session,
+        )
+        row = {
+            "dag_id": run.dag_id,
+            "run_id": run.run_id,
+            "state": run.state,
+            "logical_date": run.logical_date.isoformat(),
+        }
     notify_schedulers()
     emit([row], ["dag_id", "run_id", "state", "logical_date"], output)
 
@@ -116,10 +139,14 @@ def list_runs(dag_id: str, state: str | None, output: str) -> None:
         if state:
             query = query.where(models.DagRun.state == state)
         rows = [
-            {"dag_id": r.dag_id, "run_id": r.run_id, "state": r.state,
-             "logical_date": r.logical_date.isoformat(),
-             "start_date": r.start_date.isoformat() if r.start_date else None,
-             "end_date": r.end_date.isoformat() if r.end_date else None}
+            {
+                "dag_id": r.dag_id,
+                "run_id": r.run_id,
+                "state": r.state,
+                "logical_date": r.logical_date.isoformat(),
+                "start_date": r.start_date.isoformat() if r.start_date else None,
+                "end_date": r.end_date.isoformat() if r.end_date else None,
+            }
             for r in session.scalars(query.order_by(models.DagRun.logical_date.desc()).limit(500))
         ]
     emit(rows, ["dag_id", "run_id", "state", "logical_date", "start_date", "end_date"], output)

@@ -27,6 +27,10 @@ def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> No
 
 
 output_option = click.option(
-    "-o", "--output", type=click.Choice(["table", "json", "plain"]), default="table",
-    show_default=True, help="Output format.",
+    "-o",
+    "--output",
+    type=click.Choice(["table", "json", "plain"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
 )

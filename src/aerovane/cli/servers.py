@@ -37,8 +37,15 @@ def ensure_admin_user() -> tuple[str, str | None]:
             password = path.read_text().strip() if path.exists() else None
             return "admin", password
         password = random_password()
-        create_user(username="admin", email="admin@example.com", first_name="Admin",
-                    last_name="User", role_names=["Admin"], password=password, session=session)
+        create_user(
+            username="admin",
+            email="admin@example.com",
+            first_name="Admin",
+            last_name="User",
+            role_names=["Admin"],
+            password=password,
+            session=session,
+        )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(password + "\n")
@@ -63,8 +70,10 @@ def _announce_when_healthy(url: str, started: float) -> None:
     if password:
         click.echo(f"Log in with username: {username}  password: {password}")
     else:
-        click.echo(f"Log in as {username} (password in {PASSWORD_FILE} was removed; reset it "
-                   "with `aerovane users reset-password`)")
+        click.echo(
+            f"Log in as {username} (password in {PASSWORD_FILE} was removed; reset it "
+            "with `aerovane users reset-password`)"
+        )
     click.echo(f"Try:  curl -u {username}:<password> {url}/api/v1/dags")
     click.echo("Press Ctrl-C to stop.\n")
 

@@ -40,11 +40,12 @@ def test(dag_id: str, task_id: str, logical_date: str | None, conf: str | None) 
         raise click.ClickException(f"DAG {dag_id!r} is no longer defined in {fileloc}")
     if not dags[dag_id].has_task(task_id):
         raise click.ClickException(f"Task {task_id!r} not found in DAG {dag_id!r}")
-    when = dt.datetime.fromisoformat(logical_date) if logical_date else dt.datetime.now(dt.timezone.utc)
+    when = dt.datetime.fromisoformat(logical_date) if logical_date else dt.datetime.now(dt.UTC)
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    state, result = run_task_in_process(dags[dag_id], task_id, when,
-                                        json.loads(conf) if conf else None)
+        when = when.replace(tzinfo=dt.UTC)
+    state, result = run_task_in_process(
+        dags[dag_id], task_id, when, json.loads(conf) if conf else None
+    )
     click.echo(f"Task {task_id} finished: {state}; returned {result!r}")
 
 

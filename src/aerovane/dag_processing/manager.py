@@ -126,8 +126,11 @@ class DagProcessor(LoopService):
 
             request_id = self.factory.spawn(
                 "parse",
-                {"path": path, "result_path": str(result_path),
-                 "dags_folder": str(get_settings().dags_folder)},
+                {
+                    "path": path,
+                    "result_path": str(result_path),
+                    "dags_folder": str(get_settings().dags_folder),
+                },
                 on_message,
             )
             timeout = get_settings().getfloat("core", "dagbag_import_timeout")
@@ -148,8 +151,11 @@ class DagProcessor(LoopService):
                 result = json.loads(flight.result_path.read_text(encoding="utf-8"))
                 flight.result_path.unlink(missing_ok=True)
             except (OSError, ValueError):
-                result = {"dags": [], "error": f"the parsing process for {path} exited with "
-                                              f"code {code} before reporting a result"}
+                result = {
+                    "dags": [],
+                    "error": f"the parsing process for {path} exited with "
+                    f"code {code} before reporting a result",
+                }
             self._store(path, result["dags"], result["error"])
         now = time.monotonic()
         for path, flight in list(self._inflight.items()):

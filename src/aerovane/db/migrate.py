@@ -68,10 +68,16 @@ def migrate() -> bool:
                 conn.execute(text("SELECT pg_advisory_xact_lock(7361502)"))
             if not inspect(conn).get_table_names():
                 models.Base.metadata.create_all(conn)
-                conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
-                                  "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))
-                conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
-                             {"v": head_revision()})
+                conn.execute(
+                    text(
+                        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                        "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+                    )
+                )
+                conn.execute(
+                    text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
+                    {"v": head_revision()},
+                )
         if current_revision() == head_revision():
             ensure_default_rows()
             return True
@@ -100,14 +106,17 @@ def upgrade_with_alembic() -> None:
 
 
 def check() -> tuple[bool, str]:
-    """(ok, message) – reachable and at head?"""
+    """(ok, message) - reachable and at head?"""
     try:
         current = current_revision()
     except Exception as exc:  # noqa: BLE001 - any driver error means "not reachable"
         return False, f"database not reachable: {str(exc).splitlines()[0]}"
     head = head_revision()
     if current != head:
-        return False, f"schema at {current or 'nothing'}, expected {head}: run `aerovane db migrate`"
+        return (
+            False,
+            f"schema at {current or 'nothing'}, expected {head}: run `aerovane db migrate`",
+        )
     return True, f"database reachable, schema at head ({head})"
 
 

@@ -16,7 +16,9 @@ with DAG(
     params={"example_key": "example_value"},
 ) as dag:
     run_this_last = EmptyOperator(task_id="run_this_last")
-    run_this = BashOperator(task_id="run_after_loop", bash_command="echo https://airflow.apache.org/")
+    run_this = BashOperator(
+        task_id="run_after_loop", bash_command="echo https://airflow.apache.org/"
+    )
     run_this >> run_this_last
     for i in range(3):
         task = BashOperator(
@@ -29,5 +31,7 @@ with DAG(
         bash_command="echo run_id={{ run_id }}",
     )
     also_run_this >> run_this_last
-    this_will_skip = BashOperator(task_id="this_will_skip", bash_command='echo "hello world"; exit 99;')
+    this_will_skip = BashOperator(
+        task_id="this_will_skip", bash_command='echo "hello world"; exit 99;'
+    )
     this_will_skip >> run_this_last

@@ -15,7 +15,9 @@ with DAG(
 ) as dag:
     branching = BranchPythonOperator(
         task_id="branching",
-        python_callable=lambda dag_run: "branch_a" if (dag_run.conf or {}).get("a", True) else "branch_b",
+        python_callable=lambda dag_run: (
+            "branch_a" if (dag_run.conf or {}).get("a", True) else "branch_b"
+        ),
     )
     join = EmptyOperator(task_id="join", trigger_rule="none_failed_min_one_success")
     for name in ("branch_a", "branch_b"):

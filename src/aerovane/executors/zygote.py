@@ -38,7 +38,7 @@ TARGETS: dict[str, str] = {
 Message = dict[str, Any]
 
 #: Imported before the zygote is forked, so every child starts with them loaded and their
-#: pages stay shared with the parent instead of being imported (30–90 ms) in each child.
+#: pages stay shared with the parent instead of being imported (30-90 ms) in each child.
 WARM_MODULES = (
     "aerovane.runtime.task_runner",
     "aerovane.runtime.task_instance",
@@ -70,7 +70,7 @@ def warm_up() -> None:
     from aerovane.authoring import templating
     from aerovane.runtime.task_runner import hostname
 
-    templating._environment_classes()  # noqa: SLF001 - builds the Jinja classes once, here
+    templating._environment_classes()
     hostname()
     # Objects that exist now are never collected-and-rewritten by the GC, so the pages that
     # hold them stay shared copy-on-write with every forked process.
@@ -174,7 +174,9 @@ def _serve(sock: socket.socket) -> None:
                 os.close(pidfd)
                 _, status = os.waitpid(pid, 0)
                 pids.pop(request_id, None)
-                send({"id": request_id, "event": "exited", "code": os.waitstatus_to_exitcode(status)})
+                send(
+                    {"id": request_id, "event": "exited", "code": os.waitstatus_to_exitcode(status)}
+                )
 
 
 class Zygote:
@@ -218,7 +220,7 @@ class Zygote:
         for line in reader:
             try:
                 self._on_message(json.loads(line))
-            except Exception:  # noqa: BLE001 - a handler bug must not stop exit reporting
+            except Exception:
                 log.exception("error handling zygote message")
         log.debug("zygote connection closed")
 

@@ -41,8 +41,15 @@ class RuntimeTaskInstance:
         return f"<TaskInstance: {self.dag_id}.{self.task_id} {self.run_id} [{self.state}]>"
 
     def xcom_push(self, key: str, value: Any) -> None:
-        xcom.push(dag_run_id=self._dag_run_id, dag_id=self.dag_id, run_id=self.run_id,
-                  task_id=self.task_id, map_index=self.map_index, key=key, value=value)
+        xcom.push(
+            dag_run_id=self._dag_run_id,
+            dag_id=self.dag_id,
+            run_id=self.run_id,
+            task_id=self.task_id,
+            map_index=self.map_index,
+            key=key,
+            value=value,
+        )
 
     def xcom_pull(
         self,
@@ -60,8 +67,7 @@ class RuntimeTaskInstance:
             raise NotImplementedError("include_prior_dates is not supported")
         single = isinstance(task_ids, str)
         ids = [task_ids] if single else (None if task_ids is None else list(task_ids))
-        found = xcom.pull(dag_run_id=self._dag_run_id, task_ids=ids, key=key,
-                          map_index=map_indexes)
+        found = xcom.pull(dag_run_id=self._dag_run_id, task_ids=ids, key=key, map_index=map_indexes)
         if single:
             return found.get(ids[0], default) if ids else default  # type: ignore[index]
         if ids is None:

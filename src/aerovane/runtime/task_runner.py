@@ -66,8 +66,13 @@ def _redirect_output(log_path: str) -> None:
 
 def _ti_filter(key: TaskKey) -> list[Any]:
     ti = models.TaskInstance
-    return [ti.dag_id == key.dag_id, ti.task_id == key.task_id, ti.run_id == key.run_id,
-            ti.map_index == key.map_index, ti.try_number == key.try_number]
+    return [
+        ti.dag_id == key.dag_id,
+        ti.task_id == key.task_id,
+        ti.run_id == key.run_id,
+        ti.map_index == key.map_index,
+        ti.try_number == key.try_number,
+    ]
 
 
 def _claim(key: TaskKey) -> tuple[models.TaskInstance, models.DagRun] | None:
@@ -78,34 +83,56 @@ def _claim(key: TaskKey) -> tuple[models.TaskInstance, models.DagRun] | None:
         result = session.execute(
             update(models.TaskInstance)
             .where(*_ti_filter(key), models.TaskInstance.state == TaskState.QUEUED.value)
-            .values(state=TaskState.RUNNING.value, start_date=now, end_date=None, duration=None,
-                    hostname=hostname(), unixname=getpass.getuser(), pid=os.getpid(),
-                    last_heartbeat_at=now)
+            .values(
+                state=TaskState.RUNNING.value,
+                start_date=now,
+                end_date=None,
+                duration=None,
+                hostname=hostname(),
+                unixname=getpass.getuser(),
+                pid=os.getpid(),
+                last_heartbeat_at=now,
+            )
         )
         if result.rowcount != 1:
             return None
         ti = session.scalar(select(models.TaskInstance).where(*_ti_filter(key)))
-        run = session.scalar(select(models.DagRun).where(
-            models.DagRun.dag_id == key.dag_id, models.DagRun.run_id == key.run_id))
+        run = session.scalar(
+            select(models.DagRun).where(
+                models.DagRun.dag_id == key.dag_id, models.DagRun.run_id == key.run_id
+            )
+        )
         assert ti is not None and run is not None
-        session.execute(delete(models.XCom).where(
-            models.XCom.dag_run_id == run.id, models.XCom.task_id == key.task_id,
-            models.XCom.map_index == key.map_index))
+        session.execute(
+            delete(models.XCom).where(
+                models.XCom.dag_run_id == run.id,
+                models.XCom.task_id == key.task_id,
+                models.XCom.map_index == key.map_index,
+            )
+        )
         return ti, run
 
 
-def finish(key: TaskKey, state: TaskState, *, started: dt.datetime | None,
-           next_retry_at: dt.datetime | None = None,
-           rendered_fields: dict[str, Any] | None = None,
-           xcoms: list[models.XCom] | None = None,
-           outlets: list[str] | None = None) -> bool:
+def finish(
+    key: TaskKey,
+    state: TaskState,
+    *,
+    started: dt.datetime | None,
+    next_retry_at: dt.datetime | None = None,
+    rendered_fields: dict[str, Any] | None = None,
+    xcoms: list[models.XCom] | None = None,
+    outlets: list[str] | None = None,
+) -> bool:
     """Record the outcome (and the return-value XComs) in one transaction, unless the task
     instance was changed from outside meanwhile."""
     now = utcnow()
     with create_session() as session:
-        values: dict[str, Any] = {"state": state.value, "end_date": now,
-                                  "duration": (now - started).total_seconds() if started else None,
-                                  "next_retry_at": next_retry_at}
+        values: dict[str, Any] = {
+            "state": state.value,
+            "end_date": now,
+            "duration": (now - started).total_seconds() if started else None,
+            "next_retry_at": next_retry_at,
+        }
         if rendered_fields is not None:
             values["rendered_fields"] = rendered_fields
         result = session.execute(
@@ -116,15 +143,26 @@ def finish(key: TaskKey, state: TaskState, *, started: dt.datetime | None,
         if result.rowcount != 1:
             return False
         for row in xcoms or ():
-            session.execute(delete(models.XCom).where(
-                models.XCom.dag_run_id == row.dag_run_id, models.XCom.task_id == row.task_id,
-                models.XCom.map_index == row.map_index, models.XCom.key == row.key))
+            session.execute(
+                delete(models.XCom).where(
+                    models.XCom.dag_run_id == row.dag_run_id,
+                    models.XCom.task_id == row.task_id,
+                    models.XCom.map_index == row.map_index,
+                    models.XCom.key == row.key,
+                )
+            )
             session.add(row)
         if outlets:
             from aerovane.services.datasets import record_outlet_events
 
-            record_outlet_events(outlets, dag_id=key.dag_id, task_id=key.task_id,
-                                 run_id=key.run_id, map_index=key.map_index, session=session)
+            record_outlet_events(
+                outlets,
+                dag_id=key.dag_id,
+                task_id=key.task_id,
+                run_id=key.run_id,
+                map_index=key.map_index,
+                session=session,
+            )
         return True
 
 
@@ -151,12 +189,14 @@ class _Heartbeat(threading.Thread):
                 with create_session() as session:
                     result = session.execute(
                         update(models.TaskInstance)
-                        .where(*_ti_filter(self.key),
-                               models.TaskInstance.state == TaskState.RUNNING.value)
+                        .where(
+                            *_ti_filter(self.key),
+                            models.TaskInstance.state == TaskState.RUNNING.value,
+                        )
                         .values(last_heartbeat_at=utcnow())
                     )
                     changed = result.rowcount == 0
-            except Exception:  # noqa: BLE001 - a DB hiccup must not kill the task
+            except Exception:
                 log.warning("heartbeat failed", exc_info=True)
                 continue
             if changed and not self.stopped.is_set():
@@ -182,14 +222,16 @@ def run_workload(payload: dict[str, Any]) -> int:
     key = workload.key
     claimed = _claim(key)
     if claimed is None:
-        log.info("Task instance %s is no longer queued for try %d; not running it",
-                 key, key.try_number)
+        log.info(
+            "Task instance %s is no longer queued for try %d; not running it", key, key.try_number
+        )
         return 0
     return _run_claimed(workload, *claimed)
 
 
-def _run_claimed(workload: TaskWorkload, ti_row: models.TaskInstance,
-                 run_row: models.DagRun) -> int:
+def _run_claimed(
+    workload: TaskWorkload, ti_row: models.TaskInstance, run_row: models.DagRun
+) -> int:
     from aerovane.authoring.context import build_context
     from aerovane.authoring.exceptions import (
         AerovaneFailException,
@@ -236,9 +278,14 @@ def _run_claimed(workload: TaskWorkload, ti_row: models.TaskInstance,
         context = build_context(dag=dag, task=task, ti=ti, dag_run=run_row, params=None)
         task.render_template_fields(context, build_jinja_env(dag))
         rendered = {f: _jsonable(getattr(task, f, None)) for f in task.template_fields}
-        log.info("Executing <Task(%s): %s> on %s", type(task).__name__, task.task_id,
-                 run_row.logical_date.isoformat())
+        log.info(
+            "Executing <Task(%s): %s> on %s",
+            type(task).__name__,
+            task.task_id,
+            run_row.logical_date.isoformat(),
+        )
         if timeout is not None:
+
             def on_alarm(_signum: int, _frame: object) -> None:
                 raise AerovaneTaskTimeout(f"Timeout, PID: {os.getpid()}")
 
@@ -254,13 +301,23 @@ def _run_claimed(workload: TaskWorkload, ti_row: models.TaskInstance,
             if getattr(task, "multiple_outputs", False) and isinstance(result, dict):
                 outputs = [(str(k), v) for k, v in result.items()] + outputs
             xcoms = [
-                models.XCom(dag_run_id=run_row.id, dag_id=key.dag_id, run_id=key.run_id,
-                            task_id=key.task_id, map_index=key.map_index, key=name,
-                            value=serialize_value(value))
+                models.XCom(
+                    dag_run_id=run_row.id,
+                    dag_id=key.dag_id,
+                    run_id=key.run_id,
+                    task_id=key.task_id,
+                    map_index=key.map_index,
+                    key=name,
+                    value=serialize_value(value),
+                )
                 for name, value in outputs
             ]
-        log.info("Marking task as SUCCESS. dag_id=%s, task_id=%s, run_id=%s",
-                 key.dag_id, key.task_id, key.run_id)
+        log.info(
+            "Marking task as SUCCESS. dag_id=%s, task_id=%s, run_id=%s",
+            key.dag_id,
+            key.task_id,
+            key.run_id,
+        )
     except AerovaneSkipException as exc:
         state = TaskState.SKIPPED
         log.info("Skipping task: %s", exc or "skip requested")
@@ -286,27 +343,52 @@ def _run_claimed(workload: TaskWorkload, ti_row: models.TaskInstance,
             from aerovane.authoring.datasets import outlet_datasets
 
             outlets = [d.uri for d in outlet_datasets(task.outlets)]
-        done = finish(key, state, started=ti_row.start_date, rendered_fields=rendered,
-                      xcoms=xcoms, outlets=outlets)
+        done = finish(
+            key,
+            state,
+            started=ti_row.start_date,
+            rendered_fields=rendered,
+            xcoms=xcoms,
+            outlets=outlets,
+        )
         final = state if done else None
     ti.state = final.value if final else ti.state
     _run_callbacks(task, final, context)
     return 0
 
 
-def _handle_failure(key: TaskKey, task: Any, ti_row: models.TaskInstance, *, retryable: bool,
-                    rendered: dict[str, Any] | None = None) -> TaskState | None:
+def _handle_failure(
+    key: TaskKey,
+    task: Any,
+    ti_row: models.TaskInstance,
+    *,
+    retryable: bool,
+    rendered: dict[str, Any] | None = None,
+) -> TaskState | None:
     max_tries, started = ti_row.max_tries, ti_row.start_date
     if retryable and key.try_number <= max_tries:
         delay = retry_delay_for(task, key.try_number) if task is not None else dt.timedelta(0)
         next_at = utcnow() + delay
-        log.info("Marking task as UP_FOR_RETRY (try %d of %d); next try at %s",
-                 key.try_number, max_tries + 1, next_at.isoformat())
-        ok = finish(key, TaskState.UP_FOR_RETRY, started=started, next_retry_at=next_at,
-                    rendered_fields=rendered)
+        log.info(
+            "Marking task as UP_FOR_RETRY (try %d of %d); next try at %s",
+            key.try_number,
+            max_tries + 1,
+            next_at.isoformat(),
+        )
+        ok = finish(
+            key,
+            TaskState.UP_FOR_RETRY,
+            started=started,
+            next_retry_at=next_at,
+            rendered_fields=rendered,
+        )
         return TaskState.UP_FOR_RETRY if ok else None
-    log.info("Marking task as FAILED. dag_id=%s, task_id=%s, run_id=%s",
-             key.dag_id, key.task_id, key.run_id)
+    log.info(
+        "Marking task as FAILED. dag_id=%s, task_id=%s, run_id=%s",
+        key.dag_id,
+        key.task_id,
+        key.run_id,
+    )
     ok = finish(key, TaskState.FAILED, started=started, rendered_fields=rendered)
     return TaskState.FAILED if ok else None
 
@@ -314,18 +396,25 @@ def _handle_failure(key: TaskKey, task: Any, ti_row: models.TaskInstance, *, ret
 def _safe_on_kill(task: Any) -> None:
     try:
         task.on_kill()
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("on_kill failed")
 
 
 def _run_callbacks(task: Any, state: TaskState | None, context: dict[str, Any]) -> None:
-    name = {TaskState.SUCCESS: "on_success_callback", TaskState.FAILED: "on_failure_callback",
-            TaskState.UP_FOR_RETRY: "on_retry_callback"}.get(state) if state else None
+    name = (
+        {
+            TaskState.SUCCESS: "on_success_callback",
+            TaskState.FAILED: "on_failure_callback",
+            TaskState.UP_FOR_RETRY: "on_retry_callback",
+        }.get(state)
+        if state
+        else None
+    )
     callbacks = getattr(task, name, None) if name else None
     if not callbacks:
         return
     for callback in callbacks if isinstance(callbacks, (list, tuple)) else [callbacks]:
         try:
             callback(context)
-        except Exception:  # noqa: BLE001 - a callback error must not change the outcome
+        except Exception:
             log.exception("Error when executing %s", name)

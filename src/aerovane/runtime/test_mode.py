@@ -41,16 +41,22 @@ class TestTaskInstance:
         self.state = "running"
         self.task = task
         self.logical_date = self.execution_date = dag_run.logical_date
-        self.start_date = dt.datetime.now(dt.timezone.utc)
+        self.start_date = dt.datetime.now(dt.UTC)
         self.hostname = "localhost"
         self._xcom: dict[tuple[str, str], Any] = {}
 
     def xcom_push(self, key: str, value: Any) -> None:
         self._xcom[(self.task_id, key)] = value
 
-    def xcom_pull(self, task_ids: Any = None, dag_id: Any = None, key: str = "return_value",
-                  include_prior_dates: bool = False, map_indexes: Any = None,
-                  default: Any = None) -> Any:
+    def xcom_pull(
+        self,
+        task_ids: Any = None,
+        dag_id: Any = None,
+        key: str = "return_value",
+        include_prior_dates: bool = False,
+        map_indexes: Any = None,
+        default: Any = None,
+    ) -> Any:
         if isinstance(task_ids, str):
             return self._xcom.get((task_ids, key), default)
         if task_ids is None:
@@ -61,8 +67,9 @@ class TestTaskInstance:
         log.info("(test mode) would skip: %s", ", ".join(task_ids))
 
 
-def run_task_in_process(dag: Any, task_id: str, logical_date: dt.datetime,
-                        conf: dict[str, Any] | None) -> tuple[str, Any]:
+def run_task_in_process(
+    dag: Any, task_id: str, logical_date: dt.datetime, conf: dict[str, Any] | None
+) -> tuple[str, Any]:
     """Render and execute one task here; return (state, result)."""
     from aerovane.authoring.context import build_context
     from aerovane.authoring.exceptions import AerovaneSkipException
@@ -70,8 +77,14 @@ def run_task_in_process(dag: Any, task_id: str, logical_date: dt.datetime,
 
     task = dag.get_task(task_id)
     interval = dag.timetable.infer_manual_data_interval(run_after=logical_date)
-    dag_run = TestDagRun(dag.dag_id, f"test__{logical_date.isoformat()}", logical_date,
-                         interval.start, interval.end, conf or {})
+    dag_run = TestDagRun(
+        dag.dag_id,
+        f"test__{logical_date.isoformat()}",
+        logical_date,
+        interval.start,
+        interval.end,
+        conf or {},
+    )
     ti = TestTaskInstance(task, dag_run)
     params = dag.params.resolve(conf or {})
     context = build_context(dag=dag, task=task, ti=ti, dag_run=dag_run, params=params)

@@ -30,8 +30,9 @@ def serialize_value(value: Any) -> str:
     return json.dumps(value, default=_default)
 
 
-def push(*, dag_run_id: int, dag_id: str, run_id: str, task_id: str, map_index: int, key: str,
-         value: Any) -> None:
+def push(
+    *, dag_run_id: int, dag_id: str, run_id: str, task_id: str, map_index: int, key: str, value: Any
+) -> None:
     stored = serialize_value(value)
     with create_session() as session:
         session.execute(
@@ -43,13 +44,25 @@ def push(*, dag_run_id: int, dag_id: str, run_id: str, task_id: str, map_index: 
             )
         )
         session.add(
-            models.XCom(dag_run_id=dag_run_id, dag_id=dag_id, run_id=run_id, task_id=task_id,
-                        map_index=map_index, key=key, value=stored)
+            models.XCom(
+                dag_run_id=dag_run_id,
+                dag_id=dag_id,
+                run_id=run_id,
+                task_id=task_id,
+                map_index=map_index,
+                key=key,
+                value=stored,
+            )
         )
 
 
-def pull(*, dag_run_id: int, task_ids: Iterable[str] | None, key: str | None,
-         map_index: int | None = None) -> dict[str, Any]:
+def pull(
+    *,
+    dag_run_id: int,
+    task_ids: Iterable[str] | None,
+    key: str | None,
+    map_index: int | None = None,
+) -> dict[str, Any]:
     """Values by task id for one run (the newest per task when several match)."""
     query = select(models.XCom).where(models.XCom.dag_run_id == dag_run_id)
     if task_ids is not None:

@@ -45,8 +45,10 @@ def fail_dead_attempt(ti: models.TaskInstance, reason: str, *, session: Session)
         if task is not None:
             delay = task.retry_delay
             if task.retry_exponential_backoff:
-                delay = min(delay * (2 ** max(0, ti.try_number - 1)),
-                            task.max_retry_delay or dt.timedelta(days=1))
+                delay = min(
+                    delay * (2 ** max(0, ti.try_number - 1)),
+                    task.max_retry_delay or dt.timedelta(days=1),
+                )
         ti.state = TaskState.UP_FOR_RETRY.value
         ti.next_retry_at = now + delay
     else:

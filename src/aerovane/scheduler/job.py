@@ -52,9 +52,13 @@ class Scheduler(LoopService):
 
     def on_start(self) -> None:
         with create_session() as session:
-            job = models.Job(job_type=JOB_TYPE, hostname=socket.getfqdn(),
-                             unixname=getpass.getuser(), pid=os.getpid(),
-                             executor_class=self.executor.name)
+            job = models.Job(
+                job_type=JOB_TYPE,
+                hostname=socket.getfqdn(),
+                unixname=getpass.getuser(),
+                pid=os.getpid(),
+                executor_class=self.executor.name,
+            )
             session.add(job)
             session.flush()
             self.job_id = job.id
@@ -68,7 +72,8 @@ class Scheduler(LoopService):
         self._handle_process_ends(self.executor.events())
         with create_session() as session:
             session.execute(
-                update(models.Job).where(models.Job.id == self.job_id)
+                update(models.Job)
+                .where(models.Job.id == self.job_id)
                 .values(state="success", end_date=utcnow())
             )
         self.wakeup.close()
@@ -95,7 +100,9 @@ class Scheduler(LoopService):
             session.flush()
             for run in self._running_runs(session):
                 progress = runs.advance_run(run, session=session)
-                if progress.next_retry_at and (next_retry is None or progress.next_retry_at < next_retry):
+                if progress.next_retry_at and (
+                    next_retry is None or progress.next_retry_at < next_retry
+                ):
                     next_retry = progress.next_retry_at
         with create_session() as session:
             workloads = queue_task_instances(
@@ -116,13 +123,24 @@ class Scheduler(LoopService):
         """Read-only: is any run queued or running, any scheduled run due, any dataset queued?"""
         now = utcnow()
         with create_session(readonly=True) as session:
-            return bool(session.scalar(select(or_(
-                exists().where(models.DagRun.state.in_(
-                    (DagRunState.QUEUED.value, DagRunState.RUNNING.value))),
-                exists().where(models.DagModel.next_dagrun_create_after <= now,
-                               models.DagModel.is_paused.is_(False)),
-                exists().where(models.DatasetDagRunQueue.target_dag_id.is_not(None)),
-            ))))
+            return bool(
+                session.scalar(
+                    select(
+                        or_(
+                            exists().where(
+                                models.DagRun.state.in_(
+                                    (DagRunState.QUEUED.value, DagRunState.RUNNING.value)
+                                )
+                            ),
+                            exists().where(
+                                models.DagModel.next_dagrun_create_after <= now,
+                                models.DagModel.is_paused.is_(False),
+                            ),
+                            exists().where(models.DatasetDagRunQueue.target_dag_id.is_not(None)),
+                        )
+                    )
+                )
+            )
 
     def _running_runs(self, session: Session) -> list[models.DagRun]:
         query = (
@@ -144,8 +162,10 @@ class Scheduler(LoopService):
         if not events:
             return
         ti = models.TaskInstance
-        keys = {(e.key.dag_id, e.key.task_id, e.key.run_id, e.key.map_index, e.key.try_number): e
-                for e in events}
+        keys = {
+            (e.key.dag_id, e.key.task_id, e.key.run_id, e.key.map_index, e.key.try_number): e
+            for e in events
+        }
         with create_session(readonly=True) as session:
             active = session.execute(
                 select(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number).where(
@@ -162,8 +182,11 @@ class Scheduler(LoopService):
                 k = event.key
                 row = session.scalar(
                     select(ti).where(
-                        ti.dag_id == k.dag_id, ti.task_id == k.task_id, ti.run_id == k.run_id,
-                        ti.map_index == k.map_index, ti.try_number == k.try_number,
+                        ti.dag_id == k.dag_id,
+                        ti.task_id == k.task_id,
+                        ti.run_id == k.run_id,
+                        ti.map_index == k.map_index,
+                        ti.try_number == k.try_number,
                         ti.state.in_(ACTIVE_TI_VALUES),
                     )
                 )
@@ -176,7 +199,8 @@ class Scheduler(LoopService):
             self._last_heartbeat = now
             with create_session() as session:
                 session.execute(
-                    update(models.Job).where(models.Job.id == self.job_id)
+                    update(models.Job)
+                    .where(models.Job.id == self.job_id)
                     .values(latest_heartbeat=utcnow())
                 )
         if now - self._last_zombie_check >= 10:
@@ -185,11 +209,16 @@ class Scheduler(LoopService):
                 running_here = self.executor.running
                 for ti in find_zombies(threshold=self._zombie_threshold, session=session):
                     key_match = any(
-                        k.dag_id == ti.dag_id and k.task_id == ti.task_id and k.run_id == ti.run_id
-                        and k.try_number == ti.try_number for k in running_here
+                        k.dag_id == ti.dag_id
+                        and k.task_id == ti.task_id
+                        and k.run_id == ti.run_id
+                        and k.try_number == ti.try_number
+                        for k in running_here
                     )
                     if not key_match:
-                        fail_dead_attempt(ti, "the task's heartbeat stopped (zombie)", session=session)
+                        fail_dead_attempt(
+                            ti, "the task's heartbeat stopped (zombie)", session=session
+                        )
 
     def _reset_orphans(self) -> None:
         """Attempts left by a local executor whose scheduler is gone: their processes died with it.
@@ -201,15 +230,18 @@ class Scheduler(LoopService):
         )
         with create_session() as session:
             live_jobs = select(models.Job.id).where(
-                models.Job.state == "running", models.Job.latest_heartbeat >= threshold,
+                models.Job.state == "running",
+                models.Job.latest_heartbeat >= threshold,
                 models.Job.id != self.job_id,
             )
             orphans = session.scalars(
                 select(models.TaskInstance).where(
                     models.TaskInstance.state.in_(ACTIVE_TI_VALUES),
                     models.TaskInstance.executor == self.executor.name,
-                    or_(models.TaskInstance.queued_by_job_id.is_(None),
-                        models.TaskInstance.queued_by_job_id.not_in(live_jobs)),
+                    or_(
+                        models.TaskInstance.queued_by_job_id.is_(None),
+                        models.TaskInstance.queued_by_job_id.not_in(live_jobs),
+                    ),
                 )
             ).all()
             for ti in orphans:
@@ -217,10 +249,15 @@ class Scheduler(LoopService):
                     ti.state = TaskState.SCHEDULED.value
                     ti.try_number = max(0, ti.try_number - 1)
                 else:
-                    fail_dead_attempt(ti, "the scheduler that ran this task stopped", session=session)
+                    fail_dead_attempt(
+                        ti, "the scheduler that ran this task stopped", session=session
+                    )
             session.execute(
                 update(models.Job)
-                .where(models.Job.job_type == JOB_TYPE, models.Job.state == "running",
-                       models.Job.latest_heartbeat < threshold)
+                .where(
+                    models.Job.job_type == JOB_TYPE,
+                    models.Job.state == "running",
+                    models.Job.latest_heartbeat < threshold,
+                )
                 .values(state="failed", end_date=utcnow())
             )

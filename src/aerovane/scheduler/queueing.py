@@ -19,9 +19,27 @@ from aerovane.states import ACTIVE_TI_VALUES, DagRunState, TaskState
 
 TI = models.TaskInstance
 HISTORY_COLUMNS = (
-    "dag_id", "task_id", "run_id", "map_index", "try_number", "max_tries", "state", "start_date",
-    "end_date", "duration", "hostname", "unixname", "pid", "operator", "pool", "pool_slots",
-    "queue", "priority_weight", "queued_dttm", "executor", "task_display_name",
+    "dag_id",
+    "task_id",
+    "run_id",
+    "map_index",
+    "try_number",
+    "max_tries",
+    "state",
+    "start_date",
+    "end_date",
+    "duration",
+    "hostname",
+    "unixname",
+    "pid",
+    "operator",
+    "pool",
+    "pool_slots",
+    "queue",
+    "priority_weight",
+    "queued_dttm",
+    "executor",
+    "task_display_name",
 )
 
 
@@ -30,8 +48,9 @@ class Limits:
     executor_slots: int
 
 
-def queue_task_instances(*, limits: Limits, job_id: int | None, executor_name: str,
-                         session: Session) -> list[TaskWorkload]:
+def queue_task_instances(
+    *, limits: Limits, job_id: int | None, executor_name: str, session: Session
+) -> list[TaskWorkload]:
     """Mark the chosen task instances queued (try_number + 1) and return their workloads.
 
     The caller commits, then hands the workloads to the executor.
@@ -41,7 +60,9 @@ def queue_task_instances(*, limits: Limits, job_id: int | None, executor_name: s
     max_per_query = get_settings().getint("scheduler", "max_tis_per_query")
     query = (
         select(TI, models.DagModel.fileloc, models.DagModel.max_active_tasks)
-        .join(models.DagRun, (models.DagRun.dag_id == TI.dag_id) & (models.DagRun.run_id == TI.run_id))
+        .join(
+            models.DagRun, (models.DagRun.dag_id == TI.dag_id) & (models.DagRun.run_id == TI.run_id)
+        )
         .join(models.DagModel, models.DagModel.dag_id == TI.dag_id)
         .where(
             TI.state == TaskState.SCHEDULED.value,
@@ -113,7 +134,9 @@ def queue_task_instances(*, limits: Limits, job_id: int | None, executor_name: s
             TaskWorkload(
                 key=key,
                 fileloc=fileloc,
-                log_path=str(log_path(ti.dag_id, ti.run_id, ti.task_id, ti.try_number, ti.map_index)),
+                log_path=str(
+                    log_path(ti.dag_id, ti.run_id, ti.task_id, ti.try_number, ti.map_index)
+                ),
                 queue=ti.queue,
                 priority_weight=ti.priority_weight,
             )
@@ -124,7 +147,9 @@ def queue_task_instances(*, limits: Limits, job_id: int | None, executor_name: s
 def _archive_try(ti: models.TaskInstance, *, session: Session) -> None:
     """Keep the finished previous attempt for the `tries` endpoints before starting a new one."""
     exists = session.scalar(
-        select(func.count()).select_from(models.TaskInstanceHistory).where(
+        select(func.count())
+        .select_from(models.TaskInstanceHistory)
+        .where(
             models.TaskInstanceHistory.dag_id == ti.dag_id,
             models.TaskInstanceHistory.task_id == ti.task_id,
             models.TaskInstanceHistory.run_id == ti.run_id,
@@ -135,7 +160,5 @@ def _archive_try(ti: models.TaskInstance, *, session: Session) -> None:
     if exists:
         return
     session.execute(
-        insert(models.TaskInstanceHistory).values(
-            **{c: getattr(ti, c) for c in HISTORY_COLUMNS}
-        )
+        insert(models.TaskInstanceHistory).values(**{c: getattr(ti, c) for c in HISTORY_COLUMNS})
     )

@@ -210,7 +210,8 @@ def advance_run(run: models.DagRun, *, session: Session) -> RunProgress:
     if timeout is not None and run.start_date is not None and now - run.start_date > timeout:
         log.info("run %s of %s timed out", run.run_id, run.dag_id)
         session.execute(
-            update(TI).where(*ti_where, or_(TI.state.is_(None), TI.state.not_in(FINISHED_TI_VALUES)))
+            update(TI)
+            .where(*ti_where, or_(TI.state.is_(None), TI.state.not_in(FINISHED_TI_VALUES)))
             .values(state=TaskState.SKIPPED.value, end_date=now)
         )
         _finish(run, DagRunState.FAILED, now)
@@ -253,7 +254,9 @@ def advance_run(run: models.DagRun, *, session: Session) -> RunProgress:
             values.update(start_date=now, end_date=now, duration=0.0)
         for chunk in _chunks(task_ids):
             session.execute(
-                update(TI).where(*ti_where, TI.task_id.in_(chunk), TI.state.is_(None)).values(**values)
+                update(TI)
+                .where(*ti_where, TI.task_id.in_(chunk), TI.state.is_(None))
+                .values(**values)
             )
     for chunk in _chunks(retry_now):
         session.execute(
@@ -300,10 +303,13 @@ def _verify_integrity(
         create_task_instances(_SubsetDag(dag, missing), run, session=session)  # type: ignore[arg-type]
         session.flush()
         states.update(dict.fromkeys(missing))
-    vanished = [t for t, s in states.items() if t not in dag.task_dict and s not in FINISHED_TI_VALUES]
+    vanished = [
+        t for t, s in states.items() if t not in dag.task_dict and s not in FINISHED_TI_VALUES
+    ]
     for chunk in _chunks(vanished):
         session.execute(
-            update(TI).where(TI.dag_id == run.dag_id, TI.run_id == run.run_id, TI.task_id.in_(chunk))
+            update(TI)
+            .where(TI.dag_id == run.dag_id, TI.run_id == run.run_id, TI.task_id.in_(chunk))
             .values(state=TaskState.REMOVED.value)
         )
     for task_id in vanished:

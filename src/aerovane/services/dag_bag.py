@@ -27,9 +27,7 @@ def get_serialized_dag(dag_id: str, *, session: Session) -> SerializedDAG | None
     from aerovane.authoring.serialization import SerializedDAG
 
     dag_hash = session.scalar(
-        select(models.SerializedDagModel.dag_hash).where(
-            models.SerializedDagModel.dag_id == dag_id
-        )
+        select(models.SerializedDagModel.dag_hash).where(models.SerializedDagModel.dag_id == dag_id)
     )
     if dag_hash is None:
         return None

@@ -65,8 +65,9 @@ def sync_dag_references(dag: SerializedDAG, *, session: Session) -> None:
         for uri in sorted(schedule_uris)
     )
     session.add_all(
-        models.TaskOutletDatasetReference(dataset_id=rows[uri].id, dag_id=dag.dag_id,
-                                          task_id=task_id)
+        models.TaskOutletDatasetReference(
+            dataset_id=rows[uri].id, dag_id=dag.dag_id, task_id=task_id
+        )
         for task_id, uri in sorted(outlets)
     )
 
@@ -83,9 +84,13 @@ def register_event(
 ) -> models.DatasetEvent:
     """Record an event and queue it for every DAG scheduled on the dataset."""
     event = models.DatasetEvent(
-        dataset_id=dataset.id, extra=extra or {}, source_dag_id=source_dag_id,
-        source_task_id=source_task_id, source_run_id=source_run_id,
-        source_map_index=source_map_index, timestamp=utcnow(),
+        dataset_id=dataset.id,
+        extra=extra or {},
+        source_dag_id=source_dag_id,
+        source_task_id=source_task_id,
+        source_run_id=source_run_id,
+        source_map_index=source_map_index,
+        timestamp=utcnow(),
     )
     session.add(event)
     consumers = session.scalars(
@@ -109,13 +114,20 @@ def register_event(
     return event
 
 
-def record_outlet_events(uris: Iterable[str], *, dag_id: str, task_id: str, run_id: str,
-                         map_index: int, session: Session) -> None:
+def record_outlet_events(
+    uris: Iterable[str], *, dag_id: str, task_id: str, run_id: str, map_index: int, session: Session
+) -> None:
     """A task succeeded: one event per outlet dataset."""
     rows = ensure_datasets(uris, session=session)
     for uri in sorted(rows):
-        register_event(rows[uri], source_dag_id=dag_id, source_task_id=task_id,
-                       source_run_id=run_id, source_map_index=map_index, session=session)
+        register_event(
+            rows[uri],
+            source_dag_id=dag_id,
+            source_task_id=task_id,
+            source_run_id=run_id,
+            source_map_index=map_index,
+            session=session,
+        )
 
 
 def create_dataset_triggered_runs(*, session: Session) -> int:
@@ -127,8 +139,11 @@ def create_dataset_triggered_runs(*, session: Session) -> int:
     from aerovane.states import DagRunType
 
     queue = session.execute(
-        select(models.DatasetDagRunQueue.target_dag_id, models.DatasetModel.uri,
-               models.DatasetDagRunQueue.dataset_id)
+        select(
+            models.DatasetDagRunQueue.target_dag_id,
+            models.DatasetModel.uri,
+            models.DatasetDagRunQueue.dataset_id,
+        )
         .join(models.DatasetModel, models.DatasetModel.id == models.DatasetDagRunQueue.dataset_id)
         .join(models.DagModel, models.DagModel.dag_id == models.DatasetDagRunQueue.target_dag_id)
         .where(models.DagModel.is_paused.is_(False), models.DagModel.is_active.is_(True))
@@ -144,9 +159,12 @@ def create_dataset_triggered_runs(*, session: Session) -> int:
             continue
         previous = session.scalar(
             select(models.DagRun.queued_at)
-            .where(models.DagRun.dag_id == dag_id,
-                   models.DagRun.run_type == DagRunType.DATASET_TRIGGERED.value)
-            .order_by(models.DagRun.queued_at.desc()).limit(1)
+            .where(
+                models.DagRun.dag_id == dag_id,
+                models.DagRun.run_type == DagRunType.DATASET_TRIGGERED.value,
+            )
+            .order_by(models.DagRun.queued_at.desc())
+            .limit(1)
         )
         query = select(models.DatasetEvent).where(
             models.DatasetEvent.dataset_id.in_(list(updated.values()))
@@ -159,9 +177,14 @@ def create_dataset_triggered_runs(*, session: Session) -> int:
         end = events[-1].timestamp if events else now
         try:
             run = create_dag_run(
-                dag, run_id=generate_run_id(DagRunType.DATASET_TRIGGERED, now), logical_date=now,
-                data_interval=DataInterval(start, end), run_type=DagRunType.DATASET_TRIGGERED,
-                conf=None, external_trigger=False, session=session,
+                dag,
+                run_id=generate_run_id(DagRunType.DATASET_TRIGGERED, now),
+                logical_date=now,
+                data_interval=DataInterval(start, end),
+                run_type=DagRunType.DATASET_TRIGGERED,
+                conf=None,
+                external_trigger=False,
+                session=session,
             )
         except AlreadyExists:
             continue

@@ -53,7 +53,7 @@ class LoopService(ABC):
                 delay: float | None = self.interval
                 try:
                     delay = self.run_once()
-                except Exception:  # noqa: BLE001 - one bad iteration must not end the service
+                except Exception:
                     self.log.exception("%s iteration failed", self.name)
                     delay = self.interval
                 took = time.monotonic() - started

@@ -1,6 +1,7 @@
 """Where task attempt logs live and how they are read back.
 
-Layout: `{base_log_folder}/dag_id=<dag>/run_id=<run>/task_id=<task>/[map_index=<i>/]attempt=<n>.log`.
+Layout: `{base_log_folder}/dag_id=<dag>/run_id=<run>/task_id=<task>/[map_index=<i>/]`
+`attempt=<n>.log`.
 """
 
 from __future__ import annotations
