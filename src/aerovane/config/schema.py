@@ -232,5 +232,42 @@ OPTIONS: list[Option] = [
     ),
 ]
 
+    *_opts(
+        "identity",
+        ("project_id", "aerovane", parse_str, False, "Project part of service-account emails."),
+        ("project_number", "", parse_str, False, "12-digit project number; derived if empty."),
+        ("service_account_domain", "gserviceaccount.com", parse_str, False,
+         "Emails are NAME@PROJECT.iam.<domain>."),
+        ("public_url", "", parse_str, False,
+         "URL clients reach the token service at; defaults to [webserver] base_url."),
+        ("issuer", "", parse_str, False, "`iss` of issued tokens; defaults to public_url."),
+        ("token_lifetime", "3600", parse_int(60)),
+        ("signing_key_rotation_interval", "86400", parse_int(60)),
+        ("assertion_clock_skew", "60", parse_int(0)),
+    ),
+    *_opts(
+        "proxy",
+        ("enabled", "True", _BOOL, False, "Standalone serves the public port through the proxy."),
+        ("api_host", "127.0.0.1", parse_str, False, "Where the API server listens behind it."),
+        ("api_port", "8081", parse_int(0)),
+        ("client_id", "", parse_str, False, "OAuth client id; derived from the secret if empty."),
+        ("client_id_suffix", "apps.googleusercontent.com", parse_str),
+        ("audience", "", parse_str, False, "Audience of X-Goog-IAP-JWT-Assertion; derived if empty."),
+        ("identity_namespace", "accounts.google.com", parse_str),
+        ("allowed_ip_ranges", "0.0.0.0/0,::/0", parse_cidr_list, False,
+         "Who may reach the web server at all; empty denies everyone."),
+        ("trusted_proxies", "", parse_cidr_list, False,
+         "Peers whose X-Forwarded-For is believed."),
+        ("allowed_members", "allAuthenticatedUsers", parse_str, False,
+         "Access policy: user:EMAIL, serviceAccount:EMAIL, domain:DOMAIN, allAuthenticatedUsers."),
+        ("tls_cert_file", "", parse_str),
+        ("tls_key_file", "", parse_str),
+        ("session_lifetime", "28800", parse_int(60)),
+        ("oidc_issuer", "", parse_str, False, "Optional upstream OIDC provider for people."),
+        ("oidc_client_id", "", parse_str),
+        ("oidc_client_secret", "", parse_str, True),
+    ),
+]
+
 OPTION_INDEX: dict[tuple[str, str], Option] = {(o.section, o.key): o for o in OPTIONS}
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(o.section for o in OPTIONS))

@@ -419,6 +419,86 @@ class DagRunDatasetEvent(Base):
     )
 
 
+# -- identity: service accounts, their keys, our signing keys, IAM bindings ----------------------
+
+
+class ServiceAccount(Base):
+    """A machine identity. `unique_id` is the stable 21-digit number (Google's oauth2ClientId)."""
+
+    __tablename__ = "service_account"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unique_id: Mapped[str] = mapped_column(String(21), unique=True)
+    project: Mapped[str] = mapped_column(String(100))
+    account_id: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(String(256))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    keys: Mapped[list[ServiceAccountKey]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", back_populates="service_account"
+    )
+
+
+class ServiceAccountKey(Base):
+    """A user-managed key: only the public half is stored; the private key is shown once."""
+
+    __tablename__ = "service_account_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(64), unique=True)
+    service_account_id: Mapped[int] = mapped_column(
+        ForeignKey("service_account.id", ondelete="CASCADE")
+    )
+    public_key_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    valid_before: Mapped[dt.datetime | None]
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    service_account: Mapped[ServiceAccount] = relationship(back_populates="keys")
+
+
+class SigningKey(Base):
+    """Aerovane's own keys: `token` (RS256 ID/access tokens) and `iap` (ES256 assertions).
+
+    The private key is Fernet-encrypted. A rotated key stops signing at `rotated_at` and stays
+    published until `expires_at`, when every token it signed has expired.
+    """
+
+    __tablename__ = "signing_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    alg: Mapped[str] = mapped_column(String(10))
+    private_key: Mapped[str] = mapped_column(Text)
+    is_encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    public_key_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    rotated_at: Mapped[dt.datetime | None]
+    expires_at: Mapped[dt.datetime | None]
+
+    __table_args__ = (Index(None, "purpose", "rotated_at"),)
+
+
+class IamBinding(Base):
+    """`member` holds `role` on `resource` (e.g. serviceAccount:x holds
+    roles/iap.httpsResourceAccessor on `iap`, or user:y holds
+    roles/iam.serviceAccountTokenCreator on `serviceAccounts/<email>`)."""
+
+    __tablename__ = "iam_binding"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resource: Mapped[str] = mapped_column(String(400))
+    role: Mapped[str] = mapped_column(String(100))
+    member: Mapped[str] = mapped_column(String(400))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("resource", "role", "member"),)
+
+
 # -- users, roles and permissions (Flask-AppBuilder's schema, which Airflow 2 uses) ------------
 
 
