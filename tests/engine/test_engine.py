@@ -136,6 +136,39 @@ DAG_FILES = {
         with DAG("consumer", schedule=[orders], start_date={START}):
             BashOperator(task_id="read", bash_command="echo reading {{{{ run_id }}}}")
     """,
+    "trigger_other.py": f"""
+        import datetime
+        from aerovane.authoring import DAG, BashOperator, TriggerDagRunOperator
+        with DAG("parent", schedule=None, start_date={START}):
+            TriggerDagRunOperator(task_id="kick", trigger_dag_id="child",
+                                  trigger_run_id="from_parent_{{{{ run_id }}}}",
+                                  conf={{"origin": "{{{{ dag.dag_id }}}}"}},
+                                  wait_for_completion=True, poke_interval=0.2)
+        with DAG("child", schedule=None, start_date={START}):
+            BashOperator(task_id="show", bash_command="echo origin={{{{ dag_run.conf.origin }}}}")
+    """,
+    "airflow_sample.py": """
+        import datetime
+
+        import airflow
+        from airflow.operators import bash_operator
+
+        default_args = {
+            "owner": "Composer Example",
+            "retries": 1,
+            "retry_delay": datetime.timedelta(minutes=5),
+            "start_date": airflow.utils.dates.days_ago(1),
+        }
+
+        with airflow.DAG(
+            "composer_sample_trigger_response_dag",
+            default_args=default_args,
+            schedule_interval=None,
+        ) as dag:
+            print_gcs_info = bash_operator.BashOperator(
+                task_id="print_gcs_info", bash_command="echo {{ dag_run.conf }}"
+            )
+    """,
     "broken.py": """
         from aerovane.authoring import DAG
         raise ValueError("this DAG file is broken on purpose")
@@ -443,3 +476,19 @@ def test_outlet_events_trigger_dataset_scheduled_dag(engine: Engine) -> None:
         links = session.scalars(select(models.DagRunDatasetEvent)).all()
         assert [(link.dag_run_id, link.event_id) for link in links] == [(runs[0].id, event.id)]
         assert session.scalars(select(models.DatasetDagRunQueue)).all() == []
+
+
+def test_trigger_dag_run_operator_waits_for_the_child(engine: Engine) -> None:
+    run_id = engine.trigger("parent")
+    assert engine.wait_run("parent", run_id) == "success"
+    child_run = f"from_parent_{run_id}"
+    assert engine.run_state("child", child_run) == "success"
+    assert "origin=parent" in engine.log("child", child_run, "show")
+    assert _run_row("child", child_run).triggered_by == "parent.kick"
+
+
+def test_airflow_dag_file_runs_unchanged(engine: Engine) -> None:
+    run_id = engine.trigger("composer_sample_trigger_response_dag", conf={"bucket": "b1"})
+    assert engine.wait_run("composer_sample_trigger_response_dag", run_id) == "success"
+    log = engine.log("composer_sample_trigger_response_dag", run_id, "print_gcs_info")
+    assert "{bucket: b1}" in log

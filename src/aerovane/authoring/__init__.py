@@ -20,6 +20,7 @@ from aerovane.authoring.operators import (
     EmptyOperator,
     PythonOperator,
     ShortCircuitOperator,
+    TriggerDagRunOperator,
 )
 from aerovane.authoring.params import Param
 from aerovane.authoring.trigger_rule import TriggerRule
@@ -41,6 +42,7 @@ __all__ = [
     "Param",
     "PythonOperator",
     "ShortCircuitOperator",
+    "TriggerDagRunOperator",
     "TriggerRule",
     "Variable",
     "XComArg",

@@ -23,6 +23,9 @@ def import_dag_file(
 ) -> tuple[dict[str, object], ModuleType]:
     """Execute the file as a fresh module; return its DAGs by id and the module."""
     from aerovane.authoring.dag import DAG, collect_autoregistered_dags
+    from aerovane.compat import airflow_shim
+
+    airflow_shim.install()
 
     for folder in (dags_folder, Path(path).parent):
         if folder is not None and str(folder) not in sys.path:

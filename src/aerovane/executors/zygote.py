@@ -46,6 +46,7 @@ WARM_MODULES = (
     "aerovane.services.datasets",
     "aerovane.dag_processing.parse_worker",
     "aerovane.dag_processing.importer",
+    "aerovane.compat.airflow_shim",
     "aerovane.authoring",
     "aerovane.authoring.context",
     "aerovane.authoring.templating",

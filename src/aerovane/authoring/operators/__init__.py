@@ -9,6 +9,7 @@ from aerovane.authoring.operators.python import (
     PythonOperator,
     ShortCircuitOperator,
 )
+from aerovane.authoring.operators.trigger_dagrun import TriggerDagRunOperator
 
 __all__ = [
     "BashOperator",
@@ -17,4 +18,5 @@ __all__ = [
     "EmptyOperator",
     "PythonOperator",
     "ShortCircuitOperator",
+    "TriggerDagRunOperator",
 ]

@@ -1,0 +1,1 @@
+"""Compatibility with DAG files written for Apache Airflow 2."""

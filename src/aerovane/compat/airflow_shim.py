@@ -1,0 +1,171 @@
+"""`import airflow` for DAG files, served from Aerovane's authoring API.
+
+DAG files written for Airflow 2 (`from airflow import DAG`, `airflow.operators.bash`,
+`airflow.decorators`, `airflow.models.Variable`, `airflow.utils.dates.days_ago`, ...) load
+unchanged. The shim is an import hook installed only in processes that import DAG files, and
+only when no real `airflow` package is importable: an installed Airflow is never shadowed. An
+import of a piece Aerovane does not have fails with an ImportError that names it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+import types
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from aerovane import AIRFLOW_COMPAT_VERSION
+
+
+def _authoring(*names: str) -> Callable[[], dict[str, Any]]:
+    def load() -> dict[str, Any]:
+        module = importlib.import_module("aerovane.authoring")
+        return {name: getattr(module, name) for name in names}
+
+    return load
+
+
+def _from(module_name: str, **renames: str) -> Callable[[], dict[str, Any]]:
+    def load() -> dict[str, Any]:
+        module = importlib.import_module(module_name)
+        return {alias: getattr(module, name) for alias, name in renames.items()}
+
+    return load
+
+
+def days_ago(
+    n: int, hour: int = 0, minute: int = 0, second: int = 0, microsecond: int = 0
+) -> dt.datetime:
+    """Airflow's deprecated `days_ago`: midnight UTC (or the given time) `n` days ago."""
+    today = dt.datetime.now(dt.UTC).replace(
+        hour=hour, minute=minute, second=second, microsecond=microsecond
+    )
+    return today - dt.timedelta(days=n)
+
+
+def _dates() -> dict[str, Any]:
+    return {"days_ago": days_ago}
+
+
+def _exceptions() -> dict[str, Any]:
+    module = importlib.import_module("aerovane.authoring.exceptions")
+    return {
+        "AirflowException": module.AerovaneException,
+        "AirflowSkipException": module.AerovaneSkipException,
+        "AirflowFailException": module.AerovaneFailException,
+        "AirflowTaskTimeout": module.AerovaneTaskTimeout,
+        "AirflowNotFoundException": module.AerovaneNotFoundException,
+        "ParamValidationError": module.ParamValidationError,
+    }
+
+
+def _root() -> dict[str, Any]:
+    names = _authoring("DAG", "Dataset")()
+    return {**names, "__version__": AIRFLOW_COMPAT_VERSION}
+
+
+_OPERATORS_PYTHON = _authoring("PythonOperator", "BranchPythonOperator", "ShortCircuitOperator")
+_MODELS = _authoring("DAG", "BaseOperator", "Variable", "Connection", "Param")
+
+#: Module name → loader of its public names. A name ending in "." is a package.
+MODULES: dict[str, Callable[[], dict[str, Any]]] = {
+    "airflow.": _root,
+    "airflow.models.": _MODELS,
+    "airflow.models.dag": _authoring("DAG"),
+    "airflow.models.baseoperator": _authoring("BaseOperator", "chain", "cross_downstream"),
+    "airflow.models.param": _authoring("Param"),
+    "airflow.models.variable": _authoring("Variable"),
+    "airflow.models.connection": _authoring("Connection"),
+    "airflow.operators.": lambda: {},
+    "airflow.operators.bash": _authoring("BashOperator"),
+    "airflow.operators.bash_operator": _authoring("BashOperator"),
+    "airflow.operators.python": _OPERATORS_PYTHON,
+    "airflow.operators.python_operator": _OPERATORS_PYTHON,
+    "airflow.operators.empty": _authoring("EmptyOperator"),
+    "airflow.operators.dummy": _authoring("DummyOperator", "EmptyOperator"),
+    "airflow.operators.dummy_operator": _authoring("DummyOperator"),
+    "airflow.operators.trigger_dagrun": _authoring("TriggerDagRunOperator"),
+    "airflow.decorators.": _authoring("dag", "task"),
+    "airflow.datasets": _authoring("Dataset", "DatasetAll", "DatasetAny"),
+    "airflow.exceptions": _exceptions,
+    "airflow.macros.": _from("aerovane.authoring.macros", ds_add="ds_add", ds_format="ds_format"),
+    "airflow.utils.": lambda: {},
+    "airflow.utils.dates": _dates,
+    "airflow.utils.trigger_rule": _authoring("TriggerRule"),
+    "airflow.utils.helpers": _authoring("chain", "cross_downstream"),
+}
+_PACKAGES = {name[:-1] for name in MODULES if name.endswith(".")}
+_LOADERS = {name.rstrip("."): loader for name, loader in MODULES.items()}
+
+
+class _ShimModule(types.ModuleType):
+    """Loads submodules on attribute access, so `import airflow; airflow.utils.dates` works."""
+
+    def __getattr__(self, name: str) -> Any:
+        full = f"{self.__name__}.{name}"
+        if full in _LOADERS:
+            return importlib.import_module(full)
+        raise AttributeError(
+            f"module {self.__name__!r} has no attribute {name!r} "
+            f"(Aerovane's Airflow compatibility does not provide {full})"
+        )
+
+
+class _Loader(importlib.abc.Loader):
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        return _ShimModule(spec.name)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        module.__dict__.update(_LOADERS[module.__name__]())
+        module.__dict__["__aerovane_shim__"] = True
+
+
+class AirflowShimFinder(importlib.abc.MetaPathFinder):
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "airflow" and not fullname.startswith("airflow."):
+            return None
+        if fullname not in _LOADERS:
+            raise ModuleNotFoundError(
+                f"No module named {fullname!r}: Aerovane runs Airflow DAG files without Airflow "
+                f"installed but does not provide {fullname} (it provides "
+                + ", ".join(sorted(_LOADERS))
+                + ")",
+                name=fullname,
+            )
+        spec = importlib.machinery.ModuleSpec(fullname, _Loader(), is_package=fullname in _PACKAGES)
+        if fullname in _PACKAGES:
+            spec.submodule_search_locations = []
+        return spec
+
+
+_FINDER = AirflowShimFinder()
+
+
+def real_airflow_installed() -> bool:
+    if "airflow" in sys.modules:
+        return not getattr(sys.modules["airflow"], "__aerovane_shim__", False)
+    installed = _FINDER in sys.meta_path
+    if installed:
+        sys.meta_path.remove(_FINDER)
+    try:
+        return importlib.util.find_spec("airflow") is not None
+    finally:
+        if installed:
+            sys.meta_path.append(_FINDER)
+
+
+def install() -> bool:
+    """Serve `airflow.*` from Aerovane unless a real Airflow is importable; True if installed."""
+    if _FINDER in sys.meta_path:
+        return True
+    if real_airflow_installed():
+        return False
+    sys.meta_path.append(_FINDER)
+    return True
