@@ -17,10 +17,10 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from aerovane.authoring._time import dt_from_iso, dt_to_iso, td_from_seconds, td_to_seconds
+from aerovane.authoring.datasets import Dataset, outlet_datasets
 from aerovane.authoring.exceptions import AerovaneNotFoundException
 from aerovane.authoring.params import ParamsDict
 from aerovane.authoring.priority import effective_priority_weights
-from aerovane.authoring.datasets import Dataset, outlet_datasets
 from aerovane.authoring.timetables import (
     DatasetTriggeredTimetable,
     TimeRestriction,
