@@ -499,6 +499,84 @@ class IamBinding(Base):
     __table_args__ = (UniqueConstraint("resource", "role", "member"),)
 
 
+# -- control plane: environments, long-running operations, CLI commands run inside them ---------
+
+
+class Environment(Base):
+    """A managed environment, shaped like Cloud Composer's `Environment` resource.
+
+    `config_overrides` ({"section-key": value}), `env_variables` and `allowed_ip_ranges`
+    ([{value, description}], None = unrestricted) are applied live by every process;
+    `config_version` increases with each change so processes notice cheaply.
+    """
+
+    __tablename__ = "environment"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = mapped_column(String(100))
+    location: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(64))
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    state: Mapped[str] = mapped_column(String(20), default="RUNNING")
+    create_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    update_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    airflow_uri: Mapped[str | None] = mapped_column(Text)
+    dag_gcs_prefix: Mapped[str | None] = mapped_column(Text)
+    image_version: Mapped[str | None] = mapped_column(String(100))
+    config_overrides: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    env_variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    allowed_ip_ranges: Mapped[Any] = mapped_column(JSON, nullable=True)
+    web_server_config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    config_version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (UniqueConstraint("project", "location", "name"),)
+
+
+class EnvironmentOperation(Base):
+    __tablename__ = "environment_operation"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environment.id", ondelete="CASCADE"))
+    operation_type: Mapped[str] = mapped_column(String(30))
+    state: Mapped[str] = mapped_column(String(20), default="PENDING")
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[Any] = mapped_column(JSON, nullable=True)
+    request: Mapped[Any] = mapped_column(JSON, nullable=True)
+    create_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    end_time: Mapped[dt.datetime | None]
+
+
+class AirflowCommand(Base):
+    """A CLI command run inside an environment (`environments run`)."""
+
+    __tablename__ = "airflow_command"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environment.id", ondelete="CASCADE"))
+    command: Mapped[str] = mapped_column(String(100))
+    subcommand: Mapped[str | None] = mapped_column(String(100))
+    parameters: Mapped[Any] = mapped_column(JSON, default=list)
+    state: Mapped[str] = mapped_column(String(20), default="RUNNING")
+    pid: Mapped[int | None]
+    hostname: Mapped[str | None] = mapped_column(String(500))
+    exit_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str | None] = mapped_column(String(400))
+    create_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    end_time: Mapped[dt.datetime | None]
+
+
+class AirflowCommandOutput(Base):
+    __tablename__ = "airflow_command_output"
+
+    command_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("airflow_command.id", ondelete="CASCADE"), primary_key=True
+    )
+    line_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content: Mapped[str] = mapped_column(Text)
+
+
 # -- users, roles and permissions (Flask-AppBuilder's schema, which Airflow 2 uses) ------------
 
 
