@@ -254,13 +254,13 @@ def test_retries_then_success_and_exhausted_retries(engine: Engine) -> None:
     from aerovane.db.engine import create_session
 
     with create_session(readonly=True) as session:
-        tries = session.scalars(
-            select(models.TaskInstanceHistory.try_number).where(
+        tries = session.execute(
+            select(models.TaskInstanceHistory.try_number, models.TaskInstanceHistory.state).where(
                 models.TaskInstanceHistory.run_id == run_id,
                 models.TaskInstanceHistory.task_id == "flaky",
             )
         ).all()
-    assert sorted(tries) == [1, 2]
+    assert sorted(tries) == [(1, "failed"), (2, "failed")]
 
 
 def test_execution_timeout_fails_python_and_bash(engine: Engine) -> None:

@@ -15,7 +15,7 @@ from aerovane.db.engine import is_postgres
 from aerovane.db.types import utcnow
 from aerovane.executors.base import TaskKey, TaskWorkload
 from aerovane.services.task_logs import log_path
-from aerovane.states import ACTIVE_TI_VALUES, DagRunState, TaskState
+from aerovane.states import ACTIVE_TI_VALUES, FINISHED_TI_VALUES, DagRunState, TaskState
 
 TI = models.TaskInstance
 HISTORY_COLUMNS = (
@@ -159,6 +159,9 @@ def _archive_try(ti: models.TaskInstance, *, session: Session) -> None:
     )
     if exists:
         return
-    session.execute(
-        insert(models.TaskInstanceHistory).values(**{c: getattr(ti, c) for c in HISTORY_COLUMNS})
-    )
+    values = {c: getattr(ti, c) for c in HISTORY_COLUMNS}
+    # The previous attempt ended in up_for_retry (now already `scheduled` again): as in Airflow,
+    # an attempt archived without a finished state is recorded as failed.
+    if values["state"] not in FINISHED_TI_VALUES:
+        values["state"] = TaskState.FAILED.value
+    session.execute(insert(models.TaskInstanceHistory).values(**values))
