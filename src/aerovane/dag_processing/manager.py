@@ -1,10 +1,12 @@
 """The DAG processor loop: notices new, changed and deleted files within
 `[scheduler] dag_dir_list_interval` seconds, re-parses every file at least every
 `min_file_process_interval`, runs at most `parsing_processes` imports at once, and kills an
-import that exceeds `[core] dagbag_import_timeout`."""
+import that exceeds `[core] dagbag_import_timeout`. A file named by `request_reparse` (the API's
+`PUT /parseDagFile`) is parsed at the next scan, first, even if it did not change."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import queue
@@ -54,6 +56,43 @@ def list_dag_files(folder: Path, include_examples: bool) -> dict[str, tuple[floa
     return found
 
 
+def _reparse_requests_path() -> Path:
+    return get_settings().home / "run" / "reparse-requests"
+
+
+def request_reparse(fileloc: str) -> None:
+    """Ask the DAG processor(s) of this home to parse `fileloc` at their next scan (within
+    `[scheduler] dag_dir_list_interval`) whether or not it changed."""
+    path = _reparse_requests_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with path.open("a", encoding="utf-8") as requests:
+        fcntl.flock(requests, fcntl.LOCK_EX)
+        requests.write(json.dumps(fileloc) + "\n")
+
+
+def take_reparse_requests() -> list[str]:
+    """The files asked for since the last call, oldest first, each once; clears the list."""
+    path = _reparse_requests_path()
+    try:
+        requests = path.open("r+", encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    with requests:
+        fcntl.flock(requests, fcntl.LOCK_EX)
+        lines = requests.read().splitlines()
+        requests.seek(0)
+        requests.truncate()
+    paths: list[str] = []
+    for line in lines:
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, str):
+            paths.append(value)
+    return list(dict.fromkeys(paths))
+
+
 @dataclass
 class _InFlight:
     request_id: str
@@ -72,6 +111,7 @@ class DagProcessor(LoopService):
         self._known: dict[str, tuple[float, int]] = {}
         self._parsed_at: dict[str, float] = {}
         self._pending: list[str] = []
+        self._reparse_requested: list[str] = []
         self._inflight: dict[str, _InFlight] = {}
         self._done: queue.Queue[tuple[str, int, str]] = queue.Queue()
         self._tmp = Path(tempfile.mkdtemp(prefix="aerovane-parse-"))
@@ -110,6 +150,12 @@ class DagProcessor(LoopService):
             stale = min_interval > 0 and now - self._parsed_at.get(path, 0.0) >= min_interval
             if (changed or stale) and path not in self._pending and path not in self._inflight:
                 self._pending.append(path)
+        # Requested files go first; one being parsed right now is parsed again afterwards.
+        requested = list(dict.fromkeys(self._reparse_requested + take_reparse_requests()))
+        self._reparse_requested = [p for p in requested if p in files and p in self._inflight]
+        first = [p for p in requested if p in files and p not in self._inflight]
+        if first:
+            self._pending = first + [p for p in self._pending if p not in first]
         if set(self._known) != set(files) or not self._known:
             with create_session() as session:
                 deactivate_missing_files(set(files), session=session)

@@ -22,8 +22,9 @@ def fileloc_hash(path: str) -> int:
     return int.from_bytes(hashlib.sha256(path.encode()).digest()[:7], "big")
 
 
-def store_parse_result(path: str, dags: list[dict[str, Any]], error: str | None, *,
-                       session: Session) -> None:
+def store_parse_result(
+    path: str, dags: list[dict[str, Any]], error: str | None, *, session: Session
+) -> None:
     from aerovane.authoring.serialization import SerializedDAG
     from aerovane.scheduler.runs import set_next_dagrun
 
@@ -32,7 +33,8 @@ def store_parse_result(path: str, dags: list[dict[str, Any]], error: str | None,
     if error is not None:
         session.add(models.ImportErrorModel(filename=path, stacktrace=error, timestamp=now))
         session.execute(
-            update(models.DagModel).where(models.DagModel.fileloc == path)
+            update(models.DagModel)
+            .where(models.DagModel.fileloc == path)
             .values(has_import_errors=True)
         )
         return
@@ -74,14 +76,35 @@ def store_parse_result(path: str, dags: list[dict[str, Any]], error: str | None,
             for name in sorted(wanted_tags - {t.name for t in row.tags})
         ]
         stored = session.get(models.SerializedDagModel, dag.dag_id)
+        dag_changed = stored is None or stored.dag_hash != dag.dag_hash
         if stored is None:
-            session.add(models.SerializedDagModel(dag_id=dag.dag_id, fileloc=path, data=data,
-                                                  dag_hash=dag.dag_hash, last_updated=now))
+            session.add(
+                models.SerializedDagModel(
+                    dag_id=dag.dag_id,
+                    fileloc=path,
+                    data=data,
+                    dag_hash=dag.dag_hash,
+                    last_updated=now,
+                )
+            )
         elif stored.dag_hash != dag.dag_hash:
             stored.data, stored.dag_hash, stored.fileloc, stored.last_updated = (
-                data, dag.dag_hash, path, now)
+                data,
+                dag.dag_hash,
+                path,
+                now,
+            )
         row.dataset_expression = dag.dataset_expression
         sync_dag_references(dag, session=session)
+        if dag_changed or dag.access_control:
+            permission_error = _sync_dag_permissions(dag, session=session)
+            if permission_error is not None:
+                row.has_import_errors = True
+                session.add(
+                    models.ImportErrorModel(
+                        filename=path, stacktrace=permission_error, timestamp=now
+                    )
+                )
         if schedule_changed or row.next_dagrun_create_after is None:
             set_next_dagrun(row, dag, last_interval=_last_automated_interval(dag.dag_id, session))
     for message in duplicate_errors:
@@ -95,13 +118,37 @@ def store_parse_result(path: str, dags: list[dict[str, Any]], error: str | None,
     _store_source(path, session=session)
 
 
+def _sync_dag_permissions(dag: Any, *, session: Session) -> str | None:
+    """Create the DAG's per-DAG permissions and apply its `access_control`, as Airflow does when
+    it writes a serialized DAG; an invalid mapping is reported like an import error."""
+    from sqlalchemy.exc import IntegrityError
+
+    from aerovane.auth.roles import sync_dag_permissions
+    from aerovane.services.errors import BadRequest
+
+    for attempt in range(2):
+        try:
+            with session.begin_nested():
+                sync_dag_permissions(dag.dag_id, dag.access_control, session=session)
+            return None
+        except BadRequest as exc:
+            log.warning("DAG %s: %s", dag.dag_id, exc)
+            return f"AirflowException: {exc}"
+        except IntegrityError:
+            # Another processor created the same permission rows at the same time.
+            if attempt:
+                raise
+    return None
+
+
 def _last_automated_interval(dag_id: str, session: Session) -> object | None:
     from aerovane.authoring.timetables import DataInterval
 
     row = session.execute(
         select(models.DagRun.data_interval_start, models.DagRun.data_interval_end)
-        .where(models.DagRun.dag_id == dag_id,
-               models.DagRun.run_type.in_(("scheduled", "backfill")))
+        .where(
+            models.DagRun.dag_id == dag_id, models.DagRun.run_type.in_(("scheduled", "backfill"))
+        )
         .order_by(models.DagRun.logical_date.desc())
         .limit(1)
     ).first()
@@ -136,4 +183,6 @@ def deactivate_missing_files(existing: set[str], *, session: Session) -> None:
     errors = session.execute(select(models.ImportErrorModel.id, models.ImportErrorModel.filename))
     stale = [i for i, filename in errors if filename not in existing]
     if stale:
-        session.execute(delete(models.ImportErrorModel).where(models.ImportErrorModel.id.in_(stale)))
+        session.execute(
+            delete(models.ImportErrorModel).where(models.ImportErrorModel.id.in_(stale))
+        )

@@ -1,21 +1,24 @@
-"""Creating DAG runs (manual triggers and scheduled runs) with their task instances."""
+"""DAG runs: creating them (manual triggers, idempotent triggers and scheduled runs) with their
+task instances, and changing them from outside the scheduler (state, clear, note, delete)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aerovane.config import get_settings
 from aerovane.db import models
+from aerovane.db.engine import is_postgres
 from aerovane.db.types import utcnow
 from aerovane.services.dag_bag import get_serialized_dag
 from aerovane.services.errors import AlreadyExists, BadRequest, NotFound
-from aerovane.states import DagRunState, DagRunType
+from aerovane.states import FINISHED_TI_VALUES, DagRunState, DagRunType, TaskState
 
 if TYPE_CHECKING:
     from aerovane.authoring.serialization import SerializedDAG
@@ -63,9 +66,11 @@ def create_dag_run(
     state: DagRunState = DagRunState.QUEUED,
     note: str | None = None,
     triggered_by: str | None = None,
+    idempotency_key: str | None = None,
     session: Session,
 ) -> models.DagRun:
-    """Insert the run and its task instances; raise AlreadyExists on a duplicate id or date."""
+    """Insert the run and its task instances; raise AlreadyExists on a duplicate id, date or
+    idempotency key."""
     now = utcnow()
     run = models.DagRun(
         dag_id=dag.dag_id,
@@ -81,6 +86,7 @@ def create_dag_run(
         dag_hash=dag.dag_hash,
         note=note,
         triggered_by=triggered_by,
+        idempotency_key=idempotency_key,
     )
     try:
         with session.begin_nested():
@@ -105,16 +111,28 @@ def trigger_dag_run(
     conf: dict[str, Any] | None = None,
     note: str | None = None,
     triggered_by: str | None = None,
+    idempotency_key: str | None = None,
     session: Session,
 ) -> models.DagRun:
     """A manual run, validated as Airflow's POST dagRuns validates it.
 
     Raises NotFound (unknown or inactive DAG), BadRequest (import errors, bad run id, params that
     fail validation) or AlreadyExists (duplicate run id or logical date).
+
+    With an `idempotency_key`, the run this DAG already has with that key is returned instead of
+    a new one, so a client may retry a trigger whose response it never saw; the same key with a
+    different request (conf, run id, logical date, data interval) is AlreadyExists.
     """
     from aerovane.authoring.exceptions import ParamValidationError
     from aerovane.authoring.timetables import DataInterval
 
+    if logical_date is not None and logical_date.tzinfo is None:
+        raise BadRequest("Naive datetime is disallowed")
+    request = _TriggerRequest(run_id, logical_date, data_interval, conf or {})
+    if idempotency_key is not None:
+        existing = _run_with_idempotency_key(dag_id, idempotency_key, session=session)
+        if existing is not None:
+            return request.check_replay_of(existing)
     dag_model = session.get(models.DagModel, dag_id)
     if dag_model is None or not dag_model.is_active:
         raise NotFound(f"DAG with dag_id: '{dag_id}' not found")
@@ -132,8 +150,6 @@ def trigger_dag_run(
     auto = logical_date is None and run_id is None
     if logical_date is None:
         logical_date = utcnow()
-    elif logical_date.tzinfo is None:
-        raise BadRequest("Naive datetime is disallowed")
     if run_id is None:
         run_id = generate_run_id(DagRunType.MANUAL, logical_date)
     else:
@@ -159,9 +175,15 @@ def trigger_dag_run(
                 external_trigger=True,
                 note=note,
                 triggered_by=triggered_by,
+                idempotency_key=idempotency_key,
                 session=session,
             )
         except AlreadyExists:
+            if idempotency_key is not None:
+                # A concurrent request with the same key may have just committed its run.
+                existing = _run_with_idempotency_key(dag_id, idempotency_key, session=session)
+                if existing is not None:
+                    return request.check_replay_of(existing)
             if not auto:
                 raise
         # Neither id nor date was given: another trigger took this microsecond. Take the next
@@ -178,3 +200,260 @@ def get_dag_run(dag_id: str, run_id: str, *, session: Session) -> models.DagRun:
     if run is None:
         raise NotFound(f"DAGRun with DAG ID: '{dag_id}' and DagRun ID: '{run_id}' not found")
     return run
+
+
+# -- idempotent triggers ------------------------------------------------------------------------
+
+IDEMPOTENCY_MISMATCH = "Idempotency-Key reused with a different request"
+
+
+@dataclass(frozen=True, slots=True)
+class _TriggerRequest:
+    """What a trigger asked for explicitly (None: left to the server)."""
+
+    run_id: str | None
+    logical_date: dt.datetime | None
+    data_interval: tuple[dt.datetime, dt.datetime] | None
+    conf: dict[str, Any]
+
+    def check_replay_of(self, run: models.DagRun) -> models.DagRun:
+        """`run` if it is what this request would have created; AlreadyExists otherwise."""
+        same = (
+            (self.run_id is None or self.run_id == run.run_id)
+            and (self.logical_date is None or self.logical_date == run.logical_date)
+            and (
+                self.data_interval is None
+                or self.data_interval == (run.data_interval_start, run.data_interval_end)
+            )
+            and self.conf == (run.conf or {})
+        )
+        if not same:
+            raise AlreadyExists(IDEMPOTENCY_MISMATCH)
+        return run
+
+
+def _run_with_idempotency_key(dag_id: str, key: str, *, session: Session) -> models.DagRun | None:
+    return session.scalar(
+        select(models.DagRun).where(
+            models.DagRun.dag_id == dag_id, models.DagRun.idempotency_key == key
+        )
+    )
+
+
+# -- changing runs -------------------------------------------------------------------------------
+
+TI = models.TaskInstance
+#: Task states `set_dag_run_state(FAILED)` fails; other unfinished task instances are skipped.
+_RUNNING_TI_VALUES = frozenset(
+    {TaskState.RUNNING.value, TaskState.DEFERRED.value, TaskState.UP_FOR_RESCHEDULE.value}
+)
+_FINISHED_RUN_VALUES = frozenset({DagRunState.SUCCESS.value, DagRunState.FAILED.value})
+
+
+def delete_dag_run(dag_id: str, run_id: str, *, session: Session) -> None:
+    """Delete the run; its task instances, tries, XComs and dataset-event links go with it."""
+    run_pk = session.scalar(
+        select(models.DagRun.id).where(
+            models.DagRun.dag_id == dag_id, models.DagRun.run_id == run_id
+        )
+    )
+    if run_pk is None:
+        raise NotFound(f"DAGRun with DAG ID: '{dag_id}' and DagRun ID: '{run_id}' not found")
+    # The foreign keys cascade; deleting children explicitly keeps that true on a database
+    # whose constraints were created without ON DELETE CASCADE.
+    session.execute(delete(models.XCom).where(models.XCom.dag_run_id == run_pk))
+    session.execute(
+        delete(models.DagRunDatasetEvent).where(models.DagRunDatasetEvent.dag_run_id == run_pk)
+    )
+    for model in (models.TaskInstanceHistory, models.TaskInstance):
+        session.execute(delete(model).where(model.dag_id == dag_id, model.run_id == run_id))
+    session.execute(delete(models.DagRun).where(models.DagRun.id == run_pk))
+
+
+def set_run_state(run: models.DagRun, state: DagRunState, *, now: dt.datetime) -> None:
+    """Change the run's state and dates as Airflow's `DagRun.set_state` does."""
+    old = run.state
+    if old == state.value:
+        if state is DagRunState.QUEUED:
+            run.queued_at = now
+        return
+    if state is DagRunState.QUEUED:
+        run.queued_at = now
+        run.start_date = None
+        run.end_date = None
+    elif state is DagRunState.RUNNING:
+        run.start_date = now if old in _FINISHED_RUN_VALUES else (run.start_date or now)
+        run.end_date = None
+    elif old not in _FINISHED_RUN_VALUES:
+        run.end_date = now
+    run.state = state.value
+
+
+def _locked_task_instances(
+    dag_id: str, run_id: str, *, session: Session, states: Any = None
+) -> list[models.TaskInstance]:
+    """The run's task instances, row-locked on PostgreSQL so that a task process finishing at
+    the same moment waits for this transaction and then sees the new state (on SQLite the
+    write transaction already excludes every other writer)."""
+    query = select(TI).where(TI.dag_id == dag_id, TI.run_id == run_id)
+    if states is not None:
+        query = query.where(states)
+    query = query.order_by(TI.task_id, TI.map_index)
+    if is_postgres(session):
+        query = query.with_for_update()
+    return list(session.scalars(query))
+
+
+def _finish_ti(ti: models.TaskInstance, state: TaskState, now: dt.datetime) -> None:
+    """Airflow's `TaskInstance.set_state` for a finished state."""
+    ti.state = state.value
+    ti.start_date = ti.start_date or now
+    ti.end_date = ti.end_date or now
+    ti.duration = (ti.end_date - ti.start_date).total_seconds()
+    ti.next_retry_at = None
+
+
+def set_dag_run_state(
+    dag_id: str, run_id: str, state: DagRunState, *, session: Session
+) -> models.DagRun:
+    """Mark a run success, failed or queued, as Airflow's `set_dag_run_state_to_*` do.
+
+    - success: every task instance of the DAG's tasks that is not `success` becomes `success`
+      (failed and skipped ones too, as in Airflow).
+    - failed: running (and deferred, up-for-reschedule) task instances become `failed`, every
+      other unfinished one `skipped`.
+    - queued: only the run changes; the scheduler starts it again.
+
+    A task process whose task instance is changed here notices at its next heartbeat and stops.
+    """
+    run = get_dag_run(dag_id, run_id, session=session)
+    now = utcnow()
+    if state is DagRunState.SUCCESS:
+        dag = get_serialized_dag(dag_id, session=session)
+        condition = or_(TI.state.is_(None), TI.state != TaskState.SUCCESS.value)
+        if dag is not None:
+            condition = and_(condition, TI.task_id.in_(list(dag.task_dict)))
+        for ti in _locked_task_instances(dag_id, run_id, states=condition, session=session):
+            _finish_ti(ti, TaskState.SUCCESS, now)
+    elif state is DagRunState.FAILED:
+        unfinished = or_(TI.state.is_(None), TI.state.not_in(FINISHED_TI_VALUES))
+        for ti in _locked_task_instances(dag_id, run_id, states=unfinished, session=session):
+            failed = ti.state in _RUNNING_TI_VALUES
+            _finish_ti(ti, TaskState.FAILED if failed else TaskState.SKIPPED, now)
+    set_run_state(run, state, now=now)
+    session.flush()
+    return run
+
+
+def clear_dag_run(
+    dag_id: str, run_id: str, *, dry_run: bool, session: Session
+) -> tuple[models.DagRun, list[models.TaskInstance]]:
+    """Clear every task instance of the run so the scheduler runs them again (Airflow's
+    `DAG.clear` over the run's logical date). Returns the run and the task instances concerned;
+    with `dry_run` nothing changes.
+
+    Each task instance gets state None and keeps its try number; `max_tries` becomes
+    `try_number + retries` so the task has its retries again. Finished attempts are kept in the
+    try history first. The run goes back to `queued` with `clear_number` + 1.
+    """
+    run = get_dag_run(dag_id, run_id, session=session)
+    if dry_run:
+        tis = list(
+            session.scalars(
+                select(TI)
+                .where(TI.dag_id == dag_id, TI.run_id == run_id)
+                .order_by(TI.task_id, TI.map_index)
+            )
+        )
+        return run, tis
+    tis = _locked_task_instances(dag_id, run_id, session=session)
+    dag = get_serialized_dag(dag_id, session=session)
+    archive_tries(tis, session=session)
+    for ti in tis:
+        task = dag.task_dict.get(ti.task_id) if dag is not None else None
+        if task is not None:
+            ti.max_tries = ti.try_number + task.retries
+        else:
+            ti.max_tries = max(ti.max_tries, ti.try_number)
+        ti.state = None
+        ti.next_retry_at = None
+    now = utcnow()
+    set_run_state(run, DagRunState.QUEUED, now=now)
+    run.start_date = None
+    run.end_date = None
+    run.last_scheduling_decision = None
+    run.clear_number = (run.clear_number or 0) + 1
+    session.flush()
+    return run, tis
+
+
+_HISTORY_COLUMNS = tuple(
+    column.name
+    for column in models.TaskInstanceHistory.__table__.columns
+    if column.name != "id" and column.name in models.TaskInstance.__table__.columns
+)
+
+
+def archive_tries(tis: list[models.TaskInstance], *, session: Session) -> None:
+    """Copy the current attempt of each task instance that has one into the try history
+    (once), before the task instance is reset for another attempt."""
+    tried = [ti for ti in tis if ti.try_number > 0]
+    if not tried:
+        return
+    history = models.TaskInstanceHistory
+    archived = set()
+    task_ids = sorted({ti.task_id for ti in tried})
+    for chunk in range(0, len(task_ids), 500):
+        archived.update(
+            session.execute(
+                select(history.task_id, history.map_index, history.try_number).where(
+                    history.dag_id == tried[0].dag_id,
+                    history.run_id == tried[0].run_id,
+                    history.task_id.in_(task_ids[chunk : chunk + 500]),
+                )
+            )
+        )
+    rows = [
+        {name: getattr(ti, name) for name in _HISTORY_COLUMNS}
+        for ti in tried
+        if (ti.task_id, ti.map_index, ti.try_number) not in archived
+    ]
+    if rows:
+        session.execute(insert(history), rows)
+
+
+def set_dag_run_note(
+    dag_id: str, run_id: str, note: str | None, *, session: Session
+) -> models.DagRun:
+    run = get_dag_run(dag_id, run_id, session=session)
+    run.note = note
+    session.flush()
+    return run
+
+
+def upstream_dataset_events(
+    run: models.DagRun, *, session: Session
+) -> list[tuple[models.DatasetEvent, list[models.DagRun]]]:
+    """The dataset events that triggered `run`, each with every run it triggered (two
+    queries whatever the number of events)."""
+    link = models.DagRunDatasetEvent
+    events = list(
+        session.scalars(
+            select(models.DatasetEvent)
+            .join(link, link.event_id == models.DatasetEvent.id)
+            .where(link.dag_run_id == run.id)
+            .order_by(models.DatasetEvent.timestamp, models.DatasetEvent.id)
+        )
+    )
+    if not events:
+        return []
+    created: dict[int, list[models.DagRun]] = {event.id: [] for event in events}
+    rows = session.execute(
+        select(link.event_id, models.DagRun)
+        .join(models.DagRun, models.DagRun.id == link.dag_run_id)
+        .where(link.event_id.in_(list(created)))
+        .order_by(models.DagRun.id)
+    )
+    for event_id, dag_run in rows:
+        created[event_id].append(dag_run)
+    return [(event, created[event.id]) for event in events]

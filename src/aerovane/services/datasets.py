@@ -1,17 +1,21 @@
 """Datasets: registering them from parsed DAGs, recording events, and turning queued events
-into dataset-triggered runs."""
+into dataset-triggered runs; reading datasets, events and queued events for the REST API."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, Select, delete, exists, or_, select
 from sqlalchemy.orm import Session
 
 from aerovane.db import models
 from aerovane.db.types import utcnow
+from aerovane.services.errors import NotFound
 
 if TYPE_CHECKING:
     from aerovane.authoring.serialization import SerializedDAG
@@ -197,3 +201,188 @@ def create_dataset_triggered_runs(*, session: Session) -> int:
         created += 1
         log.info("dataset-triggered run %s of %s (%d events)", run.run_id, dag_id, len(events))
     return created
+
+
+# -- reading, events from outside, queued events (the REST API) ---------------------------------
+
+
+def dataset_query(*, uri_pattern: str | None = None, dag_ids: Sequence[str] = ()) -> Select[Any]:
+    """Datasets whose URI contains `uri_pattern` (case-insensitive; `%` and `_` are wildcards,
+    as in Airflow) and that one of `dag_ids` consumes or produces."""
+    query = select(*models.DatasetModel.__table__.columns)
+    if uri_pattern:
+        query = query.where(models.DatasetModel.uri.ilike(f"%{uri_pattern}%"))
+    if dag_ids:
+        consumed = exists().where(
+            models.DagScheduleDatasetReference.dataset_id == models.DatasetModel.id,
+            models.DagScheduleDatasetReference.dag_id.in_(list(dag_ids)),
+        )
+        produced = exists().where(
+            models.TaskOutletDatasetReference.dataset_id == models.DatasetModel.id,
+            models.TaskOutletDatasetReference.dag_id.in_(list(dag_ids)),
+        )
+        query = query.where(or_(consumed, produced))
+    return query
+
+
+def get_dataset(uri: str, *, session: Session) -> Any:
+    row = session.execute(dataset_query().where(models.DatasetModel.uri == uri)).first()
+    if row is None:
+        raise NotFound(f"The Dataset with uri: `{uri}` was not found")
+    return row
+
+
+def dataset_references(
+    dataset_ids: Iterable[int], *, session: Session
+) -> tuple[dict[int, list[Any]], dict[int, list[Any]]]:
+    """(consuming DAG references, producing task references) per dataset id, two queries."""
+    ids = sorted(set(dataset_ids))
+    consuming: dict[int, list[Any]] = defaultdict(list)
+    producing: dict[int, list[Any]] = defaultdict(list)
+    if not ids:
+        return consuming, producing
+    schedule = models.DagScheduleDatasetReference
+    for row in session.execute(
+        select(*schedule.__table__.columns)
+        .where(schedule.dataset_id.in_(ids))
+        .order_by(schedule.dataset_id, schedule.dag_id)
+    ):
+        consuming[row.dataset_id].append(row)
+    outlet = models.TaskOutletDatasetReference
+    for row in session.execute(
+        select(*outlet.__table__.columns)
+        .where(outlet.dataset_id.in_(ids))
+        .order_by(outlet.dataset_id, outlet.dag_id, outlet.task_id)
+    ):
+        producing[row.dataset_id].append(row)
+    return consuming, producing
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    dataset_id: int | None = None
+    source_dag_id: str | None = None
+    source_task_id: str | None = None
+    source_run_id: str | None = None
+    source_map_index: int | None = None
+
+
+def dataset_event_query(filters: EventFilter = EventFilter()) -> Select[Any]:
+    """Events with their dataset's URI (`dataset_uri`), narrowed by every set filter."""
+    event = models.DatasetEvent
+    query = select(*event.__table__.columns, models.DatasetModel.uri.label("dataset_uri")).join(
+        models.DatasetModel, models.DatasetModel.id == event.dataset_id
+    )
+    for column, value in (
+        (event.dataset_id, filters.dataset_id),
+        (event.source_dag_id, filters.source_dag_id),
+        (event.source_task_id, filters.source_task_id),
+        (event.source_run_id, filters.source_run_id),
+        (event.source_map_index, filters.source_map_index),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    return query
+
+
+def created_dagruns(event_ids: Iterable[int], *, session: Session) -> dict[int, list[Any]]:
+    """The runs each event triggered (`dagrun_dataset_event`), one query for all events."""
+    ids = sorted(set(event_ids))
+    runs: dict[int, list[Any]] = defaultdict(list)
+    if not ids:
+        return runs
+    link = models.DagRunDatasetEvent
+    run = models.DagRun
+    query = (
+        select(
+            link.event_id,
+            run.run_id,
+            run.dag_id,
+            run.logical_date,
+            run.start_date,
+            run.end_date,
+            run.state,
+            run.data_interval_start,
+            run.data_interval_end,
+        )
+        .join(run, run.id == link.dag_run_id)
+        .where(link.event_id.in_(ids))
+        .order_by(link.event_id, run.id)
+    )
+    for row in session.execute(query):
+        runs[row.event_id].append(row)
+    return runs
+
+
+def create_event(
+    uri: str, extra: dict[str, Any] | None, *, session: Session
+) -> tuple[models.DatasetEvent, str]:
+    """An event on an existing dataset from outside any task (marked `from_rest_api`, as Airflow
+    does); DAGs scheduled on the dataset get it queued like any other event."""
+    dataset = session.scalar(select(models.DatasetModel).where(models.DatasetModel.uri == uri))
+    if dataset is None:
+        raise NotFound(f"Dataset with uri: '{uri}' not found")
+    event = register_event(dataset, extra={**(extra or {}), "from_rest_api": True}, session=session)
+    return event, dataset.uri
+
+
+def _queued_where(
+    *,
+    dag_id: str | None,
+    uri: str | None,
+    before: dt.datetime | None,
+    dag_ids: Collection[str] | None,
+) -> list[ColumnElement[bool]]:
+    queue = models.DatasetDagRunQueue
+    where: list[ColumnElement[bool]] = []
+    if dag_id is not None:
+        where.append(queue.target_dag_id == dag_id)
+    if uri is not None:
+        where.append(
+            queue.dataset_id.in_(
+                select(models.DatasetModel.id).where(models.DatasetModel.uri == uri)
+            )
+        )
+    if before is not None:
+        where.append(queue.created_at < before)
+    if dag_ids is not None:
+        where.append(queue.target_dag_id.in_(sorted(dag_ids)))
+    return where
+
+
+def queued_events(
+    *,
+    dag_id: str | None = None,
+    uri: str | None = None,
+    before: dt.datetime | None = None,
+    dag_ids: Collection[str] | None = None,
+    session: Session,
+) -> list[Any]:
+    """Queued events (`uri`, `dag_id`, `created_at`) of a DAG and/or a dataset, created before
+    `before`, for DAGs in `dag_ids` (None: any). At most one per (dataset, DAG) pair."""
+    queue = models.DatasetDagRunQueue
+    query = (
+        select(
+            models.DatasetModel.uri,
+            queue.target_dag_id.label("dag_id"),
+            queue.created_at,
+        )
+        .join(models.DatasetModel, models.DatasetModel.id == queue.dataset_id)
+        .where(*_queued_where(dag_id=dag_id, uri=uri, before=before, dag_ids=dag_ids))
+        .order_by(queue.target_dag_id, models.DatasetModel.uri)
+    )
+    return list(session.execute(query))
+
+
+def delete_queued_events(
+    *,
+    dag_id: str | None = None,
+    uri: str | None = None,
+    before: dt.datetime | None = None,
+    dag_ids: Collection[str] | None = None,
+    session: Session,
+) -> int:
+    """Delete what `queued_events` would list; returns how many were deleted."""
+    where = _queued_where(dag_id=dag_id, uri=uri, before=before, dag_ids=dag_ids)
+    result = session.execute(delete(models.DatasetDagRunQueue).where(*where))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -15,6 +15,12 @@ BACKENDS: dict[str, tuple[str, ...]] = {
     ),
     "aerovane.auth.backends.deny_all": ("deny_all", "airflow.api.auth.backend.deny_all"),
     "aerovane.auth.backends.default": ("default", "airflow.api.auth.backend.default"),
+    "aerovane.auth.backends.iap": ("iap", "airflow.composer.api.backend.composer_auth"),
+    "aerovane.auth.backends.session": (
+        "session",
+        "airflow.api.auth.backend.session",
+        "airflow.providers.fab.auth_manager.api.auth.backend.session",
+    ),
 }
 
 _ALIASES: dict[str, str] = {

@@ -1,0 +1,48 @@
+"""`create_app()`: the FastAPI application serving `/api/v1` (and `/health` at the root, as
+Airflow's webserver does).
+
+Settings are read per request through `aerovane.config.get_settings()` where that is cheap
+(auth backends, page limits, secrets), so a reloaded configuration takes effect without a
+restart; the configured auth backends are loaded once here so a broken one fails start-up.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.middleware import Middleware
+
+from aerovane import __version__, identity
+from aerovane.api import experimental, fab, v1
+from aerovane.api.deps import backend_chain
+from aerovane.api.errors import UnhandledErrorMiddleware, install_error_handlers
+from aerovane.api.middleware import NoStoreMiddleware
+from aerovane.api.v1 import monitoring
+from aerovane.config import get_settings
+from aerovane.control import routes as control_plane
+
+
+def create_app() -> FastAPI:
+    backend_chain(get_settings())
+    app = FastAPI(
+        title="Aerovane",
+        summary="Apache Airflow 2 compatible stable REST API",
+        version=__version__,
+        openapi_url=f"{v1.PREFIX}/openapi.json",
+        docs_url=f"{v1.PREFIX}/ui",
+        redoc_url=None,
+        middleware=[Middleware(NoStoreMiddleware), Middleware(UnhandledErrorMiddleware)],
+    )
+    install_error_handlers(app)
+    app.include_router(v1.router, prefix=v1.PREFIX)
+    app.include_router(identity.router)  # /token, OIDC certs, IAP keys, metadata server
+    app.include_router(control_plane.router)  # /v1[beta1]/projects/*/locations/*/environments
+    app.add_api_route(
+        "/health",
+        monitoring.get_health,
+        methods=["GET"],
+        response_model=None,
+        include_in_schema=False,
+    )
+    app.mount(fab.PREFIX, fab.create_app())
+    app.mount(experimental.PREFIX, experimental.create_app())
+    return app

@@ -1,0 +1,352 @@
+"""FastAPI dependencies: the request's DB session, who is calling, access checks and audit.
+
+- `DbSession`: a read-only session for GET/HEAD, a write session otherwise, committed after the
+  handler returns and before the response is sent; callbacks registered with `after_commit`
+  run only once the commit succeeded (e.g. waking the scheduler).
+- `CurrentPrincipal`: the configured `[api] auth_backends`, tried in order (§2 "401 versus
+  403"); anonymous callers hold the Public role's permissions.
+- `requires_access_dag(...)` / `requires_access(...)`: 403 unless the principal may.
+- `audit(event)`: an EventLog row `api.<event>` owned by the acting user, written in its own
+  transaction once access was granted, so attempts that then fail are on record too (as in
+  Airflow).
+- `db_handler`: runs a sync handler where its session's work is cheapest (see `run_db`).
+
+Where blocking database work runs: read-only work on SQLite runs inline on the event loop.
+SQLite reads never wait (WAL readers take no locks a writer holds) and are pure CPU under the
+GIL, so a worker thread adds hand-offs and GIL contention without any parallelism (measured:
+several times the per-request cost under load). Writes on SQLite (which may wait up to
+`busy_timeout` for the write lock) and all PostgreSQL work (which waits on the network with the
+GIL released) run in the threadpool. At most pool-size requests hold a session at once; others
+wait for a slot rather than open and close overflow connections under load.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import anyio
+from fastapi import Depends, Request
+from fastapi.dependencies.utils import get_flat_params
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from aerovane.api.errors import ApiError
+from aerovane.auth.backends.base import AuthBackend, AuthOutcome, load_backends
+from aerovane.auth.permissions import Perm
+from aerovane.auth.rbac import PUBLIC_ROLE, DagEntity, is_authorized_dag, role_permissions
+from aerovane.config import Settings, get_settings
+from aerovane.db import models
+from aerovane.db.engine import create_session, get_engine
+
+log = logging.getLogger(__name__)
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_AFTER_COMMIT = "aerovane.after_commit"
+_READONLY = "aerovane.readonly"
+_INLINE = "aerovane.inline"
+_OWNER = "aerovane.owner"
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# -- session ------------------------------------------------------------------------------------
+
+
+def runs_inline(session: Session) -> bool:
+    """Whether this session's work runs on the event loop (read-only SQLite; see above)."""
+    return bool(session.info.get(_INLINE))
+
+
+async def run_db(session: Session, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """Call `fn` inline or in the threadpool, whichever suits `session`."""
+    if session.info.get(_INLINE):
+        return fn(*args, **kwargs)
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+def _finish(session: Session, exc: BaseException | None = None) -> None:
+    """Commit (or, with `exc`, roll back and re-raise) and close, once per request."""
+    owner = session.info.pop(_OWNER, None)
+    if owner is None:
+        return
+    if exc is None:
+        owner.__exit__(None, None, None)
+    else:
+        owner.__exit__(type(exc), exc, exc.__traceback__)
+
+
+_session_slots: weakref.WeakKeyDictionary[Engine, anyio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _slots(engine: Engine) -> anyio.Semaphore | None:
+    """At most pool-size requests hold a session at once: the rest wait for a pooled
+    connection instead of opening (and closing) overflow connections under load."""
+    slots = _session_slots.get(engine)
+    if slots is None:
+        size = getattr(engine.pool, "size", None)
+        if not callable(size):
+            return None
+        slots = _session_slots[engine] = anyio.Semaphore(max(1, size()))
+    return slots
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    readonly = request.method in READ_METHODS
+    owner = create_session(readonly=readonly)
+    session = owner.__enter__()  # builds the Session object only; no I/O yet
+    session.info[_OWNER] = owner
+    session.info[_READONLY] = readonly
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    session.info[_INLINE] = readonly and engine.dialect.name == "sqlite"
+    slots = _slots(engine)
+    if slots is not None:
+        await slots.acquire()
+    try:
+        try:
+            yield session
+        except BaseException as exc:
+            await _finish_where_cheap(session, exc)
+            raise
+        await _finish_where_cheap(session)
+    finally:
+        if slots is not None:
+            slots.release()
+    for callback in session.info.get(_AFTER_COMMIT, ()):
+        try:
+            callback()
+        except Exception:
+            log.exception("after-commit callback %r failed", callback)
+
+
+async def _finish_where_cheap(session: Session, exc: BaseException | None = None) -> None:
+    # A session that never reached the database (or was already finished by `db_handler`)
+    # closes without I/O.
+    if session.info.get(_INLINE) or _OWNER not in session.info or not session.in_transaction():
+        _finish(session, exc)
+    else:
+        await run_in_threadpool(_finish, session, exc)
+
+
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def db_handler(fn: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+    """Run a sync handler (with a `session: DbSession` parameter) where its work is cheapest:
+    inline for read-only SQLite, else in one worker thread that also ends the transaction, so
+    a request costs one thread hand-off for its handler instead of two."""
+
+    @functools.wraps(fn)
+    async def handler(*args: P.args, **kwargs: P.kwargs) -> T:
+        session = kwargs["session"]
+        assert isinstance(session, Session)
+        if session.info.get(_INLINE):
+            return fn(*args, **kwargs)
+
+        def call_and_finish() -> T:
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                _finish(session, exc)
+                raise
+            _finish(session)
+            return result
+
+        return await run_in_threadpool(call_and_finish)
+
+    return handler
+
+
+async def run_read(fn: Callable[[], T]) -> T:
+    """Run read-only work that opens its own session, placed as `run_db` would place it."""
+    if get_engine().dialect.name == "sqlite":
+        return fn()
+    return await run_in_threadpool(fn)
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once the request's transaction has committed (never on rollback)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+# -- authentication -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a user, or anonymous (`username` None) with the Public role's rights."""
+
+    username: str | None
+    display_name: str
+    permissions: frozenset[Perm]
+    user_id: int | None = None
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.username is None
+
+
+_chain_cache: tuple[Settings, tuple[AuthBackend, ...]] | None = None
+
+
+def backend_chain(settings: Settings) -> tuple[AuthBackend, ...]:
+    """The backends for the current settings snapshot (reloaded settings take effect)."""
+    global _chain_cache
+    cached = _chain_cache
+    if cached is not None and cached[0] is settings:
+        return cached[1]
+    chain = load_backends(settings.auth_backend_names)
+    _chain_cache = (settings, chain)
+    return chain
+
+
+def authenticate(request: Request, session: Session) -> Principal:
+    """Try each backend in order; 401 (with the last backend's headers) if none passes."""
+    last_headers: dict[str, str] = {}
+    for backend in backend_chain(get_settings()):
+        result = backend.authenticate(request, session)
+        if result.outcome is AuthOutcome.USER and result.user is not None:
+            user = result.user
+            return Principal(user.username, user.display_name, user.permissions, user.user_id)
+        if result.outcome is AuthOutcome.ANONYMOUS:
+            return Principal(None, "", role_permissions(PUBLIC_ROLE, session=session))
+        last_headers = dict(result.headers)
+    raise ApiError(401, headers=last_headers)
+
+
+def _authenticate_in_own_session(request: Request) -> Principal:
+    with create_session(readonly=True) as lookup:
+        return authenticate(request, lookup)
+
+
+async def get_principal(request: Request, session: DbSession) -> Principal:
+    if session.info.get(_READONLY):
+        return await run_db(session, authenticate, request, session)
+    # Never look users up in the write session: on SQLite that would take the write lock
+    # before the audit row (its own transaction) is written.
+    return await run_in_threadpool(_authenticate_in_own_session, request)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+# -- authorization ------------------------------------------------------------------------------
+
+
+def requires_access_dag(method: str, entity: DagEntity | None = None) -> Callable[..., Any]:
+    """403 unless the caller may `method` the path's DAG (or DAGs, for `~`/lists) / entity."""
+
+    async def check(request: Request, principal: CurrentPrincipal) -> None:
+        dag_id = request.path_params.get("dag_id")
+        if not is_authorized_dag(principal.permissions, method, entity, dag_id):
+            raise ApiError(403)
+
+    check.__name__ = f"requires_access_dag_{method.lower()}"
+    return check
+
+
+def requires_access(action: str, resource: str) -> Callable[..., Any]:
+    """403 unless the caller holds (action, resource)."""
+
+    async def check(principal: CurrentPrincipal) -> None:
+        if (action, resource) not in principal.permissions:
+            raise ApiError(403)
+
+    return check
+
+
+# -- strict query parameters --------------------------------------------------------------------
+
+# Computed once per route and kept on the route object itself, so it lives and dies with it.
+_QUERY_NAMES = "_aerovane_query_names"
+
+
+async def reject_unknown_query_params(request: Request) -> None:
+    """400 for query parameters the operation does not define (connexion's strict validation)."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known: frozenset[str] | None = getattr(route, _QUERY_NAMES, None)
+    if known is None:
+        known = frozenset(field.alias for field in get_flat_params(dependant) if _is_query(field))
+        setattr(route, _QUERY_NAMES, known)
+    extra = sorted({name for name in request.query_params if name not in known})
+    if extra:
+        raise ApiError(400, f"Extra query parameter(s) {', '.join(extra)} not in spec")
+
+
+def _is_query(field: Any) -> bool:
+    location = getattr(getattr(field, "field_info", None), "in_", None)
+    return getattr(location, "value", location) == "query"
+
+
+# -- audit --------------------------------------------------------------------------------------
+
+_SENSITIVE = ("password", "secret", "token", "api_key", "apikey", "private_key", "passphrase")
+
+
+def _redact(value: Any, key: str = "") -> Any:
+    if key and any(word in key.lower() for word in _SENSITIVE):
+        return "***"
+    if isinstance(value, dict):
+        return {k: _redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return value
+
+
+async def _json_body(request: Request) -> dict[str, Any] | None:
+    if request.method in READ_METHODS:
+        return None
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _write_event(row: models.EventLog) -> None:
+    with create_session() as session:
+        session.add(row)
+
+
+def audit(
+    event: str, *, mask: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+) -> Callable[..., Any]:
+    """Write `api.<event>` to the audit log with the acting user as owner.
+
+    `mask` hides secrets in the body that key names alone do not reveal (a variable's value,
+    a connection's JSON `extra`) before the name-based redaction.
+    """
+
+    async def record(request: Request, principal: CurrentPrincipal) -> None:
+        path = dict(request.path_params)
+        body = await _json_body(request)
+        extra: dict[str, Any] = {**path, **dict(request.query_params)}
+        if body:
+            extra.update(_redact(mask(body) if mask else body))
+        dag_id = path.get("dag_id")
+        run_id = path.get("dag_run_id") or (body or {}).get("dag_run_id")
+        row = models.EventLog(
+            event=f"api.{event}",
+            owner=principal.username or "anonymous",
+            owner_display_name=principal.display_name or None,
+            dag_id=dag_id if dag_id and dag_id != "~" else None,
+            run_id=run_id if isinstance(run_id, str) and run_id != "~" else None,
+            task_id=path.get("task_id"),
+            extra=json.dumps(extra, default=str),
+        )
+        await run_in_threadpool(_write_event, row)
+
+    record.__name__ = f"audit_{event}"
+    return record

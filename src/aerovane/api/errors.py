@@ -1,0 +1,265 @@
+"""Errors as RFC 7807 `application/problem+json`, shaped exactly like Airflow 2's API errors.
+
+Owns the problem body (type URL, title, status, detail), `ApiError` (what routes and
+dependencies raise), the mapping of service errors to statuses, and the app-wide handlers:
+request validation → 400, unknown routes/methods → 404/405, unique-constraint violations → 409,
+any other database or unexpected error → 500 with a correlation id that is logged. SQL and
+tracebacks never reach a response.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from aerovane import AIRFLOW_COMPAT_VERSION
+from aerovane.services.errors import AlreadyExists, BadRequest, NotFound, ServiceError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+_TYPE_NAMES: dict[int, str] = {
+    400: "BadRequest",
+    401: "Unauthenticated",
+    403: "PermissionDenied",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "AlreadyExists",
+    500: "Unknown",
+}
+TITLES: dict[int, str] = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
+    500: "Internal Server Error",
+}
+# What Airflow (werkzeug) says for paths and methods that do not exist.
+_ROUTING_DETAILS: dict[int, str] = {
+    404: (
+        "The requested URL was not found on the server. If you entered the URL manually please "
+        "check your spelling and try again."
+    ),
+    405: "The method is not allowed for the requested URL.",
+}
+_DOCS = f"https://airflow.apache.org/docs/apache-airflow/{AIRFLOW_COMPAT_VERSION}"
+
+
+def type_url(status: int) -> str:
+    name = _TYPE_NAMES.get(status)
+    if name is None:
+        return "about:blank"
+    return f"{_DOCS}/stable-rest-api-ref.html#section/Errors/{name}"
+
+
+class ApiError(Exception):
+    """An error response: raise it from routes and dependencies."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str | None = None,
+        *,
+        title: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        type: str | None = None,
+    ) -> None:
+        self.status = status
+        self.title = title or TITLES.get(status, "Error")
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.type = type or type_url(status)
+        super().__init__(f"{status} {self.title}: {detail}")
+
+
+def problem_body(
+    status: int, title: str, detail: str | None, type_: str | None = None
+) -> dict[str, Any]:
+    return {"detail": detail, "status": status, "title": title, "type": type_ or type_url(status)}
+
+
+def problem_response(
+    status: int,
+    title: str | None = None,
+    detail: str | None = None,
+    *,
+    type_: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        problem_body(status, title or TITLES.get(status, "Error"), detail, type_),
+        status_code=status,
+        headers=dict(headers or {}),
+        media_type=PROBLEM_JSON,
+    )
+
+
+_SERVICE_STATUS: tuple[tuple[type[ServiceError], int], ...] = (
+    (NotFound, 404),
+    (AlreadyExists, 409),
+    (BadRequest, 400),
+)
+
+
+def from_service_error(exc: ServiceError, *, title: str | None = None) -> ApiError:
+    """The HTTP form of a domain error (404 missing, 409 duplicate, 400 invalid)."""
+    for cls, status in _SERVICE_STATUS:
+        if isinstance(exc, cls):
+            return ApiError(status, str(exc), title=title)
+    return ApiError(400, str(exc), title=title)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    """One line per problem, naming the parameter, like connexion's `... - 'limit'`."""
+    parts: list[str] = []
+    for error in exc.errors():
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("query", "path", "header")]
+        msg = str(error.get("msg", "Invalid value"))
+        msg = msg.removeprefix("Value error, ")
+        if loc == ["body"] and error.get("type") == "missing":
+            parts.append("Request body must not be empty")
+            continue
+        if loc and loc[0] == "body":
+            loc = loc[1:]
+        parts.append(f"{msg} - '{'.'.join(loc)}'" if loc else msg)
+    return "; ".join(parts) or "Invalid request"
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _internal_error(correlation_id: str) -> JSONResponse:
+    return problem_response(
+        500,
+        detail=(
+            "An unexpected error occurred. Quote correlation id "
+            f"{correlation_id} when reporting it."
+        ),
+    )
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return problem_response(exc.status, exc.title, exc.detail, type_=exc.type, headers=exc.headers)
+
+
+async def _service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    return await _api_error(request, from_service_error(exc))
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(400, detail=_validation_message(exc))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    if status in _ROUTING_DETAILS:
+        detail = exc.detail if exc.detail not in (None, TITLES.get(status)) else None
+        return problem_response(
+            status,
+            detail=detail or _ROUTING_DETAILS[status],
+            type_="about:blank",
+            headers=exc.headers,
+        )
+    return problem_response(status, detail=str(exc.detail), headers=exc.headers)
+
+
+async def _integrity_error(request: Request, exc: Exception) -> Response:
+    correlation_id = new_correlation_id()
+    log.info("unique constraint violated [correlation id %s]: %s", correlation_id, exc)
+    return problem_response(
+        409,
+        detail=(
+            f"The request conflicts with an existing record (correlation id {correlation_id})."
+        ),
+    )
+
+
+async def _data_error(request: Request, exc: Exception) -> Response:
+    """A value the database refuses to store or compare (a NUL character in text on
+    PostgreSQL, a number out of range) came from the client: 400, not 500."""
+    correlation_id = new_correlation_id()
+    log.info("database refused a value [correlation id %s]: %s", correlation_id, exc)
+    return problem_response(
+        400,
+        detail=(
+            "The request holds a value the database cannot store, such as a NUL character or "
+            f"a number out of range (correlation id {correlation_id})."
+        ),
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    correlation_id = new_correlation_id()
+    log.error(
+        "database error on %s %s [correlation id %s]",
+        request.method,
+        request.url.path,
+        correlation_id,
+        exc_info=exc,
+    )
+    return _internal_error(correlation_id)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
+
+
+class UnhandledErrorMiddleware:
+    """Turns any exception nothing else handled into a 500 problem with a logged correlation id.
+
+    Sits inside Starlette's ServerErrorMiddleware so the client gets problem+json (not a
+    plain-text traceback page) and the error is logged once, here, with its id.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            correlation_id = new_correlation_id()
+            log.exception(
+                "unhandled error on %s %s [correlation id %s]",
+                scope.get("method"),
+                scope.get("path"),
+                correlation_id,
+            )
+            if started:
+                raise
+            await _internal_error(correlation_id)(scope, receive, send)

@@ -1,0 +1,111 @@
+"""Paging and sorting of list endpoints: `limit`, `offset` and `order_by`, by Airflow's rules.
+
+`limit` above `[api] maximum_page_limit` is clamped to it, `0` means `[api] fallback_page_limit`
+and a negative value is a 400; `offset` must not be negative. `order_by` names one allowed field,
+`-` in front for descending; a tie-breaker (the primary key) keeps pages stable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Query
+from sqlalchemy import Row, Select, func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from aerovane.api.errors import ApiError
+from aerovane.config import get_settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    limit: int
+    offset: int
+
+
+def check_limit(limit: int) -> int:
+    settings = get_settings()
+    maximum = settings.getint("api", "maximum_page_limit")
+    if limit < 0:
+        message = "Page limit must be a positive integer"
+        raise ApiError(400, message, title=message)
+    if limit == 0:
+        return settings.getint("api", "fallback_page_limit")
+    if limit > maximum:
+        log.debug("limit %d above [api] maximum_page_limit; using %d", limit, maximum)
+        return maximum
+    return limit
+
+
+#: The largest OFFSET either database accepts (a signed 64-bit integer).
+MAX_OFFSET = 2**63 - 1
+
+
+def check_offset(offset: int) -> int:
+    if offset < 0:
+        raise ApiError(400, f"{offset} is less than the minimum of 0 - 'offset'")
+    if offset > MAX_OFFSET:
+        raise ApiError(400, f"{offset} is greater than the maximum of {MAX_OFFSET} - 'offset'")
+    return offset
+
+
+async def pagination(
+    limit: Annotated[int, Query(description="The numbers of items to return.")] = DEFAULT_LIMIT,
+    offset: Annotated[
+        int, Query(description="The number of items to skip before starting to collect.")
+    ] = 0,
+) -> Page:
+    return Page(limit=check_limit(limit), offset=check_offset(offset))
+
+
+PageParams = Annotated[Page, Depends(pagination)]
+
+
+def order_by_clauses(
+    order_by: str | None,
+    *,
+    allowed: Mapping[str, ColumnElement[Any]],
+    default: str,
+    tiebreakers: Sequence[ColumnElement[Any]] = (),
+) -> list[ColumnElement[Any]]:
+    """ORDER BY clauses for an `order_by` parameter; 400 for a field that is not allowed."""
+    value = (order_by or "").strip() or default
+    descending = value.startswith("-")
+    name = value.lstrip("-")
+    column = allowed.get(name)
+    if column is None:
+        raise ApiError(
+            400,
+            f"Ordering with '{name}' is disallowed or the attribute does not exist on the model",
+        )
+    clauses = [column.desc() if descending else column.asc()]
+    for extra in tiebreakers:
+        if extra is not column:
+            clauses.append(extra.desc() if descending else extra.asc())
+    return clauses
+
+
+def fetch_page(
+    session: Session,
+    query: Select[Any],
+    page: Page,
+    order: Sequence[ColumnElement[Any]],
+) -> tuple[list[Row[Any]], int]:
+    """One page of `query` and the total before paging.
+
+    The page is read first; the COUNT query runs only when the page does not already tell the
+    total (a full page, or an empty page past the start).
+    """
+    rows = list(session.execute(query.order_by(*order).offset(page.offset).limit(page.limit)).all())
+    if 0 < len(rows) < page.limit or (not rows and page.offset == 0):
+        return rows, page.offset + len(rows)
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    return rows, int(total or 0)

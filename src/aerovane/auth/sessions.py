@@ -1,0 +1,97 @@
+"""Signed session cookies: who is signed in to the (future) web UI.
+
+A cookie value is `<base64url JSON {"uid", "exp"}>.<base64url HMAC-SHA256>`, keyed by
+`[webserver] secret_key` through a purpose-specific derivation, so no other signed token (file
+tokens, log tokens) ever passes as a session. Expiry is part of the signed payload. Without a
+configured secret the process signs with a random key: sessions then end with the process and
+do not cross workers. Issuers should set the cookie `HttpOnly`, `SameSite=Lax` (the API takes no
+CSRF token, as Airflow's does not) and `Secure` behind TLS.
+
+This module signs and verifies only; `aerovane.auth.backends.session` turns a cookie into a user.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+
+from aerovane.config import get_settings
+
+log = logging.getLogger(__name__)
+
+#: The cookie's name, as Flask's (and so Airflow's UI's).
+SESSION_COOKIE = "session"
+#: Airflow's `[webserver] session_lifetime_minutes` default (30 days).
+DEFAULT_LIFETIME_SECONDS = 43200 * 60
+
+_SALT = b"aerovane.session_cookie"
+_FALLBACK_SECRET = secrets.token_urlsafe(32)
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@functools.lru_cache(maxsize=8)
+def _key(secret: str) -> bytes:
+    return hmac.new(secret.encode("utf-8"), _SALT, hashlib.sha256).digest()
+
+
+@functools.lru_cache(maxsize=1)
+def _warn_no_secret() -> None:
+    log.warning("[webserver] secret_key is empty; session cookies use a per-process key")
+
+
+def _current_key() -> bytes:
+    secret = get_settings().getstr("webserver", "secret_key")
+    if not secret:
+        _warn_no_secret()
+        secret = _FALLBACK_SECRET
+    return _key(secret)
+
+
+def _signature(key: bytes, payload: str) -> str:
+    return _b64encode(hmac.new(key, payload.encode("ascii"), hashlib.sha256).digest())
+
+
+def issue_session_cookie(
+    user_id: int, *, lifetime_seconds: int = DEFAULT_LIFETIME_SECONDS, now: float | None = None
+) -> str:
+    """The value of a `session` cookie signing in user `user_id` for `lifetime_seconds`."""
+    issued = time.time() if now is None else now
+    body = {"uid": int(user_id), "exp": int(issued + lifetime_seconds)}
+    payload = _b64encode(json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
+    return f"{payload}.{_signature(_current_key(), payload)}"
+
+
+def read_session_cookie(value: str, *, now: float | None = None) -> int | None:
+    """The user id a cookie value signs in, or None if it is forged, malformed or expired."""
+    payload, sep, signature = value.rpartition(".")
+    if not sep or not payload or not payload.isascii():
+        return None
+    expected = _signature(_current_key(), payload)
+    if not hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", "replace")):
+        return None
+    try:
+        body = json.loads(_b64decode(payload))
+    except (binascii.Error, ValueError):
+        return None
+    if not isinstance(body, dict):
+        return None
+    user_id, expires = body.get("uid"), body.get("exp")
+    if not isinstance(user_id, int) or isinstance(user_id, bool) or not isinstance(expires, int):
+        return None
+    if expires <= (time.time() if now is None else now):
+        return None
+    return user_id

@@ -1,0 +1,128 @@
+"""`aerovane roles list|create|delete|add-perms|del-perms`, as `airflow roles ...`."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import click
+
+from aerovane.cli.output import emit, output_option
+
+
+@click.group("roles")
+def roles() -> None:
+    """Manage roles and their permissions."""
+
+
+@roles.command("list")
+@click.option("-p", "--permission", is_flag=True, help="Show each role's permissions.")
+@output_option
+def list_roles(permission: bool, output: str) -> None:
+    """All roles (with -p: one row per role and resource, listing the actions)."""
+    from sqlalchemy import select
+
+    from aerovane.db import models
+    from aerovane.db.engine import create_session
+
+    with create_session(readonly=True) as session:
+        all_roles = list(session.scalars(select(models.Role).order_by(models.Role.name)))
+        if not permission:
+            emit([{"name": role.name} for role in all_roles], ["name"], output)
+            return
+        actions: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for role in all_roles:
+            for perm in role.permissions:
+                actions[(role.name, perm.resource.name)].append(perm.action.name)
+    rows = [
+        {"name": name, "resource": resource, "action": ",".join(sorted(actions[(name, resource)]))}
+        for name, resource in sorted(actions)
+    ]
+    emit(rows, ["name", "resource", "action"], output)
+
+
+@roles.command("create")
+@click.argument("role", nargs=-1, required=True)
+def create(role: tuple[str, ...]) -> None:
+    """Create roles without permissions (existing ones are left as they are)."""
+    from aerovane.auth.roles import create_role, find_role
+    from aerovane.db.engine import create_session
+
+    with create_session() as session:
+        for name in dict.fromkeys(role):
+            if find_role(name, session=session) is None:
+                create_role(name, session=session)
+    click.echo(f"Added {len(role)} role(s)")
+
+
+@roles.command("delete")
+@click.argument("role", nargs=-1, required=True)
+def delete(role: tuple[str, ...]) -> None:
+    """Delete roles (all or none: every one must exist)."""
+    from aerovane.auth.roles import delete_role, get_role
+    from aerovane.db.engine import create_session
+
+    with create_session() as session:
+        names = list(dict.fromkeys(role))
+        for name in names:
+            get_role(name, session=session)
+        for name in names:
+            delete_role(name, session=session)
+    click.echo(f"Deleted {len(role)} role(s)")
+
+
+def _change_permissions(
+    role: tuple[str, ...], resource: tuple[str, ...], action: tuple[str, ...], *, add: bool
+) -> list[str]:
+    from aerovane.auth.roles import (
+        check_permissions_exist,
+        get_role,
+        grant_permissions,
+        revoke_permissions,
+    )
+    from aerovane.db.engine import create_session
+
+    lines: list[str] = []
+    with create_session() as session:
+        found = [get_role(name, session=session) for name in dict.fromkeys(role)]
+        perms = [(a, r) for r in dict.fromkeys(resource) for a in dict.fromkeys(action)]
+        check_permissions_exist(perms, session=session)
+        for target in found:
+            if add:
+                for a, r in grant_permissions(target, perms, session=session):
+                    lines.append(f"Added {a} on {r} to role {target.name}")
+            else:
+                for a, r in revoke_permissions(target, perms, session=session):
+                    lines.append(f"Deleted {a} on {r} from role {target.name}")
+    return lines
+
+
+_resource_option = click.option(
+    "-r", "--resource", multiple=True, required=True, help="A resource (repeatable)."
+)
+_action_option = click.option(
+    "-a", "--action", multiple=True, required=True, help="An action, e.g. can_read (repeatable)."
+)
+
+
+@roles.command("add-perms")
+@click.argument("role", nargs=-1, required=True)
+@_resource_option
+@_action_option
+def add_perms(role: tuple[str, ...], resource: tuple[str, ...], action: tuple[str, ...]) -> None:
+    """Grant every ACTION on every RESOURCE to each ROLE."""
+    for line in _change_permissions(role, resource, action, add=True):
+        click.echo(line)
+
+
+@roles.command("del-perms")
+@click.argument("role", nargs=-1, required=True)
+@_resource_option
+@_action_option
+def del_perms(role: tuple[str, ...], resource: tuple[str, ...], action: tuple[str, ...]) -> None:
+    """Revoke every ACTION on every RESOURCE from each ROLE."""
+    for line in _change_permissions(role, resource, action, add=False):
+        click.echo(line)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(roles)

@@ -1,0 +1,92 @@
+"""Where request database work runs, and how many connections requests hold at once."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from aerovane.db.engine import get_engine
+from tests.api.conftest import add_dag
+from tests.conftest import PG_URL
+
+
+@pytest.fixture
+def statement_threads(accounts: Any) -> Any:
+    add_dag("etl")
+    threads: list[str] = []
+
+    def record(*args: Any) -> None:
+        threads.append(threading.current_thread().name)
+
+    engine = get_engine()
+    event.listen(engine, "before_cursor_execute", record)
+    yield threads
+    event.remove(engine, "before_cursor_execute", record)
+
+
+def test_reads_run_where_they_are_cheapest(
+    client: httpx.Client, admin: httpx.BasicAuth, statement_threads: list[str]
+) -> None:
+    assert client.get("/dags", auth=admin).status_code == 200
+    assert statement_threads
+    workers = [name for name in statement_threads if name.startswith("AnyIO worker")]
+    if PG_URL:
+        # Network waits release the GIL: worker threads give real concurrency.
+        assert workers == statement_threads
+    else:
+        # SQLite reads are pure CPU under the GIL: run on the event loop, no hand-offs.
+        assert workers == []
+        assert len(set(statement_threads)) == 1
+
+
+def test_writes_never_run_on_the_event_loop(
+    client: httpx.Client, admin: httpx.BasicAuth, statement_threads: list[str]
+) -> None:
+    response = client.patch("/dags/etl", json={"is_paused": True}, auth=admin)
+    assert response.status_code == 200
+    assert statement_threads
+    assert all(name.startswith("AnyIO worker") for name in statement_threads)
+
+
+def test_requests_hold_at_most_pool_size_connections(
+    client: httpx.Client, accounts: Any, configure: Any
+) -> None:
+    from aerovane.db.engine import dispose_engines
+
+    configure(database__sql_alchemy_pool_size="2", database__sql_alchemy_max_overflow="20")
+    dispose_engines()
+    add_dag("etl")
+    engine = get_engine()
+    assert engine.pool.size() == 2  # type: ignore[attr-defined]
+    in_use = {"now": 0, "peak": 0}
+    lock = threading.Lock()
+
+    def checkout(*args: Any) -> None:
+        with lock:
+            in_use["now"] += 1
+            in_use["peak"] = max(in_use["peak"], in_use["now"])
+
+    def checkin(*args: Any) -> None:
+        with lock:
+            in_use["now"] -= 1
+
+    event.listen(engine, "checkout", checkout)
+    event.listen(engine, "checkin", checkin)
+    auth = accounts["Viewer"].auth
+    try:
+        with ThreadPoolExecutor(12) as pool:
+            statuses = list(
+                pool.map(
+                    lambda _: client.get("/dags/etl/dagRuns", auth=auth).status_code, range(60)
+                )
+            )
+    finally:
+        event.remove(engine, "checkout", checkout)
+        event.remove(engine, "checkin", checkin)
+    assert statuses == [200] * 60
+    assert in_use["peak"] <= 2
