@@ -29,6 +29,7 @@ from aerovane.db import models
 from aerovane.db.engine import create_session
 from aerovane.db.types import utcnow
 from aerovane.executors.base import TaskKey, TaskWorkload
+from aerovane.identity.project import metadata_host
 from aerovane.states import TaskState
 
 log = logging.getLogger("aerovane.task")
@@ -218,6 +219,8 @@ def _jsonable(value: Any) -> Any:
 def run_workload(payload: dict[str, Any]) -> int:
     """Entry point in the forked child. Returns the process exit code (0 unless internal error)."""
     workload = TaskWorkload.from_dict(payload)
+    for name in ("GCE_METADATA_HOST", "GCE_METADATA_IP"):  # google-auth finds Aerovane's
+        os.environ.setdefault(name, metadata_host())  # metadata server (the IP is its ping)
     _redirect_output(workload.log_path)
     key = workload.key
     claimed = _claim(key)
@@ -226,6 +229,9 @@ def run_workload(payload: dict[str, Any]) -> int:
             "Task instance %s is no longer queued for try %d; not running it", key, key.try_number
         )
         return 0
+    from aerovane.control.live import apply_in_task_process  # the environment's live config
+
+    apply_in_task_process()
     return _run_claimed(workload, *claimed)
 
 

@@ -1,0 +1,154 @@
+"""The OAuth 2.0 grants `POST /token` serves, as plain functions over a form and a session.
+
+- `urn:ietf:params:oauth:grant-type:jwt-bearer` (RFC 7523): a service account's assertion;
+  `target_audience` gets an ID token, `scope` an access token (what google-auth sends).
+- `password`: a local user's username and password get a refresh token.
+- `refresh_token`: a refresh token plus `audience` (ID token) or `scope` (access token),
+  optionally `impersonate=SA_EMAIL` when the user holds roles/iam.serviceAccountTokenCreator on
+  that account.
+
+Refusals are `OAuthError`s, which the route renders as `{"error", "error_description"}`. The
+description is a fixed reason; the form (assertions, passwords, tokens) is never echoed or
+logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from aerovane.auth.passwords import burn_verification, verify_user_password
+from aerovane.auth.users import find_user
+from aerovane.identity import tokens
+from aerovane.identity.principals import (
+    Principal,
+    TokenError,
+    principal_for_service_account,
+    principal_for_user,
+)
+from aerovane.identity.service_accounts import find_service_account, may_create_tokens
+from aerovane.identity.verify import verify_assertion, verify_refresh_token
+
+log = logging.getLogger(__name__)
+
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+PASSWORD = "password"
+REFRESH_TOKEN = "refresh_token"
+GRANT_TYPES = (JWT_BEARER, PASSWORD, REFRESH_TOKEN)
+
+MAX_AUDIENCE_LENGTH = 1024
+MAX_SCOPE_LENGTH = 2048
+MAX_FIELD_LENGTH = 8192
+
+
+class OAuthError(Exception):
+    """An OAuth error response (RFC 6749 §5.2)."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+        self.status = status
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
+
+
+def token_response(form: Mapping[str, str], *, session: Session) -> dict[str, Any]:
+    """The JSON body of a successful token response for `form`, else OAuthError."""
+    for value in form.values():
+        if len(value) > MAX_FIELD_LENGTH:
+            raise OAuthError("invalid_request", "A request parameter is too long")
+    grant_type = form.get("grant_type")
+    if not grant_type:
+        raise OAuthError("invalid_request", "Missing required parameter: grant_type")
+    try:
+        if grant_type == JWT_BEARER:
+            return _jwt_bearer(form, session)
+        if grant_type == PASSWORD:
+            return _password(form, session)
+        if grant_type == REFRESH_TOKEN:
+            return _refresh(form, session)
+    except TokenError as exc:
+        log.info("Token request (%s) refused: %s", grant_type, exc.reason)
+        raise OAuthError("invalid_grant", exc.reason) from None
+    raise OAuthError("unsupported_grant_type", "Invalid grant_type")
+
+
+def _required(form: Mapping[str, str], name: str) -> str:
+    value = form.get(name)
+    if not value:
+        raise OAuthError("invalid_request", f"Missing required parameter: {name}")
+    return value
+
+
+def _scopes(raw: str) -> list[str]:
+    if len(raw) > MAX_SCOPE_LENGTH:
+        raise OAuthError("invalid_scope", "Scope is too long")
+    scopes = [s for s in raw.replace(",", " ").split() if s]
+    if not scopes or any(not s.isprintable() for s in scopes):
+        raise OAuthError("invalid_scope", "Empty or missing scope not allowed.")
+    return scopes
+
+
+def _audience(raw: str) -> str:
+    if len(raw) > MAX_AUDIENCE_LENGTH or not raw.isprintable():
+        raise OAuthError("invalid_request", "Invalid audience")
+    return raw
+
+
+def _issue(
+    principal: Principal, *, audience: str | None, scope: str | None, session: Session
+) -> dict[str, Any]:
+    if audience is not None:
+        return {"id_token": tokens.mint_id_token(principal, _audience(audience), session=session)}
+    if scope is not None:
+        token, expires_in = tokens.mint_access_token(principal, _scopes(scope), session=session)
+        return {"access_token": token, "expires_in": expires_in, "token_type": "Bearer"}
+    raise OAuthError("invalid_scope", "Empty or missing scope not allowed.")
+
+
+def _jwt_bearer(form: Mapping[str, str], session: Session) -> dict[str, Any]:
+    assertion = verify_assertion(_required(form, "assertion"), session=session)
+    return _issue(
+        assertion.principal,
+        audience=assertion.target_audience,
+        scope=assertion.scope,
+        session=session,
+    )
+
+
+def _password(form: Mapping[str, str], session: Session) -> dict[str, Any]:
+    username = _required(form, "username")
+    password = _required(form, "password")
+    user = find_user(username, session=session)
+    if user is None:
+        burn_verification(password)
+        raise OAuthError("invalid_grant", "Invalid username or password")
+    if not verify_user_password(user.username, user.password, password) or not user.active:
+        raise OAuthError("invalid_grant", "Invalid username or password")
+    return {"refresh_token": tokens.mint_refresh_token(user, session=session)}
+
+
+def _refresh(form: Mapping[str, str], session: Session) -> dict[str, Any]:
+    user = verify_refresh_token(_required(form, "refresh_token"), session=session)
+    audience = form.get("audience") or None
+    scope = form.get("scope") or None
+    principal = principal_for_user(user)
+    target = form.get("impersonate")
+    if target:
+        account = find_service_account(target, session=session)
+        if account is None or not may_create_tokens(f"user:{user.email}", account, session=session):
+            raise OAuthError(
+                "access_denied",
+                "Permission 'iam.serviceAccounts.getOpenIdToken' denied on resource "
+                "(or it may not exist).",
+                status=403,
+            )
+        if account.disabled:
+            raise OAuthError("invalid_grant", "Service account is disabled", status=403)
+        principal = principal_for_service_account(account)
+    return _issue(principal, audience=audience, scope=scope, session=session)
