@@ -27,10 +27,13 @@ def free_port() -> int:
 @dataclass
 class Standalone:
     home: Path
+    #: The API server's own port ([proxy] api_port; basic auth works here).
     url: str
     password: str
     proc: subprocess.Popen[bytes]
     started_in: float
+    #: The public port: the identity-aware proxy (or the API itself with [proxy] enabled=False).
+    proxy_url: str = ""
 
     @property
     def auth(self) -> tuple[str, str]:
@@ -62,15 +65,18 @@ def standalone(
     (home / "dags").mkdir(parents=True, exist_ok=True)
     for name, source in (dags or {}).items():
         (home / "dags" / name).write_text(source)
-    port = free_port()
+    port, api_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AEROVANE__", "AIRFLOW__"))}
     env.update(
         AEROVANE_HOME=str(home),
         AEROVANE__WEBSERVER__WEB_SERVER_PORT=str(port),
         AEROVANE__WEBSERVER__WEB_SERVER_HOST="127.0.0.1",
+        AEROVANE__PROXY__API_PORT=str(api_port),
     )
     env.update(env_extra or {})
-    url = f"http://127.0.0.1:{port}"
+    proxied = env.get("AEROVANE__PROXY__ENABLED", "True").lower() not in ("false", "0", "no")
+    proxy_url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{api_port}" if proxied else proxy_url
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "aerovane", "standalone"],
@@ -85,7 +91,7 @@ def standalone(
         while not secret.exists() or not secret.read_text().strip():
             time.sleep(0.01)
         password = secret.read_text().strip()
-        yield Standalone(home, url, password, proc, took)
+        yield Standalone(home, url, password, proc, took, proxy_url)
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -50,12 +50,16 @@ class Server:
 
 
 def start_server(home: Path, extra_env: dict[str, str] | None = None) -> Server:
+    """Standalone, with `Server.url` the API server's own port ([proxy] api_port, basic auth);
+    the public port serves the identity-aware proxy."""
     port = free_port()
+    api_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AEROVANE__", "AIRFLOW__"))}
     env.update(
         AEROVANE_HOME=str(home),
         AEROVANE__WEBSERVER__WEB_SERVER_PORT=str(port),
         AEROVANE__WEBSERVER__WEB_SERVER_HOST="127.0.0.1",
+        AEROVANE__PROXY__API_PORT=str(api_port),
         AEROVANE__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
     )
     env.update(extra_env or {})
@@ -66,7 +70,7 @@ def start_server(home: Path, extra_env: dict[str, str] | None = None) -> Server:
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{api_port}"
     secret = home / "standalone_admin_password.txt"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

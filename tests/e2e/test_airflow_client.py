@@ -70,7 +70,9 @@ def test_full_flow_with_official_client(server: Server) -> None:
         )
         cleared = dag_api.DAGApi(api).post_clear_task_instances(
             "composer_sample_trigger_response_dag",
-            ClearTaskInstances(dry_run=False, only_failed=False, dag_run_id=run.dag_run_id),
+            ClearTaskInstances(
+                dry_run=False, only_failed=False, reset_dag_runs=True, dag_run_id=run.dag_run_id
+            ),
         )
         assert [t.task_id for t in cleared.task_instances] == ["print_gcs_info"]
         deadline = time.monotonic() + 60
