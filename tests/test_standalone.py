@@ -1,8 +1,14 @@
-"""`aerovane standalone` as a new user runs it: start, trigger over HTTP, read the log, stop."""
+"""`aerovane standalone` as a new user runs it: start, trigger over HTTP, read the log, stop.
+
+By default the public port serves the identity-aware proxy and the API server listens on
+[proxy] api_port for local scripts (basic auth); `[proxy] enabled = False` serves the API on
+the public port as before.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -21,14 +27,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_standalone_tour(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    port = _free_port()
+def _start(home: Path, **extra: str) -> tuple[subprocess.Popen[str], int, int]:
+    port, api_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AEROVANE__", "AIRFLOW__"))}
     env.update(
         AEROVANE_HOME=str(home),
         AEROVANE__WEBSERVER__WEB_SERVER_PORT=str(port),
         AEROVANE__WEBSERVER__WEB_SERVER_HOST="127.0.0.1",
+        AEROVANE__PROXY__API_PORT=str(api_port),
+        **extra,
     )
     if PG_URL:
         # The shared test database is emptied by other fixtures; use SQLite here either way.
@@ -40,20 +47,38 @@ def test_standalone_tour(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    url = f"http://127.0.0.1:{port}/api/v1"
+    return proc, port, api_port
+
+
+def _wait_healthy(url: str, home: Path) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).json()["scheduler"]["status"] == "healthy":
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    secret = home / "standalone_admin_password.txt"
+    while time.monotonic() < deadline and not (secret.exists() and secret.read_text()):
+        time.sleep(0.02)
+    return secret.read_text().strip()
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    return out
+
+
+def test_standalone_tour(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    proc, port, api_port = _start(home)
+    url = f"http://127.0.0.1:{api_port}/api/v1"  # the API server itself, for local scripts
+    public = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).json()["scheduler"]["status"] == "healthy":
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        secret = home / "standalone_admin_password.txt"
-        while time.monotonic() < deadline and not (secret.exists() and secret.read_text()):
-            time.sleep(0.02)
-        password = secret.read_text().strip()
+        password = _wait_healthy(url, home)
         assert (home / "standalone_admin_password.txt").stat().st_mode & 0o077 == 0
         auth = ("admin", password)
         assert httpx.get(f"{url}/dags", timeout=5).status_code == 401
@@ -80,10 +105,44 @@ def test_standalone_tour(tmp_path: Path) -> None:
             headers={"Accept": "text/plain"},
         )
         assert log.status_code == 200 and "{a: 1}" in log.text
+
+        # The public port is the proxy: basic auth is no IAP credential there.
+        assert httpx.get(f"{public}/api/v1/dags", auth=auth).status_code == 302
+        refused = httpx.get(f"{public}/api/v1/dags", headers={"Accept": "application/json"})
+        assert refused.status_code == 401
+        assert refused.text == "Invalid IAP credentials: empty token"
+        # A person signs in on the proxy's page with the same account, then uses the API.
+        with httpx.Client(base_url=public, headers={"Accept": "text/html"}) as browser:
+            page = browser.get(browser.get("/api/v1/dags").headers["location"])
+            state = re.search(r'name=state value="([^"]+)"', page.text).group(1)
+            signed_in = browser.post(
+                "/_aerovane/login",
+                data={"username": "admin", "password": password, "state": state},
+            )
+            assert signed_in.status_code == 302
+            runs = browser.get(f"/api/v1/dags/{dag_id}/dagRuns/{run_id}")
+            assert runs.status_code == 200 and runs.json()["state"] == "success"
     finally:
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, out
+        out = _stop(proc)
     assert f"Aerovane is running at http://localhost:{port}" in out
     assert f"password: {password}" in out
+    assert re.search(r"OAuth client id: \d{12}-[a-z0-9]{32}\.apps\.googleusercontent\.com", out)
+    assert f"API server (direct, basic auth): http://127.0.0.1:{api_port}" in out
+    assert "Aerovane stopped." in out
+
+
+def test_standalone_without_the_proxy(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    proc, port, api_port = _start(home, AEROVANE__PROXY__ENABLED="False")
+    url = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        password = _wait_healthy(url, home)
+        assert httpx.get(f"{url}/dags", timeout=5).status_code == 401
+        assert httpx.get(f"{url}/dags", auth=("admin", password), timeout=5).status_code == 200
+        with socket.socket() as sock:  # nothing listens on the API port
+            assert sock.connect_ex(("127.0.0.1", api_port)) != 0
+    finally:
+        out = _stop(proc)
+    assert f"Aerovane is running at http://localhost:{port}" in out
+    assert "OAuth client id" not in out
     assert "Aerovane stopped." in out

@@ -3,14 +3,24 @@
 `aerovane standalone` runs all of them (API server, scheduler, DAG processor, local executor);
 `aerovane scheduler` and `aerovane api-server` run subsets. The zygote is forked before any
 thread starts, so task processes are forked from a single-threaded parent.
+
+With `[proxy] enabled` (the default), standalone serves the identity-aware proxy on the public
+port ([webserver] web_server_host:web_server_port), calling the API app in-process, and the API
+server itself on [proxy] api_host:api_port (loopback by default) for local scripts. Both are
+uvicorn servers on one event loop; SIGINT/SIGTERM stop both.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
 import signal
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from aerovane.config import ensure_home, get_settings
 from aerovane.db.migrate import migrate
@@ -25,6 +35,8 @@ class Plan:
     dag_processor: bool = True
     host: str | None = None
     port: int | None = None
+    #: Serve the public port through the identity-aware proxy; None: `[proxy] enabled`.
+    proxy: bool | None = None
 
 
 class Components:
@@ -92,6 +104,12 @@ class Components:
         thread.start()
         self._threads.append(thread)
 
+    @property
+    def proxied(self) -> bool:
+        if self.plan.proxy is not None:
+            return self.plan.proxy
+        return self.settings.getboolean("proxy", "enabled")
+
     def _serve_api(self) -> None:
         import uvicorn
 
@@ -103,12 +121,50 @@ class Components:
             if self.plan.port is not None
             else self.settings.getint("webserver", "web_server_port")
         )
+        if self.proxied:
+            self._serve_proxied(create_app(), host, port)
+            return
         config = uvicorn.Config(
             create_app(), host=host, port=port, log_level="warning", access_log=False, lifespan="on"
         )
         self.server = uvicorn.Server(config)
         self.ready.set()
         self.server.run()
+
+    def _serve_proxied(self, api: Any, host: str, port: int) -> None:
+        """The proxy on the public port (API in-process) and the API on [proxy] api_host:port."""
+        import uvicorn
+
+        from aerovane.proxy import create_proxy_app
+
+        settings = self.settings
+        tls = {
+            "ssl_certfile": settings.getstr("proxy", "tls_cert_file") or None,
+            "ssl_keyfile": settings.getstr("proxy", "tls_key_file") or None,
+        }
+        common: dict[str, Any] = {
+            "log_level": "warning",
+            "access_log": False,
+            # The allow-list decides whose X-Forwarded-For to believe; uvicorn must not.
+            "proxy_headers": False,
+        }
+        proxy = _supervised_server(
+            uvicorn.Config(
+                create_proxy_app(api), host=host, port=port, lifespan="on", **tls, **common
+            )
+        )
+        direct = _supervised_server(
+            uvicorn.Config(
+                api,
+                host=settings.getstr("proxy", "api_host"),
+                port=settings.getint("proxy", "api_port"),
+                lifespan="on",
+                **common,
+            )
+        )
+        self.server = proxy
+        self.ready.set()
+        asyncio.run(_serve_together([proxy, direct]))
 
     def _wait_for_signal(self) -> None:
         stop = threading.Event()
@@ -128,6 +184,51 @@ class Components:
             thread.join(timeout=30)
         if self.factory is not None:
             self.factory.stop()
+
+
+@functools.cache
+def _supervised_server_class() -> type[Any]:
+    import uvicorn
+
+    class SupervisedServer(uvicorn.Server):
+        """A uvicorn server whose signals `_serve_together` handles, for all servers at once."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return SupervisedServer
+
+
+def _supervised_server(config: Any) -> Any:
+    return _supervised_server_class()(config)
+
+
+async def _serve_together(servers: list[Any]) -> None:
+    """Serve every server until SIGINT/SIGTERM (a second one forces the exit)."""
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for server in servers:
+            if server.should_exit:
+                server.force_exit = True
+            server.should_exit = True
+
+    installed = []
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop)
+            installed.append(sig)
+    try:
+        tasks = [asyncio.ensure_future(server.serve()) for server in servers]
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        stop()  # one stopped (or failed to start): stop the others too
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            task.result()
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
 
 
 def api_url() -> str:

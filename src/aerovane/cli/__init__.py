@@ -35,13 +35,27 @@ def _register() -> None:
         config_commands,
         dags_commands,
         db_commands,
+        environments_commands,
+        roles_commands,
         servers,
         tasks_commands,
         users_commands,
     )
 
-    for module in (servers, db_commands, config_commands, dags_commands, tasks_commands,
-                   users_commands):
+    for module in (
+        servers,
+        db_commands,
+        config_commands,
+        dags_commands,
+        tasks_commands,
+        users_commands,
+        roles_commands,
+        environments_commands,
+    ):
+        module.register(cli)
+    from aerovane.cli import auth_commands, iam_commands  # the identity issue's commands
+
+    for module in (iam_commands, auth_commands):
         module.register(cli)
 
 

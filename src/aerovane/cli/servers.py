@@ -1,4 +1,4 @@
-"""`aerovane standalone`, `aerovane api-server`, `aerovane scheduler`."""
+"""`aerovane standalone`, `aerovane api-server`, `aerovane scheduler`, `aerovane proxy`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import click
 
@@ -52,7 +53,7 @@ def ensure_admin_user() -> tuple[str, str | None]:
     return "admin", password
 
 
-def _announce_when_healthy(url: str, started: float) -> None:
+def _announce_when_healthy(urls: StandaloneUrls, started: float) -> None:
     import httpx
 
     # Creating the admin user hashes a password (~70 ms of KDF); it need not delay start-up.
@@ -60,12 +61,13 @@ def _announce_when_healthy(url: str, started: float) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
+            if httpx.get(f"{urls.api}/api/v1/health", timeout=1).status_code == 200:
                 break
         except httpx.HTTPError:
             pass
         time.sleep(0.02)
     took = time.monotonic() - started
+    url = urls.web
     click.secho(f"\nAerovane is running at {url} (ready in {took:.2f}s)", fg="green", bold=True)
     if password:
         click.echo(f"Log in with username: {username}  password: {password}")
@@ -74,15 +76,52 @@ def _announce_when_healthy(url: str, started: float) -> None:
             f"Log in as {username} (password in {PASSWORD_FILE} was removed; reset it "
             "with `aerovane users reset-password`)"
         )
-    click.echo(f"Try:  curl -u {username}:<password> {url}/api/v1/dags")
+    if urls.proxied:
+        from aerovane.identity import oauth_client_id
+
+        click.echo(
+            f"The web server is behind the identity-aware proxy; OAuth client id: "
+            f"{oauth_client_id()}"
+        )
+        click.echo(f"API server (direct, basic auth): {urls.api}")
+    click.echo(f"Try:  curl -u {username}:<password> {urls.api}/api/v1/dags")
     click.echo("Press Ctrl-C to stop.\n")
+
+
+@dataclass(frozen=True)
+class StandaloneUrls:
+    #: What people open: the proxy when enabled, else the API server itself.
+    web: str
+    #: The API server without the proxy (basic auth for local scripts).
+    api: str
+    proxied: bool
+
+
+def standalone_urls(port: int, *, proxied: bool) -> StandaloneUrls:
+    from aerovane.config import get_settings
+
+    settings = get_settings()
+    scheme = "https" if proxied and settings.getstr("proxy", "tls_cert_file") else "http"
+    web = f"{scheme}://localhost:{port}"
+    if not proxied:
+        return StandaloneUrls(web, web, False)
+    host = settings.getstr("proxy", "api_host")
+    if host in ("0.0.0.0", "::", ""):
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return StandaloneUrls(web, f"http://{host}:{settings.getint('proxy', 'api_port')}", True)
 
 
 @click.command("standalone")
 @click.option("--port", type=int, default=None, help="Override [webserver] web_server_port.")
 @click.option("--host", default=None, help="Override [webserver] web_server_host.")
 def standalone(port: int | None, host: str | None) -> None:
-    """Run everything in one process: API server, scheduler, DAG processor, local executor."""
+    """Run everything in one process: API server, scheduler, DAG processor, local executor.
+
+    With [proxy] enabled (the default) the public port serves the identity-aware proxy and the
+    API server listens on [proxy] api_host:api_port as well.
+    """
     started = time.monotonic()
     from aerovane.components import Components, Plan
     from aerovane.config import get_settings
@@ -92,10 +131,47 @@ def standalone(port: int | None, host: str | None) -> None:
     components.prepare()
     settings = get_settings()
     port = port if port is not None else settings.getint("webserver", "web_server_port")
-    url = f"http://localhost:{port}"
-    threading.Thread(target=_announce_when_healthy, args=(url, started), daemon=True).start()
+    urls = standalone_urls(port, proxied=components.proxied)
+    threading.Thread(target=_announce_when_healthy, args=(urls, started), daemon=True).start()
     components.run()
     click.echo("Aerovane stopped.")
+
+
+@click.command("proxy")
+@click.option("--port", type=int, default=None, help="Override [webserver] web_server_port.")
+@click.option("--host", default=None, help="Override [webserver] web_server_host.")
+@click.option(
+    "--upstream",
+    default=None,
+    help="The API server's URL (default http://[proxy] api_host:api_port).",
+)
+def proxy(port: int | None, host: str | None, upstream: str | None) -> None:
+    """Serve only the identity-aware proxy, in front of an API server running elsewhere."""
+    import uvicorn
+
+    from aerovane.config import ensure_home
+    from aerovane.db.migrate import check
+    from aerovane.proxy import create_proxy_app
+
+    _setup_logging()
+    settings = ensure_home()
+    ok, message = check()
+    if not ok:
+        raise click.ClickException(message)
+    if upstream is None:
+        api_host = settings.getstr("proxy", "api_host")
+        api_host = f"[{api_host}]" if ":" in api_host else api_host
+        upstream = f"http://{api_host}:{settings.getint('proxy', 'api_port')}"
+    uvicorn.run(
+        create_proxy_app(upstream),
+        host=host or settings.getstr("webserver", "web_server_host"),
+        port=port if port is not None else settings.getint("webserver", "web_server_port"),
+        ssl_certfile=settings.getstr("proxy", "tls_cert_file") or None,
+        ssl_keyfile=settings.getstr("proxy", "tls_key_file") or None,
+        proxy_headers=False,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 @click.command("api-server")
@@ -145,5 +221,5 @@ def dag_processor() -> None:
 
 
 def register(cli: click.Group) -> None:
-    for command in (standalone, api_server, scheduler, dag_processor):
+    for command in (standalone, api_server, scheduler, dag_processor, proxy):
         cli.add_command(command)

@@ -208,7 +208,11 @@ OPTIONS: list[Option] = [
     ),
     *_opts(
         "api",
-        ("auth_backends", "aerovane.auth.backends.basic_auth", parse_str),
+        (
+            "auth_backends",
+            "aerovane.auth.backends.iap,aerovane.auth.backends.basic_auth",
+            parse_str,
+        ),
         ("auth_backend", "", parse_str, False, "Deprecated single-backend form."),
         ("maximum_page_limit", "100", _POS),
         ("fallback_page_limit", "100", _POS),
@@ -281,7 +285,8 @@ OPTIONS: list[Option] = [
             "allAuthenticatedUsers",
             parse_str,
             False,
-            "Access policy: user:EMAIL, serviceAccount:EMAIL, domain:DOMAIN, allAuthenticatedUsers.",
+            "Access policy: user:EMAIL, serviceAccount:EMAIL, domain:DOMAIN, "
+            "allAuthenticatedUsers.",
         ),
         ("tls_cert_file", "", parse_str),
         ("tls_key_file", "", parse_str),

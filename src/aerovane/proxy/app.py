@@ -1,0 +1,126 @@
+"""`create_proxy_app(upstream)`: the identity-aware proxy in front of the API server.
+
+Layers, outermost first: the IP allow-list (refuses before any other work), identity-header
+stripping and credential-header limits, then routing: the token service's public routes (token
+endpoint, discovery, certificates) and the sign-in pages answer without authentication, and
+everything else goes through authentication and the access policy to the forwarder. The
+metadata server (`/computeMetadata/*`) is for workloads on the host and is never served here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from aerovane.config import Settings, get_settings
+from aerovane.proxy.allowlist import AllowListMiddleware
+from aerovane.proxy.auth import IapAuthMiddleware
+from aerovane.proxy.forward import Forwarder, HttpUpstream, InProcessUpstream, Upstream
+from aerovane.proxy.headers import IdentityHeadersMiddleware
+from aerovane.proxy.login import close_providers, login_router, signed_out
+
+#: Token-service routes served without authentication (as Google serves them publicly).
+PUBLIC_PREFIXES = (
+    "/token",
+    "/.well-known/",
+    "/oauth2/",
+    "/iap/verify/",
+    "/service_accounts/v1/metadata/",
+)
+OWN_PREFIX = "/_aerovane/"
+METADATA_PREFIX = "/computeMetadata"
+
+
+def token_service_app() -> tuple[ASGIApp, tuple[BaseRoute, ...]]:
+    """The identity router's public routes as an app of their own (no metadata server)."""
+    from aerovane.identity import router
+
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    routes = tuple(
+        route for route in router.routes if getattr(route, "path", "").startswith(PUBLIC_PREFIXES)
+    )
+    app.router.routes.extend(routes)
+    return app, routes
+
+
+class ProxyApp:
+    """Routes a request to the public routes, the sign-in pages or the protected upstream."""
+
+    def __init__(self, upstream: Upstream, *, settings: Callable[[], Settings]) -> None:
+        self.upstream = upstream
+        self.protected = IapAuthMiddleware(
+            Forwarder(upstream, settings=settings), settings=settings
+        )
+        self.login = login_router()
+        self.tokens, self._token_routes = token_service_app()
+
+    def _is_public(self, scope: Scope) -> bool:
+        path: str = scope["path"]
+        if not path.startswith(PUBLIC_PREFIXES):
+            return False
+        return any(route.matches(scope)[0] is not Match.NONE for route in self._token_routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        path: str = scope["path"]
+        if path.startswith(OWN_PREFIX):
+            await self.login(scope, receive, send)
+        elif self._is_public(scope):
+            await self.tokens(scope, receive, send)
+        elif path == METADATA_PREFIX or path.startswith(METADATA_PREFIX + "/"):
+            await _not_found(send)
+        elif b"CLEAR_LOGIN_COOKIE" in scope.get("query_string", b"") and _clear_cookie_mode(scope):
+            await signed_out(Request(scope))(scope, receive, send)
+        else:
+            await self.protected(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.upstream.aclose()
+                await close_providers()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _clear_cookie_mode(scope: Scope) -> bool:
+    query = scope.get("query_string", b"").decode("latin-1")
+    return ("gcp-iap-mode", "CLEAR_LOGIN_COOKIE") in parse_qsl(query)
+
+
+async def _not_found(send: Send) -> None:
+    body = b"404 Not Found\n"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 404,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_proxy_app(
+    upstream: ASGIApp | str, *, settings: Callable[[], Settings] = get_settings
+) -> ASGIApp:
+    """The proxy in front of `upstream`: an ASGI app called in-process (standalone) or the base
+    URL of an API server elsewhere (`http://host:port`)."""
+    target: Upstream = (
+        HttpUpstream(upstream) if isinstance(upstream, str) else InProcessUpstream(upstream)
+    )
+    app: ASGIApp = ProxyApp(target, settings=settings)
+    app = IdentityHeadersMiddleware(app)
+    return AllowListMiddleware(app, settings=settings)
