@@ -14,7 +14,29 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-PG_URL = os.environ.get("AEROVANE_TEST_DATABASE_URL", "")
+
+def _worker_database_url() -> str:
+    """Each pytest-xdist worker gets its own PostgreSQL database (`<name>_gwN`), created on
+    first use, so parallel workers never empty each other's tables."""
+    url = os.environ.get("AEROVANE_TEST_DATABASE_URL", "")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not url or not worker:
+        return url
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if exists.scalar() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+PG_URL = _worker_database_url()
 _TEMPLATE: dict[str, Path] = {}
 
 
