@@ -66,6 +66,11 @@ class Components:
     def run(self) -> None:
         """Run until SIGINT/SIGTERM; then stop every component and return."""
         self.prepare()
+        from aerovane.control.live import start_watcher
+
+        # After the zygote fork: the watcher is a thread. It applies live environment changes
+        # (config overrides, IP ranges, env variables) in this process.
+        start_watcher()
         from aerovane.scheduler.wakeup import Wakeup
 
         wakeup = Wakeup() if self.plan.scheduler else None
@@ -177,6 +182,9 @@ class Components:
                 break
 
     def stop(self) -> None:
+        from aerovane.control.live import stop_watcher
+
+        stop_watcher()
         for service in (self.processor, self.scheduler):
             if service is not None:
                 service.stop()

@@ -42,7 +42,9 @@ def server_url(db: Path, _control_server: _ServerHolder, monkeypatch: pytest.Mon
     from aerovane.control import live
 
     url = _control_server.ensure()
-    set_config(monkeypatch, identity__public_url=url, webserver__base_url=url)
+    set_config(
+        monkeypatch, identity__public_url=url, webserver__base_url=url, proxy__enabled="False"
+    )
     yield url
     live.reset()
 

@@ -63,9 +63,15 @@ def token_source() -> Callable[[], str]:
 
 
 def _default_control_url() -> str:
+    """The control plane is served by the API server, not through the web server's proxy (as
+    Composer's API is not behind the environment's IAP or IP allow-list)."""
     from aerovane.config import get_settings
 
-    return get_settings().getstr("webserver", "base_url")
+    settings = get_settings()
+    if settings.getboolean("proxy", "enabled"):
+        host = settings.getstr("proxy", "api_host")
+        return f"http://{host}:{settings.getint('proxy', 'api_port')}"
+    return settings.getstr("webserver", "base_url")
 
 
 def _default_project() -> str:
@@ -151,7 +157,7 @@ endpoint_option = click.option(
     "--api-endpoint",
     envvar="AEROVANE_CONTROL_URL",
     default=None,
-    help="The control plane's URL (default: AEROVANE_CONTROL_URL, else [webserver] base_url).",
+    help="The control plane's URL (default: AEROVANE_CONTROL_URL, else the API server).",
 )
 format_option = click.option(
     "--format", "fmt", default=None, help=f"Output format: {FORMATS_HELP}."
