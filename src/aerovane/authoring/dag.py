@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from aerovane.authoring._graph import find_cycle
 from aerovane.authoring._sentinel import NOTSET, ArgNotSet
+from aerovane.authoring._task_graph import TaskGraphView
 from aerovane.authoring._time import coerce_optional_datetime
 from aerovane.authoring.exceptions import (
     AerovaneDagError,
-    AerovaneNotFoundException,
     ParamValidationError,
 )
 from aerovane.authoring.params import DagParam, ParamsDict
@@ -110,7 +110,7 @@ def _settings() -> Any:
     return get_settings()
 
 
-class DAG:
+class DAG(TaskGraphView["BaseOperator"]):
     """A workflow: tasks, the edges between them, a schedule and run-level limits.
 
     Constructor arguments follow Airflow 2.10's `DAG`. Exactly one of `schedule`,
@@ -355,33 +355,6 @@ class DAG:
         match = _SUFFIX_RE.fullmatch(task_id)
         core = match.group(1) if match else task_id
         return f"{core}__{self._max_suffix.get(core, 0) + 1}"
-
-    @property
-    def tasks(self) -> list[BaseOperator]:
-        return list(self.task_dict.values())
-
-    @property
-    def task_ids(self) -> list[str]:
-        return list(self.task_dict)
-
-    @property
-    def roots(self) -> list[BaseOperator]:
-        return [t for t in self.task_dict.values() if not t.upstream_task_ids]
-
-    @property
-    def leaves(self) -> list[BaseOperator]:
-        return [t for t in self.task_dict.values() if not t.downstream_task_ids]
-
-    def get_task(self, task_id: str) -> BaseOperator:
-        try:
-            return self.task_dict[task_id]
-        except KeyError:
-            raise AerovaneNotFoundException(
-                f"Task {task_id} not found in DAG {self.dag_id}"
-            ) from None
-
-    def has_task(self, task_id: str) -> bool:
-        return task_id in self.task_dict
 
     @property
     def owner(self) -> str:

@@ -16,9 +16,9 @@ from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from aerovane.authoring._task_graph import TaskGraphView
 from aerovane.authoring._time import dt_from_iso, dt_to_iso, td_from_seconds, td_to_seconds
 from aerovane.authoring.datasets import Dataset, outlet_datasets
-from aerovane.authoring.exceptions import AerovaneNotFoundException
 from aerovane.authoring.params import ParamsDict
 from aerovane.authoring.priority import effective_priority_weights
 from aerovane.authoring.timetables import (
@@ -278,7 +278,7 @@ class SerializedTask:
         )
 
 
-class SerializedDAG:
+class SerializedDAG(TaskGraphView[SerializedTask]):
     """Read-only view of a serialized DAG, for code that must not import user DAG files."""
 
     def __init__(self, data: Mapping[str, Any]) -> None:
@@ -333,33 +333,6 @@ class SerializedDAG:
     @property
     def owner(self) -> str:
         return ", ".join(self.owners)
-
-    @property
-    def tasks(self) -> list[SerializedTask]:
-        return list(self.task_dict.values())
-
-    @property
-    def task_ids(self) -> list[str]:
-        return list(self.task_dict)
-
-    @property
-    def roots(self) -> list[SerializedTask]:
-        return [t for t in self.task_dict.values() if not t.upstream_task_ids]
-
-    @property
-    def leaves(self) -> list[SerializedTask]:
-        return [t for t in self.task_dict.values() if not t.downstream_task_ids]
-
-    def get_task(self, task_id: str) -> SerializedTask:
-        try:
-            return self.task_dict[task_id]
-        except KeyError:
-            raise AerovaneNotFoundException(
-                f"Task {task_id} not found in DAG {self.dag_id}"
-            ) from None
-
-    def has_task(self, task_id: str) -> bool:
-        return task_id in self.task_dict
 
     @property
     def time_restriction(self) -> TimeRestriction:
