@@ -93,6 +93,16 @@ def _child_main(kind: str, payload: dict[str, Any]) -> int:
     return int(_resolve(TARGETS[kind])(payload) or 0)
 
 
+def _signal_child(pid: int, sig: int) -> None:
+    """Signal the child's process group; a child that has not yet called setsid() has no group
+    of its own (and no children yet), so it is signalled directly instead of being missed."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
 def _serve(sock: socket.socket) -> None:
     """The zygote's loop. Runs in a forked process; never returns."""
     from aerovane.db.engine import dispose_engines
@@ -166,8 +176,7 @@ def _serve(sock: socket.socket) -> None:
                     elif msg["op"] == "kill":
                         pid = pids.get(msg["id"])
                         if pid is not None:
-                            with contextlib.suppress(ProcessLookupError):
-                                os.killpg(pid, int(msg.get("signal", signal.SIGTERM)))
+                            _signal_child(pid, int(msg.get("signal", signal.SIGTERM)))
             else:
                 pidfd = key.fd
                 request_id, pid = children.pop(pidfd)
