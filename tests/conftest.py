@@ -48,10 +48,18 @@ def _clear_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aerovane_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh home with settings reloaded; no database yet."""
+    """A fresh home with settings reloaded; no database yet.
+
+    A config watcher left running by an earlier test's server (session-scoped servers run
+    their lifespan) is stopped first: it follows the current settings, so it would open this
+    test's database file just before `db` copies the template over it.
+    """
     from aerovane.config import ensure_home, reload_settings
+    from aerovane.control import live
     from aerovane.db.engine import dispose_engines
 
+    live.stop_watcher()
+    live.reset()
     home = tmp_path / "home"
     _clear_env(monkeypatch)
     monkeypatch.setenv("AEROVANE_HOME", str(home))

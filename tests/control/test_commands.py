@@ -311,3 +311,37 @@ def test_passwords_are_never_stored_and_runs_are_audited(control: Control) -> No
     extra = json.loads(events[0].extra)
     assert extra["executionId"] == command.id and extra["parameters"] == command.parameters
     assert "s3cret-pw" not in events[0].extra
+
+
+@pytest.mark.usefixtures("sleeper")
+def test_output_goes_to_the_database_the_command_started_in(
+    control: Control, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader thread keeps the database it started with, even if the process's settings
+    point elsewhere by the time the command ends."""
+    from aerovane.config import get_settings, reload_settings
+    from aerovane.control import commands
+    from aerovane.db import models
+    from aerovane.db.engine import create_session
+
+    execution = _start(control)
+    original = get_settings().sql_alchemy_conn
+    process = commands._running[execution["executionId"]]
+    monkeypatch.setenv("AEROVANE__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{tmp_path}/other.db")
+    reload_settings()
+    process.terminate()
+    assert eventually(lambda: execution["executionId"] not in commands._running)
+    assert eventually(lambda: _finished(original, execution["executionId"]))
+    with create_session(readonly=True, url=original) as session:
+        command = session.get(models.AirflowCommand, execution["executionId"])
+        assert command is not None and command.exit_code == 143
+    assert not (tmp_path / "other.db").exists()
+
+
+def _finished(url: str, command_id: str) -> bool:
+    from aerovane.db import models
+    from aerovane.db.engine import create_session
+
+    with create_session(readonly=True, url=url) as session:
+        command = session.get(models.AirflowCommand, command_id)
+        return command is not None and command.state == "FINISHED"

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from aerovane.config import get_settings
 from aerovane.control.errors import invalid_argument
 from aerovane.control.live import settings_overrides
 from aerovane.db import models
@@ -228,19 +229,23 @@ def execute(
         raise
     with _running_lock:
         _running[command_id] = process
+    # The reader stores into the database the command was started against, whatever the
+    # process's settings say by the time its output arrives.
+    url = get_settings().sql_alchemy_conn
     threading.Thread(
-        target=_read_output, args=(command_id, process), name=f"command-{command_id}", daemon=True
+        target=_read_output,
+        args=(command_id, process, url),
+        name=f"command-{command_id}",
+        daemon=True,
     ).start()
     return row, ""
 
 
 def _home() -> Any:
-    from aerovane.config import get_settings
-
     return get_settings().home
 
 
-def _read_output(command_id: str, process: subprocess.Popen[bytes]) -> None:
+def _read_output(command_id: str, process: subprocess.Popen[bytes], url: str) -> None:
     """Store output lines as they arrive, then the exit status. Runs in its own thread."""
     assert process.stdout is not None
     fd = process.stdout.fileno()
@@ -250,9 +255,9 @@ def _read_output(command_id: str, process: subprocess.Popen[bytes]) -> None:
         while chunk := os.read(fd, 65536):
             pending += chunk
             *complete, pending = pending.split(b"\n")
-            written = _store_lines(command_id, complete, written)
+            written = _store_lines(command_id, complete, written, url)
         if pending:
-            written = _store_lines(command_id, [pending], written)
+            written = _store_lines(command_id, [pending], written, url)
     except Exception:
         log.exception("Reading the output of command %s failed", command_id)
         with contextlib.suppress(OSError):
@@ -263,10 +268,10 @@ def _read_output(command_id: str, process: subprocess.Popen[bytes]) -> None:
         code = process.wait()
         with _running_lock:
             _running.pop(command_id, None)
-        _store_exit(command_id, code)
+        _store_exit(command_id, code, url)
 
 
-def _store_lines(command_id: str, lines: list[bytes], written: int) -> int:
+def _store_lines(command_id: str, lines: list[bytes], written: int, url: str) -> int:
     from aerovane.db.engine import create_session
 
     rows = []
@@ -279,12 +284,12 @@ def _store_lines(command_id: str, lines: list[bytes], written: int) -> int:
             models.AirflowCommandOutput(command_id=command_id, line_number=written, content=text)
         )
     if rows:
-        with create_session() as session:
+        with create_session(url=url) as session:
             session.add_all(rows)
     return written
 
 
-def _store_exit(command_id: str, returncode: int) -> None:
+def _store_exit(command_id: str, returncode: int, url: str) -> None:
     from aerovane.db.engine import create_session
 
     code, error = returncode, ""
@@ -292,7 +297,7 @@ def _store_exit(command_id: str, returncode: int) -> None:
         name = signal.Signals(-returncode).name
         code, error = 128 - returncode, f"The command was terminated by {name}"
     try:
-        with create_session() as session:
+        with create_session(url=url) as session:
             session.execute(
                 update(models.AirflowCommand)
                 .where(models.AirflowCommand.id == command_id)
