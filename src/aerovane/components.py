@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +28,14 @@ from aerovane.config import ensure_home, get_settings
 from aerovane.db.migrate import migrate
 
 log = logging.getLogger("aerovane")
+
+
+def startup_finished() -> None:
+    """Turn the cyclic garbage collector back on (the CLI starts with it off), first moving
+    everything start-up made into the permanent generation, where it is never scanned again
+    and its pages stay shared with forked processes."""
+    gc.freeze()
+    gc.enable()
 
 
 @dataclass
@@ -48,6 +58,7 @@ class Components:
         self.factory = None
         self.server = None
         self._threads: list[threading.Thread] = []
+        self._servers: list[Any] = []
         self._prepared = False
         self.ready = threading.Event()
 
@@ -81,7 +92,7 @@ class Components:
             executor = LocalExecutor(
                 parallelism=self.settings.getint("core", "parallelism"),
                 factory=self.factory,  # type: ignore[arg-type]
-                on_event=wakeup.notify,  # type: ignore[union-attr]
+                on_event=wakeup.notify_process_ended,  # type: ignore[union-attr]
             )
             self.scheduler = Scheduler(executor, wakeup=wakeup)
             self._spawn(self.scheduler.serve, "scheduler")
@@ -133,7 +144,9 @@ class Components:
             create_app(), host=host, port=port, log_level="warning", access_log=False, lifespan="on"
         )
         self.server = uvicorn.Server(config)
+        self._servers = [self.server]
         self.ready.set()
+        startup_finished()
         self.server.run()
 
     def _serve_proxied(self, api: Any, host: str, port: int) -> None:
@@ -168,10 +181,26 @@ class Components:
             )
         )
         self.server = proxy
+        self._servers = [proxy, direct]
         self.ready.set()
+        startup_finished()
         asyncio.run(_serve_together([proxy, direct]))
 
+    def wait_serving(self, timeout: float) -> bool:
+        """Block until every server listens and the scheduler has registered its job (what
+        `/health` reports as healthy); False after `timeout` seconds. Watches flags in this
+        process: polling our own HTTP port would compete with start-up for the CPU."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            servers_up = all(server.started for server in self._servers)
+            scheduler_up = self.scheduler is None or self.scheduler.job_id is not None
+            if self.ready.is_set() and servers_up and scheduler_up:
+                return True
+            time.sleep(0.005)
+        return False
+
     def _wait_for_signal(self) -> None:
+        startup_finished()
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
@@ -241,7 +270,7 @@ async def _serve_together(servers: list[Any]) -> None:
 
 def api_url() -> str:
     settings = get_settings()
-    return settings.getstr("webserver", "base_url").rstrip("/")
+    return settings.base_url
 
 
 def run_dag_once(
@@ -254,7 +283,6 @@ def run_dag_once(
 ) -> str:
     """`dags test`: parse all DAG files now, trigger `dag_id`, drive the scheduler in this
     process until the run ends, print each task's log, and return the run's state."""
-    import time
 
     from sqlalchemy import select
 
@@ -271,7 +299,11 @@ def run_dag_once(
     migrate()
     factory = ProcessFactory()
     factory.start()
+    startup_finished()  # a run may take long: collect garbage from here on
     try:
+        from aerovane.control.live import refresh
+
+        refresh()  # the environment's overrides and variables, which its tasks then carry
         processor = DagProcessor(factory)
         while not processor.first_pass_done:
             processor.run_once()
@@ -292,7 +324,7 @@ def run_dag_once(
             parallelism=settings.getint("core", "parallelism"), factory=factory
         )
         scheduler = Scheduler(executor)
-        executor._on_event = scheduler.wakeup.notify
+        executor._on_event = scheduler.wakeup.notify_process_ended
         scheduler.on_start()
         deadline = time.monotonic() + timeout
         state = "running"

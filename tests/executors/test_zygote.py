@@ -12,7 +12,11 @@ from aerovane.executors.zygote import ProcessFactory
 
 
 def _target(payload: dict) -> int:
+    import gc
+
     Path(payload["out"]).write_text(str(os.getpid()))
+    if payload.get("gc"):
+        Path(payload["out"]).write_text(str(gc.isenabled()))
     if payload.get("sleep"):
         import time
 
@@ -49,3 +53,29 @@ def test_kill_reports_signal(factory: ProcessFactory, tmp_path: Path) -> None:
     assert events.get(timeout=10)["event"] == "started"
     factory.kill(request_id, signal.SIGKILL)
     assert events.get(timeout=10)["code"] == -signal.SIGKILL
+
+
+def test_children_collect_garbage_though_start_up_did_not(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The CLI starts with the cyclic collector off; task and parse processes must not inherit
+    that, or user code's reference cycles would never be freed."""
+    import gc
+    import queue
+
+    monkeypatch.setitem(zygote.TARGETS, "test", f"{__name__}:_target")
+    gc.disable()
+    try:
+        f = ProcessFactory()
+        f.start()
+    finally:
+        gc.enable()
+    try:
+        events: queue.Queue = queue.Queue()
+        out = tmp_path / "gc"
+        f.spawn("test", {"out": str(out), "gc": True}, events.put)
+        assert events.get(timeout=10)["event"] == "started"
+        assert events.get(timeout=10)["code"] == 0
+        assert out.read_text() == "True"
+    finally:
+        f.stop()

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
+
+import pytest
 
 from aerovane.scheduler.wakeup import Wakeup, notify_schedulers
 
@@ -21,3 +24,66 @@ def test_cross_process_notification_wakes_at_once(aerovane_home: Path) -> None:
         wakeup.close()
     assert not wakeup.path.exists()
     notify_schedulers()  # nobody listening: never raises
+
+
+def test_wakeup_tells_process_exits_from_changes(aerovane_home: Path) -> None:
+    wakeup = Wakeup()
+    try:
+        assert wakeup.take_changed() is True  # a new scheduler has everything to look at
+        assert wakeup.take_changed() is False
+        wakeup.notify_process_ended()
+        assert wakeup.wait(5) is True
+        assert wakeup.take_changed() is False  # only an exit
+        notify_schedulers()  # another process: a trigger, a task's recorded outcome
+        assert wakeup.wait(5) is True
+        assert wakeup.take_changed() is True
+        wakeup.notify()  # this process: a parsed DAG
+        assert wakeup.wait(5) is True
+        assert wakeup.take_changed() is True
+        assert wakeup.wait(0.01) is False  # time passed: schedules and retries may be due
+        assert wakeup.take_changed() is True
+    finally:
+        wakeup.close()
+
+
+def test_notify_after_close_is_harmless(aerovane_home: Path) -> None:
+    """A stop request sets the loop's stop flag, then wakes it; the loop may have seen the
+    flag and closed its wake-up in between (CI once failed on EBADF here)."""
+    wakeup = Wakeup()
+    wakeup.close()
+    # A new pipe may now reuse the closed descriptor numbers; notify must not write to it.
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    try:
+        wakeup.notify()
+        wakeup.notify_process_ended()
+        wakeup.close()  # twice: a no-op
+        with pytest.raises(BlockingIOError):
+            os.read(read_fd, 1)
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+def test_a_pass_skipped_for_exits_still_wakes_for_the_next_retry(db: Path) -> None:
+    """A pass that only saw process exits must not oversleep a retry the last pass saw."""
+    import datetime as dt
+
+    from aerovane.db.types import utcnow
+    from aerovane.executors.local import LocalExecutor
+    from aerovane.executors.zygote import ProcessFactory
+    from aerovane.scheduler.job import Scheduler
+
+    factory = ProcessFactory()
+    factory.start()
+    scheduler = Scheduler(LocalExecutor(parallelism=4, factory=factory))
+    try:
+        assert scheduler.interval >= 1.0
+        scheduler.run_once()  # a full pass: nothing to do
+        scheduler._next_retry = utcnow() + dt.timedelta(seconds=0.3)
+        scheduler.wakeup.notify_process_ended()
+        scheduler.wakeup.wait(1)
+        assert scheduler.run_once() <= 0.3
+    finally:
+        scheduler.wakeup.close()
+        factory.stop()

@@ -43,6 +43,9 @@ def test(dag_id: str, task_id: str, logical_date: str | None, conf: str | None) 
     when = dt.datetime.fromisoformat(logical_date) if logical_date else dt.datetime.now(dt.UTC)
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
+    from aerovane.components import startup_finished
+
+    startup_finished()  # user code runs next, with the garbage collector on
     state, result = run_task_in_process(
         dags[dag_id], task_id, when, json.loads(conf) if conf else None
     )

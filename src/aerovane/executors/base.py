@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class TaskWorkload:
     log_path: str
     queue: str = "default"
     priority_weight: int = 1
+    #: The environment's live configuration (`control.live.snapshot()`) when it was queued.
+    environment: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -50,7 +53,10 @@ class BaseExecutor(ABC):
     """Accepts workloads within `parallelism`, reports process ends through `events()`.
 
     `on_event` is called (from any thread) whenever a new event is available, so the scheduler
-    can wake at once instead of polling.
+    can wake at once instead of polling. Local task processes also poke the scheduler when they
+    record their outcome, so the local executor's ends are mere process exits
+    (`Wakeup.notify_process_ended`); an executor whose tasks run on other hosts, which cannot
+    reach this host's wake-up socket, should be given `Wakeup.notify` instead.
     """
 
     name = "BaseExecutor"

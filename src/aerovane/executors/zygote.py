@@ -57,6 +57,10 @@ WARM_MODULES = (
     "jinja2.sandbox",
     "jsonschema",
     "croniter",
+    "aerovane.control.live",
+    "jinja2.ext",
+    "getpass",
+    "pwd",
 )
 
 
@@ -77,6 +81,20 @@ def warm_up() -> None:
     # hold them stay shared copy-on-write with every forked process.
     gc.collect()
     gc.freeze()
+    gc.enable()  # off during the CLI's start-up; task and parse processes need it
+
+
+def _prime_database() -> None:
+    """Compile task attempts' SQL (see `prime_statement_cache`) in the parent, just before the
+    fork: the zygote keeps the parent's engine with its statement cache (but none of its
+    connections), so children find every statement compiled and the cache's pages stay shared
+    instead of being built again in the zygote (~5 MiB)."""
+    from aerovane.runtime.task_runner import prime_statement_cache
+
+    try:
+        prime_statement_cache()
+    except Exception:  # an unreachable database is the tasks' problem to report, not ours
+        log.warning("could not prime the statement cache", exc_info=True)
 
 
 def _resolve(target: str) -> Callable[[dict[str, Any]], int]:
@@ -105,9 +123,9 @@ def _signal_child(pid: int, sig: int) -> None:
 
 def _serve(sock: socket.socket) -> None:
     """The zygote's loop. Runs in a forked process; never returns."""
-    from aerovane.db.engine import dispose_engines
+    from aerovane.db.engine import forget_connections
 
-    dispose_engines(close=False)
+    forget_connections()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # Warm up here, in the zygote, on its own core, while the parent goes on starting the API
@@ -204,8 +222,10 @@ class Zygote:
             log.warning("forking the zygote from a multi-threaded process")
         import gc
 
-        gc.collect()
-        gc.freeze()  # keep the GC from dirtying pages both processes still share
+        _prime_database()
+        # Keep the GC from dirtying pages both processes still share. No collection first: on
+        # the start-up path it would scan every object imported so far to find a few hundred.
+        gc.freeze()
         parent, child = socket.socketpair()
         pid = os.fork()
         if pid == 0:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from aerovane.config import get_settings
 from aerovane.db import models
@@ -30,6 +31,7 @@ from aerovane.db.engine import create_session
 from aerovane.db.types import utcnow
 from aerovane.executors.base import TaskKey, TaskWorkload
 from aerovane.identity.project import metadata_host
+from aerovane.scheduler.wakeup import notify_schedulers
 from aerovane.states import TaskState
 
 log = logging.getLogger("aerovane.task")
@@ -76,42 +78,92 @@ def _ti_filter(key: TaskKey) -> list[Any]:
     ]
 
 
+def _mark_running(key: TaskKey, *, session: Session) -> bool:
+    now = utcnow()
+    result = session.execute(
+        update(models.TaskInstance)
+        .where(*_ti_filter(key), models.TaskInstance.state == TaskState.QUEUED.value)
+        .values(
+            state=TaskState.RUNNING.value,
+            start_date=now,
+            end_date=None,
+            duration=None,
+            hostname=hostname(),
+            unixname=getpass.getuser(),
+            pid=os.getpid(),
+            last_heartbeat_at=now,
+        )
+    )
+    return result.rowcount == 1
+
+
+def _claimed_rows(
+    key: TaskKey, *, session: Session
+) -> tuple[models.TaskInstance | None, models.DagRun | None]:
+    ti = session.scalar(select(models.TaskInstance).where(*_ti_filter(key)))
+    run = session.scalar(
+        select(models.DagRun).where(
+            models.DagRun.dag_id == key.dag_id, models.DagRun.run_id == key.run_id
+        )
+    )
+    return ti, run
+
+
+def _drop_xcoms(key: TaskKey, dag_run_id: int, *, session: Session) -> None:
+    session.execute(
+        delete(models.XCom).where(
+            models.XCom.dag_run_id == dag_run_id,
+            models.XCom.task_id == key.task_id,
+            models.XCom.map_index == key.map_index,
+        )
+    )
+
+
 def _claim(key: TaskKey) -> tuple[models.TaskInstance, models.DagRun] | None:
     """queued → running for this try, read the rows, drop the task's old XComs: one write
     transaction. None if the attempt is no longer wanted."""
-    now = utcnow()
     with create_session() as session:
-        result = session.execute(
-            update(models.TaskInstance)
-            .where(*_ti_filter(key), models.TaskInstance.state == TaskState.QUEUED.value)
-            .values(
-                state=TaskState.RUNNING.value,
-                start_date=now,
-                end_date=None,
-                duration=None,
-                hostname=hostname(),
-                unixname=getpass.getuser(),
-                pid=os.getpid(),
-                last_heartbeat_at=now,
-            )
-        )
-        if result.rowcount != 1:
+        if not _mark_running(key, session=session):
             return None
-        ti = session.scalar(select(models.TaskInstance).where(*_ti_filter(key)))
-        run = session.scalar(
-            select(models.DagRun).where(
-                models.DagRun.dag_id == key.dag_id, models.DagRun.run_id == key.run_id
-            )
-        )
+        ti, run = _claimed_rows(key, session=session)
         assert ti is not None and run is not None
-        session.execute(
-            delete(models.XCom).where(
-                models.XCom.dag_run_id == run.id,
-                models.XCom.task_id == key.task_id,
-                models.XCom.map_index == key.map_index,
-            )
-        )
+        _drop_xcoms(key, run.id, session=session)
         return ti, run
+
+
+def _heartbeat_statement(key: TaskKey) -> Any:
+    return (
+        update(models.TaskInstance)
+        .where(*_ti_filter(key), models.TaskInstance.state == TaskState.RUNNING.value)
+        .values(last_heartbeat_at=utcnow())
+    )
+
+
+def _outcome_statement(key: TaskKey, values: dict[str, Any]) -> Any:
+    return (
+        update(models.TaskInstance)
+        .where(*_ti_filter(key), models.TaskInstance.state == TaskState.RUNNING.value)
+        .values(**values)
+    )
+
+
+def prime_statement_cache() -> None:
+    """Run every statement an attempt runs once, matching no row, and roll back.
+
+    SQLAlchemy compiles a statement the first time an engine sees its shape and caches the SQL
+    on the engine. Called in the zygote, whose engine every task process inherits, this spares
+    each attempt compiling its half-dozen statements (several milliseconds a task).
+    """
+    key = TaskKey(dag_id="", task_id="", run_id="", map_index=-2, try_number=-1)
+    with create_session() as session:
+        _mark_running(key, session=session)
+        _claimed_rows(key, session=session)
+        _drop_xcoms(key, -1, session=session)
+        values = {"state": "", "end_date": None, "duration": None, "next_retry_at": None}
+        session.execute(_outcome_statement(key, values))
+        session.execute(_outcome_statement(key, {**values, "rendered_fields": {}}))
+        session.execute(_heartbeat_statement(key))
+        session.rollback()
 
 
 def finish(
@@ -125,7 +177,32 @@ def finish(
     outlets: list[str] | None = None,
 ) -> bool:
     """Record the outcome (and the return-value XComs) in one transaction, unless the task
-    instance was changed from outside meanwhile."""
+    instance was changed from outside meanwhile; then wake the scheduler, which can go on to
+    the downstream tasks while this process is still exiting."""
+    recorded = _record_outcome(
+        key,
+        state,
+        started=started,
+        next_retry_at=next_retry_at,
+        rendered_fields=rendered_fields,
+        xcoms=xcoms,
+        outlets=outlets,
+    )
+    if recorded:
+        notify_schedulers()
+    return recorded
+
+
+def _record_outcome(
+    key: TaskKey,
+    state: TaskState,
+    *,
+    started: dt.datetime | None,
+    next_retry_at: dt.datetime | None,
+    rendered_fields: dict[str, Any] | None,
+    xcoms: list[models.XCom] | None,
+    outlets: list[str] | None,
+) -> bool:
     now = utcnow()
     with create_session() as session:
         values: dict[str, Any] = {
@@ -136,11 +213,7 @@ def finish(
         }
         if rendered_fields is not None:
             values["rendered_fields"] = rendered_fields
-        result = session.execute(
-            update(models.TaskInstance)
-            .where(*_ti_filter(key), models.TaskInstance.state == TaskState.RUNNING.value)
-            .values(**values)
-        )
+        result = session.execute(_outcome_statement(key, values))
         if result.rowcount != 1:
             return False
         for row in xcoms or ():
@@ -188,14 +261,7 @@ class _Heartbeat(threading.Thread):
         while not self.stopped.wait(self.interval):
             try:
                 with create_session() as session:
-                    result = session.execute(
-                        update(models.TaskInstance)
-                        .where(
-                            *_ti_filter(self.key),
-                            models.TaskInstance.state == TaskState.RUNNING.value,
-                        )
-                        .values(last_heartbeat_at=utcnow())
-                    )
+                    result = session.execute(_heartbeat_statement(self.key))
                     changed = result.rowcount == 0
             except Exception:
                 log.warning("heartbeat failed", exc_info=True)
@@ -231,7 +297,7 @@ def run_workload(payload: dict[str, Any]) -> int:
         return 0
     from aerovane.control.live import apply_in_task_process  # the environment's live config
 
-    apply_in_task_process()
+    apply_in_task_process(workload.environment)
     return _run_claimed(workload, *claimed)
 
 

@@ -12,6 +12,7 @@ import getpass
 import os
 import socket
 import time
+from dataclasses import dataclass
 
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
@@ -32,6 +33,17 @@ from aerovane.states import ACTIVE_TI_VALUES, DagRunState, TaskState
 JOB_TYPE = "SchedulerJob"
 
 
+@dataclass(frozen=True)
+class _Work:
+    queued_runs: bool
+    running_runs: bool
+    due_runs: bool
+    dataset_events: bool
+
+    def __bool__(self) -> bool:
+        return self.queued_runs or self.running_runs or self.due_runs or self.dataset_events
+
+
 class Scheduler(LoopService):
     name = "scheduler"
 
@@ -47,6 +59,10 @@ class Scheduler(LoopService):
         )
         self._last_heartbeat = 0.0
         self._last_zombie_check = 0.0
+        #: The last pass filled every executor slot (a process exit may let more start).
+        self._slot_bound = False
+        #: The earliest retry the last full pass saw waiting.
+        self._next_retry: dt.datetime | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -88,15 +104,33 @@ class Scheduler(LoopService):
     # -- the loop -------------------------------------------------------------------------------
 
     def run_once(self) -> float:
-        self._handle_process_ends(self.executor.events())
+        """One pass: settle ended processes, create and advance runs, queue what is ready.
+
+        One read says which steps have anything to do, so a pass woken by a finished task does
+        not look for due schedules or dataset events. Advancing and queueing share one write
+        transaction; the workloads go to the executor only after it commits, so a task process
+        always finds its task instance queued.
+        """
+        changed = self.wakeup.take_changed()
+        fixed = self._handle_process_ends(self.executor.events())
+        if not (changed or fixed or self._slot_bound):
+            # Only exits of processes that recorded their own outcome, and each of them woke
+            # us when it did, so that pass has already moved their runs on.
+            self._periodic()
+            return self._delay()
         next_retry: dt.datetime | None = None
-        if not self._has_work():
+        work = self._pending_work()
+        if not work:
+            self._next_retry = None
             self._periodic()
             return self.interval
         with create_session() as session:
-            runs.create_scheduled_runs(session=session)
-            create_dataset_triggered_runs(session=session)
-            runs.start_queued_runs(session=session)
+            if work.due_runs:
+                runs.create_scheduled_runs(session=session)
+            if work.dataset_events:
+                create_dataset_triggered_runs(session=session)
+            if work.due_runs or work.dataset_events or work.queued_runs:
+                runs.start_queued_runs(session=session)
             session.flush()
             for run in self._running_runs(session):
                 progress = runs.advance_run(run, session=session)
@@ -104,43 +138,44 @@ class Scheduler(LoopService):
                     next_retry is None or progress.next_retry_at < next_retry
                 ):
                     next_retry = progress.next_retry_at
-        with create_session() as session:
+            session.flush()
+            limits = Limits(executor_slots=self.executor.open_slots)
             workloads = queue_task_instances(
-                limits=Limits(executor_slots=self.executor.open_slots),
+                limits=limits,
                 job_id=self.job_id,
                 executor_name=self.executor.name,
                 session=session,
             )
+        # With every executor slot taken, what waits for one starts when a process exits.
+        self._slot_bound = len(workloads) >= limits.executor_slots
         for workload in workloads:
             self.executor.queue_workload(workload)
         self._periodic()
-        delay = self.interval
-        if next_retry is not None:
-            delay = min(delay, max(0.0, (next_retry - utcnow()).total_seconds()))
-        return delay
+        self._next_retry = next_retry
+        return self._delay()
 
-    def _has_work(self) -> bool:
-        """Read-only: is any run queued or running, any scheduled run due, any dataset queued?"""
+    def _delay(self) -> float:
+        """Sleep until the next idle check, or the earliest retry the last pass saw, if sooner."""
+        if self._next_retry is None:
+            return self.interval
+        return min(self.interval, max(0.0, (self._next_retry - utcnow()).total_seconds()))
+
+    def _pending_work(self) -> _Work:
+        """Read-only, one statement: which kinds of work exist right now."""
         now = utcnow()
         with create_session(readonly=True) as session:
-            return bool(
-                session.scalar(
-                    select(
-                        or_(
-                            exists().where(
-                                models.DagRun.state.in_(
-                                    (DagRunState.QUEUED.value, DagRunState.RUNNING.value)
-                                )
-                            ),
-                            exists().where(
-                                models.DagModel.next_dagrun_create_after <= now,
-                                models.DagModel.is_paused.is_(False),
-                            ),
-                            exists().where(models.DatasetDagRunQueue.target_dag_id.is_not(None)),
-                        )
-                    )
+            row = session.execute(
+                select(
+                    exists().where(models.DagRun.state == DagRunState.QUEUED.value),
+                    exists().where(models.DagRun.state == DagRunState.RUNNING.value),
+                    exists().where(
+                        models.DagModel.next_dagrun_create_after <= now,
+                        models.DagModel.is_paused.is_(False),
+                    ),
+                    exists().where(models.DatasetDagRunQueue.target_dag_id.is_not(None)),
                 )
-            )
+            ).one()
+        return _Work(*(bool(flag) for flag in row))
 
     def _running_runs(self, session: Session) -> list[models.DagRun]:
         query = (
@@ -153,14 +188,15 @@ class Scheduler(LoopService):
             query = query.with_for_update(skip_locked=True)
         return list(session.scalars(query))
 
-    def _handle_process_ends(self, events: list[ProcessEnded]) -> None:
+    def _handle_process_ends(self, events: list[ProcessEnded]) -> int:
         """Fail or retry attempts whose process ended without recording an outcome.
 
         Almost always every attempt recorded its own outcome, so one read-only query settles
-        the whole batch and the write lock is taken only when something needs fixing.
+        the whole batch and the write lock is taken only when something needs fixing. Returns
+        how many attempts were failed or retried here.
         """
         if not events:
-            return
+            return 0
         ti = models.TaskInstance
         keys = {
             (e.key.dag_id, e.key.task_id, e.key.run_id, e.key.map_index, e.key.try_number): e
@@ -176,7 +212,7 @@ class Scheduler(LoopService):
             ).all()
         dead = [keys[tuple(row)] for row in active if tuple(row) in keys]
         if not dead:
-            return
+            return 0
         with create_session() as session:
             for event in dead:
                 k = event.key
@@ -192,6 +228,7 @@ class Scheduler(LoopService):
                 )
                 if row is not None:
                     fail_dead_attempt(row, describe_exit(event.code), session=session)
+        return len(dead)
 
     def _periodic(self) -> None:
         now = time.monotonic()

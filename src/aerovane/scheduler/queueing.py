@@ -10,6 +10,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from aerovane.config import get_settings
+from aerovane.control.live import snapshot as environment_snapshot
 from aerovane.db import models
 from aerovane.db.engine import is_postgres
 from aerovane.db.types import utcnow
@@ -106,6 +107,7 @@ def queue_task_instances(
 
     now = utcnow()
     chosen: list[TaskWorkload] = []
+    environment = environment_snapshot()
     slots = limits.executor_slots
     for ti, fileloc, max_active_tasks in candidates:
         if slots <= 0:
@@ -139,6 +141,7 @@ def queue_task_instances(
                 ),
                 queue=ti.queue,
                 priority_weight=ti.priority_weight,
+                environment=environment,
             )
         )
     return chosen

@@ -10,18 +10,25 @@ undeliverable datagram only costs one idle-sleep interval, never correctness.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import selectors
 import socket
 import tempfile
+import threading
 from pathlib import Path
 
 from aerovane.config import get_settings
 
 
 def _run_dir() -> Path:
-    home = get_settings().home
+    return _run_dir_of(get_settings().home)
+
+
+@functools.lru_cache(maxsize=8)
+def _run_dir_of(home: Path) -> Path:
+    """Made once per home: every trigger pokes the schedulers, and a mkdir each time showed."""
     run = home / "run"
     # sun_path is limited to 108 bytes; deep homes (test tmp dirs) use a short hashed dir.
     if len(str(run)) > 70:
@@ -32,13 +39,25 @@ def _run_dir() -> Path:
 
 
 class Wakeup:
-    """The scheduler's side: `wait(timeout)` returns early when anyone calls notify."""
+    """The scheduler's side: `wait(timeout)` returns early when anyone calls notify.
+
+    It also remembers whether anything but the executor's process-end reports woke it (a
+    trigger, a task's recorded outcome, a parsed DAG, or simply time passing), so the scheduler
+    can tell a wake-up that only says "a process exited" from one that says "state changed".
+    """
 
     def __init__(self) -> None:
+        self._changed = True
+        #: Guards the pipe against a notify racing close(): a stop request sets the loop's stop
+        #: flag and then wakes it, and the loop may already have seen the flag and closed us.
+        self._lock = threading.Lock()
+        self._closed = False
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._read_fd, False)
         os.set_blocking(self._write_fd, False)
-        self.path = _run_dir() / f"scheduler-{os.getpid()}.sock"
+        run = _run_dir()
+        run.mkdir(parents=True, exist_ok=True, mode=0o700)  # in case it was removed since
+        self.path = run / f"scheduler-{os.getpid()}.sock"
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -49,16 +68,30 @@ class Wakeup:
         self._selector.register(self._sock, selectors.EVENT_READ)
 
     def notify(self) -> None:
-        """Wake the waiting loop (safe from any thread of this process)."""
-        with contextlib.suppress(BlockingIOError):
-            os.write(self._write_fd, b"x")
+        """Wake the waiting loop: something changed (safe from any thread of this process)."""
+        self._changed = True
+        self.notify_process_ended()
+
+    def notify_process_ended(self) -> None:
+        """Wake the waiting loop for the executor's report that a process ended."""
+        with self._lock, contextlib.suppress(BlockingIOError):
+            if not self._closed:
+                os.write(self._write_fd, b"x")
+
+    def take_changed(self) -> bool:
+        """Whether anything but process-end reports woke us since the last call."""
+        changed, self._changed = self._changed, False
+        return changed
 
     def wait(self, timeout: float) -> bool:
         """Block up to `timeout` seconds; True if woken by a notification."""
         events = self._selector.select(timeout)
+        if not events:
+            self._changed = True  # time passed: schedules and retries may be due
         for key, _ in events:
             with contextlib.suppress(BlockingIOError, InterruptedError):
                 if key.fileobj is self._sock:
+                    self._changed = True
                     while True:
                         self._sock.recv(64)
                 else:
@@ -67,6 +100,10 @@ class Wakeup:
         return bool(events)
 
     def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
         self._selector.close()
         self._sock.close()
         with contextlib.suppress(FileNotFoundError):
