@@ -4,17 +4,21 @@ The rules are Airflow 2's FAB auth manager's (see the API notes, §1 "How permis
 checked"): DAG-level checks accept the global `DAGs` resource or the per-DAG `DAG:<dag_id>`,
 DAG-run checks accept `DAG Runs` or `DAG Run:<dag_id>`, everything else needs the global
 resource. The decision functions are pure (a permission set in, a bool out); the loaders read a
-user's or a role's permissions in one query each. This module knows nothing about HTTP.
+user's or a role's permissions in one query each, and on SQLite none at all while no user,
+role or permission has changed (`auth_memo`). This module knows nothing about HTTP.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, func, literal, select
+from sqlalchemy import bindparam, literal, literal_column, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import GenericFunction
 
 from aerovane.auth.permissions import (
     CREATE,
@@ -26,6 +30,7 @@ from aerovane.auth.permissions import (
     Perm,
 )
 from aerovane.db import models
+from aerovane.db.engine import auth_memo
 
 DAGS = "DAGs"
 DAG_RUNS = "DAG Runs"
@@ -169,7 +174,29 @@ _resource = models.Resource.__table__
 # Permissions come back as one string per query (`action<US>resource<RS>...`, aggregated by the
 # database), which costs far less than one result row per permission: Admin holds ~100.
 _UNIT, _RECORD = "\x1f", "\x1e"
-_PERMS = func.aggregate_strings(_action.c.name + literal(_UNIT) + _resource.c.name, _RECORD)
+
+
+class _joined_permissions(GenericFunction[str]):
+    """`aggregate_strings` with the separator written into the SQL: SQLAlchemy's own renders it
+    as a literal-execute parameter, which re-renders the statement on every execution."""
+
+    inherit_cache = True
+    name = "joined_permissions"
+
+
+@compiles(_joined_permissions, "postgresql")
+def _joined_permissions_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"string_agg({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_joined_permissions)
+def _joined_permissions_default(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"group_concat({compiler.process(element.clauses, **kw)})"
+
+
+_PERMS = _joined_permissions(
+    _action.c.name + literal(_UNIT) + _resource.c.name, literal_column(f"'{_RECORD}'")
+)
 
 # Built once: the statements are bound per call, so SQLAlchemy's compiled cache always hits.
 _USER_ACCESS = (
@@ -197,9 +224,21 @@ _ROLE_PERMISSIONS = (
 )
 
 
+_parsed: dict[str, frozenset[Perm]] = {}
+
+
 def _parse_permissions(aggregated: str | None) -> frozenset[Perm]:
     if not aggregated:
         return frozenset()
+    perms = _parsed.get(aggregated)
+    if perms is None:
+        if len(_parsed) >= 256:
+            _parsed.clear()
+        perms = _parsed[aggregated] = _split_permissions(aggregated)
+    return perms
+
+
+def _split_permissions(aggregated: str) -> frozenset[Perm]:
     perms: set[Perm] = set()
     for record in aggregated.split(_RECORD):
         action, _, resource = record.partition(_UNIT)
@@ -207,8 +246,29 @@ def _parse_permissions(aggregated: str | None) -> frozenset[Perm]:
     return frozenset(perms)
 
 
+T = TypeVar("T")
+
+
+def _memoised(session: Session, key: tuple[str, Any], load: Callable[[], T]) -> T:
+    """`load()`, or what it returned for `key` since no user, role or permission changed."""
+    memo = auth_memo(session)
+    if memo is None:
+        return load()
+    if key not in memo:
+        memo[key] = load()
+    value: T = memo[key]
+    return value
+
+
 def load_user_access(username: str, *, session: Session) -> UserAccess | None:
-    """The user's credentials and the union of their roles' permissions, in one query."""
+    """The user's credentials and the union of their roles' permissions, in one query (none
+    while no user, role or permission changed, on SQLite)."""
+    return _memoised(
+        session, ("user", username), lambda: _load_user_access(username, session=session)
+    )
+
+
+def _load_user_access(username: str, *, session: Session) -> UserAccess | None:
     row = session.execute(_USER_ACCESS, {"username": username}).first()
     if row is None:
         return None
@@ -225,8 +285,13 @@ def load_user_access(username: str, *, session: Session) -> UserAccess | None:
 
 
 def role_permissions(role_name: str, *, session: Session) -> frozenset[Perm]:
-    """The permissions of one role (empty if the role does not exist)."""
-    return _parse_permissions(session.scalar(_ROLE_PERMISSIONS, {"role_name": role_name}))
+    """The permissions of one role (empty if the role does not exist); memoised like
+    `load_user_access`."""
+    return _memoised(
+        session,
+        ("role", role_name),
+        lambda: _parse_permissions(session.scalar(_ROLE_PERMISSIONS, {"role_name": role_name})),
+    )
 
 
 __all__ = [
@@ -274,7 +339,13 @@ _USER_ACCESS_BY_ID = (
 
 
 def load_user_access_by_id(user_id: int, *, session: Session) -> UserAccess | None:
-    """`load_user_access` for a user named by id, in one query."""
+    """`load_user_access` for a user named by id, in one query (memoised the same way)."""
+    return _memoised(
+        session, ("user_id", user_id), lambda: _load_user_access_by_id(user_id, session=session)
+    )
+
+
+def _load_user_access_by_id(user_id: int, *, session: Session) -> UserAccess | None:
     rows = session.execute(_USER_ACCESS_BY_ID, {"user_id": user_id}).all()
     if not rows:
         return None

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -60,19 +60,60 @@ def ensure_permissions(session: Session, perms: set[Perm]) -> dict[Perm, models.
 
 
 def sync_default_roles() -> None:
-    """Make sure Admin, Op, User, Viewer and Public exist with at least Airflow's permissions."""
+    """Make sure Admin, Op, User, Viewer and Public exist with at least Airflow's permissions.
+
+    Runs at every start (`db migrate`), so it works on id columns with a handful of set-based
+    statements rather than loading the roles' permission objects one by one.
+    """
+    wanted: set[Perm] = set().union(*DEFAULT_ROLES.values())
     with create_session() as session:
-        all_perms: set[Perm] = set().union(*DEFAULT_ROLES.values())
-        perm_rows = ensure_permissions(session, all_perms)
-        roles = {r.name: r for r in session.scalars(select(models.Role))}
-        for name, perms in DEFAULT_ROLES.items():
-            role = roles.get(name)
-            if role is None:
-                role = models.Role(name=name)
-                session.add(role)
-            have = {(p.action.name, p.resource.name) for p in role.permissions}
-            for perm in perms - have:
-                role.permissions.append(perm_rows[perm])
+        perm_ids = _permission_ids(session, wanted)
+        role_ids = _named_ids(session, models.Role, list(DEFAULT_ROLES))
+        assigned = select(models.RolePermission.role_id, models.RolePermission.permission_view_id)
+        have = {(role, perm) for role, perm in session.execute(assigned)}
+        missing = sorted(
+            {
+                (role_ids[name], perm_ids[perm])
+                for name, perms in DEFAULT_ROLES.items()
+                for perm in perms
+            }
+            - have
+        )
+        if missing:
+            session.execute(
+                insert(models.RolePermission),
+                [{"role_id": role, "permission_view_id": perm} for role, perm in missing],
+            )
+
+
+def _named_ids(session: Session, model: Any, names: Iterable[str]) -> dict[str, int]:
+    """name → id for `names` in an (id, name) table, inserting the missing ones in the order
+    given (Admin, Op, User, Viewer, Public get Airflow's role ids)."""
+    names = list(dict.fromkeys(names))
+    ids = dict(session.execute(select(model.name, model.id)).all())
+    if absent := [name for name in names if name not in ids]:
+        session.execute(insert(model), [{"name": name} for name in absent])
+        ids = dict(session.execute(select(model.name, model.id)).all())
+    return {name: ids[name] for name in names}
+
+
+def _permission_ids(session: Session, perms: set[Perm]) -> dict[Perm, int]:
+    """(action, resource) → ab_permission_view id, inserting missing actions, resources and
+    pairs."""
+    actions = _named_ids(session, models.Action, sorted({action for action, _ in perms}))
+    resources = _named_ids(session, models.Resource, sorted({resource for _, resource in perms}))
+    pair = select(
+        models.Permission.permission_id, models.Permission.view_menu_id, models.Permission.id
+    )
+    ids = {(a, r): pid for a, r, pid in session.execute(pair).all()}
+    wanted = {(actions[a], resources[r]): (a, r) for a, r in perms}
+    if absent := sorted(wanted.keys() - ids.keys()):
+        session.execute(
+            insert(models.Permission),
+            [{"permission_id": a, "view_menu_id": r} for a, r in absent],
+        )
+        ids = {(a, r): pid for a, r, pid in session.execute(pair).all()}
+    return {perm: ids[key] for key, perm in wanted.items()}
 
 
 # -- managing roles (the REST API's roles endpoints and `aerovane roles ...`) ----------------------

@@ -5,14 +5,24 @@ transaction with `BEGIN IMMEDIATE`: a deferred transaction that reads and then w
 at once with SQLITE_BUSY when another process committed in between, whereas IMMEDIATE waits
 (`busy_timeout`) for the write lock. Read-only sessions keep plain deferred transactions so API
 reads never queue behind the scheduler.
+
+SQLite plans queries well only with statistics (`sqlite_stat1`): without them it assumes an
+equality on an indexed column picks a few rows, so e.g. one DAG's runs in id order are read
+through the `(dag_id, ...)` index and sorted, all of them, for a page of 100. Pooled
+connections therefore run `PRAGMA optimize` (SQLite's advice for long-lived connections) after
+their first use and every few hundred uses after that: it analyzes, within `analysis_limit`, the
+tables the connection used that were never analyzed or have changed much since, and is a no-op
+otherwise. It never waits for the write lock; a busy database just means the next attempt.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -23,10 +33,20 @@ from aerovane.config import get_settings
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
 _READONLY = "aerovane_readonly"
+_USES = "aerovane_uses"
+#: Execution option: begin a SQLite write transaction only if the write lock is free right now,
+#: else raise WriteLockBusy (see `begin_write_nowait`).
+NOWAIT = "aerovane_nowait"
+#: Pool check-ins between two `PRAGMA optimize` on one connection (the first use counts).
+OPTIMIZE_EVERY = 500
+#: Rows per index `analyze_missing_statistics` reads: exact on small tables, bounded on big ones.
+STARTUP_ANALYSIS_LIMIT = 20_000
 
 
+@functools.lru_cache(maxsize=64)
 def normalize_url(url: str) -> str:
-    """Use psycopg 3 for `postgresql://` URLs that name no driver."""
+    """Use psycopg 3 for `postgresql://` URLs that name no driver (memoised: every session
+    asks)."""
     parsed = make_url(url)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -43,14 +63,110 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA analysis_limit=1000")
         cur.close()
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+        if dbapi_conn is None:
+            return
+        uses = record.info.get(_USES, 0)
+        record.info[_USES] = uses + 1
+        if uses % OPTIMIZE_EVERY == 0:
+            _optimize(dbapi_conn)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
-        if conn.get_execution_options().get(_READONLY):
-            conn.exec_driver_sql("BEGIN")
+        options = conn.get_execution_options()
+        if options.get(_READONLY):
+            # Straight to the driver: a read opens a transaction per request.
+            conn.connection.dbapi_connection.execute("BEGIN")
+        elif options.get(NOWAIT):
+            _begin_immediate_nowait(conn.connection.dbapi_connection)
         else:
             _begin_immediate(conn.connection.dbapi_connection)
+
+
+def _optimize(dbapi_conn) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    try:
+        dbapi_conn.execute("PRAGMA busy_timeout=0")
+        dbapi_conn.execute("PRAGMA optimize")
+    except sqlite3.Error:
+        pass  # busy (or read-only): statistics are only an optimisation
+    finally:
+        with contextlib.suppress(sqlite3.Error):
+            dbapi_conn.execute("PRAGMA busy_timeout=30000")
+
+
+class WriteLockBusy(Exception):
+    """Another connection holds SQLite's write lock."""
+
+
+def analyze_missing_statistics(url: str | None = None) -> None:
+    """ANALYZE the SQLite tables that hold rows but have no statistics yet (for a server about
+    to start: `PRAGMA optimize` only looks at tables a connection has used, so the first
+    requests would otherwise be planned blind). A no-op elsewhere, or when the write lock is
+    busy: statistics are only an optimisation."""
+    import sqlite3
+
+    engine = get_engine(url)
+    if engine.dialect.name != "sqlite":
+        return
+    raw = engine.raw_connection()
+    try:
+        dbapi_conn = raw.dbapi_connection
+        assert dbapi_conn is not None
+        analyzed: set[str] = set()
+        if dbapi_conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
+            analyzed = {row[0] for row in dbapi_conn.execute("SELECT tbl FROM sqlite_stat1")}
+        tables = [
+            row[0]
+            for row in dbapi_conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        dbapi_conn.execute("PRAGMA busy_timeout=0")
+        dbapi_conn.execute(f"PRAGMA analysis_limit={STARTUP_ANALYSIS_LIMIT}")
+        for table in tables:
+            if table in analyzed:
+                continue
+            quoted = '"' + table.replace('"', '""') + '"'
+            if dbapi_conn.execute(f"SELECT 1 FROM {quoted} LIMIT 1").fetchone() is None:  # noqa: S608
+                continue
+            dbapi_conn.execute(f"ANALYZE {quoted}")
+    except sqlite3.Error:
+        pass
+    finally:
+        with contextlib.suppress(sqlite3.Error):
+            dbapi_conn.execute("PRAGMA analysis_limit=1000")
+            dbapi_conn.execute("PRAGMA busy_timeout=30000")
+        raw.close()
+
+
+def _begin_immediate_nowait(dbapi_conn) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    dbapi_conn.execute("PRAGMA busy_timeout=0")
+    try:
+        dbapi_conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise WriteLockBusy(str(exc)) from None
+        raise
+    finally:
+        dbapi_conn.execute("PRAGMA busy_timeout=30000")
+
+
+def begin_write_nowait(session: Session) -> bool:
+    """Open the write `session`'s SQLite transaction if the write lock is free now; False
+    (and no transaction) if another connection holds it, for callers that wait elsewhere."""
+    try:
+        session.connection(execution_options={NOWAIT: True})
+    except WriteLockBusy:
+        return False
+    return True
 
 
 def _begin_immediate(dbapi_conn, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
@@ -125,6 +241,14 @@ def dispose_engines(*, close: bool = True) -> None:
         _factories.clear()
 
 
+def forget_connections() -> None:
+    """After `fork()`: drop the parent's pooled connections without closing them, but keep the
+    engines, and with them every statement they have compiled (see `zygote`)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose(close=False)
+
+
 _factories: dict[tuple[int, bool], sessionmaker[Session]] = {}
 
 
@@ -155,6 +279,34 @@ def create_session(*, readonly: bool = False, url: str | None = None) -> Iterato
         raise
     finally:
         session.close()
+
+
+_AUTH_MEMO = "aerovane_auth_memo"
+_MEMO_MAX = 256
+
+
+def auth_memo(session: Session) -> dict[Any, Any] | None:
+    """A dict for memoising what the session reads about users, roles and permissions, kept
+    while `auth_version` stays the same (one primary-key read per call), or None where there
+    is no stamp to check (PostgreSQL, a database without the row).
+
+    Triggers move the stamp to a fresh random value in the very transaction that changes an
+    auth table, so: a memo filled by that transaction (own uncommitted writes included) is
+    never consulted under any later stamp, and writes to every other table (runs, task
+    instances: the normal traffic of a busy install) leave the memo alone. It belongs to the
+    pooled connection, so each is read on the connection that filled it.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        return None
+    pooled = session.connection().connection
+    row = pooled.dbapi_connection.execute("SELECT version FROM auth_version").fetchone()
+    if row is None:
+        return None
+    memo = pooled.info.get(_AUTH_MEMO)
+    if memo is None or memo[0] != row[0] or len(memo[1]) >= _MEMO_MAX:
+        memo = pooled.info[_AUTH_MEMO] = (row[0], {})
+    return memo[1]
 
 
 def is_postgres(session_or_engine: Session | Engine) -> bool:

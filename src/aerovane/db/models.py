@@ -8,6 +8,7 @@ stored encrypted; see `aerovane.db.crypto`.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import Any
 
 from sqlalchemy import (
@@ -23,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -664,3 +666,64 @@ class RolePermission(Base):
     role_id: Mapped[int] = mapped_column(ForeignKey("ab_role.id", ondelete="CASCADE"))
 
     __table_args__ = (UniqueConstraint("permission_view_id", "role_id"),)
+
+
+# -- a stamp for "users, roles or permissions changed" -------------------------------------------
+
+#: The tables whose rows decide who may do what (each change moves AuthVersion.version).
+AUTH_TABLES = (
+    "ab_user",
+    "ab_role",
+    "ab_user_role",
+    "ab_permission",
+    "ab_view_menu",
+    "ab_permission_view",
+    "ab_permission_view_role",
+)
+
+
+class AuthVersion(Base):
+    """One row whose `version` changes whenever any of AUTH_TABLES does, so a process may keep
+    what it read about a user's access until the stamp moves (`aerovane.db.engine.auth_memo`).
+
+    On SQLite, triggers (`auth_version_triggers`) set it to a fresh random number in the same
+    transaction as the change: a value a rolled-back change drew never comes back, so nothing
+    read inside that transaction can be mistaken for committed state later. PostgreSQL has no
+    triggers for it yet, and no memo: each request reads its access in one indexed query.
+    """
+
+    __tablename__ = "auth_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
+def auth_version_triggers() -> list[str]:
+    """The SQLite statements that keep `auth_version` moving (created with the schema)."""
+    statements = []
+    for table in AUTH_TABLES:
+        for operation in ("INSERT", "UPDATE", "DELETE"):
+            # Names from AUTH_TABLES, never input.
+            statements.append(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_{operation.lower()}_auth_version "  # noqa: S608
+                f"AFTER {operation} ON {table} "
+                "BEGIN UPDATE auth_version SET version = random(); END"
+            )
+    return statements
+
+
+def create_auth_version(connection: Any) -> None:
+    """The row (a random first value: a database reset must not repeat an old stamp) and, on
+    SQLite, the triggers."""
+    connection.execute(AuthVersion.__table__.insert().values(id=1, version=secrets.randbits(62)))
+    if connection.dialect.name == "sqlite":
+        for statement in auth_version_triggers():
+            connection.exec_driver_sql(statement)
+
+
+def _after_create(target: Any, connection: Any, tables: Any = (), **_: Any) -> None:
+    if AuthVersion.__table__ in tables:
+        create_auth_version(connection)
+
+
+event.listen(Base.metadata, "after_create", _after_create)
