@@ -15,14 +15,16 @@ from aerovane import __version__, identity
 from aerovane.api import experimental, fab, v1
 from aerovane.api.deps import backend_chain
 from aerovane.api.errors import UnhandledErrorMiddleware, install_error_handlers
-from aerovane.api.middleware import NoStoreMiddleware
+from aerovane.api.middleware import LazyApp, NoStoreMiddleware
 from aerovane.api.v1 import monitoring
 from aerovane.config import get_settings
 from aerovane.control import routes as control_plane
+from aerovane.db.engine import analyze_missing_statistics
 
 
 def create_app() -> FastAPI:
     backend_chain(get_settings())
+    analyze_missing_statistics()
     app = FastAPI(
         title="Aerovane",
         summary="Apache Airflow 2 compatible stable REST API",
@@ -33,7 +35,7 @@ def create_app() -> FastAPI:
         middleware=[Middleware(NoStoreMiddleware), Middleware(UnhandledErrorMiddleware)],
     )
     install_error_handlers(app)
-    app.include_router(v1.router, prefix=v1.PREFIX)
+    v1.include_routers(app)
     app.include_router(identity.router)  # /token, OIDC certs, IAP keys, metadata server
     app.include_router(control_plane.router)  # /v1[beta1]/projects/*/locations/*/environments
     app.add_api_route(
@@ -43,6 +45,6 @@ def create_app() -> FastAPI:
         response_model=None,
         include_in_schema=False,
     )
-    app.mount(fab.PREFIX, fab.create_app())
+    app.mount(fab.PREFIX, LazyApp(fab.create_app))  # its routes on first use
     app.mount(experimental.PREFIX, experimental.create_app())
     return app

@@ -8,23 +8,20 @@ authentication chain and permissions (`Users`, `Roles`, `Permissions`; Admin onl
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 from starlette.middleware import Middleware
 
 from aerovane.api.deps import reject_unknown_query_params
 from aerovane.api.errors import UnhandledErrorMiddleware, install_error_handlers
-from aerovane.api.v1 import permissions, roles, users
 
 PREFIX = "/auth/fab/v1"
 
-router = APIRouter(dependencies=[Depends(reject_unknown_query_params)])
-router.include_router(roles.router)
-router.include_router(permissions.router)
-router.include_router(users.router)
-
 
 def create_app() -> FastAPI:
-    """The sub-application to mount at `PREFIX`."""
+    """The sub-application to mount at `PREFIX` (imports its routers only now: the parent app
+    builds it on its first request)."""
+    from aerovane.api.v1 import permissions, roles, users
+
     app = FastAPI(
         title="Flask App Builder User & Role API",
         version="1.0.0",
@@ -35,5 +32,6 @@ def create_app() -> FastAPI:
         middleware=[Middleware(UnhandledErrorMiddleware)],
     )
     install_error_handlers(app)
-    app.include_router(router)
+    for resource in (roles, permissions, users):
+        app.include_router(resource.router, dependencies=[Depends(reject_unknown_query_params)])
     return app

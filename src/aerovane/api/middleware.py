@@ -1,10 +1,12 @@
-"""Plain ASGI middleware for cross-cutting response headers.
+"""Plain ASGI middleware for cross-cutting response headers, and lazily built sub-apps.
 
 `NoStoreMiddleware` gives every response `Cache-Control: no-store` unless it set its own, as
 Airflow's API does, so proxies and browsers never cache API data.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,3 +32,21 @@ class NoStoreMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
+
+
+class LazyApp:
+    """An ASGI app built on its first call (a mounted sub-application most servers never use,
+    whose routes would only lengthen start-up)."""
+
+    def __init__(self, build: Callable[[], ASGIApp]) -> None:
+        self._build = build
+        self._app: ASGIApp | None = None
+
+    @property
+    def app(self) -> ASGIApp:
+        if self._app is None:
+            self._app = self._build()
+        return self._app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)

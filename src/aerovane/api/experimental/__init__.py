@@ -3,18 +3,23 @@
 
 It is mounted always, behind `ExperimentalApi`, which reads the flag on every request: while it is
 off, every path under the prefix is the same 404 as any unknown route, so turning it on or off in
-a live configuration needs no restart. Responses of its routes carry `Deprecation` and `Link`
-headers. Authentication is the first configured backend only, whose own refusal is the response;
-there is no RBAC (any authenticated caller may do anything), exactly as in Airflow.
+a live configuration needs no restart. Its routes are built on the first request that finds it
+on, so a server where it is off (the default) does not pay for them at start-up. Responses of
+its routes carry `Deprecation` and `Link` headers. Authentication is the first configured
+backend only, whose own refusal is the response; there is no RBAC (any authenticated caller may
+do anything), exactly as in Airflow.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aerovane import AIRFLOW_COMPAT_VERSION
+from aerovane.api.middleware import LazyApp
 from aerovane.config import get_settings
 
 PREFIX = "/api/experimental"
@@ -33,8 +38,8 @@ class ExperimentalApi:
     """404 (raised to the app's handler, so the body is that of any unknown route) while
     disabled; otherwise the routes, with the deprecation headers added."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, build: Callable[[], ASGIApp]) -> None:
+        self.app = LazyApp(build)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,6 +61,10 @@ class ExperimentalApi:
 
 def create_app() -> ASGIApp:
     """The ASGI app to mount at `PREFIX`."""
-    from aerovane.api.experimental.endpoints import router
 
-    return ExperimentalApi(router)
+    def build() -> ASGIApp:
+        from aerovane.api.experimental.endpoints import router
+
+        return router
+
+    return ExperimentalApi(build)
