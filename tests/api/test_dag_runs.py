@@ -208,6 +208,28 @@ def test_trigger_writes_audit_row(client: httpx.Client, accounts: Any, dag: str)
     assert "hunter2" not in (rows[0].extra or "")
 
 
+def test_failed_triggers_are_audited(client: httpx.Client, accounts: Any, dag: str) -> None:
+    """A trigger that fails after access was granted is on record too, in its own transaction
+    (the request's own one is rolled back)."""
+    op = accounts["Op"]
+    assert (
+        client.post("/dags/etl/dagRuns", json={"dag_run_id": "r"}, auth=op.auth).status_code == 200
+    )
+    assert (
+        client.post("/dags/etl/dagRuns", json={"dag_run_id": "r"}, auth=op.auth).status_code == 409
+    )
+    assert client.post("/dags/nope/dagRuns", json={}, auth=op.auth).status_code == 404
+    assert client.post("/dags/etl/dagRuns", json={"conf": 3}, auth=op.auth).status_code == 400
+    with create_session(readonly=True) as session:
+        rows = list(session.scalars(select(models.EventLog).order_by(models.EventLog.id)))
+        runs = list(session.scalars(select(models.DagRun.run_id)))
+    assert [(r.event, r.dag_id) for r in rows] == [("api.post_dag_run", "etl")] * 2 + [
+        ("api.post_dag_run", "nope"),
+        ("api.post_dag_run", "etl"),
+    ]
+    assert runs == ["r"]
+
+
 def test_denied_trigger_is_not_audited(client: httpx.Client, accounts: Any, dag: str) -> None:
     viewer = accounts["Viewer"]
     assert client.post("/dags/etl/dagRuns", json={}, auth=viewer.auth).status_code == 403
@@ -369,3 +391,62 @@ def test_null_conf_is_an_empty_object(
     client: httpx.Client, admin: httpx.BasicAuth, _null_conf: None
 ) -> None:
     assert client.get("/dags/etl/dagRuns/run_c", auth=admin).json()["conf"] == {}
+
+
+def _task_ids(run_id: str) -> set[str]:
+    with create_session(readonly=True) as session:
+        rows = session.scalars(
+            select(models.TaskInstance.task_id).where(models.TaskInstance.run_id == run_id)
+        )
+        return set(rows)
+
+
+def _reparsed(dag_id: str, **changes: Any) -> None:
+    """A new version of `dag_id` stored as the DAG processor stores one."""
+    from aerovane.authoring.serialization import SerializedDAG, serialize_dag
+    from tests.api.conftest import build_dag
+
+    data = serialize_dag(build_dag(dag_id, **changes))
+    with create_session() as session:
+        session.execute(
+            update(models.SerializedDagModel)
+            .where(models.SerializedDagModel.dag_id == dag_id)
+            .values(data=data, dag_hash=SerializedDAG.from_dict(data).dag_hash)
+        )
+
+
+def _set_dag(dag_id: str, **values: Any) -> None:
+    with create_session() as session:
+        session.execute(
+            update(models.DagModel).where(models.DagModel.dag_id == dag_id).values(**values)
+        )
+
+
+def test_trigger_follows_a_dag_changed_since_the_last_trigger(
+    client: httpx.Client, admin: httpx.BasicAuth, dag: str
+) -> None:
+    """A trigger always creates the run of the DAG's current version (the version cached in the
+    API process is only used while its hash is current): new tasks, new params, import errors
+    and deactivation all take effect on the next trigger."""
+    url = f"/dags/{dag}/dagRuns"
+    first = client.post(url, json={"dag_run_id": "before"}, auth=admin)
+    assert first.status_code == 200, first.text
+    assert _task_ids("before") == {"extract", "load"}
+    # New tasks, and a param the old version would reject: the new version decides.
+    _reparsed(dag, task_ids=("fetch",), params={"limit": Param("10", type="string")})
+    after = client.post(url, json={"dag_run_id": "after", "conf": {"limit": "all"}}, auth=admin)
+    assert after.status_code == 200, after.text
+    assert _task_ids("after") == {"fetch"}
+    # A conf both versions accept.
+    _reparsed(dag, task_ids=("fetch", "store"), params={"limit": Param("10", type="string")})
+    again = client.post(url, json={"dag_run_id": "again"}, auth=admin)
+    assert again.status_code == 200, again.text
+    assert _task_ids("again") == {"fetch", "store"}
+    # The reverse: the version in memory accepts the conf, the current one does not.
+    _reparsed(dag, params={"limit": Param(10, type="integer")})
+    refused = client.post(url, json={"conf": {"limit": "all"}}, auth=admin)
+    assert refused.status_code == 400, refused.text
+    _set_dag(dag, has_import_errors=True)
+    assert client.post(url, json={}, auth=admin).status_code == 400
+    _set_dag(dag, has_import_errors=False, is_active=False)
+    assert client.post(url, json={}, auth=admin).status_code == 404

@@ -6,9 +6,10 @@
 - `CurrentPrincipal`: the configured `[api] auth_backends`, tried in order (§2 "401 versus
   403"); anonymous callers hold the Public role's permissions.
 - `requires_access_dag(...)` / `requires_access(...)`: 403 unless the principal may.
-- `audit(event)`: an EventLog row `api.<event>` owned by the acting user, written in its own
-  transaction once access was granted, so attempts that then fail are on record too (as in
-  Airflow).
+- `audit(event)`: an EventLog row `api.<event>` owned by the acting user, stamped once access
+  was granted and written with the request's own transaction; if that transaction fails or is
+  rolled back, the row is written in a transaction of its own, so attempts that then fail are
+  on record too (as in Airflow).
 - `db_handler`: runs a sync handler where its session's work is cheapest (see `run_db`).
 
 Where blocking database work runs: read-only work on SQLite runs inline on the event loop.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -33,7 +35,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import anyio
 from fastapi import Depends, Request
 from fastapi.dependencies.utils import get_flat_params
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -43,7 +45,8 @@ from aerovane.auth.permissions import Perm
 from aerovane.auth.rbac import PUBLIC_ROLE, DagEntity, is_authorized_dag, role_permissions
 from aerovane.config import Settings, get_settings
 from aerovane.db import models
-from aerovane.db.engine import create_session, get_engine
+from aerovane.db.engine import begin_write_nowait, create_session, get_engine
+from aerovane.db.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,10 @@ _AFTER_COMMIT = "aerovane.after_commit"
 _READONLY = "aerovane.readonly"
 _INLINE = "aerovane.inline"
 _OWNER = "aerovane.owner"
+_AUDIT = "aerovane.audit"
+_READ_SESSION = "aerovane.read_session"
+#: How long `write_and_finish` waits for SQLite's write lock (as `busy_timeout` does).
+_WRITE_LOCK_TIMEOUT = 30.0
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -72,14 +79,38 @@ async def run_db(session: Session, fn: Callable[P, T], /, *args: P.args, **kwarg
 
 
 def _finish(session: Session, exc: BaseException | None = None) -> None:
-    """Commit (or, with `exc`, roll back and re-raise) and close, once per request."""
+    """Commit (or, with `exc`, roll back and re-raise) and close, once per request.
+
+    Pending audit rows go into the committing transaction; when there is none to join (a
+    read-only session) or it fails, they are written in a transaction of their own."""
     owner = session.info.pop(_OWNER, None)
     if owner is None:
         return
-    if exc is None:
+    read = session.info.pop(_READ_SESSION, None)
+    if read is not None:
+        _finish(read)
+    rows: list[dict[str, Any]] = session.info.pop(_AUDIT, [])
+    if exc is not None:
+        try:
+            owner.__exit__(type(exc), exc, exc.__traceback__)
+        finally:
+            _write_events(rows)
+        return
+    if not rows or session.info.get(_READONLY):
         owner.__exit__(None, None, None)
-    else:
-        owner.__exit__(type(exc), exc, exc.__traceback__)
+        _write_events(rows)
+        return
+    try:
+        session.execute(_INSERT_EVENT, rows)
+    except BaseException as failed:
+        owner.__exit__(type(failed), failed, failed.__traceback__)
+        _write_events(rows)
+        raise
+    try:
+        owner.__exit__(None, None, None)
+    except BaseException:
+        _write_events(rows)
+        raise
 
 
 _session_slots: weakref.WeakKeyDictionary[Engine, anyio.Semaphore] = weakref.WeakKeyDictionary()
@@ -128,14 +159,45 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
 async def _finish_where_cheap(session: Session, exc: BaseException | None = None) -> None:
     # A session that never reached the database (or was already finished by `db_handler`)
-    # closes without I/O.
-    if session.info.get(_INLINE) or _OWNER not in session.info or not session.in_transaction():
+    # closes without I/O, unless it still has audit rows to write.
+    read = session.info.get(_READ_SESSION)
+    if (
+        session.info.get(_INLINE)
+        or _OWNER not in session.info
+        or not (
+            session.in_transaction()
+            or session.info.get(_AUDIT)
+            or (read is not None and not read.info.get(_INLINE))
+        )
+    ):
         _finish(session, exc)
     else:
         await run_in_threadpool(_finish, session, exc)
 
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def read_session_for(session: Session) -> Session:
+    """The request's session if it is read-only, else a read-only session of its own (made
+    once per request and closed with the request's session), for lookups a write request must
+    not make in its write session: on SQLite they would take the write lock before the writes
+    need it."""
+    if session.info.get(_READONLY):
+        return session
+    read: Session | None = session.info.get(_READ_SESSION)
+    if read is None:
+        owner = create_session(readonly=True)
+        read = owner.__enter__()
+        read.info[_OWNER] = owner
+        read.info[_READONLY] = True
+        read.info[_INLINE] = session.get_bind().dialect.name == "sqlite"
+        session.info[_READ_SESSION] = read
+    return read
+
+
+# The same dependency (so the same session), for callables also called outside FastAPI.
+_RequestSession = Annotated[Session | None, *DbSession.__metadata__]
 
 
 def db_handler(fn: Callable[P, T]) -> Callable[P, Awaitable[T]]:
@@ -149,19 +211,56 @@ def db_handler(fn: Callable[P, T]) -> Callable[P, Awaitable[T]]:
         assert isinstance(session, Session)
         if session.info.get(_INLINE):
             return fn(*args, **kwargs)
-
-        def call_and_finish() -> T:
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                _finish(session, exc)
-                raise
-            _finish(session)
-            return result
-
-        return await run_in_threadpool(call_and_finish)
+        return await run_and_finish(session, functools.partial(fn, *args, **kwargs))
 
     return handler
+
+
+async def write_and_finish(session: Session, fn: Callable[[], T]) -> T:
+    """`run_and_finish` for short, bounded writes (a few statements).
+
+    On SQLite the write lock is awaited without blocking the event loop, then `fn` and the
+    commit run inline: in a worker thread the transaction would keep the lock, and the other
+    processes waiting for it, while the thread waits for the GIL (up to the 5 ms switch
+    interval each time the event loop has it). Elsewhere it is `run_and_finish`.
+    """
+    engine = session.get_bind()
+    if engine.dialect.name != "sqlite":
+        return await run_and_finish(session, fn)
+    delay, deadline = 0.0002, time.monotonic() + _WRITE_LOCK_TIMEOUT
+    try:
+        while not begin_write_nowait(session):
+            if time.monotonic() > deadline:
+                raise TimeoutError("SQLite's write lock stayed busy")
+            await anyio.sleep(delay)
+            delay = min(delay * 1.5, 0.004)
+        result = fn()
+    except Exception as exc:
+        # Rolling back is instant, but the audit row then needs a write lock of its own,
+        # which may take a while: wait for it in a worker thread.
+        await run_in_threadpool(_finish, session, exc)
+        raise
+    except BaseException as exc:  # cancelled: no more awaiting
+        _finish(session, exc)
+        raise
+    _finish(session)
+    return result
+
+
+async def run_and_finish(session: Session, fn: Callable[[], T]) -> T:
+    """Call `fn` (work in the request's write `session`) and end the request's transaction,
+    in one worker thread."""
+
+    def call_and_finish() -> T:
+        try:
+            result = fn()
+        except BaseException as exc:
+            _finish(session, exc)
+            raise
+        _finish(session)
+        return result
+
+    return await run_in_threadpool(call_and_finish)
 
 
 async def run_read(fn: Callable[[], T]) -> T:
@@ -221,17 +320,9 @@ def authenticate(request: Request, session: Session) -> Principal:
     raise ApiError(401, headers=last_headers)
 
 
-def _authenticate_in_own_session(request: Request) -> Principal:
-    with create_session(readonly=True) as lookup:
-        return authenticate(request, lookup)
-
-
 async def get_principal(request: Request, session: DbSession) -> Principal:
-    if session.info.get(_READONLY):
-        return await run_db(session, authenticate, request, session)
-    # Never look users up in the write session: on SQLite that would take the write lock
-    # before the audit row (its own transaction) is written.
-    return await run_in_threadpool(_authenticate_in_own_session, request)
+    read = read_session_for(session)
+    return await run_db(read, authenticate, request, read)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
@@ -315,9 +406,13 @@ async def _json_body(request: Request) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _write_event(row: models.EventLog) -> None:
-    with create_session() as session:
-        session.add(row)
+_INSERT_EVENT = insert(models.EventLog.__table__)
+
+
+def _write_events(rows: list[dict[str, Any]]) -> None:
+    if rows:
+        with create_session() as session:
+            session.execute(_INSERT_EVENT, rows)
 
 
 def audit(
@@ -326,10 +421,13 @@ def audit(
     """Write `api.<event>` to the audit log with the acting user as owner.
 
     `mask` hides secrets in the body that key names alone do not reveal (a variable's value,
-    a connection's JSON `extra`) before the name-based redaction.
+    a connection's JSON `extra`) before the name-based redaction. Called without a session
+    (outside FastAPI's dependency injection), the row is written at once.
     """
 
-    async def record(request: Request, principal: CurrentPrincipal) -> None:
+    async def record(
+        request: Request, principal: CurrentPrincipal, session: _RequestSession = None
+    ) -> None:
         path = dict(request.path_params)
         body = await _json_body(request)
         extra: dict[str, Any] = {**path, **dict(request.query_params)}
@@ -337,16 +435,20 @@ def audit(
             extra.update(_redact(mask(body) if mask else body))
         dag_id = path.get("dag_id")
         run_id = path.get("dag_run_id") or (body or {}).get("dag_run_id")
-        row = models.EventLog(
-            event=f"api.{event}",
-            owner=principal.username or "anonymous",
-            owner_display_name=principal.display_name or None,
-            dag_id=dag_id if dag_id and dag_id != "~" else None,
-            run_id=run_id if isinstance(run_id, str) and run_id != "~" else None,
-            task_id=path.get("task_id"),
-            extra=json.dumps(extra, default=str),
-        )
-        await run_in_threadpool(_write_event, row)
+        row = {
+            "dttm": utcnow(),
+            "event": f"api.{event}",
+            "owner": principal.username or "anonymous",
+            "owner_display_name": principal.display_name or None,
+            "dag_id": dag_id if dag_id and dag_id != "~" else None,
+            "run_id": run_id if isinstance(run_id, str) and run_id != "~" else None,
+            "task_id": path.get("task_id"),
+            "extra": json.dumps(extra, default=str),
+        }
+        if session is not None and _OWNER in session.info:
+            session.info.setdefault(_AUDIT, []).append(row)
+        else:
+            await run_in_threadpool(_write_events, [row])
 
     record.__name__ = f"audit_{event}"
     return record

@@ -3,17 +3,21 @@
 `limit` above `[api] maximum_page_limit` is clamped to it, `0` means `[api] fallback_page_limit`
 and a negative value is a 400; `offset` must not be negative. `order_by` names one allowed field,
 `-` in front for descending; a tie-breaker (the primary key) keeps pages stable.
+
+Hot lists build their statements once per shape (`prepared_page`): building a SELECT and hashing
+it for SQLAlchemy's compiled-statement cache costs several times running it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Query
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import Row, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -108,4 +112,54 @@ def fetch_page(
     if 0 < len(rows) < page.limit or (not rows and page.offset == 0):
         return rows, page.offset + len(rows)
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    return rows, int(total or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPage:
+    """The page and COUNT statements of one shape of list query; every value a request
+    supplies is a bound parameter, the page's as `page_offset_` and `page_limit_`."""
+
+    page: Select[Any]
+    count: Select[Any]
+
+
+_prepared: dict[Hashable, PreparedPage] = {}
+_prepared_lock = threading.Lock()
+_MAX_PREPARED = 1024
+
+
+def prepared_page(
+    shape: Hashable, build: Callable[[], tuple[Select[Any], Sequence[ColumnElement[Any]]]]
+) -> PreparedPage:
+    """The statements for `shape` (everything that changes the SQL: which filters, which order,
+    which dialect), from `build()` -> (filtered query, ORDER BY) the first time."""
+    prepared = _prepared.get(shape)
+    if prepared is None:
+        query, order = build()
+        prepared = PreparedPage(
+            page=query.order_by(*order)
+            .offset(bindparam("page_offset_"))
+            .limit(bindparam("page_limit_")),
+            # Counting needs the filters, not the columns (one may be a per-row subquery).
+            count=select(func.count()).select_from(
+                query.with_only_columns(*query.selected_columns[:1]).order_by(None).subquery()
+            ),
+        )
+        with _prepared_lock:
+            if len(_prepared) >= _MAX_PREPARED:
+                _prepared.clear()
+            _prepared[shape] = prepared
+    return prepared
+
+
+def fetch_prepared_page(
+    session: Session, prepared: PreparedPage, params: Mapping[str, Any], page: Page
+) -> tuple[list[Row[Any]], int]:
+    """`fetch_page` for prepared statements and their parameters."""
+    bound = {**params, "page_offset_": page.offset, "page_limit_": page.limit}
+    rows = list(session.execute(prepared.page, bound).all())
+    if 0 < len(rows) < page.limit or (not rows and page.offset == 0):
+        return rows, page.offset + len(rows)
+    total = session.scalar(prepared.count, dict(params))
     return rows, int(total or 0)

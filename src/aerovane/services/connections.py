@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -156,6 +155,8 @@ class ConnectionSpec:
 
 
 def _test_http(spec: ConnectionSpec, default_scheme: str) -> tuple[bool, str]:
+    import httpx  # only connection tests need an HTTP client; the API server starts without it
+
     host = spec.host or ""
     url = host if "://" in host else f"{spec.schema or default_scheme}://{host}"
     if spec.port:

@@ -1,14 +1,22 @@
 """DAG runs: creating them (manual triggers, idempotent triggers and scheduled runs) with their
-task instances, and changing them from outside the scheduler (state, clear, note, delete)."""
+task instances, and changing them from outside the scheduler (state, clear, note, delete).
+
+A manual trigger is checked first (`plan_manual_run`: only reads) and then inserted
+(`insert_manual_run`: one DAG re-check and two INSERTs), so a caller that reads in one session
+and writes in another holds SQLite's write lock only for the inserts. `trigger_dag_run` does
+both in one session and returns the ORM object.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import importlib
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy import and_, bindparam, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,7 +24,7 @@ from aerovane.config import get_settings
 from aerovane.db import models
 from aerovane.db.engine import is_postgres
 from aerovane.db.types import utcnow
-from aerovane.services.dag_bag import get_serialized_dag
+from aerovane.services.dag_bag import get_serialized_dag, serialized_dag_version
 from aerovane.services.errors import AlreadyExists, BadRequest, NotFound
 from aerovane.states import FINISHED_TI_VALUES, DagRunState, DagRunType, TaskState
 
@@ -123,42 +131,22 @@ def trigger_dag_run(
     a new one, so a client may retry a trigger whose response it never saw; the same key with a
     different request (conf, run id, logical date, data interval) is AlreadyExists.
     """
-    from aerovane.authoring.exceptions import ParamValidationError
+    plan = plan_manual_run(
+        dag_id,
+        run_id=run_id,
+        logical_date=logical_date,
+        data_interval=data_interval,
+        conf=conf,
+        note=note,
+        triggered_by=triggered_by,
+        idempotency_key=idempotency_key,
+        session=session,
+    )
+    if isinstance(plan, models.DagRun):
+        return plan
     from aerovane.authoring.timetables import DataInterval
 
-    if logical_date is not None and logical_date.tzinfo is None:
-        raise BadRequest("Naive datetime is disallowed")
-    request = _TriggerRequest(run_id, logical_date, data_interval, conf or {})
-    if idempotency_key is not None:
-        existing = _run_with_idempotency_key(dag_id, idempotency_key, session=session)
-        if existing is not None:
-            return request.check_replay_of(existing)
-    dag_model = session.get(models.DagModel, dag_id)
-    if dag_model is None or not dag_model.is_active:
-        raise NotFound(f"DAG with dag_id: '{dag_id}' not found")
-    if dag_model.has_import_errors:
-        raise BadRequest(f"DAG with dag_id: '{dag_id}' has import errors")
-    dag = get_serialized_dag(dag_id, session=session)
-    if dag is None:
-        raise NotFound(f"DAG with dag_id: '{dag_id}' not found")
-    if conf is not None and not isinstance(conf, dict):
-        raise BadRequest("conf must be a JSON object")
-    try:
-        dag.params.resolve(conf or {})
-    except ParamValidationError as exc:
-        raise BadRequest(str(exc)) from None
-    auto = logical_date is None and run_id is None
-    if logical_date is None:
-        logical_date = utcnow()
-    if run_id is None:
-        run_id = generate_run_id(DagRunType.MANUAL, logical_date)
-    else:
-        pattern = get_settings().getstr("scheduler", "allowed_run_id_pattern")
-        if not re.match(pattern, run_id):
-            raise BadRequest(
-                f"The provided run ID '{run_id}' is invalid. It does not match the configured "
-                f"pattern: '{pattern}'"
-            )
+    dag, run_id, logical_date = plan.dag, plan.run_id, plan.logical_date
     for _ in range(1000):
         if data_interval is not None:
             interval = DataInterval(*data_interval)
@@ -183,14 +171,248 @@ def trigger_dag_run(
                 # A concurrent request with the same key may have just committed its run.
                 existing = _run_with_idempotency_key(dag_id, idempotency_key, session=session)
                 if existing is not None:
-                    return request.check_replay_of(existing)
-            if not auto:
+                    return plan.request.check_replay_of(existing)
+            if not plan.auto:
                 raise
         # Neither id nor date was given: another trigger took this microsecond. Take the next
         # one, so simultaneous triggers never collide.
         logical_date += dt.timedelta(microseconds=1)
         run_id = generate_run_id(DagRunType.MANUAL, logical_date)
     raise AlreadyExists(f"could not find a free logical date for a run of {dag_id!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ManualRun:
+    """A manual trigger that passed every check (`plan_manual_run`), ready to insert."""
+
+    dag: SerializedDAG
+    run_id: str
+    logical_date: dt.datetime
+    #: Neither run id nor logical date was given: on a collision, take the next microsecond.
+    auto: bool
+    request: _TriggerRequest
+    note: str | None
+    triggered_by: str | None
+    idempotency_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """The columns of a run `insert_manual_run` created, named as on `models.DagRun`."""
+
+    dag_id: str
+    run_id: str
+    logical_date: dt.datetime
+    data_interval_start: dt.datetime | None
+    data_interval_end: dt.datetime | None
+    run_type: str
+    state: str
+    external_trigger: bool
+    conf: dict[str, Any]
+    note: str | None
+    start_date: None = None
+    end_date: None = None
+    last_scheduling_decision: None = None
+
+
+_DAG = models.DagModel.__table__.c
+_SERIALIZED = models.SerializedDagModel.__table__.c
+#: What a trigger needs to know about a DAG, in one query.
+_DAG_STATE = (
+    select(_DAG.is_active, _DAG.has_import_errors, _SERIALIZED.dag_hash)
+    .select_from(
+        models.DagModel.__table__.outerjoin(
+            models.SerializedDagModel.__table__, _SERIALIZED.dag_id == _DAG.dag_id
+        )
+    )
+    .where(_DAG.dag_id == bindparam("dag_id"))
+)
+
+
+def plan_manual_run(
+    dag_id: str,
+    *,
+    run_id: str | None = None,
+    logical_date: dt.datetime | None = None,
+    data_interval: tuple[dt.datetime, dt.datetime] | None = None,
+    conf: dict[str, Any] | None = None,
+    note: str | None = None,
+    triggered_by: str | None = None,
+    idempotency_key: str | None = None,
+    session: Session,
+) -> ManualRun | models.DagRun:
+    """Every check of `trigger_dag_run`, reading only: the run to create, or the run an
+    earlier trigger with the same `idempotency_key` created. Raises as `trigger_dag_run`."""
+    from aerovane.authoring.exceptions import ParamValidationError
+
+    if logical_date is not None and logical_date.tzinfo is None:
+        raise BadRequest("Naive datetime is disallowed")
+    request = _TriggerRequest(run_id, logical_date, data_interval, conf or {})
+    if idempotency_key is not None:
+        existing = _run_with_idempotency_key(dag_id, idempotency_key, session=session)
+        if existing is not None:
+            return request.check_replay_of(existing)
+    state = session.execute(_DAG_STATE, {"dag_id": dag_id}).first()
+    if state is None or not state.is_active:
+        raise NotFound(f"DAG with dag_id: '{dag_id}' not found")
+    if state.has_import_errors:
+        raise BadRequest(f"DAG with dag_id: '{dag_id}' has import errors")
+    dag = None
+    if state.dag_hash is not None:
+        dag = serialized_dag_version(dag_id, state.dag_hash, session=session)
+    if dag is None:
+        raise NotFound(f"DAG with dag_id: '{dag_id}' not found")
+    if conf is not None and not isinstance(conf, dict):
+        raise BadRequest("conf must be a JSON object")
+    try:
+        dag.params.resolve(conf or {})
+    except ParamValidationError as exc:
+        raise BadRequest(str(exc)) from None
+    auto = logical_date is None and run_id is None
+    if logical_date is None:
+        logical_date = utcnow()
+    if run_id is None:
+        run_id = generate_run_id(DagRunType.MANUAL, logical_date)
+    else:
+        pattern = get_settings().getstr("scheduler", "allowed_run_id_pattern")
+        if not re.match(pattern, run_id):
+            raise BadRequest(
+                f"The provided run ID '{run_id}' is invalid. It does not match the configured "
+                f"pattern: '{pattern}'"
+            )
+    return ManualRun(
+        dag=dag,
+        run_id=run_id,
+        logical_date=logical_date,
+        auto=auto,
+        request=request,
+        note=note,
+        triggered_by=triggered_by,
+        idempotency_key=idempotency_key,
+    )
+
+
+_RUN_TABLE = models.DagRun.__table__
+_INSERT_TIS = insert(models.TaskInstance.__table__)
+
+
+@functools.cache
+def _insert_run_unless_taken(dialect: str) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING RETURNING id` in `dialect` (sqlite or postgresql),
+    built on first use: importing the PostgreSQL dialect costs an SQLite install ~20 ms and
+    a megabyte or two for nothing."""
+    module = importlib.import_module(f"sqlalchemy.dialects.{dialect}")
+    return module.insert(_RUN_TABLE).on_conflict_do_nothing().returning(_RUN_TABLE.c.id)
+
+
+def insert_manual_run(plan: ManualRun, *, session: Session) -> NewRun | models.DagRun:
+    """Create the planned run and its task instances, or return the run an earlier trigger
+    with the same idempotency key created (AlreadyExists as `trigger_dag_run`).
+
+    The DAG is checked again first, inside this (write) transaction; if it changed since the
+    plan was made, the whole trigger is redone here."""
+    dag, request = plan.dag, plan.request
+    state = session.execute(_DAG_STATE, {"dag_id": dag.dag_id}).first()
+    if state is None or tuple(state) != (True, False, dag.dag_hash):
+        return trigger_dag_run(
+            dag.dag_id,
+            run_id=request.run_id,
+            logical_date=request.logical_date,
+            data_interval=request.data_interval,
+            conf=request.conf,
+            note=plan.note,
+            triggered_by=plan.triggered_by,
+            idempotency_key=plan.idempotency_key,
+            session=session,
+        )
+    from aerovane.authoring.timetables import DataInterval
+
+    insert_run = _insert_run_unless_taken(session.get_bind().dialect.name)
+    run_id, logical_date = plan.run_id, plan.logical_date
+    for _ in range(1000):
+        if request.data_interval is not None:
+            interval = DataInterval(*request.data_interval)
+        else:
+            interval = dag.timetable.infer_manual_data_interval(run_after=logical_date)
+        run = NewRun(
+            dag_id=dag.dag_id,
+            run_id=run_id,
+            logical_date=logical_date,
+            data_interval_start=interval.start,
+            data_interval_end=interval.end,
+            run_type=DagRunType.MANUAL.value,
+            state=DagRunState.QUEUED.value,
+            external_trigger=True,
+            conf=request.conf,
+            note=plan.note,
+        )
+        values = {
+            "dag_id": run.dag_id,
+            "run_id": run.run_id,
+            "logical_date": run.logical_date,
+            "data_interval_start": run.data_interval_start,
+            "data_interval_end": run.data_interval_end,
+            "run_type": run.run_type,
+            "external_trigger": True,
+            "conf": run.conf,
+            "state": run.state,
+            "queued_at": utcnow(),
+            "dag_hash": dag.dag_hash,
+            "note": run.note,
+            "triggered_by": plan.triggered_by,
+            "idempotency_key": plan.idempotency_key,
+        }
+        # ON CONFLICT DO NOTHING: a taken id, date or key inserts (and returns) nothing instead
+        # of failing the transaction, so no savepoint is needed.
+        if session.execute(insert_run, _run_row(values)).first() is not None:
+            ti_rows = task_instance_rows(dag, dag.dag_id, run_id)
+            if ti_rows:
+                session.execute(_INSERT_TIS, ti_rows)
+            return run
+        if plan.idempotency_key is not None:
+            existing = _run_with_idempotency_key(dag.dag_id, plan.idempotency_key, session=session)
+            if existing is not None:
+                return request.check_replay_of(existing)
+        if not plan.auto:
+            raise AlreadyExists(
+                f"DAGRun with DAG ID: '{dag.dag_id}' and DAGRun ID: '{run_id}' or logical date "
+                f"'{logical_date.isoformat()}' already exists"
+            )
+        logical_date += dt.timedelta(microseconds=1)
+        run_id = generate_run_id(DagRunType.MANUAL, logical_date)
+    raise AlreadyExists(f"could not find a free logical date for a run of {dag.dag_id!r}")
+
+
+def _run_row(values: dict[str, Any]) -> dict[str, Any]:
+    """ORM attribute names to column names (`logical_date` is the `execution_date` column)."""
+    row = dict(values)
+    row["execution_date"] = row.pop("logical_date")
+    return row
+
+
+def task_instance_rows(dag: SerializedDAG, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    """The rows `create_task_instances` adds, for a Core INSERT."""
+    return [
+        {
+            "dag_id": dag_id,
+            "task_id": task.task_id,
+            "run_id": run_id,
+            "map_index": -1,
+            "try_number": 0,
+            "max_tries": task.retries,
+            "state": None,
+            "pool": task.pool,
+            "pool_slots": task.pool_slots,
+            "queue": task.queue,
+            "priority_weight": task.priority_weight,
+            "operator": task.operator_name,
+            "task_display_name": task.task_display_name,
+            "executor_config": task.executor_config or None,
+            "hostname": "",
+            "unixname": "",
+        }
+        for task in dag.task_dict.values()
+    ]
 
 
 def get_dag_run(dag_id: str, run_id: str, *, session: Session) -> models.DagRun:

@@ -2,20 +2,23 @@
 batch with `POST /dags/~/dagRuns/list`), trigger a run, get, delete, mark, clear or annotate one,
 and list the dataset events that triggered it.
 
-Triggering is `aerovane.services.dag_runs.trigger_dag_run`; once the transaction commits the
-schedulers on this host are woken so the run starts at once instead of at the next idle poll
-(likewise after a run is cleared or queued again). A trigger carrying an `Idempotency-Key`
+Triggering is `aerovane.services.dag_runs.plan_manual_run` (in a read session) then
+`insert_manual_run` (in the request's write transaction); once that commits, the schedulers on
+this host are woken so the run starts at once instead of at the next idle poll (likewise after
+a run is cleared or queued again). A trigger carrying an `Idempotency-Key`
 header returns the run an earlier trigger with that key created, so retrying never makes a
 second run.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import Text, cast, select
+from sqlalchemy import Text, bindparam, cast, select
+from sqlalchemy.orm import Session
 
 from aerovane.api.deps import (
     CurrentPrincipal,
@@ -23,14 +26,23 @@ from aerovane.api.deps import (
     after_commit,
     audit,
     db_handler,
+    read_session_for,
     requires_access,
     requires_access_dag,
+    run_and_finish,
     run_read,
+    write_and_finish,
 )
 from aerovane.api.errors import ApiError
-from aerovane.api.pagination import Page, PageParams, fetch_page, order_by_clauses
+from aerovane.api.pagination import (
+    Page,
+    PageParams,
+    fetch_prepared_page,
+    order_by_clauses,
+    prepared_page,
+)
 from aerovane.api.params import check_fields, parse_datetime, split_csv
-from aerovane.api.v1.datamodels.common import error_responses
+from aerovane.api.v1.datamodels.common import error_responses, iso_for, stored_datetime
 from aerovane.api.v1.datamodels.dag_runs import (
     DAG_RUN_FIELDS,
     ClearDagRunBody,
@@ -42,13 +54,14 @@ from aerovane.api.v1.datamodels.dag_runs import (
     TaskInstanceReferenceCollection,
     TriggerDAGRunBody,
     UpdateDagRunStateBody,
+    dag_run_list_item,
     dag_run_to_dict,
     dataset_event_to_dict,
     task_instance_reference,
 )
 from aerovane.auth.permissions import READ
 from aerovane.auth.rbac import DagEntity, permitted_dag_ids
-from aerovane.db.engine import create_session
+from aerovane.db.engine import create_session, is_postgres
 from aerovane.db.models import DagRun
 from aerovane.scheduler.wakeup import notify_schedulers
 from aerovane.services import dag_runs as dag_run_service
@@ -59,11 +72,6 @@ router = APIRouter(prefix="/dags/{dag_id}/dagRuns", tags=["DAGRun"])
 #: `POST /dags/~/dagRuns/list` exists only with the literal `~`.
 batch_router = APIRouter(tags=["DAGRun"])
 
-# Table columns (plain rows, no ORM layer), keyed by the ORM attribute names.
-RUN_COLUMNS = tuple(
-    column.label("logical_date") if column.name == "execution_date" else column
-    for column in DagRun.__table__.columns
-)
 RUN = DagRun.__table__.c
 _ORDER_BY = {
     "id": RUN.id,
@@ -84,6 +92,57 @@ _RANGES = (
     ("end_date", RUN.end_date),
     ("updated_at", RUN.updated_at),
 )
+
+_LIST_DATETIMES = (
+    ("logical_date", RUN.execution_date),
+    ("start_date", RUN.start_date),
+    ("end_date", RUN.end_date),
+    ("data_interval_start", RUN.data_interval_start),
+    ("data_interval_end", RUN.data_interval_end),
+    ("last_scheduling_decision", RUN.last_scheduling_decision),
+)
+
+
+@functools.cache
+def _list_columns(dialect_name: str) -> tuple[Any, ...]:
+    """What a list item needs, and no more, with datetimes as the database stores them."""
+    dates = tuple(stored_datetime(column, dialect_name, name) for name, column in _LIST_DATETIMES)
+    return (
+        RUN.run_id,
+        RUN.dag_id,
+        RUN.run_type,
+        RUN.state,
+        RUN.external_trigger,
+        RUN.conf,
+        RUN.note,
+        *dates,
+    )
+
+
+#: A list filter: the bound parameter's name, its value, and the condition that uses it.
+Filter = tuple[str, Any, Any]
+
+
+def _list_page(
+    session: Session, endpoint: str, filters: list[Filter], page: Page, order_key: str, order: Any
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of runs as list items, with statements prepared once per shape."""
+    dialect = session.get_bind().dialect.name
+    shape = (endpoint, dialect, *(name for name, _, _ in filters), order_key)
+
+    def build() -> tuple[Any, list[Any]]:
+        query = select(*_list_columns(dialect)).where(*(condition for _, _, condition in filters))
+        return query, order
+
+    params = {name: value for name, value, _ in filters}
+    rows, total = fetch_prepared_page(session, prepared_page(shape, build), params, page)
+    iso_text = iso_for(dialect)
+    return [dag_run_list_item(row, iso_text) for row in rows], total
+
+
+def _in(column: Any, name: str) -> Any:
+    return column.in_(bindparam(name, expanding=True))
+
 
 DateParam = Annotated[str | None, Query(description="ISO-8601 date-time")]
 _MAX_IDEMPOTENCY_KEY = DagRun.__table__.c.idempotency_key.type.length
@@ -126,24 +185,27 @@ def get_dag_runs(
         "end_date": (end_date_gte, end_date_lte),
         "updated_at": (updated_at_gte, updated_at_lte),
     }
-    query = select(*RUN_COLUMNS)
+    filters: list[Filter] = []
     if dag_id == "~":
         allowed = permitted_dag_ids(principal.permissions, READ)
         if allowed is not None:
-            query = query.where(RUN.dag_id.in_(sorted(allowed)))
+            filters.append(("dag_ids", sorted(allowed), _in(RUN.dag_id, "dag_ids")))
     else:
-        query = query.where(RUN.dag_id == dag_id)
+        filters.append(("dag_id", dag_id, RUN.dag_id == bindparam("dag_id")))
     for name, column in _RANGES:
         gte, lte = bounds[name]
         if (low := parse_datetime(gte, f"{name}_gte")) is not None:
-            query = query.where(column >= low)
+            filters.append((f"{name}_gte", low, column >= bindparam(f"{name}_gte")))
         if (high := parse_datetime(lte, f"{name}_lte")) is not None:
-            query = query.where(column <= high)
+            filters.append((f"{name}_lte", high, column <= bindparam(f"{name}_lte")))
     states = split_csv(state)
     if states:
-        query = query.where(RUN.state.in_(states))
-    rows, total = fetch_page(session, query, page, order)
-    runs = [_project(dag_run_to_dict(row), selected) for row in rows]
+        filters.append(("states", states, _in(RUN.state, "states")))
+    runs, total = _list_page(
+        session, "get_dag_runs", filters, page, (order_by or "").strip(), order
+    )
+    if selected is not None:
+        runs = [_project(run, selected) for run in runs]
     return JSONResponse({"dag_runs": runs, "total_entries": total})
 
 
@@ -157,8 +219,7 @@ def get_dag_runs(
     response_model=None,
     responses={200: {"model": DAGRunResponse}, **error_responses(400, 401, 403, 404, 409)},
 )
-@db_handler
-def trigger_dag_run(
+async def trigger_dag_run(
     dag_id: str,
     body: TriggerDAGRunBody,
     session: DbSession,
@@ -170,23 +231,38 @@ def trigger_dag_run(
         ),
     ] = None,
 ) -> JSONResponse:
+    """The trigger is checked in a read session and only inserted in the request's write
+    transaction, so SQLite's write lock is held for the inserts alone (all of it inline on
+    SQLite; see `write_and_finish`)."""
     if idempotency_key is not None and not 0 < len(idempotency_key) <= _MAX_IDEMPOTENCY_KEY:
         raise ApiError(400, f"Idempotency-Key must be 1 to {_MAX_IDEMPOTENCY_KEY} characters long")
     interval = None
     if body.data_interval_start is not None and body.data_interval_end is not None:
         interval = (body.data_interval_start, body.data_interval_end)
+    plan = functools.partial(
+        dag_run_service.plan_manual_run,
+        dag_id,
+        run_id=body.dag_run_id,
+        logical_date=body.effective_logical_date,
+        data_interval=interval,
+        conf=body.conf,
+        note=body.note,
+        triggered_by="rest_api",
+        idempotency_key=idempotency_key,
+    )
+
+    def insert(planned: dag_run_service.ManualRun | DagRun) -> Any:
+        if isinstance(planned, DagRun):
+            return planned
+        return dag_run_service.insert_manual_run(planned, session=session)
+
     try:
-        run = dag_run_service.trigger_dag_run(
-            dag_id,
-            run_id=body.dag_run_id,
-            logical_date=body.effective_logical_date,
-            data_interval=interval,
-            conf=body.conf,
-            note=body.note,
-            triggered_by="rest_api",
-            idempotency_key=idempotency_key,
-            session=session,
-        )
+        if is_postgres(session):
+            # Reads wait on the network with the GIL released: one thread does it all.
+            run = await run_and_finish(session, lambda: insert(plan(session=session)))
+        else:
+            planned = plan(session=read_session_for(session))
+            run = await write_and_finish(session, lambda: insert(planned))
     except NotFound as exc:
         raise ApiError(404, str(exc), title="DAG not found") from None
     except AlreadyExists as exc:
@@ -230,31 +306,31 @@ async def get_dag_runs_batch(body: ListDagRunsBody, principal: CurrentPrincipal)
     """Runs of the readable DAGs, filtered by the body. `page_limit` is not capped by
     `[api] maximum_page_limit`, as on Airflow's server."""
     order = order_by_clauses(body.order_by, allowed=_ORDER_BY, default="id", tiebreakers=[RUN.id])
-    query = select(*RUN_COLUMNS)
+    filters: list[Filter] = []
     allowed = permitted_dag_ids(principal.permissions, READ)
     if body.dag_ids:
         wanted = set(body.dag_ids) if allowed is None else set(body.dag_ids) & allowed
-        query = query.where(RUN.dag_id.in_(sorted(wanted)))
+        filters.append(("dag_ids", sorted(wanted), _in(RUN.dag_id, "dag_ids")))
     elif allowed is not None:
-        query = query.where(RUN.dag_id.in_(sorted(allowed)))
+        filters.append(("dag_ids", sorted(allowed), _in(RUN.dag_id, "dag_ids")))
     if body.states:
-        query = query.where(RUN.state.in_(body.states))
-    for low, high, column in (
-        (body.execution_date_gte, body.execution_date_lte, RUN.execution_date),
-        (body.start_date_gte, body.start_date_lte, RUN.start_date),
-        (body.end_date_gte, body.end_date_lte, RUN.end_date),
+        filters.append(("states", body.states, _in(RUN.state, "states")))
+    for name, low, high, column in (
+        ("execution_date", body.execution_date_gte, body.execution_date_lte, RUN.execution_date),
+        ("start_date", body.start_date_gte, body.start_date_lte, RUN.start_date),
+        ("end_date", body.end_date_gte, body.end_date_lte, RUN.end_date),
     ):
         if low is not None:
-            query = query.where(column >= low)
+            filters.append((f"{name}_gte", low, column >= bindparam(f"{name}_gte")))
         if high is not None:
-            query = query.where(column <= high)
+            filters.append((f"{name}_lte", high, column <= bindparam(f"{name}_lte")))
     page = Page(limit=body.page_limit, offset=body.page_offset)
+    order_key = (body.order_by or "").strip()
 
     def read() -> JSONResponse:
         # A POST gets a write session; this only reads, so it reads in its own read session.
         with create_session(readonly=True) as session:
-            rows, total = fetch_page(session, query, page, order)
-        runs = [dag_run_to_dict(row) for row in rows]
+            runs, total = _list_page(session, "get_dag_runs_batch", filters, page, order_key, order)
         return JSONResponse({"dag_runs": runs, "total_entries": total})
 
     return await run_read(read)

@@ -2,8 +2,8 @@
 delete one.
 
 Lists show only DAGs the caller may read (global `DAGs` or per-DAG grants); a bulk PATCH
-touches only DAGs the caller may edit. A page costs at most three queries whatever its size: the
-DAG rows, their tags, and a COUNT when the page does not tell the total. Details and tasks come
+touches only DAGs the caller may edit. A page costs at most two queries whatever its size: the
+DAG rows with their tags, and a COUNT when the page does not tell the total. Details and tasks come
 from the serialized DAG (`aerovane.services.dag_bag`), never from user code.
 """
 
@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
 from aerovane.api.deps import (
@@ -28,7 +28,13 @@ from aerovane.api.deps import (
     requires_access_dag,
 )
 from aerovane.api.errors import ApiError
-from aerovane.api.pagination import PageParams, fetch_page, order_by_clauses
+from aerovane.api.pagination import (
+    PageParams,
+    fetch_page,
+    fetch_prepared_page,
+    order_by_clauses,
+    prepared_page,
+)
 from aerovane.api.params import check_fields, split_csv
 from aerovane.api.signing import file_token
 from aerovane.api.v1.datamodels.common import error_responses
@@ -78,6 +84,26 @@ def _tags_by_dag(session: Session, dag_ids: Sequence[str]) -> dict[str, list[str
     return tags
 
 
+def _tag_names_column(dialect_name: str) -> Any:
+    """Each DAG's tag names as a JSON array, in the page's own query: ordered by the database
+    on PostgreSQL (its collation), sorted by `_tag_names` on SQLite (binary, as Python's)."""
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import aggregate_order_by  # not loaded on SQLite
+
+        names = func.json_agg(aggregate_order_by(TAG.name, TAG.name))
+    else:
+        names = func.json_group_array(TAG.name)
+    return select(names).where(TAG.dag_id == DAG.dag_id).scalar_subquery().label("tag_names_")
+
+
+def _tag_names(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):  # SQLite's JSON text
+        return sorted(json.loads(value))
+    return list(value)
+
+
 def _project(item: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
     return item if fields is None else {name: item[name] for name in fields}
 
@@ -103,24 +129,39 @@ def get_dags(
 ) -> JSONResponse:
     selected = check_fields(fields, DAG_FIELDS, "DAGCollectionSchema")
     order = order_by_clauses(order_by, allowed=_ORDER_BY, default="dag_id")
-    query = select(*DAG_COLUMNS)
-    if only_active:
-        query = query.where(DAG.is_active.is_(True))
-    if paused is not None:
-        query = query.where(DAG.is_paused.is_(paused))
-    if dag_id_pattern:
-        query = query.where(DAG.dag_id.ilike(f"%{dag_id_pattern}%"))
     allowed = permitted_dag_ids(principal.permissions, READ)
+    params: dict[str, Any] = {}
+    if dag_id_pattern:
+        params["pattern"] = f"%{dag_id_pattern}%"
     if allowed is not None:
-        query = query.where(DAG.dag_id.in_(sorted(allowed)))
+        params["allowed"] = sorted(allowed)
     if tags:
-        query = query.where(exists().where(TAG.dag_id == DAG.dag_id, TAG.name.in_(tags)))
-    rows, total = fetch_page(session, query, page, order)
-    tags_by_dag = _tags_by_dag(session, [row.dag_id for row in rows])
+        params["tags"] = tags
+
+    dialect = session.get_bind().dialect.name
+
+    def build() -> tuple[Any, list[Any]]:
+        query = select(*DAG_COLUMNS, _tag_names_column(dialect))
+        if only_active:
+            query = query.where(DAG.is_active.is_(True))
+        if paused is not None:
+            query = query.where(DAG.is_paused.is_(paused))
+        if "pattern" in params:
+            query = query.where(DAG.dag_id.ilike(bindparam("pattern")))
+        if "allowed" in params:
+            query = query.where(DAG.dag_id.in_(bindparam("allowed", expanding=True)))
+        if "tags" in params:
+            query = query.where(
+                exists().where(
+                    TAG.dag_id == DAG.dag_id, TAG.name.in_(bindparam("tags", expanding=True))
+                )
+            )
+        return query, order
+
+    shape = ("get_dags", dialect, only_active, paused, *sorted(params), (order_by or "").strip())
+    rows, total = fetch_prepared_page(session, prepared_page(shape, build), params, page)
     dags = [
-        _project(
-            dag_to_dict(row, tags_by_dag.get(row.dag_id, ()), file_token(row.fileloc)), selected
-        )
+        _project(dag_to_dict(row, _tag_names(row.tag_names_), file_token(row.fileloc)), selected)
         for row in rows
     ]
     return JSONResponse({"dags": dags, "total_entries": total})

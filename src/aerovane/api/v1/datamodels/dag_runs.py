@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -112,6 +113,28 @@ def dag_run_to_dict(run: Any) -> dict[str, Any]:
         "external_trigger": bool(run.external_trigger),
         "conf": run.conf if isinstance(run.conf, dict) else {},
         "note": run.note,
+    }
+
+
+def dag_run_list_item(row: Any, iso_text: Callable[[Any], str | None]) -> dict[str, Any]:
+    """`dag_run_to_dict` for a row of `DAG_RUN_LIST_COLUMNS`, with datetimes as stored
+    (`stored_datetime`) turned into ISO text by `iso_text`."""
+    logical = iso_text(row.logical_date)
+    return {
+        "dag_run_id": row.run_id,
+        "dag_id": row.dag_id,
+        "logical_date": logical,
+        "execution_date": logical,
+        "start_date": iso_text(row.start_date),
+        "end_date": iso_text(row.end_date),
+        "data_interval_start": iso_text(row.data_interval_start),
+        "data_interval_end": iso_text(row.data_interval_end),
+        "last_scheduling_decision": iso_text(row.last_scheduling_decision),
+        "run_type": row.run_type,
+        "state": row.state,
+        "external_trigger": bool(row.external_trigger),
+        "conf": row.conf if isinstance(row.conf, dict) else {},
+        "note": row.note,
     }
 
 
