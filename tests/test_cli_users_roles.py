@@ -70,6 +70,16 @@ def test_create_duplicate_and_unknown_role(runner: CliRunner) -> None:
         *("-r", "Viewer", "-p", "pw"),
     )
     assert "not a valid email address" in result.output
+    # Cloud Composer's documented pre-registration puts the principal's numeric id in -e.
+    result = fails(
+        runner,
+        *("users", "create", "-u", "accounts.google.com:1234", "-e", "5678", "-f", "x"),
+        *("-l", "-", "-r", "Op", "--use-random-password"),
+    )
+    assert "'5678' is not a valid email address" in result.output
+    create_args = ("-u", "accounts.google.com:1234", "-e", "1234", "-f", "1234", "-l", "-")
+    assert ok(runner, "users", "create", *create_args, "-r", "Op", "--use-random-password")
+    assert any(u["email"] == "1234" for u in users(runner))
 
 
 def test_delete_by_username_or_email(runner: CliRunner) -> None:

@@ -7,78 +7,23 @@ the public port as before.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import PG_URL
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start(home: Path, **extra: str) -> tuple[subprocess.Popen[str], int, int]:
-    port, api_port = _free_port(), _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AEROVANE__", "AIRFLOW__"))}
-    env.update(
-        AEROVANE_HOME=str(home),
-        AEROVANE__WEBSERVER__WEB_SERVER_PORT=str(port),
-        AEROVANE__WEBSERVER__WEB_SERVER_HOST="127.0.0.1",
-        AEROVANE__PROXY__API_PORT=str(api_port),
-        **extra,
-    )
-    if PG_URL:
-        # The shared test database is emptied by other fixtures; use SQLite here either way.
-        pass
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aerovane", "standalone"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    return proc, port, api_port
-
-
-def _wait_healthy(url: str, home: Path) -> str:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).json()["scheduler"]["status"] == "healthy":
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    secret = home / "standalone_admin_password.txt"
-    while time.monotonic() < deadline and not (secret.exists() and secret.read_text()):
-        time.sleep(0.02)
-    return secret.read_text().strip()
-
-
-def _stop(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, out
-    return out
+from tests.standalone_server import start, stop, wait_healthy
 
 
 def test_standalone_tour(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    proc, port, api_port = _start(home)
+    proc, port, api_port = start(home)
     url = f"http://127.0.0.1:{api_port}/api/v1"  # the API server itself, for local scripts
     public = f"http://127.0.0.1:{port}"
     try:
-        password = _wait_healthy(url, home)
+        password = wait_healthy(url, home)
         assert (home / "standalone_admin_password.txt").stat().st_mode & 0o077 == 0
         auth = ("admin", password)
         assert httpx.get(f"{url}/dags", timeout=5).status_code == 401
@@ -123,7 +68,7 @@ def test_standalone_tour(tmp_path: Path) -> None:
             runs = browser.get(f"/api/v1/dags/{dag_id}/dagRuns/{run_id}")
             assert runs.status_code == 200 and runs.json()["state"] == "success"
     finally:
-        out = _stop(proc)
+        out = stop(proc)
     assert f"Aerovane is running at http://localhost:{port}" in out
     assert f"password: {password}" in out
     assert re.search(r"OAuth client id: \d{12}-[a-z0-9]{32}\.apps\.googleusercontent\.com", out)
@@ -133,16 +78,16 @@ def test_standalone_tour(tmp_path: Path) -> None:
 
 def test_standalone_without_the_proxy(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    proc, port, api_port = _start(home, AEROVANE__PROXY__ENABLED="False")
+    proc, port, api_port = start(home, AEROVANE__PROXY__ENABLED="False")
     url = f"http://127.0.0.1:{port}/api/v1"
     try:
-        password = _wait_healthy(url, home)
+        password = wait_healthy(url, home)
         assert httpx.get(f"{url}/dags", timeout=5).status_code == 401
         assert httpx.get(f"{url}/dags", auth=("admin", password), timeout=5).status_code == 200
         with socket.socket() as sock:  # nothing listens on the API port
             assert sock.connect_ex(("127.0.0.1", api_port)) != 0
     finally:
-        out = _stop(proc)
+        out = stop(proc)
     assert f"Aerovane is running at http://localhost:{port}" in out
     assert "OAuth client id" not in out
     assert "Aerovane stopped." in out

@@ -111,3 +111,14 @@ def test_cli_config_commands(aerovane_home: Path) -> None:
     assert result.exit_code == 1 and "[core] nope: unknown option" in result.output
     result = runner.invoke(cli, ["config", "list", "--section", "core"])
     assert "fernet_key = < hidden >" in result.output
+
+
+def test_base_url_follows_the_port_unless_set(tmp_path: Path) -> None:
+    """Key files' token_uri and the environment's airflowUri come from here."""
+    assert make(tmp_path).base_url == "http://localhost:8080"
+    port = {"AEROVANE__WEBSERVER__WEB_SERVER_PORT": "9191"}
+    assert make(tmp_path, port).base_url == "http://localhost:9191"
+    tls = {**port, "AEROVANE__PROXY__TLS_CERT_FILE": "/etc/cert.pem"}
+    assert make(tmp_path, tls).base_url == "https://localhost:9191"
+    explicit = {**port, "AIRFLOW__WEBSERVER__BASE_URL": "https://composer.example.com/"}
+    assert make(tmp_path, explicit).base_url == "https://composer.example.com"

@@ -198,6 +198,25 @@ def test_tokens_from_auth_login(
     assert run_cli(f"{DESCRIBE} --format='value(state)'").stdout == "RUNNING\n"
 
 
+def test_login_tokens_come_from_the_control_plane_itself(
+    run_cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch, server_url: str
+) -> None:
+    """The login's token URL is the web server's, which its IP allow-list may close to this
+    host; this installation's control plane must still be reachable to open it again."""
+    from aerovane.config import get_settings
+
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS")
+    add_user("root", ["Admin"], password="root-pw")
+    run_cli("auth login --username root --password root-pw")
+    record_path = get_settings().home / "credentials" / "root.json"
+    record = json.loads(record_path.read_text())
+    closed = "http://127.0.0.1:9/token"
+    record_path.write_text(json.dumps({**record, "token_uri": closed}))
+    assert run_cli(f"{DESCRIBE} --format='value(state)'").stdout == "RUNNING\n"
+    elsewhere = run_cli(f"{DESCRIBE} --api-endpoint {server_url}", code=1)
+    assert f"cannot reach the token endpoint {closed}" in elsewhere.stderr
+
+
 def test_projects_iam_policy_bindings(
     run_cli: Callable[..., Result],
     make_account: Callable[..., Account],

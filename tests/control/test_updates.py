@@ -396,20 +396,32 @@ def test_watcher_reapplies_over_a_plain_reload(control: Control, watcher: Any) -
     assert eventually(lambda: get_settings().getint("core", "parallelism") == 4)
 
 
-def test_task_processes_apply_the_environment_themselves(control: Control) -> None:
-    """A task process (forked from a zygote that predates the change) reads the row itself."""
+def test_task_processes_apply_what_their_workload_carries(control: Control, watcher: Any) -> None:
+    """A task process (forked from a zygote that predates the change) applies the snapshot its
+    workload carries: what the scheduler's watcher applied when it queued the task."""
     from aerovane.config import get_settings, reload_settings
     from aerovane.control import live
 
     body = {"config": {"softwareConfig": {"envVariables": {"TASK_VISIBLE": "1"}}}}
     assert control.patch(ENV_VARIABLES, body).status_code == 200
     set_overrides(control, {"core-default_task_retries": "2"})
+    assert eventually(lambda: get_settings().getint("core", "default_task_retries") == 2)
+    carried = live.snapshot()
+    assert carried == {
+        "overrides": [["core", "default_task_retries", "2"]],
+        "env": {"TASK_VISIBLE": "1"},
+    }
+    live.stop_watcher()
     live.reset()
     reload_settings()
     assert "TASK_VISIBLE" not in os.environ
-    live.apply_in_task_process()
+    assert live.snapshot() is None
+    live.apply_in_task_process(carried)
     assert os.environ["TASK_VISIBLE"] == "1"
     assert get_settings().getint("core", "default_task_retries") == 2
+    live.apply_in_task_process(None)  # the scheduler had nothing applied: neither has the task
+    assert "TASK_VISIBLE" not in os.environ
+    assert get_settings().getint("core", "default_task_retries") != 2
 
 
 TASK_DAG = """
@@ -429,7 +441,7 @@ def test_a_real_task_sees_the_environment_variables(control: Control) -> None:
     (get_settings().dags_folder / "env_dag.py").write_text(TASK_DAG)
     body = {"config": {"softwareConfig": {"envVariables": {"GREETING": "from-the-env"}}}}
     assert control.patch(ENV_VARIABLES, body).status_code == 200
-    live.reset()  # this process forgets it: the task must read the environment itself
+    live.reset()  # this process forgets it: the run reads it, and its tasks carry it
     assert "GREETING" not in os.environ
     printed: list[str] = []
     assert run_dag_once("env_dag", None, None, timeout=60, echo=printed.append) == "success"

@@ -197,6 +197,10 @@ def test_real_servers_on_ipv4_and_ipv6_loopback(
         httpx.get(f"{v4}/x", headers={**json_only, "X-Forwarded-For": "203.0.113.5"}).status_code
         == 403
     )
-    # Even the public token routes sit behind the list.
+    # The token service is no part of the web server: a key file's token_uri works from
+    # anywhere, as Google's token endpoint does, while the web server refuses.
     set_config(monkeypatch, proxy__allowed_ip_ranges="")
-    assert httpx.get(f"{v4}/oauth2/v3/certs").status_code == 403
+    assert httpx.get(f"{v4}/x", headers=json_only).status_code == 403
+    assert httpx.get(f"{v4}/oauth2/v3/certs").status_code == 200
+    assert httpx.get(f"{v6}/.well-known/openid-configuration").status_code == 200
+    assert httpx.post(f"{v4}/token", data={"grant_type": "nonsense"}).status_code == 400

@@ -3,9 +3,11 @@ and `aerovane projects add-iam-policy-binding|remove-iam-policy-binding|get-iam-
 the roles the control plane checks.
 
 The commands are HTTP clients of the control plane (`--api-endpoint`, `AEROVANE_CONTROL_URL`,
-or this installation's `[webserver] base_url`), so they work from any machine. Access tokens
-come from a service-account key file in `GOOGLE_APPLICATION_CREDENTIALS` (or the metadata
-server in `GCE_METADATA_HOST`) through google-auth, else from `aerovane auth login`. The
+or this installation's API server, which is not behind the web server's proxy), so they work
+from any machine. Access tokens come from a service-account key file in
+`GOOGLE_APPLICATION_CREDENTIALS` (or the metadata server in `GCE_METADATA_HOST`) through
+google-auth, else from `aerovane auth login` (redeemed at the API server's token endpoint when
+the control plane is this installation's). The
 `projects` commands work on this installation's database, as `iam service-accounts` does.
 """
 
@@ -36,30 +38,49 @@ LOGIN_TOKEN_REUSE = 1800.0
 # -- plumbing --------------------------------------------------------------------------------------
 
 
-def _login_token_source() -> Callable[[], str]:
-    """Access tokens for the user of `aerovane auth login`, reused for half an hour."""
+def _login_token_source(token_url: str | None = None) -> Callable[[], str]:
+    """Access tokens for the user of `aerovane auth login`, reused for half an hour.
+
+    With `token_url` the refresh token is redeemed there instead of at the token URL of the
+    login (the web server's, behind its IP allow-list).
+    """
     from aerovane.cli import auth_commands
     from aerovane.identity.project import CLOUD_PLATFORM
 
     cached: list[tuple[str, float]] = []
 
-    def token() -> str:
-        if not cached or time.monotonic() - cached[0][1] > LOGIN_TOKEN_REUSE:
-            value = auth_commands._token(
+    def redeem() -> str:
+        record = auth_commands._user_credentials(None) if token_url else None
+        if token_url is None or record is None:  # (no login: `_token` says what to do)
+            return auth_commands._token(
                 "scope", CLOUD_PLATFORM, account=None, impersonate=None, key_file_path=None
             )
-            cached[:] = [(value, time.monotonic())]
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": record["refresh_token"],
+            "scope": CLOUD_PLATFORM,
+        }
+        value = auth_commands._post(token_url, form).get("access_token")
+        if not isinstance(value, str):
+            raise click.ClickException("token endpoint returned no access_token")
+        return value
+
+    def token() -> str:
+        if not cached or time.monotonic() - cached[0][1] > LOGIN_TOKEN_REUSE:
+            cached[:] = [(redeem(), time.monotonic())]
         return cached[0][0]
 
     return token
 
 
-def token_source() -> Callable[[], str]:
+def token_source(login_token_url: str | None = None) -> Callable[[], str]:
+    """google-auth's credentials when a key file or metadata server is configured, else the
+    logged-in user's (redeemed at `login_token_url` when given)."""
     if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or os.environ.get("GCE_METADATA_HOST"):
         from aerovane.client.control import google_access_token
 
         return google_access_token
-    return _login_token_source()
+    return _login_token_source(login_token_url)
 
 
 def _default_control_url() -> str:
@@ -71,7 +92,7 @@ def _default_control_url() -> str:
     if settings.getboolean("proxy", "enabled"):
         host = settings.getstr("proxy", "api_host")
         return f"http://{host}:{settings.getint('proxy', 'api_port')}"
-    return settings.getstr("webserver", "base_url")
+    return settings.base_url
 
 
 def _default_project() -> str:
@@ -101,7 +122,14 @@ def _client(api_endpoint: str | None) -> Iterator[Any]:
         class GoogleAuthError(Exception):  # type: ignore[no-redef]
             pass
 
-    client = ControlPlaneClient(api_endpoint or _default_control_url(), token=token_source())
+    if api_endpoint:
+        client = ControlPlaneClient(api_endpoint, token=token_source())
+    else:
+        # This installation's API server: its own token endpoint too, so that a web server IP
+        # allow-list that leaves this machine out cannot lock the administrator out of the
+        # control plane that would undo it.
+        url = _default_control_url().rstrip("/")
+        client = ControlPlaneClient(url, token=token_source(f"{url}/token"))
     try:
         yield client
     except ControlPlaneError as exc:

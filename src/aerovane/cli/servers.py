@@ -8,8 +8,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from aerovane.components import Components
 
 PASSWORD_FILE = "standalone_admin_password.txt"
 
@@ -53,19 +57,12 @@ def ensure_admin_user() -> tuple[str, str | None]:
     return "admin", password
 
 
-def _announce_when_healthy(urls: StandaloneUrls, started: float) -> None:
-    import httpx
-
-    # Creating the admin user hashes a password (~70 ms of KDF); it need not delay start-up.
+def _announce_when_healthy(components: Components, urls: StandaloneUrls, started: float) -> None:
+    if not components.wait_serving(timeout=60):
+        return
+    # After start-up, which its KDF and write would only slow down; nobody can use the account
+    # before this: its password (and the file holding it) comes into being here.
     username, password = ensure_admin_user()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{urls.api}/api/v1/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.02)
     took = time.monotonic() - started
     url = urls.web
     click.secho(f"\nAerovane is running at {url} (ready in {took:.2f}s)", fg="green", bold=True)
@@ -124,15 +121,23 @@ def standalone(port: int | None, host: str | None) -> None:
     """
     started = time.monotonic()
     from aerovane.components import Components, Plan
-    from aerovane.config import get_settings
+    from aerovane.config import get_settings, reload_settings
 
+    # As environment overrides, so every later settings snapshot (live config changes) and
+    # every child process sees them, and the derived base URL follows the port.
+    for key, value in (("WEB_SERVER_PORT", port), ("WEB_SERVER_HOST", host)):
+        if value is not None:
+            os.environ[f"AEROVANE__WEBSERVER__{key}"] = str(value)
+    reload_settings()
     _setup_logging()
     components = Components(Plan(host=host, port=port))
     components.prepare()
     settings = get_settings()
     port = port if port is not None else settings.getint("webserver", "web_server_port")
     urls = standalone_urls(port, proxied=components.proxied)
-    threading.Thread(target=_announce_when_healthy, args=(urls, started), daemon=True).start()
+    threading.Thread(
+        target=_announce_when_healthy, args=(components, urls, started), daemon=True
+    ).start()
     components.run()
     click.echo("Aerovane stopped.")
 
@@ -162,6 +167,9 @@ def proxy(port: int | None, host: str | None, upstream: str | None) -> None:
         api_host = settings.getstr("proxy", "api_host")
         api_host = f"[{api_host}]" if ":" in api_host else api_host
         upstream = f"http://{api_host}:{settings.getint('proxy', 'api_port')}"
+    from aerovane.components import startup_finished
+
+    startup_finished()
     uvicorn.run(
         create_proxy_app(upstream),
         host=host or settings.getstr("webserver", "web_server_host"),
@@ -190,6 +198,9 @@ def api_server(port: int | None, host: str | None, workers: int | None) -> None:
     ok, message = check()
     if not ok:
         raise click.ClickException(message)
+    from aerovane.components import startup_finished
+
+    startup_finished()
     uvicorn.run(
         "aerovane.api.app:create_app",
         factory=True,

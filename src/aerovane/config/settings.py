@@ -188,6 +188,16 @@ class Settings:
         return [name.strip() for name in value.split(",") if name.strip()]
 
     @property
+    def base_url(self) -> str:
+        """`[webserver] base_url` when set; otherwise the URL of this machine's web server port
+        (https when the proxy terminates TLS), so a port changed by configuration or by
+        `standalone --port` is what key files and the environment's `airflowUri` carry."""
+        if self.source("webserver", "base_url") != "default":
+            return self.getstr("webserver", "base_url").rstrip("/")
+        scheme = "https" if self.getstr("proxy", "tls_cert_file") else "http"
+        return f"{scheme}://localhost:{self.getint('webserver', 'web_server_port')}"
+
+    @property
     def dags_folder(self) -> Path:
         return Path(self.getstr("core", "dags_folder")).expanduser()
 

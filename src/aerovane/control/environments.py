@@ -123,7 +123,7 @@ def timestamp(value: dt.datetime | None) -> str | None:
 
 
 def airflow_uri(settings: Settings) -> str:
-    return settings.getstr("webserver", "base_url").rstrip("/")
+    return settings.base_url
 
 
 def dag_gcs_prefix(settings: Settings) -> str:

@@ -162,15 +162,36 @@ def refresh(*, session: Session | None = None) -> bool:
     return _applier.apply(LiveConfig.of(environment), seen)
 
 
-def apply_in_task_process() -> None:
-    """Give a new task process the environment's overrides and variables.
+def snapshot() -> dict[str, Any] | None:
+    """What this process has applied, as plain data a task workload carries; None if nothing.
 
-    Task processes are forked from a zygote that predates any change, so they read the
-    environment themselves (one row) instead of inheriting the scheduler's `os.environ`. A
-    failure is logged and the task runs with the configuration it has.
+    The scheduler's watcher keeps this current, so a task process (forked from a zygote that
+    predates the change, or started on another machine) gets the environment's overrides and
+    variables with its workload instead of reading the environment row itself.
     """
+    applied = _applier.applied
+    if applied.empty:
+        return None
+    return {
+        "overrides": [[section, key, value] for (section, key), value in applied.overrides],
+        "env": dict(applied.env),
+    }
+
+
+def apply_in_task_process(data: Mapping[str, Any] | None) -> None:
+    """Apply a workload's `snapshot()` in a new task process.
+
+    A failure is logged and the task runs with the configuration it has.
+    """
+    if data is None and _applier.applied.empty:
+        return
     try:
-        refresh()
+        overrides = {(s, k): v for s, k, v in (data or {}).get("overrides", ())}
+        env = (data or {}).get("env", {})
+        desired = LiveConfig(
+            overrides=tuple(sorted(overrides.items())), env=tuple(sorted(env.items()))
+        )
+        _applier.apply(desired, _applier.seen)
     except Exception:
         log.warning("Could not apply the environment's configuration", exc_info=True)
 

@@ -75,7 +75,7 @@ def iap_audience() -> str:
 def public_url() -> str:
     """Where clients reach the token service: [identity] public_url or [webserver] base_url."""
     settings = get_settings()
-    url = settings.getstr("identity", "public_url") or settings.getstr("webserver", "base_url")
+    url = settings.getstr("identity", "public_url") or settings.base_url
     return url.rstrip("/")
 
 

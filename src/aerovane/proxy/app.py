@@ -1,10 +1,12 @@
 """`create_proxy_app(upstream)`: the identity-aware proxy in front of the API server.
 
-Layers, outermost first: the IP allow-list (refuses before any other work), identity-header
-stripping and credential-header limits, then routing: the token service's public routes (token
-endpoint, discovery, certificates) and the sign-in pages answer without authentication, and
-everything else goes through authentication and the access policy to the forwarder. The
-metadata server (`/computeMetadata/*`) is for workloads on the host and is never served here.
+Layers, outermost first: the token service's public routes (token endpoint, discovery,
+certificates), which answer anyone without authentication as Google's own endpoints do, and
+are no part of the web server its IP allow-list guards (a key file's `token_uri` must work from
+wherever its holder is); then the IP allow-list (refuses before any other work), identity-header
+stripping and credential-header limits, then the sign-in pages and, for everything else,
+authentication and the access policy in front of the forwarder. The metadata server
+(`/computeMetadata/*`) is for workloads on the host and is never served here.
 """
 
 from __future__ import annotations
@@ -57,13 +59,6 @@ class ProxyApp:
             Forwarder(upstream, settings=settings), settings=settings
         )
         self.login = login_router()
-        self.tokens, self._token_routes = token_service_app()
-
-    def _is_public(self, scope: Scope) -> bool:
-        path: str = scope["path"]
-        if not path.startswith(PUBLIC_PREFIXES):
-            return False
-        return any(route.matches(scope)[0] is not Match.NONE for route in self._token_routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -72,8 +67,6 @@ class ProxyApp:
         path: str = scope["path"]
         if path.startswith(OWN_PREFIX):
             await self.login(scope, receive, send)
-        elif self._is_public(scope):
-            await self.tokens(scope, receive, send)
         elif path == METADATA_PREFIX or path.startswith(METADATA_PREFIX + "/"):
             await _not_found(send)
         elif b"CLEAR_LOGIN_COOKIE" in scope.get("query_string", b"") and _clear_cookie_mode(scope):
@@ -123,4 +116,23 @@ def create_proxy_app(
     )
     app: ASGIApp = ProxyApp(target, settings=settings)
     app = IdentityHeadersMiddleware(app)
-    return AllowListMiddleware(app, settings=settings)
+    return TokenServiceRoutes(AllowListMiddleware(app, settings=settings))
+
+
+class TokenServiceRoutes:
+    """The token service's public routes, answered before the web server's layers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.tokens, self._routes = token_service_app()
+
+    def _is_public(self, scope: Scope) -> bool:
+        if scope["type"] != "http" or not scope["path"].startswith(PUBLIC_PREFIXES):
+            return False
+        return any(route.matches(scope)[0] is not Match.NONE for route in self._routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._is_public(scope):
+            await self.tokens(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)

@@ -19,15 +19,17 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import httpx
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aerovane.auth.token_cache import unverified_claims
 from aerovane.config import Settings, get_settings
 from aerovane.db.engine import create_session
+
+if TYPE_CHECKING:
+    import httpx
 from aerovane.identity import Principal, iap_audience, sign_iap_assertion
 from aerovane.proxy.allowlist import CLIENT_ADDRESS_KEY
 from aerovane.proxy.auth import CONSUMED_HEADER_KEY, PRINCIPAL_KEY
@@ -170,6 +172,8 @@ class HttpUpstream:
         self._client: httpx.AsyncClient | None = None
 
     def _http(self) -> httpx.AsyncClient:
+        import httpx  # in-process upstreams (standalone) never load an HTTP client
+
         if self._client is None:
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.timeout, connect=10.0),
@@ -184,6 +188,8 @@ class HttpUpstream:
             self._client = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        import httpx
+
         client = self._http()
         path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         query = scope.get("query_string", b"").decode("latin-1")

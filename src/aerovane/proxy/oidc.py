@@ -16,11 +16,13 @@ import asyncio
 import hmac
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import httpx
 import jwt
+
+if TYPE_CHECKING:
+    import httpx
 
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -58,6 +60,8 @@ class OidcProvider:
         self.issuer = issuer.rstrip("/")
         self.client_id = client_id
         self._client_secret = client_secret
+        import httpx  # only an installation that signs people in with OIDC needs it
+
         self._http = http or httpx.AsyncClient(timeout=10.0, follow_redirects=False)
         self._metadata: tuple[float, ProviderMetadata] | None = None
         self._jwks: jwt.PyJWKSet | None = None
@@ -67,6 +71,8 @@ class OidcProvider:
         await self._http.aclose()
 
     async def _get_json(self, url: str) -> dict[str, Any]:
+        import httpx
+
         try:
             response = await self._http.get(url, headers={"accept": "application/json"})
         except httpx.HTTPError as exc:
@@ -122,6 +128,8 @@ class OidcProvider:
 
     async def exchange_code(self, code: str, *, redirect_uri: str, nonce: str) -> dict[str, Any]:
         """The verified claims of the ID token the provider issues for `code`."""
+        import httpx
+
         metadata = await self.metadata()
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
         auth: httpx.BasicAuth | None = None
