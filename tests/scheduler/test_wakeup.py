@@ -87,3 +87,41 @@ def test_a_pass_skipped_for_exits_still_wakes_for_the_next_retry(db: Path) -> No
     finally:
         scheduler.wakeup.close()
         factory.stop()
+
+
+def test_schedulers_started_after_a_listing_are_poked(
+    aerovane_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run directory's listing is reused between triggers, but never hides a scheduler
+    that started since: a change of the directory, or the listing's age, lists it again."""
+    import socket
+
+    from aerovane.scheduler import wakeup as module
+
+    own = Wakeup()
+    other = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    other.settimeout(5)
+    try:
+        notify_schedulers()
+        assert own.wait(5) is True
+        # Another host process's scheduler starts: the directory changes.
+        other_path = own.path.parent / "scheduler-999999.sock"
+        other.bind(str(other_path))
+        notify_schedulers()
+        assert other.recv(64) == b"" and own.wait(5) is True
+        # A socket that appears without the directory's mtime moving (timestamp granularity)
+        # is found once the listing is LISTING_TTL old.
+        run = own.path.parent
+        mtime, listed_at, _ = module._listings[run]
+        module._listings[run] = (mtime, listed_at, [str(own.path)])
+        notify_schedulers()
+        other.settimeout(0.05)
+        with pytest.raises(TimeoutError):
+            other.recv(64)
+        monkeypatch.setattr(module, "LISTING_TTL", 0.0)
+        notify_schedulers()
+        other.settimeout(5)
+        assert other.recv(64) == b""
+    finally:
+        own.close()
+        other.close()

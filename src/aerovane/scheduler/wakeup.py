@@ -17,6 +17,7 @@ import selectors
 import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from aerovane.config import get_settings
@@ -112,11 +113,34 @@ class Wakeup:
         os.close(self._write_fd)
 
 
+#: A listing of the run directory is trusted this long unless the directory itself changed.
+LISTING_TTL = 1.0
+_listings: dict[Path, tuple[int, float, list[str]]] = {}
+
+
+def _scheduler_sockets(run: Path) -> list[str]:
+    """The scheduler sockets in `run`, listed again only when the directory changed (its
+    mtime) or the last listing is LISTING_TTL old: every trigger pokes the schedulers, and a
+    directory scan each time showed in the profile. The age bound covers a socket made within
+    the file system's timestamp granularity of the last listing."""
+    mtime = os.stat(run).st_mtime_ns
+    now = time.monotonic()
+    cached = _listings.get(run)
+    if cached is not None and cached[0] == mtime and now - cached[1] < LISTING_TTL:
+        return cached[2]
+    with os.scandir(run) as entries:
+        paths = [
+            e.path for e in entries if e.name.startswith("scheduler-") and e.name.endswith(".sock")
+        ]
+    _listings[run] = (mtime, now, paths)
+    return paths
+
+
 def notify_schedulers() -> None:
     """Poke every scheduler on this host. Never raises: a missed poke only delays by a tick."""
     try:
         run = _run_dir()
-        paths = list(run.glob("scheduler-*.sock"))
+        paths = _scheduler_sockets(run)
     except OSError:
         return
     if not paths:
@@ -125,10 +149,10 @@ def notify_schedulers() -> None:
         sock.setblocking(False)
         for path in paths:
             try:
-                sock.sendto(b"", str(path))
+                sock.sendto(b"", path)
             except ConnectionRefusedError:
                 # The scheduler that owned it is gone.
                 with contextlib.suppress(OSError):
-                    path.unlink()
+                    os.unlink(path)
             except OSError:
                 pass
