@@ -139,6 +139,23 @@ def test_experimental_trigger_is_strict_whatever_the_content_type(
     assert _run_count() == 0
 
 
+def test_run_ids_up_to_airflows_250_characters(
+    client: httpx.Client, user: httpx.BasicAuth, dag: str
+) -> None:
+    longest = "r" * 250
+    response = client.post(TRIGGER, json={"dag_run_id": longest}, auth=user)
+    assert response.status_code == 200, response.text
+    assert response.json()["dag_run_id"] == longest
+    problem = assert_problem(client.post(TRIGGER, json={"dag_run_id": "r" * 251}, auth=user), 400)
+    assert "longer than 250 characters" in problem["detail"]
+    assert _run_count() == 1
+    with create_session(readonly=True) as session:
+        audited = session.scalars(
+            select(models.EventLog.run_id).where(models.EventLog.event == "api.post_dag_run")
+        ).all()
+    assert sorted(audited) == [longest, longest]  # the refused one too, cut to its column
+
+
 # -- body size --------------------------------------------------------------------------------
 
 

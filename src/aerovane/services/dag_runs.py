@@ -274,6 +274,9 @@ def plan_manual_run(
     if run_id is None:
         run_id = generate_run_id(DagRunType.MANUAL, logical_date)
     else:
+        if len(run_id) > models.ID_LEN:
+            # SQLite would store it whole; PostgreSQL would refuse it only at the insert.
+            raise BadRequest(f"The provided run ID is longer than {models.ID_LEN} characters")
         pattern = get_settings().getstr("scheduler", "allowed_run_id_pattern")
         if not re.match(pattern, run_id):
             raise BadRequest(
