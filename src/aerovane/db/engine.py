@@ -13,6 +13,9 @@ connections therefore run `PRAGMA optimize` (SQLite's advice for long-lived conn
 their first use and every few hundred uses after that: it analyzes, within `analysis_limit`, the
 tables the connection used that were never analyzed or have changed much since, and is a no-op
 otherwise. It never waits for the write lock; a busy database just means the next attempt.
+
+JSON columns are read leniently: text that is no JSON Python can parse (written by hand, or
+nested too deep) reads as null with a warning, so one bad row never fails a whole listing.
 """
 
 from __future__ import annotations
