@@ -4,10 +4,12 @@ any route parses it.
 The body is read here, up to `[api] maximum_request_body_size` bytes: a larger `Content-Length`
 is refused before a byte is read, and a chunked body is refused as soon as it grows past the
 limit (413). A JSON body (no content type, `application/json` or `*/*+json`, which is what
-FastAPI parses as JSON) must be strict JSON (`strict_json.loads`) no deeper than
-`[api] maximum_json_nesting_depth`, or it gets 400 naming the problem. The app then receives
-the buffered body unchanged. Requests without a body (no `Content-Length`, no
-`Transfer-Encoding`) pass straight through.
+FastAPI parses as JSON) that Python's lenient parser reads must also be strict JSON
+(`strict_json.loads`) no deeper than `[api] maximum_json_nesting_depth`, or it gets 400 naming
+the problem. A body that is no JSON at all goes on to its route, which refuses it as before
+(or, like the token endpoint, reads it as a form). The app receives the buffered body
+unchanged. Requests without a body (no `Content-Length`, no `Transfer-Encoding`) pass straight
+through.
 
 Errors are problem+json, or whatever `respond` makes of them (the control plane answers in
 Google's shape); routes that parse strictly themselves (`parse_their_own`) get the body as it
@@ -87,6 +89,8 @@ class RequestBodyMiddleware:
             depth = settings.getint("api", "maximum_json_nesting_depth")
             try:
                 strict_json.loads(body, max_depth=depth)
+            except strict_json.NotJson:
+                pass  # the route refuses it as it always has, in its own error shape
             except strict_json.InvalidJson as exc:
                 detail = f"The request body is not acceptable JSON: {exc}"
                 await self.respond(scope, 400, detail)(scope, receive, send)

@@ -21,6 +21,10 @@ class InvalidJson(ValueError):
     """The text is not strict JSON; the message says why."""
 
 
+class NotJson(InvalidJson):
+    """The text is no JSON at all, not even to Python's lenient parser."""
+
+
 def _reject_constant(name: str) -> Any:
     raise InvalidJson(f"{name} is not valid JSON (use a string or null)")
 
@@ -49,9 +53,9 @@ def loads(data: bytes | str, *, max_depth: int | None = None) -> Any:
     except RecursionError:
         raise InvalidJson(f"JSON nested deeper than {max_depth} levels") from None
     except UnicodeDecodeError:
-        raise InvalidJson("JSON text is not valid UTF-8") from None
+        raise NotJson("JSON text is not valid UTF-8") from None
     except ValueError as exc:
-        raise InvalidJson(f"Invalid JSON: {exc}") from None
+        raise NotJson(f"Invalid JSON: {exc}") from None
     if isinstance(data, bytes):
         openings = data.count(b"[") + data.count(b"{")
         escapes = _SURROGATE_ESCAPE_BYTES.search(data)
