@@ -24,9 +24,9 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aerovane.api import strict_json
 from aerovane.api.errors import problem_response
 from aerovane.config import get_settings
+from aerovane.services import strict_json
 
 #: Builds the error response for (scope, status, detail).
 Responder = Callable[[Scope, int, str], Response]

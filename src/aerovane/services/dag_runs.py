@@ -24,6 +24,7 @@ from aerovane.config import get_settings
 from aerovane.db import models
 from aerovane.db.engine import is_postgres
 from aerovane.db.types import utcnow
+from aerovane.services import strict_json
 from aerovane.services.dag_bag import get_serialized_dag, serialized_dag_version
 from aerovane.services.errors import AlreadyExists, BadRequest, NotFound
 from aerovane.states import FINISHED_TI_VALUES, DagRunState, DagRunType, TaskState
@@ -264,6 +265,10 @@ def plan_manual_run(
         raise NotFound(f"DAG with dag_id: '{dag_id}' not found")
     if conf is not None and not isinstance(conf, dict):
         raise BadRequest("conf must be a JSON object")
+    try:
+        strict_json.check(conf)  # the CLI and tasks trigger too, not only the API
+    except strict_json.InvalidJson as exc:
+        raise BadRequest(f"conf is not valid JSON: {exc}") from None
     try:
         dag.params.resolve(conf or {})
     except ParamValidationError as exc:

@@ -17,7 +17,6 @@ from fastapi.responses import PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from aerovane import AIRFLOW_COMPAT_VERSION
-from aerovane.api import strict_json
 from aerovane.api.deps import Principal, audit, backend_chain, run_read
 from aerovane.api.experimental import operations
 from aerovane.api.experimental.operations import ExperimentalError
@@ -26,6 +25,7 @@ from aerovane.auth.backends.base import AuthOutcome
 from aerovane.config import get_settings
 from aerovane.db.engine import create_session
 from aerovane.scheduler.wakeup import notify_schedulers
+from aerovane.services import strict_json
 
 T = TypeVar("T")
 Handler = Callable[..., Awaitable[Response]]

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from aerovane.api import strict_json
 from aerovane.api.v1.datamodels.common import StrictModel, iso
+from aerovane.services import strict_json
 
 NAIVE_DISALLOWED = "Naive datetime is disallowed"
 

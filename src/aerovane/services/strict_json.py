@@ -3,8 +3,9 @@
 Python's parser accepts `NaN`, `Infinity` and `-Infinity`, and `\\ud800`-style escapes that
 decode to a lone surrogate. Stored, either one poisons every later response that holds it (no
 JSON encoder may write the first, no UTF-8 encoder the second), so `loads` refuses them, and
-refuses arrays and objects nested deeper than a limit, with a message naming the problem. It
-owns parsing only: the body-size limit and the HTTP answer are `request_body`'s.
+refuses arrays and objects nested deeper than a limit, with a message naming the problem;
+`check` does the same for a value already parsed (a trigger's `conf` from the CLI or a task).
+It owns the rules only: the body-size limit and the HTTP answer are `api.request_body`'s.
 """
 
 from __future__ import annotations
@@ -68,9 +69,12 @@ def loads(data: bytes | str, *, max_depth: int | None = None) -> Any:
     return value
 
 
-def check(value: Any, *, max_depth: int) -> None:
-    """Raise `InvalidJson` if `value` (parsed JSON) nests deeper than `max_depth` or holds a
-    string that is not valid Unicode (a lone surrogate)."""
+def check(value: Any, *, max_depth: int | None = None) -> None:
+    """Raise `InvalidJson` if `value` (parsed JSON) nests deeper than `max_depth` (default:
+    `[api] maximum_json_nesting_depth`), holds a non-finite number or a string that is not
+    valid Unicode (a lone surrogate)."""
+    if max_depth is None:
+        max_depth = get_settings().getint("api", "maximum_json_nesting_depth")
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
@@ -86,6 +90,8 @@ def check(value: Any, *, max_depth: int) -> None:
             stack.extend((child, depth + 1) for child in item)
         elif isinstance(item, str):
             _check_text(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise InvalidJson(f"{item!r} is not a valid JSON number")
 
 
 def _check_text(text: str) -> None:
@@ -93,6 +99,5 @@ def _check_text(text: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidJson(
-            "JSON string holds a lone surrogate escape (such as \\ud800), which is not valid "
-            "Unicode"
+            "JSON string holds a lone surrogate (such as \\ud800), which is not valid Unicode"
         ) from None
