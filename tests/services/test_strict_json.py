@@ -43,7 +43,8 @@ def test_accepted() -> None:
 
 
 def test_check_of_a_parsed_value() -> None:
-    strict_json.check({"a": [1, 2.5, "x", None, True]}, max_depth=2)
-    for bad in ({"a": float("nan")}, {"a": "\udc00"}, {"\ud800": 1}, {"a": [[1]]}):
+    strict_json.check({"a": [1, 2.5, "x", None, True], 3: "int key"}, max_depth=2)
+    bad_values = ({"a": float("nan")}, {"a": "\udc00"}, {"\ud800": 1}, {"a": [[1]]})
+    for bad in (*bad_values, {"a": (1, float("inf"))}):
         with pytest.raises(InvalidJson):
             strict_json.check(bad, max_depth=2)

@@ -82,9 +82,10 @@ def check(value: Any, *, max_depth: int | None = None) -> None:
             if depth >= max_depth:
                 raise InvalidJson(f"JSON nested deeper than {max_depth} levels")
             for key, child in item.items():
-                _check_text(key)
+                if isinstance(key, str):
+                    _check_text(key)
                 stack.append((child, depth + 1))
-        elif isinstance(item, list):
+        elif isinstance(item, list | tuple):  # a tuple from Python code is a JSON array
             if depth >= max_depth:
                 raise InvalidJson(f"JSON nested deeper than {max_depth} levels")
             stack.extend((child, depth + 1) for child in item)
