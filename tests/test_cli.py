@@ -63,6 +63,11 @@ def test_trigger_pause_unpause_and_errors(runner: CliRunner) -> None:
     assert missing.exit_code == 1 and "not found" in missing.output
     bad = runner.invoke(cli, ["dags", "trigger", "cli_dag", "-c", "[1]"])
     assert bad.exit_code == 2 and "must be a JSON object" in bad.output
+    nan = runner.invoke(cli, ["dags", "trigger", "cli_dag", "-c", '{"x": NaN}', "-r", "r2"])
+    assert nan.exit_code == 1 and nan.output.startswith("Error: ")
+    assert "conf is not valid JSON" in nan.output and len(nan.output.splitlines()) == 1
+    runs = json.loads(invoke(runner, "dags", "list-runs", "-d", "cli_dag", "-o", "json"))
+    assert "r2" not in {run["run_id"] for run in runs}
 
 
 def test_tasks_test_runs_one_task_and_records_nothing(runner: CliRunner) -> None:

@@ -217,6 +217,20 @@ OPTIONS: list[Option] = [
         ("maximum_page_limit", "100", _POS),
         ("fallback_page_limit", "100", _POS),
         ("enable_experimental_api", "False", _BOOL),
+        (
+            "maximum_request_body_size",
+            "5242880",
+            _NONNEG,
+            False,
+            "Largest request body accepted, in bytes (5 MiB); a larger one gets 413.",
+        ),
+        (
+            "maximum_json_nesting_depth",
+            "64",
+            _POS,
+            False,
+            "Deepest nesting of arrays and objects a JSON request body may have.",
+        ),
         ("composer_auth_user_registration_role", "Op", parse_str),
     ),
     *_opts(
