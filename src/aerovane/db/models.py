@@ -598,6 +598,9 @@ class User(Base):
     fail_login_count: Mapped[int | None] = mapped_column(Integer, default=0)
     created_on: Mapped[dt.datetime | None] = mapped_column(default=utcnow)
     changed_on: Mapped[dt.datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: Aerovane's: proxy session cookies carry the value they were issued under; signing out
+    #: moves it on, which ends every one of the person's sessions (`aerovane.proxy.session`).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     roles: Mapped[list[Role]] = relationship(secondary="ab_user_role", lazy="selectin")
 

@@ -70,7 +70,8 @@ class ProxyApp:
         elif path == METADATA_PREFIX or path.startswith(METADATA_PREFIX + "/"):
             await _not_found(send)
         elif b"CLEAR_LOGIN_COOKIE" in scope.get("query_string", b"") and _clear_cookie_mode(scope):
-            await signed_out(Request(scope))(scope, receive, send)
+            response = await signed_out(Request(scope))
+            await response(scope, receive, send)
         else:
             await self.protected(scope, receive, send)
 
