@@ -77,6 +77,24 @@ def test_wrong_password_and_unknown_user(browser: httpx.Client, people: None) ->
         assert "GCP_IAP_AUTH_TOKEN=" not in refused.headers.get("set-cookie", "")
 
 
+def test_repeated_failures_are_throttled(
+    browser: httpx.Client, people: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aerovane.identity import throttle
+
+    monkeypatch.setattr(throttle, "PAIR_LIMIT", 3)
+    for _ in range(3):
+        assert _sign_in(browser, "/", "alice", "nope").status_code == 401
+    # The right password waits too, so a throttled answer tells nothing.
+    throttled = _sign_in(browser, "/", "alice", PASSWORD)
+    assert throttled.status_code == 429
+    assert "Too many failed attempts" in throttled.text
+    assert 0 < int(throttled.headers["retry-after"]) <= throttle.WINDOW
+    assert "GCP_IAP_AUTH_TOKEN=" not in throttled.headers.get("set-cookie", "")
+    # Another account from here is not throttled by Alice's count.
+    assert _sign_in(browser, "/", "carol", PASSWORD).status_code == 302
+
+
 def test_inactive_or_deleted_user_loses_the_session(browser: httpx.Client, people: None) -> None:
     from aerovane.auth.users import find_user
     from aerovane.db.engine import create_session

@@ -2,12 +2,14 @@
 Connect provider.
 
 `GET /_aerovane/login` shows the form; `POST` checks the username and password (the KDF runs in
-the threadpool) and, on success, sets the proxy's session cookie and redirects to the page the
-person first asked for, which must be on this host. Every form carries a fresh signed `state`
-whose nonce is also a cookie (`GCP_IAP_XSRF_NONCE_<nonce>`), and a POST is accepted only with
-both (and, when the browser sends one, a same-origin `Origin`): a cross-site page cannot sign
-someone in as someone else. `GET /_aerovane/logout` (or `?gcp-iap-mode=CLEAR_LOGIN_COOKIE` on
-any URL) clears the cookie and ends all of the person's sessions (see `aerovane.proxy.session`).
+the threadpool; repeated failures are throttled as for the token endpoint's password grant,
+`aerovane.identity.throttle`) and, on success, sets the proxy's session cookie and redirects to
+the page the person first asked for, which must be on this host. Every form carries a fresh
+signed `state` whose nonce is also a cookie (`GCP_IAP_XSRF_NONCE_<nonce>`), and a POST is
+accepted only with both (and, when the browser sends one, a same-origin `Origin`): a cross-site
+page cannot sign someone in as someone else. `GET /_aerovane/logout` (or
+`?gcp-iap-mode=CLEAR_LOGIN_COOKIE` on any URL) clears the cookie and ends all of the person's
+sessions (see `aerovane.proxy.session`).
 
 With `[proxy] oidc_issuer` set, `/_aerovane/oidc/start` sends the browser to the provider and
 `/_aerovane/oidc/callback` completes the authorization-code flow; a person who passes the
@@ -31,7 +33,8 @@ from aerovane.auth.passwords import burn_verification, verify_user_password
 from aerovane.auth.users import create_user, find_user, find_user_by_email
 from aerovane.config import get_settings
 from aerovane.db.engine import create_session
-from aerovane.identity import Principal
+from aerovane.identity import Principal, throttle
+from aerovane.proxy.allowlist import CLIENT_ADDRESS_KEY
 from aerovane.proxy.auth import LOGIN_PATH, request_base_url
 from aerovane.proxy.oidc import OidcError, OidcProvider
 from aerovane.proxy.policy import binding_policy, configured_policy
@@ -190,17 +193,23 @@ def _same_origin(request: Request) -> bool:
     return origin.lower() == request_base_url(request.scope).lower()  # not a secret
 
 
-def check_password(username: str, password: str) -> tuple[Principal, str] | None:
+def check_password(
+    username: str, password: str, address: str | None = None
+) -> tuple[Principal, str] | None:
     """The principal of an active local account with this password and a session cookie for
-    them (one KDF run either way)."""
+    them (one KDF run either way); `throttle.Throttled` while guesses from `address` or at
+    this account must wait, without checking the password."""
     with create_session(readonly=True) as session:
+        throttle.check(username, address, session=session)
         user = find_user(username, session=session)
         if user is None:
             burn_verification(password)
-            return None
-        if not verify_user_password(user.username, user.password, password) or not user.active:
-            return None
-        return session_for(user, lifetime=_lifetime())
+        elif verify_user_password(user.username, user.password, password) and user.active:
+            signed_in = session_for(user, lifetime=_lifetime())
+            throttle.record_success(username, address)
+            return signed_in
+    throttle.record_failure(username, address)
+    return None
 
 
 async def login_submit(request: Request) -> Response:
@@ -216,7 +225,23 @@ async def login_submit(request: Request) -> Response:
             request, base + "/", status=400, error="This sign-in page expired; please try again."
         )
     username, password = form.get("username", ""), form.get("password", "")
-    signed_in = await run_in_threadpool(check_password, username, password) if username else None
+    address = request.scope.get(CLIENT_ADDRESS_KEY)
+    try:
+        signed_in = (
+            await run_in_threadpool(check_password, username, password, address)
+            if username
+            else None
+        )
+    except throttle.Throttled as exc:
+        log.warning("proxy sign-in throttled after repeated failures")
+        response = _form_page(
+            request,
+            state.redirect_uri,
+            status=429,
+            error="Too many failed attempts. Please wait a few minutes and try again.",
+        )
+        response.headers["retry-after"] = str(exc.retry_after)
+        return response
     if signed_in is None:
         log.info("proxy sign-in failed for a local account")
         return _form_page(
