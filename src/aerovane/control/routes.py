@@ -32,6 +32,7 @@ from aerovane.control.access import (
     LIST,
     UPDATE,
     Caller,
+    denied,
     project_id_of,
     requires,
 )
@@ -288,6 +289,8 @@ def execute_airflow_command(
 ) -> JSONResponse:
     environment = _running_environment(request)
     invocation = commands.normalize(body.command, body.subcommand, body.parameters)
+    if commands.prints_a_secret(invocation) and UPDATE not in caller.permissions:
+        raise denied(UPDATE, _environment_name(request))
     row, error = commands.execute(environment, invocation, requested_by=caller.member)
     with create_session() as session:
         audit.record(
