@@ -16,6 +16,9 @@ otherwise. It never waits for the write lock; a busy database just means the nex
 
 JSON columns are read leniently: text that is no JSON Python can parse (written by hand, or
 nested too deep) reads as null with a warning, so one bad row never fails a whole listing.
+
+A SQLite database file is created owner-only (0600) before SQLite first opens it, so its `-wal`
+and `-shm` files are too; one readable by others is tightened (`aerovane.config.permissions`).
 """
 
 from __future__ import annotations
@@ -226,10 +229,12 @@ def get_engine(url: str | None = None) -> Engine:
             return engine
         if url.startswith("sqlite"):
             path = make_url(url).database
-            if path and path != ":memory:":
+            if path and path != ":memory:" and not path.startswith("file:"):
                 from pathlib import Path
 
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                from aerovane.config.permissions import private_sqlite_file
+
+                private_sqlite_file(Path(path))
             engine = create_engine(
                 url,
                 connect_args={"check_same_thread": False, "timeout": 30},
