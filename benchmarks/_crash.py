@@ -210,6 +210,42 @@ def mid_run(dag_id: str, *, succeeded: int) -> bool:
     return states["success"] >= succeeded and states["running"] > 0
 
 
+def scheduler_jobs_marked_running() -> set[int]:
+    """Scheduler jobs the metadata still calls running (after a crash: the dead ones)."""
+    from sqlalchemy import select
+
+    from aerovane.db import models
+    from aerovane.db.engine import create_session
+
+    with create_session(readonly=True) as session:
+        return set(
+            session.scalars(
+                select(models.Job.id).where(
+                    models.Job.job_type == "SchedulerJob", models.Job.state == "running"
+                )
+            )
+        )
+
+
+def orphans_resolved(dag_id: str, dead_jobs: set[int]) -> bool:
+    """No attempt of `dag_id` is still queued or running on behalf of a dead scheduler job."""
+    from sqlalchemy import func, select
+
+    from aerovane.db import models
+    from aerovane.db.engine import create_session
+
+    ti = models.TaskInstance
+    with create_session(readonly=True) as session:
+        left = session.scalar(
+            select(func.count()).where(
+                ti.dag_id == dag_id,
+                ti.state.in_(("queued", "running")),
+                ti.queued_by_job_id.in_(dead_jobs),
+            )
+        )
+    return left == 0
+
+
 def all_final(dag_id: str, runs: int) -> bool:
     states = run_states(dag_id)
     return sum(states[s] for s in FINAL) == runs
@@ -241,7 +277,8 @@ def account(dag_id: str, out_dir: Path) -> Accounting:
         dag, rest = path.name.split("__", 1)  # run ids hold "__" too
         run_id, task_id, try_number = rest.rsplit("__", 2)
         if dag == dag_id:
-            lines[(run_id, task_id, int(try_number))] = len(path.read_text().split())
+            # An empty file: the attempt was killed between opening it and writing its line.
+            lines[(run_id, task_id, int(try_number))] = max(1, len(path.read_text().split()))
     ti = models.TaskInstance
     with create_session(readonly=True) as session:
         rows = session.execute(
