@@ -245,6 +245,9 @@ OPTIONS: list[Option] = [
         ("max_dagruns_to_create_per_loop", "10", _POS),
         ("max_tis_per_query", "512", _POS),
         ("scheduler_zombie_task_threshold", "300", _POS),
+        # Airflow's default is 300; a dead process on this host is found without a heartbeat
+        # timeout, so checking often costs little (one short write transaction).
+        ("orphaned_tasks_check_interval", "10", parse_float(0.1)),
         ("allowed_run_id_pattern", r"^[A-Za-z0-9_.~:+-]+$", parse_regex),
         ("task_heartbeat_sec", "5", parse_float(0.1)),
     ),
