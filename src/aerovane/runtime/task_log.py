@@ -14,16 +14,18 @@ spanning lines is masked line by line (each of its lines is a secret too). A lin
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import selectors
 import sys
 import threading
 from pathlib import Path
+from typing import TextIO
 
 from aerovane.authoring.secrets_masker import get_masker
 
-__all__ = ["MAX_LINE_BYTES", "MaskedLog"]
+__all__ = ["MAX_LINE_BYTES", "MaskedLog", "MaskedStream"]
 
 MAX_LINE_BYTES = 1 << 16
 _READ_BYTES = 1 << 16
@@ -111,3 +113,26 @@ class MaskedLog:
         while view:
             written = os.write(self._file, view)
             view = view[written:]
+
+
+class MaskedStream(io.TextIOBase):
+    """A text stream that masks known secrets in what is written to it, then passes it on
+    (`aerovane tasks test` prints the task's output to the terminal through one)."""
+
+    def __init__(self, target: TextIO) -> None:
+        super().__init__()
+        self._target = target
+
+    def write(self, text: str) -> int:
+        self._target.write(get_masker().redact_text(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._target.flush()
+
+    def isatty(self) -> bool:
+        return self._target.isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._target, "encoding", "utf-8")
