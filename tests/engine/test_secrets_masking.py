@@ -78,6 +78,11 @@ DAG_FILES = {
                     "greeting": "{{{{ var.value.greeting }}}}",
                 }},
             )
+            PythonOperator(
+                task_id="late_mask",
+                python_callable=lambda value, other: mask_secret(value),
+                op_args=["{{{{ dag_run.conf.get('late', 'late-secret-3f9d') }}}}", "visible-arg"],
+            )
     """,
 }
 
@@ -175,6 +180,14 @@ def test_rendered_fields_redact_sensitive_keys(engine: Engine, run_id: str) -> N
         "nested": {"headers": {"Authorization": "***"}, "page": 1},
         "greeting": "hello-visible",
     }
+
+
+def test_secret_masked_during_execution_is_masked_in_rendered_fields(
+    engine: Engine, run_id: str
+) -> None:
+    ti = engine.tis("masking", run_id)["late_mask"]
+    assert ti.state == "success"
+    assert ti.rendered_fields["op_args"] == ["***", "visible-arg"]
 
 
 def _get(api: Any, path: str, auth: tuple[str, str], **kw: Any) -> httpx.Response:
