@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -26,10 +27,12 @@ def test(dag_id: str, task_id: str, logical_date: str | None, conf: str | None) 
     from aerovane.dag_processing.importer import import_dag_file
     from aerovane.db import models
     from aerovane.db.engine import create_session
+    from aerovane.runtime.task_log import MaskedStream
     from aerovane.runtime.task_runner import LOG_FORMAT
     from aerovane.runtime.test_mode import run_task_in_process
 
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stdout)
+    out = MaskedStream(sys.stdout)  # the task's secrets stay off the terminal, as in its log
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=out)
     with create_session(readonly=True) as session:
         row = session.get(models.DagModel, dag_id)
         fileloc = row.fileloc if row is not None else None
@@ -46,10 +49,11 @@ def test(dag_id: str, task_id: str, logical_date: str | None, conf: str | None) 
     from aerovane.components import startup_finished
 
     startup_finished()  # user code runs next, with the garbage collector on
-    state, result = run_task_in_process(
-        dags[dag_id], task_id, when, json.loads(conf) if conf else None
-    )
-    click.echo(f"Task {task_id} finished: {state}; returned {result!r}")
+    with contextlib.redirect_stdout(out):
+        state, result = run_task_in_process(
+            dags[dag_id], task_id, when, json.loads(conf) if conf else None
+        )
+        click.echo(f"Task {task_id} finished: {state}; returned {result!r}")
 
 
 def register(cli: click.Group) -> None:

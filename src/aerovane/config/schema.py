@@ -174,6 +174,20 @@ OPTIONS: list[Option] = [
         ("default_pool_task_slot_count", "128", _NONNEG),
         ("killed_task_cleanup_time", "60", _POS),
         ("test_connection", "Disabled", parse_choice("Disabled", "Enabled", "Hidden")),
+        (
+            "hide_sensitive_var_conn_fields",
+            "True",
+            _BOOL,
+            False,
+            "Mask variables and connection extras whose names look sensitive.",
+        ),
+        (
+            "sensitive_var_conn_names",
+            "",
+            parse_str,
+            False,
+            "Comma-separated names to treat as sensitive besides password, secret, token, ...",
+        ),
     ),
     *_opts(
         "database",
@@ -195,6 +209,13 @@ OPTIONS: list[Option] = [
             "logging_level",
             "INFO",
             parse_choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        ),
+        (
+            "min_length_masked_secret",
+            "5",
+            _NONNEG,
+            False,
+            "Secrets shorter than this are not masked (they would mask ordinary words).",
         ),
     ),
     *_opts(

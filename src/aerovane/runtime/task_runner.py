@@ -16,10 +16,8 @@ import logging
 import os
 import signal
 import socket
-import sys
 import threading
 import traceback
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -31,6 +29,7 @@ from aerovane.db.engine import create_session
 from aerovane.db.types import utcnow
 from aerovane.executors.base import TaskKey, TaskWorkload
 from aerovane.identity.project import metadata_host
+from aerovane.runtime.task_log import MaskedLog
 from aerovane.scheduler.wakeup import notify_schedulers
 from aerovane.states import TaskState
 
@@ -49,22 +48,8 @@ class TaskTerminated(Exception):
     """SIGTERM arrived (the attempt was killed or its task instance changed from outside)."""
 
 
-def _redirect_output(log_path: str) -> None:
-    path = Path(log_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    root.addHandler(handler)
-    root.setLevel(get_settings().getstr("logging", "logging_level"))
+def _open_log(log_path: str) -> MaskedLog:
+    return MaskedLog(log_path, LOG_FORMAT, get_settings().getstr("logging", "logging_level"))
 
 
 def _ti_filter(key: TaskKey) -> list[Any]:
@@ -184,13 +169,21 @@ def finish(
         state,
         started=started,
         next_retry_at=next_retry_at,
-        rendered_fields=rendered_fields,
+        rendered_fields=None if rendered_fields is None else _masked_fields(rendered_fields),
         xcoms=xcoms,
         outlets=outlets,
     )
     if recorded:
         notify_schedulers()
     return recorded
+
+
+def _masked_fields(rendered: dict[str, Any]) -> dict[str, Any]:
+    """Rendered fields as stored: secrets known by the end of the attempt masked, and each
+    field's value redacted under its name (so a field or key named `password` shows `***`)."""
+    from aerovane.authoring.secrets_masker import redact
+
+    return {name: redact(value, name) for name, value in rendered.items()}
 
 
 def _record_outcome(
@@ -287,18 +280,26 @@ def run_workload(payload: dict[str, Any]) -> int:
     workload = TaskWorkload.from_dict(payload)
     for name in ("GCE_METADATA_HOST", "GCE_METADATA_IP"):  # google-auth finds Aerovane's
         os.environ.setdefault(name, metadata_host())  # metadata server (the IP is its ping)
-    _redirect_output(workload.log_path)
-    key = workload.key
-    claimed = _claim(key)
-    if claimed is None:
-        log.info(
-            "Task instance %s is no longer queued for try %d; not running it", key, key.try_number
-        )
-        return 0
-    from aerovane.control.live import apply_in_task_process  # the environment's live config
+    task_log = _open_log(workload.log_path)
+    try:
+        key = workload.key
+        claimed = _claim(key)
+        if claimed is None:
+            log.info(
+                "Task instance %s is no longer queued for try %d; not running it",
+                key,
+                key.try_number,
+            )
+            return 0
+        from aerovane.control.live import apply_in_task_process  # the environment's live config
 
-    apply_in_task_process(workload.environment)
-    return _run_claimed(workload, *claimed)
+        apply_in_task_process(workload.environment)
+        return _run_claimed(workload, *claimed)
+    except Exception:
+        log.exception("Internal error while running the task attempt")  # masked, unlike stderr
+        raise
+    finally:
+        task_log.close()
 
 
 def _run_claimed(
