@@ -12,19 +12,19 @@ from sqlalchemy import select
 from aerovane.cli.output import emit, output_option
 
 
-def parse_conf(value: str | None) -> dict[str, object] | None:
-    """`-c/--conf`: a JSON object, or a one-line error saying what to pass."""
+def parse_conf(value: str | None, *, option: str = "-c/--conf") -> dict[str, object] | None:
+    """A JSON object option, or a one-line error naming the option and what to pass."""
     if not value:
         return None
     try:
         parsed = json.loads(value)
     except json.JSONDecodeError as exc:
         raise click.ClickException(
-            f"-c/--conf is not valid JSON ({exc}); pass an object such as '{{\"key\": 1}}'"
+            f"{option} is not valid JSON ({exc}); pass an object such as '{{\"key\": 1}}'"
         ) from None
     if not isinstance(parsed, dict):
         raise click.ClickException(
-            f"-c/--conf must be a JSON object such as '{{\"key\": 1}}', not {value!r}"
+            f"{option} must be a JSON object such as '{{\"key\": 1}}', not {value!r}"
         )
     return parsed
 
