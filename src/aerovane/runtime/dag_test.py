@@ -96,12 +96,14 @@ def run_dag_test(
     """
     from aerovane.authoring.serialization import SerializedDAG, serialize_dag
     from aerovane.config import ensure_home
+    from aerovane.control.live import refresh
     from aerovane.db.migrate import migrate
     from aerovane.services.dag_runs import create_dag_run, generate_run_id
 
     say = echo or _print
     ensure_home()
     migrate()
+    refresh()  # the environment's live overrides and variables, as its task processes get them
     data = serialize_dag(dag)  # validates the DAG
     serialized = SerializedDAG.from_dict(data)
     _register_if_unknown(dag, data)
