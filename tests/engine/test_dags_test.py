@@ -4,6 +4,7 @@ driven by the testing process alone, and nothing else in the environment changes
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -65,6 +66,22 @@ DAG_FILES = {
 
             hold()
             free()
+    """,
+    "interrupted.py": f"""
+        import datetime, time
+        from aerovane.authoring import DAG, task
+        with DAG("interrupted", schedule=None, start_date={START}):
+            @task(retries=3)
+            def forever():
+                print("forever is running", flush=True)
+                while True:
+                    time.sleep(0.05)
+
+            @task
+            def after():
+                return 1
+
+            forever() >> after()
     """,
     "ping.py": f"""
         import datetime
@@ -266,3 +283,33 @@ def test_dag_test_idiom_streams_each_task_as_it_runs(engine: Engine, tmp_path: A
     }
     # Each task's log is also in its log file, for the UI and the API.
     assert "first says hi" in engine.log("streamed", run.run_id, "first")
+
+
+def test_ctrl_c_fails_the_test_run_and_leaves_nothing_running(engine: Engine) -> None:
+    from aerovane.db import models
+
+    engine.wait_dag("interrupted")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aerovane", "dags", "test", "interrupted"],
+        env=engine.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "forever is running" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0
+    (run,) = _rows(models.DagRun, dag_id="interrupted")
+    assert run.state == "failed"
+    states = {ti.task_id: ti.state for ti in _rows(models.TaskInstance, run_id=run.run_id)}
+    # Interrupted, not retried; what never started stays as it was.
+    assert states == {"forever": "failed", "after": None}
