@@ -1,5 +1,6 @@
-"""The README's blocks, run as a new user runs them: on a fresh `aerovane standalone`, in a
-shell whose `~` holds the standalone's home, verbatim but for the two port numbers.
+"""The README's and docs/recipes.md's blocks, run as a new user runs them: on a fresh
+`aerovane standalone`, in a shell whose `~` holds the standalone's home, verbatim but for the
+two port numbers.
 
 Bash blocks run in one `bash -e` script per section (variables carry over as in one
 terminal); Python blocks run with `python3` in that same script, the second of a session after
@@ -17,14 +18,17 @@ import pytest
 
 from tests.standalone_server import standalone_env, start, stop, wait_healthy
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
+RECIPES = REPO / "docs" / "recipes.md"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.S | re.M)
 
 
-def blocks() -> list[tuple[str, str]]:
+def blocks(doc: Path = README) -> list[tuple[str, str]]:
     """(language, text) of every fenced block, in order."""
-    return [(m.group(1), m.group(2)) for m in FENCE.finditer(README.read_text())]
+    return [(m.group(1), m.group(2)) for m in FENCE.finditer(doc.read_text())]
 
 
 def block(language: str, marker: str) -> str:
@@ -109,3 +113,18 @@ def test_tour_through_the_proxy(terminal: object) -> None:
     assert "User accounts.google.com:" in out and "created with role Op" in out
     assert out.count(" queued\n") == 2  # each Python session's stable-API trigger
     assert "Created <DagRun composer_sample_trigger_response_dag" in out
+
+
+def test_recipes_in_order(terminal: object, tmp_path: Path) -> None:
+    """Every block of docs/recipes.md, top to bottom in one terminal, in a directory that has
+    the repository's `examples/` (the last recipe runs one)."""
+    (tmp_path / "examples").symlink_to(REPO / "examples")
+    script = "".join(
+        python_in_shell(text) if language == "python" else text
+        for language, text in blocks(RECIPES)
+    )
+    out = terminal(script, cwd=tmp_path)  # type: ignore[operator]
+    assert "roles/composer.user" in out
+    assert '"airflowUri"' in out or "airflowUri" in out
+    assert "created with role Op" in out
+    assert out.count('"dag_run_id"') >= 3  # stable API by curl (ID and access token), Python
