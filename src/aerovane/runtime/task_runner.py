@@ -432,9 +432,13 @@ def execute_attempt(
     except AerovaneFailException as exc:
         state, retryable = TaskState.FAILED, False
         log.error("Task failed without retry: %s", exc)
-    except KeyboardInterrupt as exc:  # Ctrl-C in dag.test(): record the attempt, then stop
-        state, retryable, interrupted = TaskState.FAILED, False, exc
-        log.error("Task interrupted")
+    except KeyboardInterrupt as exc:
+        state = TaskState.FAILED
+        if own_process:  # user code raised it: an ordinary failure
+            log.error("Task failed with exception\n%s", traceback.format_exc())
+        else:  # Ctrl-C in dag.test(): record the attempt without a retry, then stop
+            retryable, interrupted = False, exc
+            log.error("Task interrupted")
     except BaseException:  # noqa: BLE001 - user code may raise anything
         state = TaskState.FAILED
         log.error("Task failed with exception\n%s", traceback.format_exc())
