@@ -98,10 +98,12 @@ def run_dag_test(
     from aerovane.config import ensure_home
     from aerovane.control.live import refresh
     from aerovane.db.migrate import migrate
+    from aerovane.runtime.task_runner import point_google_auth_at_metadata_server
     from aerovane.services.dag_runs import create_dag_run, generate_run_id
 
     say = echo or _print
     ensure_home()
+    point_google_auth_at_metadata_server()  # as in a task process
     migrate()
     refresh()  # the environment's live overrides and variables, as its task processes get them
     data = serialize_dag(dag)  # validates the DAG
