@@ -104,7 +104,7 @@ def _drop_xcoms(key: TaskKey, dag_run_id: int, *, session: Session) -> None:
     )
 
 
-def _claim(key: TaskKey) -> tuple[models.TaskInstance, models.DagRun] | None:
+def claim(key: TaskKey) -> tuple[models.TaskInstance, models.DagRun] | None:
     """queued → running for this try, read the rows, drop the task's old XComs: one write
     transaction. None if the attempt is no longer wanted."""
     with create_session() as session:
@@ -243,11 +243,15 @@ def retry_delay_for(task: Any, try_number: int) -> dt.timedelta:
     return delay
 
 
-class _Heartbeat(threading.Thread):
-    def __init__(self, key: TaskKey, interval: float) -> None:
+class Heartbeat(threading.Thread):
+    """Keeps `last_heartbeat_at` fresh; in a task process of its own (`terminate`), ends the
+    attempt with SIGTERM once its task instance was changed from outside."""
+
+    def __init__(self, key: TaskKey, interval: float, *, terminate: bool = True) -> None:
         super().__init__(name="task-heartbeat", daemon=True)
         self.key = key
         self.interval = interval
+        self.terminate = terminate
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -260,8 +264,11 @@ class _Heartbeat(threading.Thread):
                 log.warning("heartbeat failed", exc_info=True)
                 continue
             if changed and not self.stopped.is_set():
-                log.warning("Task instance state was changed externally; terminating")
-                os.kill(os.getpid(), signal.SIGTERM)
+                if self.terminate:
+                    log.warning("Task instance state was changed externally; terminating")
+                    os.kill(os.getpid(), signal.SIGTERM)
+                else:
+                    log.warning("Task instance state was changed externally")
                 return
 
 
@@ -283,7 +290,7 @@ def run_workload(payload: dict[str, Any]) -> int:
     task_log = _open_log(workload.log_path)
     try:
         key = workload.key
-        claimed = _claim(key)
+        claimed = claim(key)
         if claimed is None:
             log.info(
                 "Task instance %s is no longer queued for try %d; not running it",
@@ -305,20 +312,11 @@ def run_workload(payload: dict[str, Any]) -> int:
 def _run_claimed(
     workload: TaskWorkload, ti_row: models.TaskInstance, run_row: models.DagRun
 ) -> int:
-    from aerovane.authoring.context import build_context
-    from aerovane.authoring.exceptions import (
-        AerovaneFailException,
-        AerovaneSkipException,
-        AerovaneTaskTimeout,
-    )
-    from aerovane.authoring.templating import build_jinja_env
     from aerovane.dag_processing.importer import import_dag_file
-    from aerovane.runtime.task_instance import RuntimeTaskInstance
-    from aerovane.runtime.xcom import RETURN_KEY, serialize_value
 
     key = workload.key
     settings = get_settings()
-    heartbeat = _Heartbeat(key, settings.getfloat("scheduler", "task_heartbeat_sec"))
+    heartbeat = Heartbeat(key, settings.getfloat("scheduler", "task_heartbeat_sec"))
     heartbeat.start()
     log.info("Starting attempt %d of %d", key.try_number, ti_row.max_tries + 1)
     try:
@@ -333,6 +331,35 @@ def _run_claimed(
         _handle_failure(key, None, ti_row, retryable=True)
         return 0
 
+    execute_attempt(key, dag, task, ti_row, run_row, heartbeat=heartbeat, own_process=True)
+    return 0
+
+
+def execute_attempt(
+    key: TaskKey,
+    dag: Any,
+    task: Any,
+    ti_row: models.TaskInstance,
+    run_row: models.DagRun,
+    *,
+    heartbeat: Heartbeat,
+    own_process: bool,
+) -> TaskState | None:
+    """Run a claimed attempt of `task` here and record its outcome; stops `heartbeat` before
+    recording. Returns the state recorded (None: the task instance was changed from outside).
+
+    Shared by the task process (`own_process`: SIGTERM ends the attempt) and `dag.test()`,
+    which runs each task in the calling process and leaves its signal handlers alone."""
+    from aerovane.authoring.context import build_context
+    from aerovane.authoring.exceptions import (
+        AerovaneFailException,
+        AerovaneSkipException,
+        AerovaneTaskTimeout,
+    )
+    from aerovane.authoring.templating import build_jinja_env
+    from aerovane.runtime.task_instance import RuntimeTaskInstance
+    from aerovane.runtime.xcom import RETURN_KEY, serialize_value
+
     ti = RuntimeTaskInstance(ti_row, run_row, task)
     ti.state = TaskState.RUNNING.value
     rendered: dict[str, Any] | None = None
@@ -340,12 +367,17 @@ def _run_claimed(
     state = TaskState.SUCCESS
     retryable = True
     context: dict[str, Any] = {}
+    interrupted: KeyboardInterrupt | None = None
 
     def on_term(signum: int, _frame: object) -> None:
         raise TaskTerminated(f"received signal {signal.Signals(signum).name}")
 
-    signal.signal(signal.SIGTERM, on_term)
+    if own_process:
+        signal.signal(signal.SIGTERM, on_term)
+    # SIGALRM can only be handled on the main thread (dag.test() may run on another one).
     timeout = task.execution_timeout
+    if threading.current_thread() is not threading.main_thread():
+        timeout = None
     try:
         # params=None: DAG params, then the task's, then the run's conf, as Airflow merges them.
         context = build_context(dag=dag, task=task, ti=ti, dag_run=run_row, params=None)
@@ -401,11 +433,19 @@ def _run_claimed(
     except AerovaneFailException as exc:
         state, retryable = TaskState.FAILED, False
         log.error("Task failed without retry: %s", exc)
+    except KeyboardInterrupt as exc:
+        state = TaskState.FAILED
+        if own_process:  # user code raised it: an ordinary failure
+            log.error("Task failed with exception\n%s", traceback.format_exc())
+        else:  # Ctrl-C in dag.test(): record the attempt without a retry, then stop
+            retryable, interrupted = False, exc
+            log.error("Task interrupted")
     except BaseException:  # noqa: BLE001 - user code may raise anything
         state = TaskState.FAILED
         log.error("Task failed with exception\n%s", traceback.format_exc())
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if own_process:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
         heartbeat.stopped.set()
 
     if state == TaskState.FAILED:
@@ -427,7 +467,9 @@ def _run_claimed(
         final = state if done else None
     ti.state = final.value if final else ti.state
     _run_callbacks(task, final, context)
-    return 0
+    if interrupted is not None:
+        raise interrupted
+    return final
 
 
 def _handle_failure(
