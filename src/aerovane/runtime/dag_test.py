@@ -296,16 +296,20 @@ class _Tee:
 def _task_output(path: Path) -> Iterator[None]:
     """While a task runs: its prints and log records go to the console as they happen and to
     its log file. The root logger's handlers and level are restored afterwards."""
+    from aerovane.authoring.secrets_masker import get_masker
     from aerovane.config import get_settings
+    from aerovane.runtime.task_log import MaskedStream
     from aerovane.runtime.task_runner import LOG_FORMAT
 
     path.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
     saved = (sys.stdout, sys.stderr, list(root.handlers), root.level)
     with path.open("a", encoding="utf-8", buffering=1) as logfile:
-        tee = _Tee(sys.stdout, logfile)
-        handler = logging.StreamHandler(tee)  # type: ignore[arg-type]
+        # Secrets masked as in a task process's log (aerovane.runtime.task_log).
+        tee = MaskedStream(_Tee(sys.stdout, logfile))  # type: ignore[arg-type]
+        handler = logging.StreamHandler(tee)
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.addFilter(get_masker())
         for old in saved[2]:
             root.removeHandler(old)
         root.addHandler(handler)
