@@ -162,13 +162,14 @@ class DAG(TaskGraphView["BaseOperator"]):
         if "params" in self.default_args:
             self.params.update(self.default_args.pop("params") or {})
 
+        given_start = start_date if start_date is not None else self.default_args.get("start_date")
+        #: The timezone of the start date (Airflow's `dag.timezone`): cron schedules are
+        #: evaluated in it. Dates themselves are kept in UTC.
+        self.timezone = _timezone_of(given_start)
         self.timetable, self.schedule_interval = self._resolve_schedule(
             schedule, schedule_interval, timetable
         )
-        self.start_date = coerce_optional_datetime(
-            start_date if start_date is not None else self.default_args.get("start_date"),
-            "start_date",
-        )
+        self.start_date = coerce_optional_datetime(given_start, "start_date")
         self.end_date = coerce_optional_datetime(
             end_date if end_date is not None else self.default_args.get("end_date"),
             "end_date",
@@ -280,7 +281,7 @@ class DAG(TaskGraphView["BaseOperator"]):
                 stacklevel=3,
             )
             value = schedule_interval if given[0] == "schedule_interval" else timetable
-        tt = timetable_from_schedule(value)
+        tt = timetable_from_schedule(value, self.timezone)
         return tt, (tt.summary if isinstance(value, Timetable) else value)
 
     def _load_doc_md(self, doc_md: str | None) -> str | None:
@@ -425,6 +426,20 @@ class DAG(TaskGraphView["BaseOperator"]):
 
     def __repr__(self) -> str:
         return f"<DAG: {self.dag_id}>"
+
+
+def _timezone_of(start_date: object) -> Any:
+    """The start date's timezone as pendulum has it, else UTC (`[core] default_timezone`)."""
+    import pendulum
+
+    tz = getattr(start_date, "tzinfo", None) if isinstance(start_date, datetime) else None
+    if tz is None:
+        return pendulum.UTC
+    if isinstance(tz, (pendulum.Timezone, pendulum.FixedTimezone)):
+        return tz
+    from aerovane.authoring.timezone import parse_timezone, timezone_name
+
+    return parse_timezone(timezone_name(tz))
 
 
 def _as_list(value: Any) -> list[Any]:

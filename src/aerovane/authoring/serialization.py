@@ -28,6 +28,7 @@ from aerovane.authoring.timetables import (
     time_restriction,
     timetable_from_dict,
 )
+from aerovane.authoring.timezone import timezone_name
 
 if TYPE_CHECKING:
     from aerovane.authoring.baseoperator import BaseOperator
@@ -145,6 +146,7 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         "schedule_interval": timetable.schedule_interval_json(),
         "timetable_summary": timetable.summary,
         "timetable_description": timetable.description,
+        "timezone": timezone_name(dag.timezone),
         "start_date": dt_to_iso(dag.start_date),
         "end_date": dt_to_iso(dag.end_date),
         "catchup": dag.catchup,
@@ -290,6 +292,8 @@ class SerializedDAG(TaskGraphView[SerializedTask]):
         self.tags: list[str] = list(data.get("tags", ()))
         self.owners: list[str] = list(data.get("owners", ()))
         self.timetable: Timetable = timetable_from_dict(data.get("timetable") or {"__type": "null"})
+        #: The DAG's timezone name (from its start date), as `str(dag.timezone)` in Airflow.
+        self.timezone: str = data.get("timezone", "UTC")
         self.start_date: datetime | None = dt_from_iso(data.get("start_date"))
         self.end_date: datetime | None = dt_from_iso(data.get("end_date"))
         self.catchup: bool = data.get("catchup", True)

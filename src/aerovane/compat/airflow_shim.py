@@ -9,7 +9,6 @@ import of a piece Aerovane does not have fails with an ImportError that names it
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -38,18 +37,14 @@ def _from(module_name: str, **renames: str) -> Callable[[], dict[str, Any]]:
     return load
 
 
-def days_ago(
-    n: int, hour: int = 0, minute: int = 0, second: int = 0, microsecond: int = 0
-) -> dt.datetime:
-    """Airflow's deprecated `days_ago`: midnight UTC (or the given time) `n` days ago."""
-    today = dt.datetime.now(dt.UTC).replace(
-        hour=hour, minute=minute, second=second, microsecond=microsecond
-    )
-    return today - dt.timedelta(days=n)
+def _public(module_name: str) -> Callable[[], dict[str, Any]]:
+    """Every name in the module's `__all__`."""
 
+    def load() -> dict[str, Any]:
+        module = importlib.import_module(module_name)
+        return {name: getattr(module, name) for name in module.__all__}
 
-def _dates() -> dict[str, Any]:
-    return {"days_ago": days_ago}
+    return load
 
 
 def _exceptions() -> dict[str, Any]:
@@ -93,9 +88,10 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
     "airflow.decorators.": _authoring("dag", "task"),
     "airflow.datasets": _authoring("Dataset", "DatasetAll", "DatasetAny"),
     "airflow.exceptions": _exceptions,
-    "airflow.macros.": _from("aerovane.authoring.macros", ds_add="ds_add", ds_format="ds_format"),
+    "airflow.macros.": _public("aerovane.authoring.macros"),
     "airflow.utils.": lambda: {},
-    "airflow.utils.dates": _dates,
+    "airflow.utils.dates": _public("aerovane.authoring.dates"),
+    "airflow.utils.timezone": _public("aerovane.authoring.timezone"),
     "airflow.utils.trigger_rule": _authoring("TriggerRule"),
     "airflow.utils.helpers": _authoring("chain", "cross_downstream"),
 }

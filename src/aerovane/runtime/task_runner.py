@@ -131,6 +131,24 @@ def _claim(key: TaskKey) -> tuple[models.TaskInstance, models.DagRun] | None:
         return ti, run
 
 
+def _previous_success(run: models.DagRun) -> models.DagRun | None:
+    """The DAG's latest successful run before `run` (the context's `prev_*_success` values)."""
+    with create_session() as session:
+        previous = session.scalars(
+            select(models.DagRun)
+            .where(
+                models.DagRun.dag_id == run.dag_id,
+                models.DagRun.state == "success",
+                models.DagRun.logical_date < run.logical_date,
+            )
+            .order_by(models.DagRun.logical_date.desc())
+            .limit(1)
+        ).first()
+        if previous is not None:
+            session.expunge(previous)
+        return previous
+
+
 def _heartbeat_statement(key: TaskKey) -> Any:
     return (
         update(models.TaskInstance)
@@ -347,7 +365,14 @@ def _run_claimed(
     timeout = task.execution_timeout
     try:
         # params=None: DAG params, then the task's, then the run's conf, as Airflow merges them.
-        context = build_context(dag=dag, task=task, ti=ti, dag_run=run_row, params=None)
+        context = build_context(
+            dag=dag,
+            task=task,
+            ti=ti,
+            dag_run=run_row,
+            params=None,
+            previous_success=_previous_success(run_row),
+        )
         task.render_template_fields(context, build_jinja_env(dag))
         rendered = {f: _jsonable(getattr(task, f, None)) for f in task.template_fields}
         log.info(
