@@ -11,7 +11,7 @@ from aerovane.authoring.baseoperator import BaseOperator
 from aerovane.authoring.context import Context
 from aerovane.authoring.dag import DAG
 from aerovane.authoring.datasets import Dataset, DatasetAll, DatasetAny
-from aerovane.authoring.decorators import dag, task
+from aerovane.authoring.decorators import dag, setup, task, teardown
 from aerovane.authoring.dependencies import chain, cross_downstream
 from aerovane.authoring.operators import (
     BashOperator,
@@ -23,6 +23,7 @@ from aerovane.authoring.operators import (
     TriggerDagRunOperator,
 )
 from aerovane.authoring.params import Param
+from aerovane.authoring.task_group import TaskGroup, task_group
 from aerovane.authoring.trigger_rule import TriggerRule
 from aerovane.authoring.variables import Connection, Variable
 from aerovane.authoring.xcom_arg import XComArg
@@ -42,6 +43,7 @@ __all__ = [
     "Param",
     "PythonOperator",
     "ShortCircuitOperator",
+    "TaskGroup",
     "TriggerDagRunOperator",
     "TriggerRule",
     "Variable",
@@ -49,5 +51,8 @@ __all__ = [
     "chain",
     "cross_downstream",
     "dag",
+    "setup",
     "task",
+    "task_group",
+    "teardown",
 ]

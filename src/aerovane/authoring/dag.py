@@ -25,6 +25,7 @@ from aerovane.authoring.exceptions import (
     ParamValidationError,
 )
 from aerovane.authoring.params import DagParam, ParamsDict
+from aerovane.authoring.task_group import TaskGroup
 from aerovane.authoring.timetables import (
     NullTimetable,
     TimeRestriction,
@@ -250,6 +251,8 @@ class DAG(TaskGraphView["BaseOperator"]):
 
         self.task_dict: dict[str, BaseOperator] = {}
         self._max_suffix: dict[str, int] = {}
+        #: The root of the DAG's task groups (`group_id=None`); every task is in its subtree.
+        self.task_group = TaskGroup.create_root(self)
 
     # -- construction helpers -----------------------------------------------------------------
 
@@ -337,6 +340,7 @@ class DAG(TaskGraphView["BaseOperator"]):
         elif self.end_date is not None:
             task.end_date = min(task.end_date, self.end_date)
         self.task_dict[task.task_id] = task
+        (task.task_group or self.task_group).add(task)
         match = _SUFFIX_RE.fullmatch(task.task_id)
         if match is not None:
             core, number = match.group(1), int(match.group(2))
@@ -349,13 +353,22 @@ class DAG(TaskGraphView["BaseOperator"]):
         for task in tasks:
             self.add_task(task)
 
-    def unique_task_id(self, task_id: str) -> str:
-        """`task_id`, or `core__N` with the next free N when taken (TaskFlow re-use)."""
-        if task_id not in self.task_dict:
+    def unique_task_id(self, task_id: str, task_group: TaskGroup | None = None) -> str:
+        """`task_id`, or `core__N` with the next free N when taken (TaskFlow re-use); the
+        check uses the id the task gets in `task_group` (its prefix), the result has none."""
+        full = task_group.child_id(task_id) if task_group is not None else task_id
+        if full not in self.task_dict:
             return task_id
+        match = _SUFFIX_RE.fullmatch(full)
+        full_core = match.group(1) if match else full
         match = _SUFFIX_RE.fullmatch(task_id)
         core = match.group(1) if match else task_id
-        return f"{core}__{self._max_suffix.get(core, 0) + 1}"
+        return f"{core}__{self._max_suffix.get(full_core, 0) + 1}"
+
+    @property
+    def task_group_dict(self) -> dict[str | None, TaskGroup]:
+        """Every task group by full group id (the root group under None)."""
+        return self.task_group.get_task_group_dict()
 
     @property
     def owner(self) -> str:

@@ -21,6 +21,7 @@ from aerovane.authoring._time import dt_from_iso, dt_to_iso, td_from_seconds, td
 from aerovane.authoring.datasets import Dataset, outlet_datasets
 from aerovane.authoring.params import ParamsDict
 from aerovane.authoring.priority import effective_priority_weights
+from aerovane.authoring.task_group import SerializedTaskGroup, serialize_task_group
 from aerovane.authoring.timetables import (
     DatasetTriggeredTimetable,
     TimeRestriction,
@@ -125,6 +126,13 @@ def _serialize_task(task: BaseOperator, weight: int) -> dict[str, Any]:
     }
     for name in _CALLBACKS:
         data[f"has_{name}"] = bool(getattr(task, name))
+    # Setup/teardown flags only when set, as Airflow serializes them.
+    if task.is_setup:
+        data["is_setup"] = True
+    if task.is_teardown:
+        data["is_teardown"] = True
+    if task.on_failure_fail_dagrun:
+        data["on_failure_fail_dagrun"] = True
     return data
 
 
@@ -174,6 +182,7 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
             else None
         ),
         "tasks": tasks,
+        "task_group": serialize_task_group(dag.task_group),
     }
 
 
@@ -228,6 +237,9 @@ class SerializedTask:
     has_on_skipped_callback: bool
     outlets: tuple[str, ...] = ()
     inlets: tuple[str, ...] = ()
+    is_setup: bool = False
+    is_teardown: bool = False
+    on_failure_fail_dagrun: bool = False
 
     @property
     def task_type(self) -> str:
@@ -277,6 +289,9 @@ class SerializedTask:
             has_on_skipped_callback=data.get("has_on_skipped_callback", False),
             outlets=tuple(d["uri"] for d in data.get("outlets", ())),
             inlets=tuple(d["uri"] for d in data.get("inlets", ())),
+            is_setup=data.get("is_setup", False),
+            is_teardown=data.get("is_teardown", False),
+            on_failure_fail_dagrun=data.get("on_failure_fail_dagrun", False),
         )
 
 
@@ -316,6 +331,9 @@ class SerializedDAG(TaskGraphView[SerializedTask]):
         self.task_dict: dict[str, SerializedTask] = {
             t["task_id"]: SerializedTask.from_dict(t) for t in data.get("tasks", ())
         }
+        self.task_group = SerializedTaskGroup(
+            data.get("task_group") or {"_group_id": None, "children": {}}
+        )
         self._hash: str | None = None
 
     @classmethod
