@@ -136,3 +136,51 @@ def test_scheduler_shape_run_state_leaves_and_indirect_setups() -> None:
     # w2 runs on all_done, but its setup (indirectly upstream) must still have succeeded.
     assert shape.indirect_setups == {"w2": ["s"]}
     assert shape.direct_setups == {"w1": ["s"], "t": ["s"]}
+
+
+def test_context_manager_puts_the_block_between_setup_and_teardown() -> None:
+    with DAG("st_ctx", schedule=None, start_date=START) as dag:
+
+        @setup
+        def provision() -> str:
+            return "id"
+
+        @teardown
+        def release(resource: str) -> None:
+            pass
+
+        @task
+        def job() -> None:
+            pass
+
+        @task
+        def other() -> None:
+            pass
+
+        @setup
+        def inner_setup() -> None:
+            pass
+
+        @teardown
+        def inner_teardown() -> None:
+            pass
+
+        with release(provision()):
+            job() >> other()
+            with inner_setup() >> inner_teardown():
+                EmptyOperator(task_id="inner_work")
+    get = dag.get_task
+    assert get("release").upstream_task_ids == {"provision", "other", "inner_teardown"}
+    assert get("provision").downstream_task_ids == {"release", "job", "inner_setup"}
+    assert get("inner_setup").downstream_task_ids == {"inner_teardown", "inner_work"}
+    assert get("inner_teardown").upstream_task_ids == {"inner_setup", "inner_work"}
+    assert get("job").downstream_task_ids == {"other"}
+
+
+def test_context_manager_needs_a_setup_or_teardown() -> None:
+    from aerovane.authoring.exceptions import AerovaneException
+
+    with DAG("st_ctx_bad", schedule=None, start_date=START):
+        plain = EmptyOperator(task_id="plain")
+        with pytest.raises(AerovaneException, match="Only setup/teardown tasks"), plain:
+            pass

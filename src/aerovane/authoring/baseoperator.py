@@ -330,6 +330,18 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
             self.set_upstream(items)
         return self
 
+    def __enter__(self) -> BaseOperator:
+        """`with setup >> teardown:`: tasks built in the block run between the two."""
+        from aerovane.authoring.setup_teardown import enter_scope
+
+        enter_scope(self)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        from aerovane.authoring.setup_teardown import exit_scope
+
+        exit_scope(wire=exc_type is None)
+
     # -- dependencies -------------------------------------------------------------------------
 
     @property

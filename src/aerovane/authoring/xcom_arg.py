@@ -55,6 +55,13 @@ class XComArg(Resolvable, DependencyMixin):
         self.operator.as_teardown(setups=setups, on_failure_fail_dagrun=on_failure_fail_dagrun)
         return self
 
+    def __enter__(self) -> XComArg:
+        self.operator.__enter__()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        self.operator.__exit__(exc_type, *rest)
+
     def __getitem__(self, key: str) -> XComArg:
         """`result["k"]`: the XCom pushed under key "k" (see `multiple_outputs`)."""
         return XComArg(self.operator, key)
