@@ -17,6 +17,7 @@ from aerovane.authoring._defaults import BaseOperatorMeta
 from aerovane.authoring._time import coerce_optional_datetime
 from aerovane.authoring.dag import DAG, validate_key
 from aerovane.authoring.dependencies import DependencyMixin, Relatives, chain, cross_downstream
+from aerovane.authoring.edge_labels import EdgeModifier
 from aerovane.authoring.exceptions import AerovaneDagError, AerovaneException
 from aerovane.authoring.params import ParamsDict
 from aerovane.authoring.task_group import TaskGroup
@@ -373,6 +374,10 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
             if isinstance(item, BaseOperator):
                 tasks.append(item)
             elif isinstance(item, DependencyMixin):
+                if isinstance(item, EdgeModifier):
+                    # The label makes the edge once it knows both ends.
+                    item.update_relative(self, upstream=not upstream)
+                    continue
                 tasks.extend(item.leaves if upstream else item.roots)
                 if isinstance(item, TaskGroup):
                     item.update_relative(self, upstream=not upstream)

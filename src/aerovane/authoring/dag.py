@@ -253,6 +253,8 @@ class DAG(TaskGraphView["BaseOperator"]):
         self._max_suffix: dict[str, int] = {}
         #: The root of the DAG's task groups (`group_id=None`); every task is in its subtree.
         self.task_group = TaskGroup.create_root(self)
+        #: Edge labels: upstream task id → downstream task id → {"label": ...}.
+        self.edge_info: dict[str, dict[str, dict[str, Any]]] = {}
 
     # -- construction helpers -----------------------------------------------------------------
 
@@ -364,6 +366,12 @@ class DAG(TaskGraphView["BaseOperator"]):
         match = _SUFFIX_RE.fullmatch(task_id)
         core = match.group(1) if match else task_id
         return f"{core}__{self._max_suffix.get(full_core, 0) + 1}"
+
+    def set_edge_info(self, upstream_task_id: str, downstream_task_id: str, info: dict) -> None:
+        self.edge_info.setdefault(upstream_task_id, {})[downstream_task_id] = info
+
+    def get_edge_info(self, upstream_task_id: str, downstream_task_id: str) -> dict[str, Any]:
+        return self.edge_info.get(upstream_task_id, {}).get(downstream_task_id, {})
 
     @property
     def task_group_dict(self) -> dict[str | None, TaskGroup]:

@@ -183,6 +183,7 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         ),
         "tasks": tasks,
         "task_group": serialize_task_group(dag.task_group),
+        "edge_info": _json_safe(dag.edge_info),
     }
 
 
@@ -331,6 +332,7 @@ class SerializedDAG(TaskGraphView[SerializedTask]):
         self.task_dict: dict[str, SerializedTask] = {
             t["task_id"]: SerializedTask.from_dict(t) for t in data.get("tasks", ())
         }
+        self.edge_info: dict[str, dict[str, dict[str, Any]]] = dict(data.get("edge_info") or {})
         self.task_group = SerializedTaskGroup(
             data.get("task_group") or {"_group_id": None, "children": {}}
         )

@@ -93,6 +93,10 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
     "airflow.utils.dates": _public("aerovane.authoring.dates"),
     "airflow.utils.timezone": _public("aerovane.authoring.timezone"),
     "airflow.utils.task_group": _authoring("TaskGroup"),
+    "airflow.utils.edgemodifier": _from(
+        "aerovane.authoring.edge_labels", EdgeModifier="EdgeModifier", Label="Label"
+    ),
+    "airflow.models.xcom_arg": _authoring("XComArg"),
     "airflow.utils.trigger_rule": _authoring("TriggerRule"),
     "airflow.utils.helpers": _authoring("chain", "cross_downstream"),
 }
