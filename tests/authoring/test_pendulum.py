@@ -204,3 +204,67 @@ def test_template_uses_dateutil_and_pendulum_from_dag_file() -> None:
         )
     assert dag.timezone.name == "UTC"
     assert run_task(task) == "2024-04"  # the rendered command runs in a real shell
+
+
+def test_cron_trigger_timetable_runs_at_ticks_in_its_timezone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aerovane.authoring import timetables
+    from aerovane.authoring.timetables import CronTriggerTimetable, timetable_from_dict
+
+    tt = CronTriggerTimetable(
+        "0 1 * * 3", timezone="Europe/Amsterdam", interval=dt.timedelta(hours=1)
+    )
+    restriction = TimeRestriction(
+        earliest=dt.datetime(2024, 1, 1, tzinfo=UTC), latest=None, catchup=True
+    )
+    first = tt.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
+    assert first is not None
+    # Wednesday 3 Jan 2024, 01:00 in Amsterdam = 00:00 UTC; the run starts at the tick.
+    assert first.run_after == dt.datetime(2024, 1, 3, tzinfo=UTC)
+    assert first.data_interval.start == dt.datetime(2024, 1, 2, 23, tzinfo=UTC)
+    second = tt.next_dagrun_info(
+        last_automated_data_interval=first.data_interval, restriction=restriction
+    )
+    assert second is not None and second.run_after == dt.datetime(2024, 1, 10, tzinfo=UTC)
+    monkeypatch.setattr(timetables, "utcnow", lambda: dt.datetime(2024, 7, 5, tzinfo=UTC))
+    latest = tt.next_dagrun_info(
+        last_automated_data_interval=None, restriction=restriction._replace(catchup=False)
+    )
+    # Without catchup: the latest tick that has passed (summer time: 23:00 UTC on Tuesday).
+    assert latest is not None and latest.run_after == dt.datetime(2024, 7, 2, 23, tzinfo=UTC)
+    copy = timetable_from_dict(tt.serialize())
+    assert copy == tt and copy.summary == "0 1 * * 3"
+    manual = copy.infer_manual_data_interval(run_after=dt.datetime(2024, 2, 1, 12, tzinfo=UTC))
+    assert manual.start == dt.datetime(2024, 2, 1, 11, tzinfo=UTC)
+
+
+def test_airflow_timetable_imports_in_a_dag_file(tmp_path: object) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    source = textwrap.dedent(
+        """
+        import pendulum
+        from aerovane.compat import airflow_shim
+        airflow_shim.install()
+        from airflow import DAG
+        from airflow.timetables.trigger import CronTriggerTimetable
+        from airflow.timetables.interval import CronDataIntervalTimetable
+        from airflow.utils.edgemodifier import Label
+        from airflow.utils.task_group import TaskGroup
+        from airflow.utils.timezone import utcnow, make_aware
+        from airflow.decorators import setup, teardown, task_group
+        from airflow.models.xcom_arg import XComArg
+        from aerovane.authoring.serialization import serialize_dag
+        with DAG("t", schedule=CronTriggerTimetable("0 9 * * *", timezone="UTC"),
+                 start_date=pendulum.datetime(2024, 1, 1)) as dag:
+            pass
+        print(serialize_dag(dag)["timetable"]["__type"], utcnow().timezone_name)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", source], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "cron_trigger UTC"

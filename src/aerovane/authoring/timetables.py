@@ -20,6 +20,7 @@ __all__ = [
     "CRON_PRESETS",
     "ContinuousTimetable",
     "CronDataIntervalTimetable",
+    "CronTriggerTimetable",
     "DagRunInfo",
     "DataInterval",
     "DeltaDataIntervalTimetable",
@@ -489,6 +490,71 @@ class DeltaDataIntervalTimetable(_DataIntervalTimetable):
         }
 
 
+class CronTriggerTimetable(Timetable):
+    """Airflow's `CronTriggerTimetable`: a run at each cron tick (in `timezone`), like POSIX
+    cron, covering `[tick - interval, tick]` (a zero-length interval by default)."""
+
+    type_name = "cron_trigger"
+
+    def __init__(
+        self, cron: str, *, timezone: str | tzinfo, interval: timedelta = timedelta()
+    ) -> None:
+        if not isinstance(interval, timedelta):
+            raise AerovaneDagError(f"interval must be a datetime.timedelta, got {interval!r}")
+        self._cron = CronDataIntervalTimetable(cron, timezone)
+        self._interval = interval
+
+    @property
+    def summary(self) -> str:
+        return self._cron.expression
+
+    @property
+    def description(self) -> str:
+        return self._cron.description
+
+    def next_dagrun_info(
+        self,
+        *,
+        last_automated_data_interval: DataInterval | None,
+        restriction: TimeRestriction,
+    ) -> DagRunInfo | None:
+        restriction = _aware_restriction(restriction)
+        last = _aware_interval(last_automated_data_interval)
+        cron = self._cron
+        if restriction.catchup:
+            if last is not None:
+                tick = cron._get_next(last.end)
+            elif restriction.earliest is None:
+                return None
+            else:
+                tick = cron._align_to_next(restriction.earliest)
+        else:
+            candidates = [cron._align_to_prev(utcnow())]
+            if last is not None:
+                candidates.append(cron._get_next(last.end))
+            if restriction.earliest is not None:
+                candidates.append(cron._align_to_next(restriction.earliest))
+            tick = max(candidates)
+        if restriction.latest is not None and restriction.latest < tick:
+            return None
+        return DagRunInfo.interval(tick - self._interval, tick)
+
+    def infer_manual_data_interval(self, *, run_after: datetime) -> DataInterval:
+        run_after = as_utc(run_after)
+        return DataInterval(run_after - self._interval, run_after)
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "__type": self.type_name,
+            "expression": self._cron.expression,
+            "timezone": self._cron.timezone,
+            "interval": self._interval.total_seconds(),
+        }
+
+    def schedule_interval_json(self) -> dict[str, Any] | None:
+        return None
+
+
 class DatasetTriggeredTimetable(NullTimetable):
     """Runs come from dataset events, never from the clock (Airflow's DatasetTriggeredTimetable)."""
 
@@ -570,6 +636,12 @@ def timetable_from_dict(data: Mapping[str, Any]) -> Timetable:
         return DatasetTriggeredTimetable(condition_from_expression(data["expression"]))
     if kind == "cron":
         return CronDataIntervalTimetable(data["expression"], data.get("timezone"))
+    if kind == "cron_trigger":
+        return CronTriggerTimetable(
+            data["expression"],
+            timezone=data.get("timezone", "UTC"),
+            interval=timedelta(seconds=data.get("interval", 0)),
+        )
     if kind == "delta":
         return DeltaDataIntervalTimetable(
             timedelta(

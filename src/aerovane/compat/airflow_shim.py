@@ -97,6 +97,28 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
         "aerovane.authoring.edge_labels", EdgeModifier="EdgeModifier", Label="Label"
     ),
     "airflow.models.xcom_arg": _authoring("XComArg"),
+    "airflow.timetables.": lambda: {},
+    "airflow.timetables.base": _from(
+        "aerovane.authoring.timetables",
+        DagRunInfo="DagRunInfo",
+        DataInterval="DataInterval",
+        TimeRestriction="TimeRestriction",
+        Timetable="Timetable",
+    ),
+    "airflow.timetables.interval": _from(
+        "aerovane.authoring.timetables",
+        CronDataIntervalTimetable="CronDataIntervalTimetable",
+        DeltaDataIntervalTimetable="DeltaDataIntervalTimetable",
+    ),
+    "airflow.timetables.trigger": _from(
+        "aerovane.authoring.timetables", CronTriggerTimetable="CronTriggerTimetable"
+    ),
+    "airflow.timetables.simple": _from(
+        "aerovane.authoring.timetables",
+        NullTimetable="NullTimetable",
+        OnceTimetable="OnceTimetable",
+        ContinuousTimetable="ContinuousTimetable",
+    ),
     "airflow.utils.trigger_rule": _authoring("TriggerRule"),
     "airflow.utils.helpers": _authoring("chain", "cross_downstream"),
 }
