@@ -119,34 +119,38 @@ def _drop_xcoms(key: TaskKey, dag_run_id: int, *, session: Session) -> None:
     )
 
 
-def _claim(key: TaskKey) -> tuple[models.TaskInstance, models.DagRun] | None:
-    """queued → running for this try, read the rows, drop the task's old XComs: one write
-    transaction. None if the attempt is no longer wanted."""
+def _claim(key: TaskKey) -> tuple[models.TaskInstance, models.DagRun, Any] | None:
+    """queued → running for this try, read the rows (and the previous successful run), drop
+    the task's old XComs: one write transaction. None if the attempt is no longer wanted."""
     with create_session() as session:
         if not _mark_running(key, session=session):
             return None
         ti, run = _claimed_rows(key, session=session)
         assert ti is not None and run is not None
+        previous = _previous_success(run.dag_id, run.logical_date, session=session)
         _drop_xcoms(key, run.id, session=session)
-        return ti, run
+        return ti, run, previous
 
 
-def _previous_success(run: models.DagRun) -> models.DagRun | None:
-    """The DAG's latest successful run before `run` (the context's `prev_*_success` values)."""
-    with create_session() as session:
-        previous = session.scalars(
-            select(models.DagRun)
-            .where(
-                models.DagRun.dag_id == run.dag_id,
-                models.DagRun.state == "success",
-                models.DagRun.logical_date < run.logical_date,
-            )
-            .order_by(models.DagRun.logical_date.desc())
-            .limit(1)
-        ).first()
-        if previous is not None:
-            session.expunge(previous)
-        return previous
+def _previous_success(dag_id: str, logical_date: dt.datetime, *, session: Session) -> Any:
+    """The DAG's latest successful run before `logical_date` (its dates, or None), for the
+    context's `prev_*_success` values."""
+    return session.execute(
+        select(
+            models.DagRun.logical_date,
+            models.DagRun.start_date,
+            models.DagRun.end_date,
+            models.DagRun.data_interval_start,
+            models.DagRun.data_interval_end,
+        )
+        .where(
+            models.DagRun.dag_id == dag_id,
+            models.DagRun.state == "success",
+            models.DagRun.logical_date < logical_date,
+        )
+        .order_by(models.DagRun.logical_date.desc())
+        .limit(1)
+    ).first()
 
 
 def _heartbeat_statement(key: TaskKey) -> Any:
@@ -176,6 +180,7 @@ def prime_statement_cache() -> None:
     with create_session() as session:
         _mark_running(key, session=session)
         _claimed_rows(key, session=session)
+        _previous_success("", dt.datetime.now(dt.UTC), session=session)
         _drop_xcoms(key, -1, session=session)
         values = {"state": "", "end_date": None, "duration": None, "next_retry_at": None}
         session.execute(_outcome_statement(key, values))
@@ -320,7 +325,10 @@ def run_workload(payload: dict[str, Any]) -> int:
 
 
 def _run_claimed(
-    workload: TaskWorkload, ti_row: models.TaskInstance, run_row: models.DagRun
+    workload: TaskWorkload,
+    ti_row: models.TaskInstance,
+    run_row: models.DagRun,
+    previous_success: Any,
 ) -> int:
     from aerovane.authoring.context import build_context
     from aerovane.authoring.exceptions import (
@@ -371,7 +379,7 @@ def _run_claimed(
             ti=ti,
             dag_run=run_row,
             params=None,
-            previous_success=_previous_success(run_row),
+            previous_success=previous_success,
         )
         task.render_template_fields(context, build_jinja_env(dag))
         rendered = {f: _jsonable(getattr(task, f, None)) for f in task.template_fields}
