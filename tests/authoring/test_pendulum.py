@@ -66,6 +66,7 @@ def test_cron_is_evaluated_in_the_start_dates_timezone() -> None:
     ("tzinfo", "name"),
     [
         (zoneinfo.ZoneInfo("America/New_York"), "America/New_York"),
+        (pendulum.timezone("Europe/Amsterdam"), "Europe/Amsterdam"),
         (dt.timezone(dt.timedelta(hours=2)), "+02:00"),
         (UTC, "UTC"),
         (None, "UTC"),
