@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, ClassVar, NamedTuple
 
 from aerovane.authoring._time import as_utc, utcnow
@@ -20,6 +20,7 @@ __all__ = [
     "CRON_PRESETS",
     "ContinuousTimetable",
     "CronDataIntervalTimetable",
+    "CronTriggerTimetable",
     "DagRunInfo",
     "DataInterval",
     "DeltaDataIntervalTimetable",
@@ -343,7 +344,7 @@ class CronDataIntervalTimetable(_DataIntervalTimetable):
 
     type_name = "cron"
 
-    def __init__(self, cron: str) -> None:
+    def __init__(self, cron: str, timezone: str | tzinfo | None = None) -> None:
         from croniter import CroniterError, croniter
 
         if not isinstance(cron, str) or not cron.strip():
@@ -355,10 +356,18 @@ class CronDataIntervalTimetable(_DataIntervalTimetable):
         except (CroniterError, ValueError, KeyError) as err:
             raise AerovaneDagError(f"Invalid cron expression {cron!r}: {err}") from None
         self._croniter = croniter
+        self._timezone = _timezone_or_none(timezone)
 
     @property
     def expression(self) -> str:
         return self._original
+
+    @property
+    def timezone(self) -> str:
+        """The IANA name (or offset) the cron expression is evaluated in; "UTC" by default."""
+        from aerovane.authoring.timezone import timezone_name
+
+        return "UTC" if self._timezone is None else timezone_name(self._timezone)
 
     @property
     def summary(self) -> str:
@@ -369,10 +378,23 @@ class CronDataIntervalTimetable(_DataIntervalTimetable):
         return _PRESET_DESCRIPTIONS.get(self._expression, "")
 
     def _get_next(self, current: datetime) -> datetime:
-        return as_utc(self._croniter(self._expression, as_utc(current)).get_next(datetime))
+        if self._timezone is None:
+            return as_utc(self._croniter(self._expression, as_utc(current)).get_next(datetime))
+        return self._local_tick(current, "get_next")
 
     def _get_prev(self, current: datetime) -> datetime:
-        return as_utc(self._croniter(self._expression, as_utc(current)).get_prev(datetime))
+        if self._timezone is None:
+            return as_utc(self._croniter(self._expression, as_utc(current)).get_prev(datetime))
+        return self._local_tick(current, "get_prev")
+
+    def _local_tick(self, current: datetime, direction: str) -> datetime:
+        # As Airflow: the cron fields are wall-clock time in the DAG's timezone, so "0 9 * * *"
+        # in Europe/Amsterdam is 08:00 UTC in winter and 07:00 UTC in summer.
+        from aerovane.authoring.timezone import make_aware, make_naive
+
+        naive = make_naive(as_utc(current), self._timezone)
+        tick = getattr(self._croniter(self._expression, naive), direction)(datetime)
+        return as_utc(make_aware(tick, self._timezone))
 
     def _align_to_next(self, current: datetime) -> datetime:
         current = as_utc(current)
@@ -400,7 +422,10 @@ class CronDataIntervalTimetable(_DataIntervalTimetable):
         return DataInterval(self._get_prev(end), end)
 
     def serialize(self) -> dict[str, Any]:
-        return {"__type": self.type_name, "expression": self._original}
+        data: dict[str, Any] = {"__type": self.type_name, "expression": self._original}
+        if self._timezone is not None:
+            data["timezone"] = self.timezone
+        return data
 
     def schedule_interval_json(self) -> dict[str, Any] | None:
         return {"__type": "CronExpression", "value": self._original}
@@ -465,6 +490,71 @@ class DeltaDataIntervalTimetable(_DataIntervalTimetable):
         }
 
 
+class CronTriggerTimetable(Timetable):
+    """Airflow's `CronTriggerTimetable`: a run at each cron tick (in `timezone`), like POSIX
+    cron, covering `[tick - interval, tick]` (a zero-length interval by default)."""
+
+    type_name = "cron_trigger"
+
+    def __init__(
+        self, cron: str, *, timezone: str | tzinfo, interval: timedelta = timedelta()
+    ) -> None:
+        if not isinstance(interval, timedelta):
+            raise AerovaneDagError(f"interval must be a datetime.timedelta, got {interval!r}")
+        self._cron = CronDataIntervalTimetable(cron, timezone)
+        self._interval = interval
+
+    @property
+    def summary(self) -> str:
+        return self._cron.expression
+
+    @property
+    def description(self) -> str:
+        return self._cron.description
+
+    def next_dagrun_info(
+        self,
+        *,
+        last_automated_data_interval: DataInterval | None,
+        restriction: TimeRestriction,
+    ) -> DagRunInfo | None:
+        restriction = _aware_restriction(restriction)
+        last = _aware_interval(last_automated_data_interval)
+        cron = self._cron
+        if restriction.catchup:
+            if last is not None:
+                tick = cron._get_next(last.end)
+            elif restriction.earliest is None:
+                return None
+            else:
+                tick = cron._align_to_next(restriction.earliest)
+        else:
+            candidates = [cron._align_to_prev(utcnow())]
+            if last is not None:
+                candidates.append(cron._get_next(last.end))
+            if restriction.earliest is not None:
+                candidates.append(cron._align_to_next(restriction.earliest))
+            tick = max(candidates)
+        if restriction.latest is not None and restriction.latest < tick:
+            return None
+        return DagRunInfo.interval(tick - self._interval, tick)
+
+    def infer_manual_data_interval(self, *, run_after: datetime) -> DataInterval:
+        run_after = as_utc(run_after)
+        return DataInterval(run_after - self._interval, run_after)
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "__type": self.type_name,
+            "expression": self._cron.expression,
+            "timezone": self._cron.timezone,
+            "interval": self._interval.total_seconds(),
+        }
+
+    def schedule_interval_json(self) -> dict[str, Any] | None:
+        return None
+
+
 class DatasetTriggeredTimetable(NullTimetable):
     """Runs come from dataset events, never from the clock (Airflow's DatasetTriggeredTimetable)."""
 
@@ -486,8 +576,9 @@ class DatasetTriggeredTimetable(NullTimetable):
         return None
 
 
-def timetable_from_schedule(schedule: object) -> Timetable:
-    """The timetable for a DAG's `schedule` argument (None, preset/cron string, timedelta, ...)."""
+def timetable_from_schedule(schedule: object, timezone: str | tzinfo | None = None) -> Timetable:
+    """The timetable for a DAG's `schedule` argument (None, preset/cron string, timedelta, ...);
+    a cron expression is evaluated in `timezone` (the DAG's, from its start date)."""
     from aerovane.authoring.datasets import condition_from_schedule
 
     if schedule is None:
@@ -505,11 +596,29 @@ def timetable_from_schedule(schedule: object) -> Timetable:
             return OnceTimetable()
         if value == "@continuous":
             return ContinuousTimetable()
-        return CronDataIntervalTimetable(value)
+        return CronDataIntervalTimetable(value, timezone)
     raise AerovaneDagError(
         f"Unsupported schedule {schedule!r}: use None, a cron expression or preset, "
         "a datetime.timedelta, a Timetable, or Datasets"
     )
+
+
+def _timezone_or_none(timezone: str | tzinfo | None) -> tzinfo | None:
+    """A pendulum timezone for a non-UTC `timezone`; None for UTC (the fast path)."""
+    if timezone is None:
+        return None
+    from aerovane.authoring.timezone import parse_timezone, timezone_name
+
+    if isinstance(timezone, str):
+        if timezone.upper() in ("UTC", "ETC/UTC", "Z", "+00:00"):
+            return None
+        try:
+            return parse_timezone(timezone)
+        except Exception as err:  # noqa: BLE001 - pendulum raises several kinds
+            raise AerovaneDagError(f"Unknown timezone {timezone!r}: {err}") from None
+    if timezone.utcoffset(None) == timedelta(0) and timezone_name(timezone) in ("UTC", "Etc/UTC"):
+        return None
+    return timezone
 
 
 def timetable_from_dict(data: Mapping[str, Any]) -> Timetable:
@@ -526,7 +635,13 @@ def timetable_from_dict(data: Mapping[str, Any]) -> Timetable:
 
         return DatasetTriggeredTimetable(condition_from_expression(data["expression"]))
     if kind == "cron":
-        return CronDataIntervalTimetable(data["expression"])
+        return CronDataIntervalTimetable(data["expression"], data.get("timezone"))
+    if kind == "cron_trigger":
+        return CronTriggerTimetable(
+            data["expression"],
+            timezone=data.get("timezone", "UTC"),
+            interval=timedelta(seconds=data.get("interval", 0)),
+        )
     if kind == "delta":
         return DeltaDataIntervalTimetable(
             timedelta(

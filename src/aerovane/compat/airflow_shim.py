@@ -9,7 +9,6 @@ import of a piece Aerovane does not have fails with an ImportError that names it
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -38,18 +37,14 @@ def _from(module_name: str, **renames: str) -> Callable[[], dict[str, Any]]:
     return load
 
 
-def days_ago(
-    n: int, hour: int = 0, minute: int = 0, second: int = 0, microsecond: int = 0
-) -> dt.datetime:
-    """Airflow's deprecated `days_ago`: midnight UTC (or the given time) `n` days ago."""
-    today = dt.datetime.now(dt.UTC).replace(
-        hour=hour, minute=minute, second=second, microsecond=microsecond
-    )
-    return today - dt.timedelta(days=n)
+def _public(module_name: str) -> Callable[[], dict[str, Any]]:
+    """Every name in the module's `__all__`."""
 
+    def load() -> dict[str, Any]:
+        module = importlib.import_module(module_name)
+        return {name: getattr(module, name) for name in module.__all__}
 
-def _dates() -> dict[str, Any]:
-    return {"days_ago": days_ago}
+    return load
 
 
 def _exceptions() -> dict[str, Any]:
@@ -90,12 +85,40 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
     "airflow.operators.dummy": _authoring("DummyOperator", "EmptyOperator"),
     "airflow.operators.dummy_operator": _authoring("DummyOperator"),
     "airflow.operators.trigger_dagrun": _authoring("TriggerDagRunOperator"),
-    "airflow.decorators.": _authoring("dag", "task"),
+    "airflow.decorators.": _public("aerovane.authoring.decorators"),
     "airflow.datasets": _authoring("Dataset", "DatasetAll", "DatasetAny"),
     "airflow.exceptions": _exceptions,
-    "airflow.macros.": _from("aerovane.authoring.macros", ds_add="ds_add", ds_format="ds_format"),
+    "airflow.macros.": _public("aerovane.authoring.macros"),
     "airflow.utils.": lambda: {},
-    "airflow.utils.dates": _dates,
+    "airflow.utils.dates": _public("aerovane.authoring.dates"),
+    "airflow.utils.timezone": _public("aerovane.authoring.timezone"),
+    "airflow.utils.task_group": _authoring("TaskGroup"),
+    "airflow.utils.edgemodifier": _from(
+        "aerovane.authoring.edge_labels", EdgeModifier="EdgeModifier", Label="Label"
+    ),
+    "airflow.models.xcom_arg": _authoring("XComArg"),
+    "airflow.timetables.": lambda: {},
+    "airflow.timetables.base": _from(
+        "aerovane.authoring.timetables",
+        DagRunInfo="DagRunInfo",
+        DataInterval="DataInterval",
+        TimeRestriction="TimeRestriction",
+        Timetable="Timetable",
+    ),
+    "airflow.timetables.interval": _from(
+        "aerovane.authoring.timetables",
+        CronDataIntervalTimetable="CronDataIntervalTimetable",
+        DeltaDataIntervalTimetable="DeltaDataIntervalTimetable",
+    ),
+    "airflow.timetables.trigger": _from(
+        "aerovane.authoring.timetables", CronTriggerTimetable="CronTriggerTimetable"
+    ),
+    "airflow.timetables.simple": _from(
+        "aerovane.authoring.timetables",
+        NullTimetable="NullTimetable",
+        OnceTimetable="OnceTimetable",
+        ContinuousTimetable="ContinuousTimetable",
+    ),
     "airflow.utils.trigger_rule": _authoring("TriggerRule"),
     "airflow.utils.helpers": _authoring("chain", "cross_downstream"),
     "airflow.utils.log.": lambda: {},

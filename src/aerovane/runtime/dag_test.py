@@ -220,7 +220,7 @@ def _run_task(dag: Any, key: TaskKey, say: Callable[[str], None]) -> None:
     if claimed is None:  # changed from outside (cleared, marked) between our two writes
         say(f"[dag test] {key.task_id} is no longer queued; skipping it")
         return
-    ti_row, run_row = claimed
+    ti_row, run_row, previous_success = claimed
     say(f"[dag test] running {key.task_id} (try {key.try_number})")
     heartbeat = Heartbeat(
         key, get_settings().getfloat("scheduler", "task_heartbeat_sec"), terminate=False
@@ -240,6 +240,7 @@ def _run_task(dag: Any, key: TaskKey, say: Callable[[str], None]) -> None:
                 run_row,
                 heartbeat=heartbeat,
                 own_process=False,
+                previous_success=previous_success,
             )
     finally:
         heartbeat.stopped.set()

@@ -104,16 +104,38 @@ def _drop_xcoms(key: TaskKey, dag_run_id: int, *, session: Session) -> None:
     )
 
 
-def claim(key: TaskKey) -> tuple[models.TaskInstance, models.DagRun] | None:
-    """queued → running for this try, read the rows, drop the task's old XComs: one write
-    transaction. None if the attempt is no longer wanted."""
+def claim(key: TaskKey) -> tuple[models.TaskInstance, models.DagRun, Any] | None:
+    """queued → running for this try, read the rows (and the previous successful run), drop
+    the task's old XComs: one write transaction. None if the attempt is no longer wanted."""
     with create_session() as session:
         if not _mark_running(key, session=session):
             return None
         ti, run = _claimed_rows(key, session=session)
         assert ti is not None and run is not None
+        previous = _previous_success(run.dag_id, run.logical_date, session=session)
         _drop_xcoms(key, run.id, session=session)
-        return ti, run
+        return ti, run, previous
+
+
+def _previous_success(dag_id: str, logical_date: dt.datetime, *, session: Session) -> Any:
+    """The DAG's latest successful run before `logical_date` (its dates, or None), for the
+    context's `prev_*_success` values."""
+    return session.execute(
+        select(
+            models.DagRun.logical_date,
+            models.DagRun.start_date,
+            models.DagRun.end_date,
+            models.DagRun.data_interval_start,
+            models.DagRun.data_interval_end,
+        )
+        .where(
+            models.DagRun.dag_id == dag_id,
+            models.DagRun.state == "success",
+            models.DagRun.logical_date < logical_date,
+        )
+        .order_by(models.DagRun.logical_date.desc())
+        .limit(1)
+    ).first()
 
 
 def _heartbeat_statement(key: TaskKey) -> Any:
@@ -143,6 +165,7 @@ def prime_statement_cache() -> None:
     with create_session() as session:
         _mark_running(key, session=session)
         _claimed_rows(key, session=session)
+        _previous_success("", dt.datetime.now(dt.UTC), session=session)
         _drop_xcoms(key, -1, session=session)
         values = {"state": "", "end_date": None, "duration": None, "next_retry_at": None}
         session.execute(_outcome_statement(key, values))
@@ -316,7 +339,10 @@ def run_workload(payload: dict[str, Any]) -> int:
 
 
 def _run_claimed(
-    workload: TaskWorkload, ti_row: models.TaskInstance, run_row: models.DagRun
+    workload: TaskWorkload,
+    ti_row: models.TaskInstance,
+    run_row: models.DagRun,
+    previous_success: Any,
 ) -> int:
     from aerovane.dag_processing.importer import import_dag_file
 
@@ -337,7 +363,16 @@ def _run_claimed(
         _handle_failure(key, None, ti_row, retryable=True)
         return 0
 
-    execute_attempt(key, dag, task, ti_row, run_row, heartbeat=heartbeat, own_process=True)
+    execute_attempt(
+        key,
+        dag,
+        task,
+        ti_row,
+        run_row,
+        heartbeat=heartbeat,
+        own_process=True,
+        previous_success=previous_success,
+    )
     return 0
 
 
@@ -350,6 +385,7 @@ def execute_attempt(
     *,
     heartbeat: Heartbeat,
     own_process: bool,
+    previous_success: Any = None,
 ) -> TaskState | None:
     """Run a claimed attempt of `task` here and record its outcome; stops `heartbeat` before
     recording. Returns the state recorded (None: the task instance was changed from outside).
@@ -386,7 +422,14 @@ def execute_attempt(
         timeout = None
     try:
         # params=None: DAG params, then the task's, then the run's conf, as Airflow merges them.
-        context = build_context(dag=dag, task=task, ti=ti, dag_run=run_row, params=None)
+        context = build_context(
+            dag=dag,
+            task=task,
+            ti=ti,
+            dag_run=run_row,
+            params=None,
+            previous_success=previous_success,
+        )
         task.render_template_fields(context, build_jinja_env(dag))
         rendered = {f: _jsonable(getattr(task, f, None)) for f in task.template_fields}
         log.info(
