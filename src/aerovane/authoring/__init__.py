@@ -23,6 +23,7 @@ from aerovane.authoring.operators import (
     TriggerDagRunOperator,
 )
 from aerovane.authoring.params import Param
+from aerovane.authoring.secrets_masker import mask_secret
 from aerovane.authoring.task_group import TaskGroup, task_group
 from aerovane.authoring.trigger_rule import TriggerRule
 from aerovane.authoring.variables import Connection, Variable
@@ -51,6 +52,7 @@ __all__ = [
     "chain",
     "cross_downstream",
     "dag",
+    "mask_secret",
     "setup",
     "task",
     "task_group",
