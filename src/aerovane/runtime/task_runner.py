@@ -105,8 +105,8 @@ def _drop_xcoms(key: TaskKey, dag_run_id: int, *, session: Session) -> None:
 
 
 def claim(key: TaskKey) -> tuple[models.TaskInstance, models.DagRun, Any] | None:
-    """queued → running for this try, read the rows (and the previous successful run), drop
-    the task's old XComs: one write transaction. None if the attempt is no longer wanted."""
+    """queued → running for this try, read the rows (and the DAG's previous successful run),
+    drop the task's old XComs: one write transaction. None if the attempt is no longer wanted."""
     with create_session() as session:
         if not _mark_running(key, session=session):
             return None
@@ -305,17 +305,11 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-def point_google_auth_at_metadata_server() -> None:
-    """Tasks' google-auth finds Aerovane's metadata server (the IP is its ping), unless the
-    environment already names one."""
-    for name in ("GCE_METADATA_HOST", "GCE_METADATA_IP"):
-        os.environ.setdefault(name, metadata_host())
-
-
 def run_workload(payload: dict[str, Any]) -> int:
     """Entry point in the forked child. Returns the process exit code (0 unless internal error)."""
     workload = TaskWorkload.from_dict(payload)
-    point_google_auth_at_metadata_server()
+    for name in ("GCE_METADATA_HOST", "GCE_METADATA_IP"):  # google-auth finds Aerovane's
+        os.environ.setdefault(name, metadata_host())  # metadata server (the IP is its ping)
     task_log = _open_log(workload.log_path)
     try:
         key = workload.key
