@@ -13,11 +13,16 @@ from aerovane.authoring.dag import DAG
 from aerovane.authoring.datasets import Dataset, DatasetAll, DatasetAny
 from aerovane.authoring.decorators import dag, task
 from aerovane.authoring.dependencies import chain, cross_downstream
+from aerovane.authoring.edgemodifier import EdgeModifier, Label
 from aerovane.authoring.operators import (
+    BaseBranchOperator,
     BashOperator,
+    BranchDateTimeOperator,
+    BranchDayOfWeekOperator,
     BranchPythonOperator,
     DummyOperator,
     EmptyOperator,
+    LatestOnlyOperator,
     PythonOperator,
     ShortCircuitOperator,
     TriggerDagRunOperator,
@@ -25,12 +30,16 @@ from aerovane.authoring.operators import (
 from aerovane.authoring.params import Param
 from aerovane.authoring.trigger_rule import TriggerRule
 from aerovane.authoring.variables import Connection, Variable
+from aerovane.authoring.weekday import WeekDay
 from aerovane.authoring.xcom_arg import XComArg
 
 __all__ = [
     "DAG",
+    "BaseBranchOperator",
     "BaseOperator",
     "BashOperator",
+    "BranchDateTimeOperator",
+    "BranchDayOfWeekOperator",
     "BranchPythonOperator",
     "Connection",
     "Context",
@@ -38,13 +47,17 @@ __all__ = [
     "DatasetAll",
     "DatasetAny",
     "DummyOperator",
+    "EdgeModifier",
     "EmptyOperator",
+    "Label",
+    "LatestOnlyOperator",
     "Param",
     "PythonOperator",
     "ShortCircuitOperator",
     "TriggerDagRunOperator",
     "TriggerRule",
     "Variable",
+    "WeekDay",
     "XComArg",
     "chain",
     "cross_downstream",

@@ -17,6 +17,7 @@ from aerovane.authoring._defaults import BaseOperatorMeta
 from aerovane.authoring._time import coerce_optional_datetime
 from aerovane.authoring.dag import DAG, validate_key
 from aerovane.authoring.dependencies import DependencyMixin, Relatives, chain, cross_downstream
+from aerovane.authoring.edgemodifier import EdgeModifier
 from aerovane.authoring.exceptions import AerovaneDagError, AerovaneException
 from aerovane.authoring.params import ParamsDict
 from aerovane.authoring.trigger_rule import TriggerRule
@@ -286,7 +287,13 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
             )
         tasks: list[BaseOperator] = []
         for item in items:
-            if isinstance(item, BaseOperator):
+            if isinstance(item, EdgeModifier):
+                # `a >> Label("x")`: the label makes the edges once the far side is known.
+                if upstream:
+                    item.add_downstream_task(self)
+                else:
+                    item.add_upstream_task(self)
+            elif isinstance(item, BaseOperator):
                 tasks.append(item)
             elif isinstance(item, DependencyMixin):
                 tasks.extend(item.leaves if upstream else item.roots)

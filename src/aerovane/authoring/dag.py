@@ -248,6 +248,8 @@ class DAG(TaskGraphView["BaseOperator"]):
         self.auto_register = auto_register
 
         self.task_dict: dict[str, BaseOperator] = {}
+        #: upstream task id → downstream task id → {"label": ...}, from edge modifiers.
+        self.edge_info: dict[str, dict[str, dict[str, Any]]] = {}
         self._max_suffix: dict[str, int] = {}
 
     # -- construction helpers -----------------------------------------------------------------
@@ -347,6 +349,13 @@ class DAG(TaskGraphView["BaseOperator"]):
     def add_tasks(self, tasks: Iterable[BaseOperator]) -> None:
         for task in tasks:
             self.add_task(task)
+
+    def set_edge_info(self, upstream_task_id: str, downstream_task_id: str, info: Any) -> None:
+        """Attach `info` (e.g. `{"label": "x"}`) to the edge between two tasks."""
+        self.edge_info.setdefault(upstream_task_id, {})[downstream_task_id] = dict(info)
+
+    def get_edge_info(self, upstream_task_id: str, downstream_task_id: str) -> dict[str, Any]:
+        return self.edge_info.get(upstream_task_id, {}).get(downstream_task_id, {})
 
     def unique_task_id(self, task_id: str) -> str:
         """`task_id`, or `core__N` with the next free N when taken (TaskFlow re-use)."""

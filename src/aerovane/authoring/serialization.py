@@ -171,6 +171,7 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
             if isinstance(timetable, DatasetTriggeredTimetable)
             else None
         ),
+        "edge_info": _json_safe(dag.edge_info),
         "tasks": tasks,
     }
 
@@ -309,6 +310,7 @@ class SerializedDAG(TaskGraphView[SerializedTask]):
         self.dag_display_name: str = data.get("dag_display_name") or self.dag_id
         self.dataset_expression: Any = data.get("dataset_expression")
         self.owner_links: dict[str, str] = dict(data.get("owner_links") or {})
+        self.edge_info: dict[str, dict[str, dict[str, Any]]] = dict(data.get("edge_info") or {})
         self.task_dict: dict[str, SerializedTask] = {
             t["task_id"]: SerializedTask.from_dict(t) for t in data.get("tasks", ())
         }
