@@ -8,7 +8,7 @@ libraries (jinja2, croniter, jsonschema) are imported only when first needed.
 from __future__ import annotations
 
 from aerovane.authoring.baseoperator import BaseOperator
-from aerovane.authoring.context import Context
+from aerovane.authoring.context import Context, get_current_context
 from aerovane.authoring.dag import DAG
 from aerovane.authoring.datasets import Dataset, DatasetAll, DatasetAny
 from aerovane.authoring.decorators import dag, task
@@ -62,5 +62,6 @@ __all__ = [
     "chain",
     "cross_downstream",
     "dag",
+    "get_current_context",
     "task",
 ]

@@ -69,7 +69,9 @@ def _root() -> dict[str, Any]:
     return {**names, "__version__": AIRFLOW_COMPAT_VERSION}
 
 
-_OPERATORS_PYTHON = _authoring("PythonOperator", "BranchPythonOperator", "ShortCircuitOperator")
+_OPERATORS_PYTHON = _authoring(
+    "PythonOperator", "BranchPythonOperator", "ShortCircuitOperator", "get_current_context"
+)
 _MODELS = _authoring("DAG", "BaseOperator", "Variable", "Connection", "Param")
 
 #: Module name → loader of its public names. A name ending in "." is a package.

@@ -304,7 +304,7 @@ def run_workload(payload: dict[str, Any]) -> int:
 def _run_claimed(
     workload: TaskWorkload, ti_row: models.TaskInstance, run_row: models.DagRun
 ) -> int:
-    from aerovane.authoring.context import build_context
+    from aerovane.authoring.context import build_context, set_current_context
     from aerovane.authoring.exceptions import (
         AerovaneFailException,
         AerovaneSkipException,
@@ -338,6 +338,7 @@ def _run_claimed(
     xcoms: list[models.XCom] = []
     state = TaskState.SUCCESS
     retryable = True
+    error: BaseException | None = None
     context: dict[str, Any] = {}
 
     def on_term(signum: int, _frame: object) -> None:
@@ -364,7 +365,9 @@ def _run_claimed(
             signal.signal(signal.SIGALRM, on_alarm)
             signal.setitimer(signal.ITIMER_REAL, timeout.total_seconds())
         try:
-            result = task.execute(context)
+            _run_callbacks(task, "on_execute_callback", context)
+            with set_current_context(context):
+                result = task.execute(context)
         finally:
             if timeout is not None:
                 signal.setitimer(signal.ITIMER_REAL, 0)
@@ -391,17 +394,17 @@ def _run_claimed(
             key.run_id,
         )
     except AerovaneSkipException as exc:
-        state = TaskState.SKIPPED
+        state, error = TaskState.SKIPPED, exc
         log.info("Skipping task: %s", exc or "skip requested")
     except (AerovaneTaskTimeout, TaskTerminated) as exc:
-        state = TaskState.FAILED
+        state, error = TaskState.FAILED, exc
         log.error("Task failed: %s", exc)
         _safe_on_kill(task)
     except AerovaneFailException as exc:
-        state, retryable = TaskState.FAILED, False
+        state, retryable, error = TaskState.FAILED, False, exc
         log.error("Task failed without retry: %s", exc)
-    except BaseException:  # noqa: BLE001 - user code may raise anything
-        state = TaskState.FAILED
+    except BaseException as exc:  # noqa: BLE001 - user code may raise anything
+        state, error = TaskState.FAILED, exc
         log.error("Task failed with exception\n%s", traceback.format_exc())
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -425,7 +428,11 @@ def _run_claimed(
         )
         final = state if done else None
     ti.state = final.value if final else ti.state
-    _run_callbacks(task, final, context)
+    if final in (TaskState.FAILED, TaskState.UP_FOR_RETRY):
+        context["exception"] = error
+    callback = _CALLBACK_FOR_STATE.get(final) if final else None
+    if callback:
+        _run_callbacks(task, callback, context)
     return 0
 
 
@@ -472,17 +479,17 @@ def _safe_on_kill(task: Any) -> None:
         log.exception("on_kill failed")
 
 
-def _run_callbacks(task: Any, state: TaskState | None, context: dict[str, Any]) -> None:
-    name = (
-        {
-            TaskState.SUCCESS: "on_success_callback",
-            TaskState.FAILED: "on_failure_callback",
-            TaskState.UP_FOR_RETRY: "on_retry_callback",
-        }.get(state)
-        if state
-        else None
-    )
-    callbacks = getattr(task, name, None) if name else None
+_CALLBACK_FOR_STATE = {
+    TaskState.SUCCESS: "on_success_callback",
+    TaskState.FAILED: "on_failure_callback",
+    TaskState.UP_FOR_RETRY: "on_retry_callback",
+    TaskState.SKIPPED: "on_skipped_callback",
+}
+
+
+def _run_callbacks(task: Any, name: str, context: dict[str, Any]) -> None:
+    """Call the task's callback(s) named `name`; an error in one is logged, never fatal."""
+    callbacks = getattr(task, name, None)
     if not callbacks:
         return
     for callback in callbacks if isinstance(callbacks, (list, tuple)) else [callbacks]:

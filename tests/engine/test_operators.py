@@ -1,0 +1,121 @@
+"""Core operators, decorators and callbacks end to end through the real scheduler + executor.
+
+The DAG files use the `airflow` import paths, as users' Airflow 2 files do.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.engine.conftest import Engine, wait_for
+
+START = "datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)"
+
+_RECORDER = """
+import datetime, json, os
+OUT = os.path.join(os.environ["AEROVANE_HOME"], "callbacks.jsonl")
+def record(kind):
+    def callback(context):
+        exc = context.get("exception")
+        with open(OUT, "a") as out:
+            out.write(json.dumps({
+                "kind": kind,
+                "dag": context["dag"].dag_id,
+                "task": context["ti"].task_id if "ti" in context else None,
+                "run_id": context["run_id"],
+                "exception": repr(exc) if exc else None,
+            }) + "\\n")
+    return callback
+"""
+
+DAG_FILES = {
+    "callbacks.py": _RECORDER
+    + f"""
+from airflow import DAG
+from airflow.exceptions import AirflowSkipException
+from airflow.operators.python import PythonOperator, get_current_context
+
+def from_context():
+    context = get_current_context()
+    return f"{{context['ti'].task_id}}@{{context['run_id']}}"
+
+def fail():
+    raise ValueError("boom")
+
+def skip():
+    raise AirflowSkipException("not today")
+
+with DAG("callbacks", schedule=None, start_date={START}):
+    PythonOperator(
+        task_id="ok",
+        python_callable=from_context,
+        on_execute_callback=record("execute"),
+        on_success_callback=[record("success"), record("success2")],
+    )
+    PythonOperator(
+        task_id="bad",
+        python_callable=fail,
+        retries=1,
+        retry_delay=datetime.timedelta(seconds=0),
+        on_retry_callback=record("retry"),
+        on_failure_callback=record("failure"),
+    )
+    PythonOperator(task_id="skipper", python_callable=skip, on_skipped_callback=record("skipped"))
+""",
+}
+
+
+def _records(engine: Engine) -> list[dict[str, Any]]:
+    path = Path(engine.home) / "callbacks.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _xcom(dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+    from sqlalchemy import select
+
+    from aerovane.db import models
+    from aerovane.db.engine import create_session
+
+    with create_session(readonly=True) as session:
+        value = session.scalar(
+            select(models.XCom.value).where(
+                models.XCom.dag_id == dag_id,
+                models.XCom.run_id == run_id,
+                models.XCom.task_id == task_id,
+                models.XCom.key == key,
+            )
+        )
+    return None if value is None else json.loads(value)
+
+
+def test_task_callbacks_and_current_context(engine: Engine) -> None:
+    engine.wait_dag("callbacks")
+    run_id = engine.trigger("callbacks")
+    assert engine.wait_run("callbacks", run_id) == "failed"
+    tis = engine.tis("callbacks", run_id)
+    assert {t: ti.state for t, ti in tis.items()} == {
+        "ok": "success",
+        "bad": "failed",
+        "skipper": "skipped",
+    }
+    assert _xcom("callbacks", run_id, "ok") == f"ok@{run_id}"
+    records = wait_for(
+        lambda: len(r := _records(engine)) >= 6 and r, 30, "the task callbacks' records"
+    )
+    by_kind = {(r["kind"], r["task"]): r for r in records}
+    assert set(by_kind) == {
+        ("execute", "ok"),
+        ("success", "ok"),
+        ("success2", "ok"),
+        ("retry", "bad"),
+        ("failure", "bad"),
+        ("skipped", "skipper"),
+    }
+    assert by_kind[("failure", "bad")]["exception"] == "ValueError('boom')"
+    assert by_kind[("retry", "bad")]["exception"] == "ValueError('boom')"
+    assert by_kind[("success", "ok")]["exception"] is None
+    assert all(r["run_id"] == run_id for r in records)
