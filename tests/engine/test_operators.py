@@ -6,10 +6,14 @@ The DAG files use the `airflow` import paths, as users' Airflow 2 files do.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.engine.conftest import Engine, wait_for
+from tests.smtp_sink import SmtpSink, smtp_sink
 
 START = "datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)"
 
@@ -64,7 +68,39 @@ with DAG("callbacks", schedule=None, start_date={START}):
     )
     PythonOperator(task_id="skipper", python_callable=skip, on_skipped_callback=record("skipped"))
 """,
+    "mail.py": f"""
+import datetime
+from airflow import DAG
+from airflow.operators.email import EmailOperator
+from airflow.operators.python import PythonOperator
+
+def fail():
+    raise RuntimeError("disk full")
+
+with DAG("mail", schedule=None, start_date={START},
+         default_args={{"email": ["oncall@example.com"], "email_on_retry": True}}):
+    EmailOperator(task_id="report", to="team@example.com", subject="Report {{{{ ds }}}}",
+                  html_content="<p>{{{{ dag.dag_id }}}} ran</p>")
+    PythonOperator(task_id="broken", python_callable=fail, retries=1,
+                   retry_delay=datetime.timedelta(seconds=0))
+    PythonOperator(task_id="quiet", python_callable=fail, email_on_failure=False)
+""",
 }
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[SmtpSink]:
+    with smtp_sink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="module")
+def engine_env(smtp: SmtpSink) -> dict[str, str]:
+    return {
+        "AEROVANE__SMTP__SMTP_HOST": "127.0.0.1",
+        "AEROVANE__SMTP__SMTP_PORT": str(smtp.port),
+        "AEROVANE__SMTP__SMTP_STARTTLS": "False",
+    }
 
 
 def _records(engine: Engine) -> list[dict[str, Any]]:
@@ -119,3 +155,23 @@ def test_task_callbacks_and_current_context(engine: Engine) -> None:
     assert by_kind[("retry", "bad")]["exception"] == "ValueError('boom')"
     assert by_kind[("success", "ok")]["exception"] is None
     assert all(r["run_id"] == run_id for r in records)
+
+
+def test_email_operator_and_failure_and_retry_alerts(engine: Engine, smtp: SmtpSink) -> None:
+    engine.wait_dag("mail")
+    run_id = engine.trigger("mail")
+    assert engine.wait_run("mail", run_id) == "failed"
+    assert engine.tis("mail", run_id)["report"].state == "success"
+    mails = wait_for(lambda: len(smtp.messages) >= 3 and smtp.messages, 30, "three mails")
+    by_to = {}
+    for _, rcpt, msg in mails:
+        by_to.setdefault(tuple(rcpt), []).append(msg)
+    [report] = by_to[("team@example.com",)]
+    assert report["Subject"].startswith("Report 20")
+    alerts = sorted(m["Subject"] for m in by_to[("oncall@example.com",)])
+    # One mail for the retry, one for the final failure of "broken"; "quiet" opted out.
+    assert len(alerts) == 2
+    assert all(s.startswith("Airflow alert: <TaskInstance: mail.broken") for s in alerts)
+    assert any("[up_for_retry]" in s for s in alerts) and any("[failed]" in s for s in alerts)
+    body = by_to[("oncall@example.com",)][0].get_payload()[0].get_payload(decode=True).decode()
+    assert "RuntimeError(&#x27;disk full&#x27;)" in body

@@ -433,7 +433,30 @@ def _run_claimed(
     callback = _CALLBACK_FOR_STATE.get(final) if final else None
     if callback:
         _run_callbacks(task, callback, context)
+    if final in (TaskState.FAILED, TaskState.UP_FOR_RETRY):
+        _email_alert(task, ti, final, error)
     return 0
+
+
+def _email_alert(task: Any, ti: Any, state: TaskState, error: BaseException | None) -> None:
+    """Airflow's `email_on_failure` / `email_on_retry` mail to the task's `email`."""
+    wanted = task.email_on_failure if state == TaskState.FAILED else task.email_on_retry
+    if not task.email or not wanted:
+        return
+    import html
+
+    from aerovane.authoring.email import send_email
+
+    subject = f"Airflow alert: {ti!r}"
+    body = (
+        f"Try {ti.try_number} out of {ti.max_tries + 1}<br>"
+        f"Exception:<br>{html.escape(repr(error))}<br>"
+        f"Host: {html.escape(hostname())}<br>"
+    )
+    try:
+        send_email(task.email, subject, body)
+    except Exception:
+        log.exception("Failed to send email to: %s", task.email)
 
 
 def _handle_failure(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aerovane.authoring.operators.bash import BashOperator
 from aerovane.authoring.operators.branch import BaseBranchOperator
 from aerovane.authoring.operators.datetime_branch import BranchDateTimeOperator
+from aerovane.authoring.operators.email import EmailOperator
 from aerovane.authoring.operators.empty import DummyOperator, EmptyOperator
 from aerovane.authoring.operators.latest_only import LatestOnlyOperator
 from aerovane.authoring.operators.python import (
@@ -23,6 +24,7 @@ __all__ = [
     "BranchDayOfWeekOperator",
     "BranchPythonOperator",
     "DummyOperator",
+    "EmailOperator",
     "EmptyOperator",
     "LatestOnlyOperator",
     "PythonOperator",
