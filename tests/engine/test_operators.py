@@ -85,6 +85,29 @@ with DAG("mail", schedule=None, start_date={START},
                    retry_delay=datetime.timedelta(seconds=0))
     PythonOperator(task_id="quiet", python_callable=fail, email_on_failure=False)
 """,
+    "venv.py": f"""
+import datetime
+from airflow.decorators import dag, task
+from airflow.operators.python import PythonVirtualenvOperator
+
+def with_six(n):
+    import six
+    return {{"n": n * 2, "six": six.PY3}}
+
+@dag(schedule=None, start_date={START})
+def venv():
+    @task.virtualenv(requirements=["six"], system_site_packages=False)
+    def tf(ds=None):
+        import six
+        return f"{{ds}} {{six.PY3}}"
+
+    tf() >> PythonVirtualenvOperator(
+        task_id="classic", python_callable=with_six, op_args=[21], requirements=["six"],
+        system_site_packages=False,
+    )
+
+venv()
+""",
 }
 
 
@@ -175,3 +198,14 @@ def test_email_operator_and_failure_and_retry_alerts(engine: Engine, smtp: SmtpS
     assert any("[up_for_retry]" in s for s in alerts) and any("[failed]" in s for s in alerts)
     body = by_to[("oncall@example.com",)][0].get_payload()[0].get_payload(decode=True).decode()
     assert "RuntimeError(&#x27;disk full&#x27;)" in body
+
+
+def test_virtualenv_tasks_share_one_cached_environment(engine: Engine) -> None:
+    engine.wait_dag("venv")
+    run_id = engine.trigger("venv")
+    assert engine.wait_run("venv", run_id, timeout=180) == "success"
+    assert _xcom("venv", run_id, "tf").endswith(" True")
+    assert _xcom("venv", run_id, "classic") == {"n": 42, "six": True}
+    cache = Path(engine.home) / "venv_cache"
+    assert len([p for p in cache.iterdir() if p.is_dir()]) == 1
+    assert "Reusing cached virtualenv" in engine.log("venv", run_id, "classic")

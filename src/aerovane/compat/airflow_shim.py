@@ -70,7 +70,12 @@ def _root() -> dict[str, Any]:
 
 
 _OPERATORS_PYTHON = _authoring(
-    "PythonOperator", "BranchPythonOperator", "ShortCircuitOperator", "get_current_context"
+    "PythonOperator",
+    "BranchPythonOperator",
+    "ShortCircuitOperator",
+    "PythonVirtualenvOperator",
+    "ExternalPythonOperator",
+    "get_current_context",
 )
 _MODELS = _authoring("DAG", "BaseOperator", "Variable", "Connection", "Param")
 

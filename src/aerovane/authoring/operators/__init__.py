@@ -14,6 +14,10 @@ from aerovane.authoring.operators.python import (
     PythonOperator,
     ShortCircuitOperator,
 )
+from aerovane.authoring.operators.python_env import (
+    ExternalPythonOperator,
+    PythonVirtualenvOperator,
+)
 from aerovane.authoring.operators.trigger_dagrun import TriggerDagRunOperator
 from aerovane.authoring.operators.weekday import BranchDayOfWeekOperator
 
@@ -26,8 +30,10 @@ __all__ = [
     "DummyOperator",
     "EmailOperator",
     "EmptyOperator",
+    "ExternalPythonOperator",
     "LatestOnlyOperator",
     "PythonOperator",
+    "PythonVirtualenvOperator",
     "ShortCircuitOperator",
     "TriggerDagRunOperator",
 ]

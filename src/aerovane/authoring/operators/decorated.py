@@ -16,11 +16,17 @@ from aerovane.authoring.operators.python import (
     ShortCircuitOperator,
     determine_kwargs,
 )
+from aerovane.authoring.operators.python_env import (
+    ExternalPythonOperator,
+    PythonVirtualenvOperator,
+)
 
 __all__ = [
     "_BashDecoratedOperator",
     "_BranchPythonDecoratedOperator",
     "_PythonDecoratedOperator",
+    "_PythonExternalDecoratedOperator",
+    "_PythonVirtualenvDecoratedOperator",
     "_ShortCircuitDecoratedOperator",
 ]
 
@@ -35,6 +41,14 @@ class _BranchPythonDecoratedOperator(BranchPythonOperator):
 
 class _ShortCircuitDecoratedOperator(ShortCircuitOperator):
     custom_operator_name: ClassVar[str | None] = "@task.short_circuit"
+
+
+class _PythonVirtualenvDecoratedOperator(PythonVirtualenvOperator):
+    custom_operator_name: ClassVar[str | None] = "@task.virtualenv"
+
+
+class _PythonExternalDecoratedOperator(ExternalPythonOperator):
+    custom_operator_name: ClassVar[str | None] = "@task.external_python"
 
 
 class _BashDecoratedOperator(BashOperator):
