@@ -41,7 +41,7 @@ def venv_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield root
 
 
-def uses_six(a, b, ds=None, params=None):  # noqa: ANN001, ANN201 - runs in the virtualenv
+def uses_six(a, b, ds=None, params=None):
     import sys
 
     import six
@@ -94,11 +94,11 @@ def test_virtualenv_decorator_with_pickled_objects(venv_cache: Path) -> None:
     assert run_task(op) == (dt.datetime(2024, 1, 2), 2024)
 
 
-def fails():  # noqa: ANN201
+def fails():
     raise KeyError("nope")
 
 
-def exits_3():  # noqa: ANN201
+def exits_3():
     import sys
 
     sys.exit(3)
@@ -137,7 +137,7 @@ def test_bad_arguments() -> None:
             PythonVirtualenvOperator(task_id="l", python_callable=lambda: 1)
         with pytest.raises(AerovaneException, match="Unsupported serializer 'json'"):
             PythonVirtualenvOperator(task_id="s", python_callable=fails, serializer="json")
-        with pytest.raises(AerovaneException, match="no python2.1 interpreter"):
+        with pytest.raises(AerovaneException, match=r"no python2\.1 interpreter"):
             PythonVirtualenvOperator(task_id="v", python_callable=fails, python_version="2.1")
         op = ExternalPythonOperator(task_id="e", python="/no/such/python", python_callable=fails)
     with pytest.raises(ValueError, match="must exists"):
@@ -146,7 +146,7 @@ def test_bad_arguments() -> None:
 
 def test_source_drops_decorators() -> None:
     @pytest.mark.skip(reason="a decorator with arguments")
-    def decorated(x):  # noqa: ANN001, ANN202
+    def decorated(x):
         return x
 
     source = callable_source(decorated)
