@@ -108,6 +108,25 @@ def venv():
 
 venv()
 """,
+    "trigger_wait.py": f"""
+import datetime
+from airflow import DAG
+from airflow.operators.bash import BashOperator
+from airflow.operators.trigger_dagrun import TriggerDagRunOperator
+
+with DAG("tw_child", schedule=None, start_date={START}):
+    BashOperator(task_id="work", bash_command="exit {{{{ dag_run.conf.get('code', 0) }}}}")
+
+with DAG("tw_parent", schedule=None, start_date={START}):
+    TriggerDagRunOperator(task_id="fails", trigger_dag_id="tw_child", conf={{"code": 1}},
+                          wait_for_completion=True, poke_interval=0.1)
+    TriggerDagRunOperator(task_id="tolerates", trigger_dag_id="tw_child", conf={{"code": 1}},
+                          wait_for_completion=True, poke_interval=0.1,
+                          allowed_states=["failed"], failed_states=["success"])
+    TriggerDagRunOperator(task_id="reset", trigger_dag_id="tw_child",
+                          trigger_run_id="fixed_{{{{ dag_run.conf.get('n', 0) }}}}",
+                          reset_dag_run=True, wait_for_completion=True, poke_interval=0.1)
+""",
 }
 
 
@@ -209,3 +228,24 @@ def test_virtualenv_tasks_share_one_cached_environment(engine: Engine) -> None:
     cache = Path(engine.home) / "venv_cache"
     assert len([p for p in cache.iterdir() if p.is_dir()]) == 1
     assert "Reusing cached virtualenv" in engine.log("venv", run_id, "classic")
+
+
+def test_trigger_dag_run_waits_for_states_and_resets(engine: Engine) -> None:
+    engine.wait_dag("tw_parent")
+    engine.wait_dag("tw_child")
+    first = engine.trigger("tw_parent")
+    assert engine.wait_run("tw_parent", first, timeout=60) == "failed"
+    tis = engine.tis("tw_parent", first)
+    assert {t: ti.state for t, ti in tis.items()} == {
+        "fails": "failed",
+        "tolerates": "success",
+        "reset": "success",
+    }
+    assert "tw_child failed with failed states failed" in engine.log("tw_parent", first, "fails")
+    assert engine.run_state("tw_child", "fixed_0") == "success"
+    # A second parent run triggers the same child run id: reset_dag_run clears and reruns it.
+    second = engine.trigger("tw_parent")
+    assert engine.wait_run("tw_parent", second, timeout=60) == "failed"
+    assert engine.tis("tw_parent", second)["reset"].state == "success"
+    assert "Cleared existing run fixed_0" in engine.log("tw_parent", second, "reset")
+    assert _xcom("tw_parent", second, "reset", "trigger_run_id") == "fixed_0"

@@ -61,6 +61,7 @@ def _exceptions() -> dict[str, Any]:
         "AirflowTaskTimeout": module.AerovaneTaskTimeout,
         "AirflowNotFoundException": module.AerovaneNotFoundException,
         "ParamValidationError": module.ParamValidationError,
+        "DagRunAlreadyExists": module.DagRunAlreadyExists,
     }
 
 

@@ -312,6 +312,7 @@ def _run_claimed(
     )
     from aerovane.authoring.templating import build_jinja_env
     from aerovane.dag_processing.importer import import_dag_file
+    from aerovane.runtime.client import TaskRuntimeClient
     from aerovane.runtime.task_instance import RuntimeTaskInstance
     from aerovane.runtime.xcom import RETURN_KEY, serialize_value
 
@@ -349,6 +350,7 @@ def _run_claimed(
     try:
         # params=None: DAG params, then the task's, then the run's conf, as Airflow merges them.
         context = build_context(dag=dag, task=task, ti=ti, dag_run=run_row, params=None)
+        context["client"] = TaskRuntimeClient(triggered_by=f"{key.dag_id}.{key.task_id}")
         task.render_template_fields(context, build_jinja_env(dag))
         rendered = {f: _jsonable(getattr(task, f, None)) for f in task.template_fields}
         log.info(
