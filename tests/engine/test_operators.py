@@ -30,6 +30,8 @@ def record(kind):
                 "task": context["ti"].task_id if "ti" in context else None,
                 "run_id": context["run_id"],
                 "exception": repr(exc) if exc else None,
+                "reason": context.get("reason"),
+                "pid": os.getpid(),
             }) + "\\n")
     return callback
 """
@@ -67,6 +69,17 @@ with DAG("callbacks", schedule=None, start_date={START}):
         on_failure_callback=record("failure"),
     )
     PythonOperator(task_id="skipper", python_callable=skip, on_skipped_callback=record("skipped"))
+
+with DAG("dag_cb_ok", schedule=None, start_date={START},
+         on_success_callback=[record("dag_success"), record("dag_success2")],
+         on_failure_callback=record("dag_failure")):
+    PythonOperator(task_id="first", python_callable=lambda: 1) >> PythonOperator(
+        task_id="last", python_callable=lambda: 2)
+
+with DAG("dag_cb_fail", schedule=None, start_date={START},
+         on_success_callback=record("dag_success"), on_failure_callback=record("dag_failure")):
+    PythonOperator(task_id="ok", python_callable=lambda: 1)
+    PythonOperator(task_id="broken", python_callable=fail)
 """,
     "mail.py": f"""
 import datetime
@@ -181,9 +194,11 @@ def test_task_callbacks_and_current_context(engine: Engine) -> None:
         "skipper": "skipped",
     }
     assert _xcom("callbacks", run_id, "ok") == f"ok@{run_id}"
-    records = wait_for(
-        lambda: len(r := _records(engine)) >= 6 and r, 30, "the task callbacks' records"
-    )
+
+    def task_records() -> list[dict[str, Any]]:
+        return [r for r in _records(engine) if r["dag"] == "callbacks"]
+
+    records = wait_for(lambda: len(r := task_records()) >= 6 and r, 30, "the task callbacks")
     by_kind = {(r["kind"], r["task"]): r for r in records}
     assert set(by_kind) == {
         ("execute", "ok"),
@@ -249,3 +264,37 @@ def test_trigger_dag_run_waits_for_states_and_resets(engine: Engine) -> None:
     assert engine.tis("tw_parent", second)["reset"].state == "success"
     assert "Cleared existing run fixed_0" in engine.log("tw_parent", second, "reset")
     assert _xcom("tw_parent", second, "reset", "trigger_run_id") == "fixed_0"
+
+
+def test_dag_callbacks_run_outside_the_scheduler(engine: Engine) -> None:
+    assert engine.proc is not None
+    engine.wait_dag("dag_cb_ok")
+    engine.wait_dag("dag_cb_fail")
+    ok_run = engine.trigger("dag_cb_ok")
+    fail_run = engine.trigger("dag_cb_fail")
+    assert engine.wait_run("dag_cb_ok", ok_run) == "success"
+    assert engine.wait_run("dag_cb_fail", fail_run) == "failed"
+
+    def dag_records() -> list[dict[str, Any]]:
+        return [r for r in _records(engine) if r["dag"] in ("dag_cb_ok", "dag_cb_fail")]
+
+    records = wait_for(lambda: len(r := dag_records()) >= 3 and r, 30, "the DAG callbacks")
+    got = {(r["dag"], r["kind"]): r for r in records}
+    assert set(got) == {
+        ("dag_cb_ok", "dag_success"),
+        ("dag_cb_ok", "dag_success2"),
+        ("dag_cb_fail", "dag_failure"),
+    }
+    assert got[("dag_cb_ok", "dag_success")]["reason"] == "success"
+    assert got[("dag_cb_ok", "dag_success")]["task"] == "last"
+    assert got[("dag_cb_ok", "dag_success")]["run_id"] == ok_run
+    assert got[("dag_cb_fail", "dag_failure")]["reason"] == "task_failure"
+    assert got[("dag_cb_fail", "dag_failure")]["task"] == "broken"
+    assert all(r["pid"] != engine.proc.pid for r in records)
+    from sqlalchemy import func, select
+
+    from aerovane.db import models
+    from aerovane.db.engine import create_session
+
+    with create_session(readonly=True) as session:
+        assert session.scalar(select(func.count()).select_from(models.CallbackRequest)) == 0

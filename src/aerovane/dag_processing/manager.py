@@ -2,7 +2,8 @@
 `[scheduler] dag_dir_list_interval` seconds, re-parses every file at least every
 `min_file_process_interval`, runs at most `parsing_processes` imports at once, and kills an
 import that exceeds `[core] dagbag_import_timeout`. A file named by `request_reparse` (the API's
-`PUT /parseDagFile`) is parsed at the next scan, first, even if it did not change."""
+`PUT /parseDagFile`) is parsed at the next scan, first, even if it did not change. DAG-level
+callbacks the scheduler queued are run in child processes at every pass."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from aerovane.config import get_settings
 from aerovane.dag_processing.writer import deactivate_missing_files, store_parse_result
 from aerovane.db.engine import create_session
 from aerovane.executors.zygote import Message, ProcessFactory
+from aerovane.services.callbacks import claim_callback_requests
 from aerovane.services.loop_service import LoopService
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "example_dags"
@@ -137,9 +139,18 @@ class DagProcessor(LoopService):
             self._last_scan = now
         self._collect(settings.getfloat("core", "dagbag_import_timeout"))
         self._start(settings.getint("scheduler", "parsing_processes"), settings)
+        self._run_callbacks()
         if not self._pending and not self._inflight and not self.first_pass_done:
             self.first_pass_done = True
         return 0.05 if self._inflight or self._pending else self.interval
+
+    def _run_callbacks(self) -> None:
+        """Start a child for each DAG-level callback the scheduler queued (see
+        `dag_processing.callbacks`); they run alongside parsing, untimed as in Airflow."""
+        with create_session() as session:
+            requests = claim_callback_requests(limit=16, session=session)
+        for request in requests:
+            self.factory.spawn("dag_callback", request, lambda _msg: None)
 
     def _scan(self, folder: Path, examples: bool) -> None:
         files = list_dag_files(folder, examples)
