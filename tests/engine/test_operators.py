@@ -140,6 +140,25 @@ with DAG("tw_parent", schedule=None, start_date={START}):
                           trigger_run_id="fixed_{{{{ dag_run.conf.get('n', 0) }}}}",
                           reset_dag_run=True, wait_for_completion=True, poke_interval=0.1)
 """,
+    "sla.py": _RECORDER
+    + f"""
+from airflow import DAG
+from airflow.operators.python import PythonOperator
+
+def on_sla_miss(dag, task_list, blocking_task_list, slas, blocking_tis):
+    with open(os.path.join(os.environ["AEROVANE_HOME"], "sla.jsonl"), "a") as out:
+        out.write(json.dumps({{
+            "dag": dag.dag_id,
+            "task_list": task_list,
+            "slas": [s.task_id for s in slas],
+            "blocking": sorted(ti.task_id for ti in blocking_tis),
+        }}) + "\\n")
+
+with DAG("sla_dag", schedule=None, start_date={START}, sla_miss_callback=on_sla_miss):
+    PythonOperator(task_id="late", python_callable=lambda: 1,
+                   sla=datetime.timedelta(seconds=1), email="sla@example.com")
+    PythonOperator(task_id="no_sla", python_callable=lambda: 1)
+""",
 }
 
 
@@ -298,3 +317,34 @@ def test_dag_callbacks_run_outside_the_scheduler(engine: Engine) -> None:
 
     with create_session(readonly=True) as session:
         assert session.scalar(select(func.count()).select_from(models.CallbackRequest)) == 0
+
+
+def test_sla_misses_are_recorded_called_back_and_mailed(engine: Engine, smtp: SmtpSink) -> None:
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from aerovane.db import models
+    from aerovane.db.engine import create_session
+
+    engine.wait_dag("sla_dag")
+    logical = dt.datetime(2024, 2, 1, tzinfo=dt.UTC)  # its deadline passed long ago
+    run_id = engine.trigger("sla_dag", logical_date=logical)
+    assert engine.wait_run("sla_dag", run_id) == "success"
+    path = Path(engine.home) / "sla.jsonl"
+    lines = wait_for(lambda: path.exists() and path.read_text().splitlines(), 30, "the SLA call")
+    [call] = [json.loads(line) for line in lines]
+    assert call["dag"] == "sla_dag"
+    assert call["slas"] == ["late"]
+    assert call["task_list"] == "late on 2024-02-01T00:00:00+00:00"
+
+    def notified() -> list[models.SlaMiss]:
+        with create_session(readonly=True) as session:
+            rows = list(session.scalars(select(models.SlaMiss)))
+            session.expunge_all()
+        return [r for r in rows if r.notification_sent and r.email_sent] and rows
+
+    [miss] = wait_for(notified, 30, "the miss to be marked notified and mailed")
+    assert (miss.dag_id, miss.task_id, miss.execution_date) == ("sla_dag", "late", logical)
+    mails = [m for _, rcpt, m in smtp.messages if rcpt == ["sla@example.com"]]
+    assert [m["Subject"] for m in mails] == ["[airflow] SLA miss on DAG=sla_dag"]

@@ -12,25 +12,28 @@ from sqlalchemy.orm import Session
 
 from aerovane.db import models
 
-__all__ = ["DAG_CALLBACK", "claim_callback_requests", "request_dag_callback"]
+__all__ = ["DAG_CALLBACK", "claim_callback_requests", "request_callback", "request_dag_callback"]
 
 DAG_CALLBACK = "DagCallbackRequest"
+
+
+def request_callback(callback_type: str, data: dict[str, Any], *, session: Session) -> None:
+    session.add(models.CallbackRequest(callback_type=callback_type, callback_data=data))
 
 
 def request_dag_callback(
     *, dag_id: str, run_id: str, fileloc: str, is_failure: bool, msg: str, session: Session
 ) -> None:
-    session.add(
-        models.CallbackRequest(
-            callback_type=DAG_CALLBACK,
-            callback_data={
-                "dag_id": dag_id,
-                "run_id": run_id,
-                "fileloc": fileloc,
-                "is_failure_callback": is_failure,
-                "msg": msg,
-            },
-        )
+    request_callback(
+        DAG_CALLBACK,
+        {
+            "dag_id": dag_id,
+            "run_id": run_id,
+            "fileloc": fileloc,
+            "is_failure_callback": is_failure,
+            "msg": msg,
+        },
+        session=session,
     )
 
 
@@ -38,7 +41,11 @@ def claim_callback_requests(*, limit: int, session: Session) -> list[dict[str, A
     """The oldest pending requests, removed from the table; a request another processor
     deleted first is not returned (each runs once)."""
     rows = session.execute(
-        select(models.CallbackRequest.id, models.CallbackRequest.callback_data)
+        select(
+            models.CallbackRequest.id,
+            models.CallbackRequest.callback_type,
+            models.CallbackRequest.callback_data,
+        )
         .order_by(models.CallbackRequest.priority_weight.desc(), models.CallbackRequest.id)
         .limit(limit)
     ).all()
@@ -48,5 +55,5 @@ def claim_callback_requests(*, limit: int, session: Session) -> list[dict[str, A
             delete(models.CallbackRequest).where(models.CallbackRequest.id == row.id)
         )
         if result.rowcount == 1:
-            claimed.append(dict(row.callback_data))
+            claimed.append({**row.callback_data, "callback_type": row.callback_type})
     return claimed
