@@ -159,6 +159,46 @@ with DAG("sla_dag", schedule=None, start_date={START}, sla_miss_callback=on_sla_
                    sla=datetime.timedelta(seconds=1), email="sla@example.com")
     PythonOperator(task_id="no_sla", python_callable=lambda: 1)
 """,
+    "core_ops.py": f"""
+import datetime
+from airflow import DAG
+from airflow.decorators import task
+from airflow.operators.datetime import BranchDateTimeOperator
+from airflow.operators.empty import EmptyOperator
+from airflow.operators.latest_only import LatestOnlyOperator
+from airflow.operators.weekday import BranchDayOfWeekOperator
+from airflow.utils.edgemodifier import Label
+from airflow.utils.weekday import WeekDay
+
+with DAG("core_ops", schedule=None, start_date={START}):
+    LatestOnlyOperator(task_id="latest_only") >> EmptyOperator(task_id="after_latest")
+    BranchDayOfWeekOperator(
+        task_id="weekday", week_day=list(WeekDay), follow_task_ids_if_true="wd_yes",
+        follow_task_ids_if_false="wd_no",
+    ) >> [EmptyOperator(task_id="wd_yes"), EmptyOperator(task_id="wd_no")]
+    window = BranchDateTimeOperator(
+        task_id="window", target_lower=datetime.datetime(2000, 1, 1), target_upper=None,
+        follow_task_ids_if_true="in_window", follow_task_ids_if_false="outside",
+    )
+    window >> Label("since 2000") >> EmptyOperator(task_id="in_window")
+    window >> Label("before 2000") >> EmptyOperator(task_id="outside")
+
+    @task.bash
+    def command(word):
+        return f"echo {{word}}"
+
+    @task.short_circuit
+    def gate():
+        return False
+
+    @task.branch
+    def pick():
+        return "picked"
+
+    command("hello")
+    gate() >> EmptyOperator(task_id="behind_gate")
+    pick() >> [EmptyOperator(task_id="picked"), EmptyOperator(task_id="not_picked")]
+""",
 }
 
 
@@ -348,3 +388,41 @@ def test_sla_misses_are_recorded_called_back_and_mailed(engine: Engine, smtp: Sm
     assert (miss.dag_id, miss.task_id, miss.execution_date) == ("sla_dag", "late", logical)
     mails = [m for _, rcpt, m in smtp.messages if rcpt == ["sla@example.com"]]
     assert [m["Subject"] for m in mails] == ["[airflow] SLA miss on DAG=sla_dag"]
+
+
+def test_core_operators_and_decorators_in_a_run(engine: Engine) -> None:
+    from sqlalchemy import select
+
+    from aerovane.db import models
+    from aerovane.db.engine import create_session
+
+    engine.wait_dag("core_ops")
+    run_id = engine.trigger("core_ops")
+    assert engine.wait_run("core_ops", run_id) == "success"
+    states = {t: ti.state for t, ti in engine.tis("core_ops", run_id).items()}
+    assert states == {
+        "latest_only": "success",
+        "after_latest": "success",  # a triggered run is never skipped by LatestOnly
+        "weekday": "success",
+        "wd_yes": "success",
+        "wd_no": "skipped",
+        "window": "success",
+        "in_window": "success",
+        "outside": "skipped",
+        "command": "success",
+        "gate": "success",
+        "behind_gate": "skipped",
+        "pick": "success",
+        "picked": "success",
+        "not_picked": "skipped",
+    }
+    assert _xcom("core_ops", run_id, "command") == "hello"
+    with create_session(readonly=True) as session:
+        data = session.scalar(
+            select(models.SerializedDagModel.data).where(
+                models.SerializedDagModel.dag_id == "core_ops"
+            )
+        )
+    assert data["edge_info"] == {
+        "window": {"in_window": {"label": "since 2000"}, "outside": {"label": "before 2000"}}
+    }
