@@ -24,7 +24,6 @@ from aerovane.states import TaskState
 __all__ = ["SLA_CALLBACK", "record_sla_misses"]
 
 SLA_CALLBACK = "SlaCallbackRequest"
-_DONE_IN_TIME = (TaskState.SUCCESS.value, TaskState.SKIPPED.value)
 
 
 def record_sla_misses(
@@ -67,7 +66,11 @@ def record_sla_misses(
         deadline = row.data_interval_end + slas[row.task_id]
         if deadline >= now:
             continue
-        if row.state in _DONE_IN_TIME and (row.end_date is None or row.end_date <= deadline):
+        if row.state == TaskState.SKIPPED.value:
+            continue
+        if row.state == TaskState.SUCCESS.value and (
+            row.end_date is None or row.end_date <= deadline
+        ):
             continue
         session.add(
             models.SlaMiss(
