@@ -105,3 +105,30 @@ def test_callback_requests_are_claimed_once_in_order(db: Path) -> None:
         assert claim_callback_requests(limit=2, session=session) == []
     assert [r["run_id"] for r in first + rest] == ["r0", "r1", "r2"]
     assert first[1]["is_failure_callback"] is True
+
+
+def test_send_email_logs_in_with_the_smtp_default_connection(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aerovane.authoring.email import send_email
+    from aerovane.config import reload_settings
+    from aerovane.services.connections import create_connection
+    from tests.smtp_sink import smtp_sink
+
+    with create_session() as session:
+        create_connection(
+            "smtp_default",
+            {"conn_type": "smtp", "login": "conn-user", "password": "conn-pw"},
+            session=session,
+        )
+    with smtp_sink(user="conn-user", password="conn-pw") as sink:
+        monkeypatch.setenv("AEROVANE__SMTP__SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("AEROVANE__SMTP__SMTP_PORT", str(sink.port))
+        monkeypatch.setenv("AEROVANE__SMTP__SMTP_STARTTLS", "False")
+        monkeypatch.setenv("AEROVANE__SMTP__SMTP_USER", "config-user")  # the connection wins
+        monkeypatch.setenv("AEROVANE__SMTP__SMTP_PASSWORD", "config-pw")
+        reload_settings()
+        send_email("ops@example.com", "hello", "<p>hi</p>")
+    reload_settings()
+    assert sink.logins == ["conn-user"]
+    assert len(sink.messages) == 1

@@ -103,6 +103,7 @@ def send_email(
         mime_charset=mime_charset,
         custom_headers=custom_headers,
         from_email=from_email,
+        conn_id=conn_id or "smtp_default",
     )
 
 
@@ -118,6 +119,7 @@ def send_email_smtp(
     mime_charset: str = "utf-8",
     custom_headers: Mapping[str, Any] | None = None,
     from_email: str | None = None,
+    conn_id: str = "smtp_default",
     **kwargs: Any,
 ) -> None:
     from aerovane.config import get_settings
@@ -132,18 +134,38 @@ def send_email_smtp(
     if not recipients:
         raise ValueError("send_email needs at least one recipient")
     if not dryrun:
-        send_mime_email(mail_from, recipients, msg)
+        send_mime_email(mail_from, recipients, msg, conn_id=conn_id)
 
 
-def send_mime_email(mail_from: str, recipients: list[str], msg: MIMEMultipart) -> None:
+def _credentials(conn_id: str | None, settings: Any) -> tuple[str, str]:
+    """Login and password: the connection `conn_id`'s if it exists and has a login (Airflow's
+    way), else `[smtp] smtp_user` / `smtp_password`."""
+    from aerovane.authoring.exceptions import AerovaneNotFoundException
+    from aerovane.authoring.variables import Connection
+
+    if conn_id:
+        try:
+            conn = Connection.get_connection_from_secrets(conn_id)
+        except AerovaneNotFoundException:
+            pass
+        except Exception as exc:  # noqa: BLE001 - e.g. no metadata database here
+            log.warning("Could not read connection %s (%s); using [smtp] settings", conn_id, exc)
+        else:
+            if conn.login:
+                return conn.login, conn.password or ""
+    return settings.getstr("smtp", "smtp_user"), settings.getstr("smtp", "smtp_password")
+
+
+def send_mime_email(
+    mail_from: str, recipients: list[str], msg: MIMEMultipart, conn_id: str = "smtp_default"
+) -> None:
     """Deliver `msg`, reconnecting up to `smtp_retry_limit` times if the server drops us."""
     from aerovane.config import get_settings
 
     settings = get_settings()
     host = settings.getstr("smtp", "smtp_host")
     port = settings.getint("smtp", "smtp_port")
-    user = settings.getstr("smtp", "smtp_user")
-    password = settings.getstr("smtp", "smtp_password")
+    user, password = _credentials(conn_id, settings)
     retry_limit = settings.getint("smtp", "smtp_retry_limit")
     for attempt in range(1, retry_limit + 2):
         try:
