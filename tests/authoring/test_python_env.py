@@ -162,3 +162,53 @@ def test_airflow_paths() -> None:
 
     assert AirflowVenv is PythonVirtualenvOperator
     assert AirflowExternal is ExternalPythonOperator
+
+
+def test_branching_in_another_interpreter(venv_cache: Path) -> None:
+    from aerovane.authoring import EmptyOperator
+    from aerovane.authoring.operators.python_env import BranchExternalPythonOperator
+    from tests.authoring.helpers import FakeTI
+
+    def choose():
+        return "left"
+
+    with DAG("env_branch", schedule=None) as dag:
+
+        @task.branch_virtualenv(
+            requirements=REQUIREMENTS, system_site_packages=False, venv_cache_path=venv_cache
+        )
+        def pick_in_venv():
+            import six  # noqa: F401 - proves it runs in the virtualenv
+
+            return ["right"]
+
+        venv_op = pick_in_venv().operator
+        external = BranchExternalPythonOperator(
+            task_id="external", python=sys.executable, python_callable=choose
+        )
+        left, right = EmptyOperator(task_id="left"), EmptyOperator(task_id="right")
+        venv_op >> [left, right]
+        external >> [left, right]
+    assert venv_op.operator_name == "@task.branch_virtualenv"
+    ti = FakeTI()
+    assert run_task(venv_op, ti) == ["right"]
+    assert ti.skipped_ids == {"left"}
+    ti = FakeTI()
+    assert run_task(external, ti) == "left"
+    assert ti.skipped_ids == {"right"}
+    assert dag.task_dict["external"] is external
+
+
+def test_is_venv_installed() -> None:
+    from aerovane.compat import airflow_shim
+
+    airflow_shim.install()
+    from airflow.operators.python import (
+        BranchExternalPythonOperator,
+        BranchPythonVirtualenvOperator,
+        is_venv_installed,
+    )
+
+    assert is_venv_installed() is True
+    assert issubclass(BranchPythonVirtualenvOperator, PythonVirtualenvOperator)
+    assert issubclass(BranchExternalPythonOperator, ExternalPythonOperator)

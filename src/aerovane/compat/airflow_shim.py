@@ -92,7 +92,15 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
     "airflow.operators.": lambda: {},
     "airflow.operators.bash": _authoring("BashOperator"),
     "airflow.operators.bash_operator": _authoring("BashOperator"),
-    "airflow.operators.python": _OPERATORS_PYTHON,
+    "airflow.operators.python": lambda: {
+        **_OPERATORS_PYTHON(),
+        **_from(
+            "aerovane.authoring.operators.python_env",
+            is_venv_installed="is_venv_installed",
+            BranchPythonVirtualenvOperator="BranchPythonVirtualenvOperator",
+            BranchExternalPythonOperator="BranchExternalPythonOperator",
+        )(),
+    },
     "airflow.operators.python_operator": _OPERATORS_PYTHON,
     "airflow.operators.empty": _authoring("EmptyOperator"),
     "airflow.operators.dummy": _authoring("DummyOperator", "EmptyOperator"),

@@ -17,13 +17,17 @@ from aerovane.authoring.operators.python import (
     determine_kwargs,
 )
 from aerovane.authoring.operators.python_env import (
+    BranchExternalPythonOperator,
+    BranchPythonVirtualenvOperator,
     ExternalPythonOperator,
     PythonVirtualenvOperator,
 )
 
 __all__ = [
     "_BashDecoratedOperator",
+    "_BranchExternalPythonDecoratedOperator",
     "_BranchPythonDecoratedOperator",
+    "_BranchPythonVirtualenvDecoratedOperator",
     "_PythonDecoratedOperator",
     "_PythonExternalDecoratedOperator",
     "_PythonVirtualenvDecoratedOperator",
@@ -49,6 +53,14 @@ class _PythonVirtualenvDecoratedOperator(PythonVirtualenvOperator):
 
 class _PythonExternalDecoratedOperator(ExternalPythonOperator):
     custom_operator_name: ClassVar[str | None] = "@task.external_python"
+
+
+class _BranchPythonVirtualenvDecoratedOperator(BranchPythonVirtualenvOperator):
+    custom_operator_name: ClassVar[str | None] = "@task.branch_virtualenv"
+
+
+class _BranchExternalPythonDecoratedOperator(BranchExternalPythonOperator):
+    custom_operator_name: ClassVar[str | None] = "@task.branch_external_python"
 
 
 class _BashDecoratedOperator(BashOperator):

@@ -28,9 +28,17 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from aerovane.authoring.exceptions import AerovaneException, AerovaneSkipException
+from aerovane.authoring.operators.branch import BranchMixIn
 from aerovane.authoring.operators.python import PythonOperator
 
-__all__ = ["ExternalPythonOperator", "PythonVirtualenvOperator", "ensure_virtualenv"]
+__all__ = [
+    "BranchExternalPythonOperator",
+    "BranchPythonVirtualenvOperator",
+    "ExternalPythonOperator",
+    "PythonVirtualenvOperator",
+    "ensure_virtualenv",
+    "is_venv_installed",
+]
 
 _SERIALIZERS = ("pickle", "dill", "cloudpickle")
 #: Context entries handed to the callable (when its signature asks for them).
@@ -75,6 +83,12 @@ with open(sys.argv[2], "wb") as file:
     if res is not None:
         {serializer}.dump(res, file)
 """
+
+
+def is_venv_installed() -> bool:
+    """Airflow DAG files check this before using PythonVirtualenvOperator; virtualenvs are
+    made with the standard library's `venv`, which is always there."""
+    return True
 
 
 def _plain_datetime(value: Any) -> Any:
@@ -405,3 +419,17 @@ class ExternalPythonOperator(_BasePythonEnvOperator):
         if not path.is_absolute():
             raise ValueError(f"Python Path '{path}' must be an absolute path.")
         return path
+
+
+class BranchPythonVirtualenvOperator(PythonVirtualenvOperator, BranchMixIn):
+    """The function, run in a virtualenv, returns the task id(s) to follow."""
+
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        return self.do_branch(context, super().execute(context))
+
+
+class BranchExternalPythonOperator(ExternalPythonOperator, BranchMixIn):
+    """The function, run by the `python` interpreter, returns the task id(s) to follow."""
+
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        return self.do_branch(context, super().execute(context))
