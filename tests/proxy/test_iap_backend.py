@@ -1,5 +1,5 @@
 """The API's `iap` backend (Composer's `composer_auth`): only a verifiable assertion counts, and
-users are found or registered by Composer's rules."""
+users are found by their immutable subject or registered (decision 0008)."""
 
 from __future__ import annotations
 
@@ -106,26 +106,37 @@ def test_pre_registered_by_id_keeps_its_role(db: Path) -> None:
     assert _roles(username) == ["Admin"]
 
 
-def test_pre_registered_by_email_is_renamed(db: Path) -> None:
+def test_a_user_named_by_the_email_is_neither_renamed_nor_taken(db: Path) -> None:
+    """Composer would rename it to the sub and act as it (decision 0008: refused)."""
     principal = _service_account()
     add_user(principal.email, ["Viewer"], email=principal.email)
     result = _authenticate(_assertion(principal))
-    sub = f"{NS}:{principal.unique_id}"
-    assert result.outcome is AuthOutcome.USER and result.user.username == sub
-    assert _roles(sub) == ["Viewer"]
+    assert result.status == 401 and result.headers == {"WWW-Authenticate": "Composer"}
+    assert _roles(principal.email) == ["Viewer"]
     with create_session(readonly=True) as session:
-        assert find_user(principal.email, session=session) is None
+        assert find_user(f"{NS}:{principal.unique_id}", session=session) is None
 
 
-def test_local_person_is_found_by_email_unchanged(db: Path) -> None:
+def test_a_taken_email_blocks_registration(db: Path) -> None:
+    principal = _service_account()
+    add_user("someone", ["Admin"], email=principal.email.upper())
+    result = _authenticate(_assertion(principal))
+    assert result.status == 401 and result.headers == {"WWW-Authenticate": "Composer"}
+    with create_session(readonly=True) as session:
+        assert find_user(f"{NS}:{principal.unique_id}", session=session) is None
+
+
+def test_local_person_is_found_by_id_unchanged(db: Path) -> None:
     from aerovane.identity.principals import principal_for_user
 
     add_user("alice", ["Op"], email="alice@example.com")
+    add_user("alice@example.com", ["Admin"], email="root@example.org")
     with create_session(readonly=True) as session:
         principal = principal_for_user(find_user("alice", session=session))
     result = _authenticate(_assertion(principal))
     assert result.outcome is AuthOutcome.USER and result.user.username == "alice"
     assert _roles("alice") == ["Op"]
+    assert _roles("alice@example.com") == ["Admin"]
 
 
 def test_inactive_users_are_refused(db: Path) -> None:

@@ -31,6 +31,7 @@ from aerovane.authoring.operators import (
     TriggerDagRunOperator,
 )
 from aerovane.authoring.params import Param
+from aerovane.authoring.secrets_masker import mask_secret
 from aerovane.authoring.trigger_rule import TriggerRule
 from aerovane.authoring.variables import Connection, Variable
 from aerovane.authoring.weekday import WeekDay
@@ -69,5 +70,6 @@ __all__ = [
     "cross_downstream",
     "dag",
     "get_current_context",
+    "mask_secret",
     "task",
 ]

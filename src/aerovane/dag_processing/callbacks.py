@@ -21,11 +21,14 @@ log = logging.getLogger("aerovane.dag_processing.callbacks")
 
 def run_dag_callback(payload: dict[str, Any]) -> int:
     from aerovane.config import get_settings
-    from aerovane.runtime.task_runner import _redirect_output
+    from aerovane.runtime.task_runner import _open_log
 
     settings = get_settings()
     dag_id = payload["dag_id"]
-    _redirect_output(str(settings.base_log_folder / "dag_processor_callbacks" / f"{dag_id}.log"))
+    # The same secret-masking log writer as task attempts: callbacks are user code too.
+    callback_log = _open_log(
+        str(settings.base_log_folder / "dag_processor_callbacks" / f"{dag_id}.log")
+    )
     try:
         if payload.get("callback_type") == "SlaCallbackRequest":
             _run_sla(payload, settings.dags_folder)
@@ -33,6 +36,8 @@ def run_dag_callback(payload: dict[str, Any]) -> int:
             _run(payload, settings.dags_folder)
     except BaseException:  # noqa: BLE001 - a failing DAG file or callback is only logged
         log.error("DAG callback for %s failed:\n%s", dag_id, traceback.format_exc())
+    finally:
+        callback_log.close()
     return 0
 
 

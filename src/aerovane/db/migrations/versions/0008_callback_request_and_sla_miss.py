@@ -1,7 +1,7 @@
 """callback_request (DAG-level callbacks for the DAG processor) and sla_miss, as in Airflow 2
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import aerovane.db.types
 
-revision = "0006"
-down_revision = "0005"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
