@@ -188,6 +188,10 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
                 f"Task {task_id!r}: pool_slots must be an integer >= 1, got {pool_slots!r}"
             )
         self.pool_slots = pool_slots
+        if sla is not None and not isinstance(sla, timedelta):
+            raise AerovaneDagError(
+                f"Task {task_id!r}: sla must be a datetime.timedelta, got {type(sla).__name__}"
+            )
         self.sla = sla
 
         self.on_execute_callback = on_execute_callback

@@ -155,12 +155,17 @@ def _decorator_for(operator_path: str) -> Callable[..., Any]:
 
 
 class _TaskDecoratorCollection:
-    """`task`: `@task`, `@task(...)`, `@task.python`, `.branch`, `.short_circuit`, `.bash`."""
+    """`task`: `@task`, `@task(...)`, `@task.python`, `.branch`, `.short_circuit`, `.bash`,
+    `.virtualenv`, `.external_python`, `.branch_virtualenv`, `.branch_external_python`."""
 
     python = staticmethod(_decorator_for("_PythonDecoratedOperator"))
     branch = staticmethod(_decorator_for("_BranchPythonDecoratedOperator"))
     short_circuit = staticmethod(_decorator_for("_ShortCircuitDecoratedOperator"))
     bash = staticmethod(_decorator_for("_BashDecoratedOperator"))
+    virtualenv = staticmethod(_decorator_for("_PythonVirtualenvDecoratedOperator"))
+    external_python = staticmethod(_decorator_for("_PythonExternalDecoratedOperator"))
+    branch_virtualenv = staticmethod(_decorator_for("_BranchPythonVirtualenvDecoratedOperator"))
+    branch_external_python = staticmethod(_decorator_for("_BranchExternalPythonDecoratedOperator"))
 
     @overload
     def __call__(self, python_callable: F) -> _TaskDecorator[F]: ...
@@ -183,7 +188,8 @@ class _TaskDecoratorCollection:
             raise AttributeError(name)
         raise AttributeError(
             f"task.{name} is not supported by Aerovane; available TaskFlow decorators: "
-            "task, task.python, task.branch, task.short_circuit, task.bash"
+            "task, task.python, task.branch, task.short_circuit, task.bash, task.virtualenv, "
+            "task.external_python, task.branch_virtualenv, task.branch_external_python"
         )
 
 

@@ -15,6 +15,7 @@ __all__ = [
     "AerovaneNotFoundException",
     "AerovaneSkipException",
     "AerovaneTaskTimeout",
+    "DagRunAlreadyExists",
     "ParamValidationError",
 ]
 
@@ -52,3 +53,7 @@ class ParamValidationError(AerovaneException, ValueError):
 
 class AerovaneNotFoundException(AerovaneException):
     """A named object (connection, task, ...) does not exist."""
+
+
+class DagRunAlreadyExists(AerovaneException):
+    """A DAG run with that run id or logical date exists already."""

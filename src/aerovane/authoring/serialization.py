@@ -100,6 +100,8 @@ def _serialize_task(task: BaseOperator, weight: int) -> dict[str, Any]:
         "retry_exponential_backoff": bool(task.retry_exponential_backoff),
         "max_retry_delay": td_to_seconds(task.max_retry_delay),
         "execution_timeout": td_to_seconds(task.execution_timeout),
+        "sla": td_to_seconds(task.sla),
+        "email": [task.email] if isinstance(task.email, str) else list(task.email or []),
         "pool": task.pool,
         "pool_slots": task.pool_slots,
         "priority_weight": weight,
@@ -169,6 +171,7 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         ),
         "has_on_success_callback": bool(dag.on_success_callback),
         "has_on_failure_callback": bool(dag.on_failure_callback),
+        "has_sla_miss_callback": bool(dag.sla_miss_callback),
         "render_template_as_native_obj": dag.render_template_as_native_obj,
         "template_searchpath": dag.template_searchpath,
         "default_view": dag.default_view,
@@ -329,10 +332,10 @@ class SerializedDAG(TaskGraphView[SerializedTask]):
         self.dag_display_name: str = data.get("dag_display_name") or self.dag_id
         self.dataset_expression: Any = data.get("dataset_expression")
         self.owner_links: dict[str, str] = dict(data.get("owner_links") or {})
+        self.edge_info: dict[str, dict[str, dict[str, Any]]] = dict(data.get("edge_info") or {})
         self.task_dict: dict[str, SerializedTask] = {
             t["task_id"]: SerializedTask.from_dict(t) for t in data.get("tasks", ())
         }
-        self.edge_info: dict[str, dict[str, dict[str, Any]]] = dict(data.get("edge_info") or {})
         self.task_group = SerializedTaskGroup(
             data.get("task_group") or {"_group_id": None, "children": {}}
         )

@@ -56,6 +56,7 @@ def _exceptions() -> dict[str, Any]:
         "AirflowTaskTimeout": module.AerovaneTaskTimeout,
         "AirflowNotFoundException": module.AerovaneNotFoundException,
         "ParamValidationError": module.ParamValidationError,
+        "DagRunAlreadyExists": module.DagRunAlreadyExists,
     }
 
 
@@ -64,7 +65,14 @@ def _root() -> dict[str, Any]:
     return {**names, "__version__": AIRFLOW_COMPAT_VERSION}
 
 
-_OPERATORS_PYTHON = _authoring("PythonOperator", "BranchPythonOperator", "ShortCircuitOperator")
+_OPERATORS_PYTHON = _authoring(
+    "PythonOperator",
+    "BranchPythonOperator",
+    "ShortCircuitOperator",
+    "PythonVirtualenvOperator",
+    "ExternalPythonOperator",
+    "get_current_context",
+)
 _MODELS = _authoring("DAG", "BaseOperator", "Variable", "Connection", "Param")
 
 #: Module name → loader of its public names. A name ending in "." is a package.
@@ -79,12 +87,35 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
     "airflow.operators.": lambda: {},
     "airflow.operators.bash": _authoring("BashOperator"),
     "airflow.operators.bash_operator": _authoring("BashOperator"),
-    "airflow.operators.python": _OPERATORS_PYTHON,
+    "airflow.operators.python": lambda: {
+        **_OPERATORS_PYTHON(),
+        **_from(
+            "aerovane.authoring.operators.python_env",
+            is_venv_installed="is_venv_installed",
+            BranchPythonVirtualenvOperator="BranchPythonVirtualenvOperator",
+            BranchExternalPythonOperator="BranchExternalPythonOperator",
+        )(),
+    },
     "airflow.operators.python_operator": _OPERATORS_PYTHON,
     "airflow.operators.empty": _authoring("EmptyOperator"),
     "airflow.operators.dummy": _authoring("DummyOperator", "EmptyOperator"),
     "airflow.operators.dummy_operator": _authoring("DummyOperator"),
     "airflow.operators.trigger_dagrun": _authoring("TriggerDagRunOperator"),
+    "airflow.operators.branch": _authoring("BaseBranchOperator", "BranchPythonOperator"),
+    "airflow.operators.latest_only": _authoring("LatestOnlyOperator"),
+    "airflow.operators.weekday": _authoring("BranchDayOfWeekOperator"),
+    "airflow.operators.datetime": _authoring("BranchDateTimeOperator"),
+    "airflow.utils.weekday": _authoring("WeekDay"),
+    "airflow.operators.email": _authoring("EmailOperator"),
+    "airflow.operators.email_operator": _authoring("EmailOperator"),
+    "airflow.utils.email": _from(
+        "aerovane.authoring.email",
+        send_email="send_email",
+        send_email_smtp="send_email_smtp",
+        send_mime_email="send_mime_email",
+        build_mime_message="build_mime_message",
+        get_email_address_list="get_email_address_list",
+    ),
     "airflow.decorators.": _public("aerovane.authoring.decorators"),
     "airflow.datasets": _authoring("Dataset", "DatasetAll", "DatasetAny"),
     "airflow.exceptions": _exceptions,

@@ -333,6 +333,18 @@ OPTIONS: list[Option] = [
         ("oidc_client_id", "", parse_str),
         ("oidc_client_secret", "", parse_str, True),
     ),
+    *_opts(
+        "smtp",
+        ("smtp_host", "localhost", parse_str, False, "Mail server for EmailOperator and alerts."),
+        ("smtp_port", "25", parse_int(1)),
+        ("smtp_starttls", "True", _BOOL, False, "Upgrade the connection with STARTTLS."),
+        ("smtp_ssl", "False", _BOOL, False, "Connect with TLS from the start (SMTPS)."),
+        ("smtp_user", "", parse_str, False, "Log in when set (with smtp_password)."),
+        ("smtp_password", "", parse_str, True),
+        ("smtp_mail_from", "airflow@example.com", parse_str, False, "Sender of the mails."),
+        ("smtp_timeout", "30", parse_int(1), False, "Seconds to wait for the server."),
+        ("smtp_retry_limit", "5", _NONNEG, False, "Reconnects after a dropped connection."),
+    ),
 ]
 
 OPTION_INDEX: dict[tuple[str, str], Option] = {(o.section, o.key): o for o in OPTIONS}

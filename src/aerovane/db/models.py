@@ -265,6 +265,39 @@ class EventLog(Base):
     __table_args__ = (Index(None, "dttm"), Index(None, "dag_id", "event"))
 
 
+class CallbackRequest(Base):
+    """A DAG-level callback (on_success/on_failure) for the DAG processor to run, as in Airflow 2.
+
+    The scheduler adds one in the transaction that finishes the run; a DAG processor claims it
+    by deleting it and runs the DAG file's callbacks in a child process.
+    """
+
+    __tablename__ = "callback_request"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    priority_weight: Mapped[int] = mapped_column(Integer, default=1)
+    callback_data: Mapped[Any] = mapped_column(JSON)
+    callback_type: Mapped[str] = mapped_column(String(20))
+    processor_subdir: Mapped[str | None] = mapped_column(String(2000))
+
+
+class SlaMiss(Base):
+    """A task that had not finished `sla` after its run's data interval ended (Airflow 2)."""
+
+    __tablename__ = "sla_miss"
+
+    task_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    execution_date: Mapped[dt.datetime] = mapped_column(UtcDateTime, primary_key=True)
+    email_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    timestamp: Mapped[dt.datetime | None]
+    description: Mapped[str | None] = mapped_column(Text)
+    notification_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (Index(None, "dag_id"), Index(None, "timestamp"))
+
+
 class ImportErrorModel(Base):
     __tablename__ = "import_error"
 

@@ -392,13 +392,14 @@ def execute_attempt(
 
     Shared by the task process (`own_process`: SIGTERM ends the attempt) and `dag.test()`,
     which runs each task in the calling process and leaves its signal handlers alone."""
-    from aerovane.authoring.context import build_context
+    from aerovane.authoring.context import build_context, set_current_context
     from aerovane.authoring.exceptions import (
         AerovaneFailException,
         AerovaneSkipException,
         AerovaneTaskTimeout,
     )
     from aerovane.authoring.templating import build_jinja_env
+    from aerovane.runtime.client import TaskRuntimeClient
     from aerovane.runtime.task_instance import RuntimeTaskInstance
     from aerovane.runtime.xcom import RETURN_KEY, serialize_value
 
@@ -408,6 +409,7 @@ def execute_attempt(
     xcoms: list[models.XCom] = []
     state = TaskState.SUCCESS
     retryable = True
+    error: BaseException | None = None
     context: dict[str, Any] = {}
     interrupted: KeyboardInterrupt | None = None
 
@@ -430,6 +432,7 @@ def execute_attempt(
             params=None,
             previous_success=previous_success,
         )
+        context["client"] = TaskRuntimeClient(triggered_by=f"{key.dag_id}.{key.task_id}")
         task.render_template_fields(context, build_jinja_env(dag))
         rendered = {f: _jsonable(getattr(task, f, None)) for f in task.template_fields}
         log.info(
@@ -446,7 +449,9 @@ def execute_attempt(
             signal.signal(signal.SIGALRM, on_alarm)
             signal.setitimer(signal.ITIMER_REAL, timeout.total_seconds())
         try:
-            result = task.execute(context)
+            _run_callbacks(task, "on_execute_callback", context)
+            with set_current_context(context):
+                result = task.execute(context)
         finally:
             if timeout is not None:
                 signal.setitimer(signal.ITIMER_REAL, 0)
@@ -473,24 +478,24 @@ def execute_attempt(
             key.run_id,
         )
     except AerovaneSkipException as exc:
-        state = TaskState.SKIPPED
+        state, error = TaskState.SKIPPED, exc
         log.info("Skipping task: %s", exc or "skip requested")
     except (AerovaneTaskTimeout, TaskTerminated) as exc:
-        state = TaskState.FAILED
+        state, error = TaskState.FAILED, exc
         log.error("Task failed: %s", exc)
         _safe_on_kill(task)
     except AerovaneFailException as exc:
-        state, retryable = TaskState.FAILED, False
+        state, retryable, error = TaskState.FAILED, False, exc
         log.error("Task failed without retry: %s", exc)
     except KeyboardInterrupt as exc:
-        state = TaskState.FAILED
+        state, error = TaskState.FAILED, exc
         if own_process:  # user code raised it: an ordinary failure
             log.error("Task failed with exception\n%s", traceback.format_exc())
         else:  # Ctrl-C in dag.test(): record the attempt without a retry, then stop
             retryable, interrupted = False, exc
             log.error("Task interrupted")
-    except BaseException:  # noqa: BLE001 - user code may raise anything
-        state = TaskState.FAILED
+    except BaseException as exc:  # noqa: BLE001 - user code may raise anything
+        state, error = TaskState.FAILED, exc
         log.error("Task failed with exception\n%s", traceback.format_exc())
     finally:
         if own_process:
@@ -515,10 +520,37 @@ def execute_attempt(
         )
         final = state if done else None
     ti.state = final.value if final else ti.state
-    _run_callbacks(task, final, context)
+    if final in (TaskState.FAILED, TaskState.UP_FOR_RETRY):
+        context["exception"] = error
+    callback = _CALLBACK_FOR_STATE.get(final) if final else None
+    if callback:
+        _run_callbacks(task, callback, context)
+    if final in (TaskState.FAILED, TaskState.UP_FOR_RETRY):
+        _email_alert(task, ti, final, error)
     if interrupted is not None:
         raise interrupted
     return final
+
+
+def _email_alert(task: Any, ti: Any, state: TaskState, error: BaseException | None) -> None:
+    """Airflow's `email_on_failure` / `email_on_retry` mail to the task's `email`."""
+    wanted = task.email_on_failure if state == TaskState.FAILED else task.email_on_retry
+    if not task.email or not wanted:
+        return
+    import html
+
+    from aerovane.authoring.email import send_email
+
+    subject = f"Airflow alert: {ti!r}"
+    body = (
+        f"Try {ti.try_number} out of {ti.max_tries + 1}<br>"
+        f"Exception:<br>{html.escape(repr(error))}<br>"
+        f"Host: {html.escape(hostname())}<br>"
+    )
+    try:
+        send_email(task.email, subject, body)
+    except Exception:
+        log.exception("Failed to send email to: %s", task.email)
 
 
 def _handle_failure(
@@ -564,17 +596,17 @@ def _safe_on_kill(task: Any) -> None:
         log.exception("on_kill failed")
 
 
-def _run_callbacks(task: Any, state: TaskState | None, context: dict[str, Any]) -> None:
-    name = (
-        {
-            TaskState.SUCCESS: "on_success_callback",
-            TaskState.FAILED: "on_failure_callback",
-            TaskState.UP_FOR_RETRY: "on_retry_callback",
-        }.get(state)
-        if state
-        else None
-    )
-    callbacks = getattr(task, name, None) if name else None
+_CALLBACK_FOR_STATE = {
+    TaskState.SUCCESS: "on_success_callback",
+    TaskState.FAILED: "on_failure_callback",
+    TaskState.UP_FOR_RETRY: "on_retry_callback",
+    TaskState.SKIPPED: "on_skipped_callback",
+}
+
+
+def _run_callbacks(task: Any, name: str, context: dict[str, Any]) -> None:
+    """Call the task's callback(s) named `name`; an error in one is logged, never fatal."""
+    callbacks = getattr(task, name, None)
     if not callbacks:
         return
     for callback in callbacks if isinstance(callbacks, (list, tuple)) else [callbacks]:

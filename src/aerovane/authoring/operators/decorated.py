@@ -16,11 +16,21 @@ from aerovane.authoring.operators.python import (
     ShortCircuitOperator,
     determine_kwargs,
 )
+from aerovane.authoring.operators.python_env import (
+    BranchExternalPythonOperator,
+    BranchPythonVirtualenvOperator,
+    ExternalPythonOperator,
+    PythonVirtualenvOperator,
+)
 
 __all__ = [
     "_BashDecoratedOperator",
+    "_BranchExternalPythonDecoratedOperator",
     "_BranchPythonDecoratedOperator",
+    "_BranchPythonVirtualenvDecoratedOperator",
     "_PythonDecoratedOperator",
+    "_PythonExternalDecoratedOperator",
+    "_PythonVirtualenvDecoratedOperator",
     "_ShortCircuitDecoratedOperator",
 ]
 
@@ -35,6 +45,22 @@ class _BranchPythonDecoratedOperator(BranchPythonOperator):
 
 class _ShortCircuitDecoratedOperator(ShortCircuitOperator):
     custom_operator_name: ClassVar[str | None] = "@task.short_circuit"
+
+
+class _PythonVirtualenvDecoratedOperator(PythonVirtualenvOperator):
+    custom_operator_name: ClassVar[str | None] = "@task.virtualenv"
+
+
+class _PythonExternalDecoratedOperator(ExternalPythonOperator):
+    custom_operator_name: ClassVar[str | None] = "@task.external_python"
+
+
+class _BranchPythonVirtualenvDecoratedOperator(BranchPythonVirtualenvOperator):
+    custom_operator_name: ClassVar[str | None] = "@task.branch_virtualenv"
+
+
+class _BranchExternalPythonDecoratedOperator(BranchExternalPythonOperator):
+    custom_operator_name: ClassVar[str | None] = "@task.branch_external_python"
 
 
 class _BashDecoratedOperator(BashOperator):
