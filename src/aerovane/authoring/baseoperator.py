@@ -75,6 +75,8 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
     custom_operator_name: ClassVar[str | None] = None
     #: True for EmptyOperator and subclasses: the scheduler may finish them without running.
     inherits_from_empty_operator: ClassVar[bool] = False
+    #: Attributes written to the serialized DAG for the server to act on (unrendered).
+    serialized_extra_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,

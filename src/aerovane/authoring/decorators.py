@@ -141,12 +141,14 @@ def _decorator_for(operator_path: str) -> Callable[..., Any]:
 
 
 class _TaskDecoratorCollection:
-    """`task`: `@task`, `@task(...)`, `@task.python`, `.branch`, `.short_circuit`, `.bash`."""
+    """`task`: `@task`, `@task(...)`, `@task.python`, `.branch`, `.short_circuit`, `.bash`,
+    `.sensor`."""
 
     python = staticmethod(_decorator_for("_PythonDecoratedOperator"))
     branch = staticmethod(_decorator_for("_BranchPythonDecoratedOperator"))
     short_circuit = staticmethod(_decorator_for("_ShortCircuitDecoratedOperator"))
     bash = staticmethod(_decorator_for("_BashDecoratedOperator"))
+    sensor = staticmethod(_decorator_for("_SensorDecoratedOperator"))
 
     @overload
     def __call__(self, python_callable: F) -> _TaskDecorator[F]: ...
@@ -169,7 +171,7 @@ class _TaskDecoratorCollection:
             raise AttributeError(name)
         raise AttributeError(
             f"task.{name} is not supported by Aerovane; available TaskFlow decorators: "
-            "task, task.python, task.branch, task.short_circuit, task.bash"
+            "task, task.python, task.branch, task.short_circuit, task.bash, task.sensor"
         )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -124,6 +124,10 @@ def _serialize_task(task: BaseOperator, weight: int) -> dict[str, Any]:
     }
     for name in _CALLBACKS:
         data[f"has_{name}"] = bool(getattr(task, name))
+    # Operator arguments the server acts on (e.g. ExternalTaskMarker's target), unrendered.
+    extra = {name: _json_safe(getattr(task, name)) for name in cls.serialized_extra_fields}
+    if extra:
+        data["extra_fields"] = extra
     return data
 
 
@@ -226,6 +230,8 @@ class SerializedTask:
     has_on_skipped_callback: bool
     outlets: tuple[str, ...] = ()
     inlets: tuple[str, ...] = ()
+    #: The operator's `serialized_extra_fields`, as written (templates unrendered).
+    extra_fields: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @property
     def task_type(self) -> str:
@@ -275,6 +281,7 @@ class SerializedTask:
             has_on_skipped_callback=data.get("has_on_skipped_callback", False),
             outlets=tuple(d["uri"] for d in data.get("outlets", ())),
             inlets=tuple(d["uri"] for d in data.get("inlets", ())),
+            extra_fields=data.get("extra_fields"),
         )
 
 

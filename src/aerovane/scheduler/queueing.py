@@ -119,9 +119,11 @@ def queue_task_instances(
             continue  # an unknown pool never opens; the task waits, as in Airflow
         if capacity >= 0 and used_by_pool[ti.pool] + ti.pool_slots > capacity:
             continue
-        if ti.try_number > 0:
-            _archive_try(ti, session=session)
-        ti.try_number += 1
+        if ti.next_retry_at is None:  # a new try (see runs.advance_run)
+            if ti.try_number > 0:
+                _archive_try(ti, session=session)
+            ti.try_number += 1
+        # else: back from up_for_reschedule, the sensor's next poke in the same try
         ti.state = TaskState.QUEUED.value
         ti.queued_dttm = now
         ti.queued_by_job_id = job_id

@@ -16,11 +16,13 @@ from aerovane.authoring.operators.python import (
     ShortCircuitOperator,
     determine_kwargs,
 )
+from aerovane.authoring.sensors.python import PythonSensor
 
 __all__ = [
     "_BashDecoratedOperator",
     "_BranchPythonDecoratedOperator",
     "_PythonDecoratedOperator",
+    "_SensorDecoratedOperator",
     "_ShortCircuitDecoratedOperator",
 ]
 
@@ -35,6 +37,13 @@ class _BranchPythonDecoratedOperator(BranchPythonOperator):
 
 class _ShortCircuitDecoratedOperator(ShortCircuitOperator):
     custom_operator_name: ClassVar[str | None] = "@task.short_circuit"
+
+
+class _SensorDecoratedOperator(PythonSensor):
+    """`@task.sensor`: the function is the poke; it returns a bool or a `PokeReturnValue`."""
+
+    custom_operator_name: ClassVar[str | None] = "@task.sensor"
+    template_fields: ClassVar[tuple[str, ...]] = ("op_args", "op_kwargs")
 
 
 class _BashDecoratedOperator(BashOperator):
