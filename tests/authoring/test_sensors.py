@@ -423,3 +423,13 @@ def test_external_task_marker_carries_its_target_in_the_serialized_dag() -> None
         ExternalTaskMarker(
             task_id="m", external_dag_id="c", external_task_id="t", recursion_depth=0
         )
+
+
+def test_tasks_test_reports_a_reschedule_without_recording_it() -> None:
+    from aerovane.runtime.test_mode import run_task_in_process
+
+    with DAG("test_mode", schedule=None, start_date=START) as dag:
+        PythonSensor(task_id="later", python_callable=lambda: False, mode="reschedule")
+        PythonSensor(task_id="now", python_callable=lambda: 7, mode="reschedule")
+    assert run_task_in_process(dag, "later", LOGICAL, None) == ("up_for_reschedule", None)
+    assert run_task_in_process(dag, "now", LOGICAL, None) == ("success", None)
