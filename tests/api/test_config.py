@@ -61,8 +61,6 @@ def test_everything_exposed(
     settings = get_settings()
     assert list(options)[:2] == ["core", "database"]
     assert options["core"]["dags_folder"] == str(settings.dags_folder)
-    assert options["core"]["fernet_key"] == settings.getstr("core", "fernet_key") != ""
-    assert options["database"]["sql_alchemy_conn"] == settings.sql_alchemy_conn
     assert options["webserver"]["expose_config"] == "True"
     assert all(isinstance(v, str) for section in options.values() for v in section.values())
 
@@ -104,6 +102,36 @@ def test_one_section(
     assert_problem(client.get("/config", params={"section": "API"}, headers=JSON, auth=admin), 404)
 
 
+@pytest.mark.parametrize("exposed", ["True", "non-sensitive-only"])
+def test_secrets_are_never_exposed(
+    client: httpx.Client, accounts: Any, configure: Callable[..., None], exposed: str
+) -> None:
+    """`secret_key` signs session cookies: an Op who could read it could forge an Admin's."""
+    configure(
+        webserver__expose_config=exposed,
+        webserver__secret_key="cookie-signing-secret-value",
+        proxy__oidc_client_secret="oidc-client-secret-value",
+    )
+    settings = get_settings()
+    secrets = {
+        ("core", "fernet_key"): settings.getstr("core", "fernet_key"),
+        ("webserver", "secret_key"): "cookie-signing-secret-value",
+        ("database", "sql_alchemy_conn"): settings.sql_alchemy_conn,
+        ("proxy", "oidc_client_secret"): "oidc-client-secret-value",
+    }
+    assert all(secrets.values())
+    op = accounts["Op"].auth
+    options = _options(client.get("/config", headers=JSON, auth=op))
+    text = client.get("/config", headers=TEXT, auth=op).text
+    for (section, key), value in secrets.items():
+        assert options[section][key] == "< hidden >"
+        assert f"\n{key} = < hidden >\n" in text
+        one = client.get(f"/config/section/{section}/option/{key}", headers=JSON, auth=op)
+        assert _options(one) == {section: {key: "< hidden >"}}
+        for response_text in (json.dumps(options), text, one.text):
+            assert value not in response_text
+
+
 # -- text ------------------------------------------------------------------------------------------
 
 
@@ -113,7 +141,10 @@ def test_text(client: httpx.Client, admin: httpx.BasicAuth, expose: Callable[[st
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/plain"
     folder = get_settings().base_log_folder
-    assert response.text == f"[logging]\nbase_log_folder = {folder}\nlogging_level = INFO\n"
+    assert response.text == (
+        f"[logging]\nbase_log_folder = {folder}\nlogging_level = INFO\n"
+        "min_length_masked_secret = 5\n"
+    )
     everything = client.get("/config", headers=TEXT, auth=admin).text
     assert everything.startswith("[core]\ndags_folder = ")
     assert "\n\n[database]\n" in everything

@@ -157,3 +157,19 @@ def test_missing_file_is_empty(
     response = client.get(f"{URL}/2", headers=JSON, auth=admin)
     assert response.status_code == 200
     assert response.json()["content"] == ""
+
+
+def test_log_of_a_run_id_of_the_longest_length_airflow_accepts(
+    client: httpx.Client, admin: httpx.BasicAuth, accounts: Any
+) -> None:
+    run_id = "manual__" + "r" * 242  # `run_id=` and this is longer than a file name may be
+    add_dag("etl")
+    add_run("etl", run_id, logical_date=dt.datetime(2024, 3, 1, tzinfo=dt.UTC))
+    update_ti("etl", run_id, "extract", try_number=1, state="success")
+    path = log_path("etl", run_id, "extract", 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("from a long run id\n", encoding="utf-8")
+    url = f"/dags/etl/dagRuns/{run_id}/taskInstances/extract/logs/1"
+    response = client.get(url, headers=JSON, auth=admin)
+    assert response.status_code == 200, response.text
+    assert TaskLogResponse.model_validate(response.json()).content == "from a long run id\n"

@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.api.conftest import add_dag
-from tests.control.conftest import Control
+from tests.control.conftest import USER_ROLE, Account, Control
 from tests.control.test_environments import assert_google_error
 from tests.control.test_updates import eventually, set_overrides
 
@@ -126,6 +127,35 @@ def test_version_and_commands_see_the_environment_config(control: Control) -> No
     set_overrides(control, {"core-parallelism": "7"})
     result = control.run("config", "get-value", "core", "parallelism")
     assert [line["content"] for line in result["lines"]] == ["7"]
+
+
+@pytest.mark.parametrize("words", [("webserver", "secret_key"), ("core", "fernet_key")])
+def test_only_updaters_may_print_a_secret(
+    control: Control,
+    make_account: Callable[..., Account],
+    control_for: Callable[..., Control],
+    words: tuple[str, str],
+) -> None:
+    """`secret_key` forges sessions and `fernet_key` decrypts connections: a composer user
+    (who may run commands but not update the environment) gets neither."""
+    from aerovane.config import get_settings
+
+    user = control_for(make_account("a-composer-user", USER_ROLE))
+    for spelling in (
+        {"command": "config", "subcommand": "get-value", "parameters": list(words)},
+        {"command": "config", "subcommand": "", "parameters": ["get-value", *words]},
+    ):
+        message = assert_google_error(
+            user.post("executeAirflowCommand", spelling), 403, "PERMISSION_DENIED"
+        )
+        assert message.startswith("Permission 'composer.environments.update' denied")
+    assert [
+        line["content"] for line in user.run("config", "get-value", "core", "parallelism")["lines"]
+    ] == ["32"]
+    secret = get_settings().getstr(*words)
+    assert [line["content"] for line in control.run("config", "get-value", *words)["lines"]] == [
+        secret
+    ]
 
 
 def test_poll_from_a_line_number(control: Control) -> None:

@@ -250,6 +250,65 @@ def test_permissions_per_role(
             assert message.endswith("(or it may not exist).")
 
 
+SECRET_OVERRIDES = {"proxy-oidc_client_secret": "oidc-secret-value-1"}
+SECRET_VARIABLES = {
+    "AIRFLOW_CONN_WAREHOUSE": "postgresql://etl:conn-password-2@db/warehouse",
+    "SLACK_API_KEY": "slack-key-value-3",
+    "DB_PASSWORD": "db-password-value-4",
+}
+PLAIN_OVERRIDES = {"api-maximum_page_limit": "50"}
+PLAIN_VARIABLES = {"REGION": "eu-west-7"}
+
+
+@pytest.mark.parametrize("role", [VIEWER_ROLE, "roles/viewer", USER_ROLE, ADMIN_ROLE])
+def test_secret_overrides_and_variables_are_hidden_without_update(
+    role: str,
+    control: Control,
+    make_account: Callable[..., Account],
+    control_for: Callable[..., Control],
+) -> None:
+    software = {
+        "airflowConfigOverrides": {**SECRET_OVERRIDES, **PLAIN_OVERRIDES},
+        "envVariables": {**SECRET_VARIABLES, **PLAIN_VARIABLES},
+    }
+    masks = ("config.softwareConfig.airflowConfigOverrides", "config.softwareConfig.envVariables")
+    for mask in masks:
+        updated = control.patch(mask, {"config": {"softwareConfig": software}})
+        assert updated.status_code == 200, updated.text
+    # Whoever may update sees (and can round-trip) what they set, in the operation too.
+    stored = updated.json()["response"]["config"]["softwareConfig"]
+    assert stored["envVariables"] == software["envVariables"]
+    caller = control_for(make_account("the-caller", role))
+    responses = {
+        "get": caller.get(ENV),
+        "list": caller.get(f"{PARENT}/environments"),
+        "get_operation": caller.get(updated.json()["name"]),
+    }
+    for name, response in responses.items():
+        assert response.status_code == 200, (name, response.text)
+        body = response.json()
+        environment = {
+            "get": lambda: body,
+            "list": lambda: body["environments"][0],
+            "get_operation": lambda: body["response"],
+        }[name]()
+        shown = environment["config"]["softwareConfig"]
+        if role == ADMIN_ROLE:
+            assert shown["airflowConfigOverrides"] == software["airflowConfigOverrides"]
+            assert shown["envVariables"] == software["envVariables"]
+            continue
+        assert shown["airflowConfigOverrides"] == {
+            **dict.fromkeys(SECRET_OVERRIDES, "< hidden >"),
+            **PLAIN_OVERRIDES,
+        }
+        assert shown["envVariables"] == {
+            **dict.fromkeys(SECRET_VARIABLES, "< hidden >"),
+            **PLAIN_VARIABLES,
+        }
+        for secret in [*SECRET_OVERRIDES.values(), *SECRET_VARIABLES.values()]:
+            assert secret not in response.text, name
+
+
 def test_a_role_on_another_project_grants_nothing(
     make_account: Callable[..., Account], control_for: Callable[..., Control]
 ) -> None:

@@ -208,6 +208,15 @@ def test_manual_run_renders_templates_and_logs_conf(engine: Engine) -> None:
     assert f"run={run_id}" in log and "who=world" in log
 
 
+def test_run_id_of_the_longest_length_airflow_accepts_runs_and_logs(engine: Engine) -> None:
+    """`run_id=` plus 250 characters is longer than a file name may be (issue 14)."""
+    long_id = "manual__" + "r" * 242
+    run_id = engine.trigger("conf_echo", run_id=long_id)
+    assert run_id == long_id
+    assert engine.wait_run("conf_echo", run_id) == "success"
+    assert f"run={run_id}" in engine.log("conf_echo", run_id, "echo")
+
+
 def test_trigger_rules(engine: Engine) -> None:
     run_id = engine.trigger("rules")
     assert engine.wait_run("rules", run_id) == "failed"  # leaves include upstream_failed ones

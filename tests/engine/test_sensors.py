@@ -284,3 +284,39 @@ def test_external_task_sensor_waits_for_the_other_dag(
     if expected == "failed":
         assert "failed." in engine.log("downstream_dag", down, "wait_task")
         assert tis["wait_run"].state == "failed"
+
+
+def test_dags_test_runs_a_rescheduling_sensor_in_one_try(engine: Engine, tmp_path: Path) -> None:
+    """`aerovane dags test` drives the run itself: a rescheduled sensor pokes again in the
+    same try there too."""
+    import json
+    import subprocess
+    import sys
+
+    engine.wait_dag("counted")
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "aerovane", "dags", "test", "counted", "2025-01-01"),
+            *("--conf", json.dumps({"directory": str(tmp_path)})),
+        ],
+        env=engine.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "finished success" in result.stdout
+    run_id = next(r for r in _run_ids("counted") if r.startswith("manual__2025-01-01"))
+    tis = engine.tis("counted", run_id)
+    assert tis["third_poke"].try_number == 1
+    assert len(_reschedules("counted", run_id, "third_poke")) == 2
+
+
+def _run_ids(dag_id: str) -> list[str]:
+    from aerovane.db import models
+    from aerovane.db.engine import create_session
+
+    with create_session(readonly=True) as session:
+        return list(
+            session.scalars(select(models.DagRun.run_id).where(models.DagRun.dag_id == dag_id))
+        )

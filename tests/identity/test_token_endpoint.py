@@ -155,6 +155,16 @@ def test_assertion_refusals(
     }
 
 
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_times_are_invalid_grant(
+    post: Callable[..., httpx.Response], account: dict[str, Any], claim: str, value: float
+) -> None:
+    """Python's JSON parser reads NaN and Infinity; they used to reach `int()` and answer 500."""
+    token = assertion(account, target_audience="x", **{claim: value})
+    assert _refusal(post, token) == f"JWT '{claim}' claim is missing or invalid"
+
+
 def test_unsigned_and_hmac_assertions_are_refused(
     post: Callable[..., httpx.Response], account: dict[str, Any]
 ) -> None:

@@ -77,6 +77,24 @@ def test_wrong_password_and_unknown_user(browser: httpx.Client, people: None) ->
         assert "GCP_IAP_AUTH_TOKEN=" not in refused.headers.get("set-cookie", "")
 
 
+def test_repeated_failures_are_throttled(
+    browser: httpx.Client, people: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aerovane.identity import throttle
+
+    monkeypatch.setattr(throttle, "PAIR_LIMIT", 3)
+    for _ in range(3):
+        assert _sign_in(browser, "/", "alice", "nope").status_code == 401
+    # The right password waits too, so a throttled answer tells nothing.
+    throttled = _sign_in(browser, "/", "alice", PASSWORD)
+    assert throttled.status_code == 429
+    assert "Too many failed attempts" in throttled.text
+    assert 0 < int(throttled.headers["retry-after"]) <= throttle.WINDOW
+    assert "GCP_IAP_AUTH_TOKEN=" not in throttled.headers.get("set-cookie", "")
+    # Another account from here is not throttled by Alice's count.
+    assert _sign_in(browser, "/", "carol", PASSWORD).status_code == 302
+
+
 def test_inactive_or_deleted_user_loses_the_session(browser: httpx.Client, people: None) -> None:
     from aerovane.auth.users import find_user
     from aerovane.db.engine import create_session
@@ -136,17 +154,87 @@ def test_sign_out(browser: httpx.Client, people: None) -> None:
 
 
 def test_forged_or_expired_session_cookie(browser: httpx.Client, people: None) -> None:
-    from aerovane.identity import Principal
-    from aerovane.proxy.session import encode_session
+    from aerovane.auth.users import find_user
+    from aerovane.db.engine import create_session
+    from aerovane.proxy.session import encode_session, session_for
 
-    principal = Principal("user", "alice@example.com", "100000000000000000001")
-    for value in ("garbage", encode_session(principal, lifetime=-10)):
+    with create_session(readonly=True) as session:
+        principal, valid = session_for(find_user("alice", session=session), lifetime=600)
+    browser.cookies.set("GCP_IAP_AUTH_TOKEN", valid)
+    assert browser.get("/api/v1/dags").status_code == 200
+    password = session_password(valid)
+    for value in (
+        "garbage",
+        encode_session(principal, lifetime=-10, epoch=0, password=password),
+        # Issued under another epoch or password: ended by a sign-out or a password change.
+        encode_session(principal, lifetime=600, epoch=1, password=password),
+        encode_session(principal, lifetime=600, epoch=0, password="0" * 32),
+    ):
         browser.cookies.set("GCP_IAP_AUTH_TOKEN", value)
         assert browser.get("/api/v1/dags").status_code == 302
     # Signed with another secret: refused.
-    valid = encode_session(principal, lifetime=600)
     browser.cookies.set("GCP_IAP_AUTH_TOKEN", valid[:-2] + ("AA" if valid[-2:] != "AA" else "BB"))
     assert browser.get("/api/v1/dags").status_code == 302
+
+
+def session_password(cookie: str) -> str:
+    from aerovane.proxy.session import decode_session
+
+    decoded = decode_session(cookie)
+    assert decoded is not None
+    return decoded.password
+
+
+def _session_cookie(browser: httpx.Client) -> str:
+    value = browser.cookies.get("GCP_IAP_AUTH_TOKEN")
+    assert value
+    return value
+
+
+def test_sign_out_ends_every_copy_of_the_session(
+    browser: httpx.Client, people: None, proxy_url: str
+) -> None:
+    assert _sign_in(browser, "/", "alice", PASSWORD).status_code == 302
+    first = _session_cookie(browser)
+    with httpx.Client(base_url=proxy_url, headers={"Accept": "text/html"}) as elsewhere:
+        # A copy of the cookie (another tab, or a stolen one) works until she signs out...
+        elsewhere.cookies.set("GCP_IAP_AUTH_TOKEN", first)
+        assert elsewhere.get("/api/v1/dags").status_code == 200
+        assert browser.get("/?gcp-iap-mode=CLEAR_LOGIN_COOKIE").status_code == 200
+        # ...and not after, though it has hours left to run.
+        assert elsewhere.get("/api/v1/dags").status_code == 302
+        assert _sign_in(browser, "/", "alice", PASSWORD).status_code == 302
+        second = _session_cookie(browser)
+        assert browser.get("/api/v1/dags").status_code == 200
+        # The old cookie signing out again ends nothing more; the new one signs out by the page.
+        elsewhere.get("/_aerovane/logout")
+        assert browser.get("/api/v1/dags").status_code == 200
+        elsewhere.cookies.set("GCP_IAP_AUTH_TOKEN", second)
+        assert elsewhere.get("/_aerovane/logout").status_code == 200
+        browser.cookies.set("GCP_IAP_AUTH_TOKEN", second)
+        assert browser.get("/api/v1/dags").status_code == 302
+
+
+def test_a_password_change_ends_the_sessions(
+    browser: httpx.Client, people: None, proxy_url: str
+) -> None:
+    assert _sign_in(browser, "/", "carol", PASSWORD).status_code == 302
+    assert browser.get("/api/v1/dags").status_code == 200
+    with httpx.Client(base_url=proxy_url, headers={"Accept": "text/html"}) as admin:
+        assert _sign_in(admin, "/", "alice", PASSWORD).status_code == 302
+        changed = admin.patch(
+            "/auth/fab/v1/users/carol",
+            params={"update_mask": "password"},
+            json={"password": "a new password 2"},
+            headers={"Accept": "application/json"},
+        )
+        assert changed.status_code == 200, changed.text
+        # Someone else's change of a password ends nobody else's session.
+        assert admin.get("/api/v1/dags").status_code == 200
+    assert browser.get("/api/v1/dags").status_code == 302
+    assert _sign_in(browser, "/", "carol", PASSWORD).status_code == 401
+    assert _sign_in(browser, "/", "carol", "a new password 2").status_code == 302
+    assert browser.get("/api/v1/dags").status_code == 200
 
 
 def test_secure_cookie_over_tls(people: None) -> None:

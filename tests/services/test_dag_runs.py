@@ -18,6 +18,13 @@ from aerovane.services.dag_runs import trigger_dag_run
 from aerovane.services.errors import AlreadyExists, BadRequest, NotFound
 
 
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
 @pytest.fixture
 def dag(db: Path) -> str:
     with DAG(
@@ -54,11 +61,19 @@ def test_trigger_creates_queued_run_with_task_instances(dag: str) -> None:
         ({"conf": {"n": "x"}}, BadRequest, "n"),
         ({"run_id": "bad id!"}, BadRequest, "does not match"),
         ({"logical_date": dt.datetime(2024, 1, 1)}, BadRequest, "Naive datetime"),
+        # What the CLI's or a task's `json.loads` lets through (issue 14).
+        ({"conf": {"x": float("nan")}}, BadRequest, "conf is not valid JSON"),
+        ({"conf": {"x": [float("-inf")]}}, BadRequest, "conf is not valid JSON"),
+        ({"conf": {"x": "\ud800"}}, BadRequest, "lone surrogate"),
+        ({"conf": {"x": _nested(100)}}, BadRequest, "nested deeper than 64"),
+        ({"run_id": "r" * 251}, BadRequest, "longer than 250"),
     ],
 )
 def test_invalid_triggers(dag: str, kwargs: dict, error: type, message: str) -> None:
     with pytest.raises(error, match=message), create_session() as session:
         trigger_dag_run(dag, session=session, **kwargs)
+    with create_session(readonly=True) as session:
+        assert session.scalar(select(func.count()).select_from(models.DagRun)) == 0
 
 
 def test_unknown_dag_and_duplicates(dag: str) -> None:

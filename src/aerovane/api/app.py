@@ -10,16 +10,32 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from starlette.middleware import Middleware
+from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
 
 from aerovane import __version__, identity
 from aerovane.api import experimental, fab, v1
 from aerovane.api.deps import backend_chain
 from aerovane.api.errors import UnhandledErrorMiddleware, install_error_handlers
 from aerovane.api.middleware import LazyApp, NoStoreMiddleware
+from aerovane.api.request_body import RequestBodyMiddleware, problem_responder
 from aerovane.api.v1 import monitoring
 from aerovane.config import get_settings
 from aerovane.control import routes as control_plane
+from aerovane.control.errors import GoogleError
 from aerovane.db.engine import analyze_missing_statistics
+
+_CONTROL_PLANE_PREFIXES = tuple(f"/{version}/" for version in control_plane.API_VERSIONS)
+
+
+def _body_error(scope: Scope, status: int, detail: str) -> Response:
+    """A refused request body in the error shape of the API it was sent to."""
+    path = scope.get("path", "")
+    if path.startswith(_CONTROL_PLANE_PREFIXES):
+        return GoogleError(status, detail).response()
+    if path.startswith(experimental.PREFIX):
+        return JSONResponse({"error": detail}, status_code=status)
+    return problem_responder(scope, status, detail)
 
 
 def create_app() -> FastAPI:
@@ -32,7 +48,16 @@ def create_app() -> FastAPI:
         openapi_url=f"{v1.PREFIX}/openapi.json",
         docs_url=f"{v1.PREFIX}/ui",
         redoc_url=None,
-        middleware=[Middleware(NoStoreMiddleware), Middleware(UnhandledErrorMiddleware)],
+        middleware=[
+            Middleware(NoStoreMiddleware),
+            Middleware(UnhandledErrorMiddleware),
+            Middleware(
+                RequestBodyMiddleware,
+                respond=_body_error,
+                # Flask's `get_json(force=True)` there: any content type, after authentication.
+                parse_their_own=(experimental.PREFIX,),
+            ),
+        ],
     )
     install_error_handlers(app)
     v1.include_routers(app)

@@ -415,6 +415,15 @@ def _write_events(rows: list[dict[str, Any]]) -> None:
             session.execute(_INSERT_EVENT, rows)
 
 
+_ID_LEN = models.EventLog.__table__.c.run_id.type.length
+
+
+def _id_column(value: str | None) -> str | None:
+    """An id as its column can hold it: a refused request may name a longer one (it is kept
+    whole in `extra`), and its audit row must still be written."""
+    return value[:_ID_LEN] if value else None
+
+
 def audit(
     event: str, *, mask: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 ) -> Callable[..., Any]:
@@ -440,9 +449,9 @@ def audit(
             "event": f"api.{event}",
             "owner": principal.username or "anonymous",
             "owner_display_name": principal.display_name or None,
-            "dag_id": dag_id if dag_id and dag_id != "~" else None,
-            "run_id": run_id if isinstance(run_id, str) and run_id != "~" else None,
-            "task_id": path.get("task_id"),
+            "dag_id": _id_column(dag_id if dag_id != "~" else None),
+            "run_id": _id_column(run_id if isinstance(run_id, str) and run_id != "~" else None),
+            "task_id": _id_column(path.get("task_id")),
             "extra": json.dumps(extra, default=str),
         }
         if session is not None and _OWNER in session.info:

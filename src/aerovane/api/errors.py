@@ -45,6 +45,7 @@ TITLES: dict[int, str] = {
     405: "Method Not Allowed",
     406: "Not Acceptable",
     409: "Conflict",
+    413: "Content Too Large",
     500: "Internal Server Error",
 }
 # What Airflow (werkzeug) says for paths and methods that do not exist.

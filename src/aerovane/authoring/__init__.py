@@ -23,6 +23,7 @@ from aerovane.authoring.operators import (
     TriggerDagRunOperator,
 )
 from aerovane.authoring.params import Param
+from aerovane.authoring.secrets_masker import mask_secret
 from aerovane.authoring.trigger_rule import TriggerRule
 from aerovane.authoring.variables import Connection, Variable
 from aerovane.authoring.xcom_arg import XComArg
@@ -49,5 +50,6 @@ __all__ = [
     "chain",
     "cross_downstream",
     "dag",
+    "mask_secret",
     "task",
 ]

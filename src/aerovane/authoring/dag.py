@@ -423,6 +423,25 @@ class DAG(TaskGraphView["BaseOperator"]):
         """A placeholder for param `name` (registering `default` as its default when given)."""
         return DagParam(self, name, default)
 
+    # -- running ------------------------------------------------------------------------------
+
+    def test(
+        self,
+        execution_date: datetime | None = None,
+        run_conf: dict[str, Any] | None = None,
+        *,
+        logical_date: datetime | None = None,
+    ) -> Any:
+        """Run this DAG once in this process (the `if __name__ == "__main__": dag.test()` idiom).
+
+        Creates only its own run, runs each task here in dependency order and prints each
+        task's log as it happens; other runs and the pause flag are never touched. Delegates
+        to the task runtime, as Airflow 3's Task SDK hands running to its supervisor.
+        """
+        from aerovane.runtime.dag_test import run_dag_test
+
+        return run_dag_test(self, logical_date=logical_date or execution_date, conf=run_conf)
+
     def __repr__(self) -> str:
         return f"<DAG: {self.dag_id}>"
 

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 from aerovane.authoring._sentinel import NOTSET, ArgNotSet
 from aerovane.authoring.exceptions import AerovaneNotFoundException
+from aerovane.authoring.secrets_masker import mask_secret
 
 __all__ = ["Connection", "ConnectionAccessor", "Variable", "VariableAccessor", "VariablesNamespace"]
 
@@ -42,7 +43,10 @@ class Variable:
                 raise KeyError(f"Variable {key} does not exist")
             return default_var
         if deserialize_json:
-            return json.loads(value)
+            obj = json.loads(value)
+            mask_secret(obj, key)
+            return obj
+        mask_secret(value, key)
         return value
 
     @classmethod
@@ -96,6 +100,12 @@ class Connection:
             self.extra = json.dumps(self.extra)
         if isinstance(self.port, str) and self.port:
             self.port = int(self.port)
+        # Whatever a task does with a connection, its password and sensitive extras stay
+        # out of the log (Airflow masks extras only once `extra_dejson` is read).
+        if self.password:
+            mask_secret(self.password)
+        if self.extra:
+            mask_secret(self._parsed_extra())
 
     def __repr__(self) -> str:
         # Never show the password or extras (they may hold secrets) in logs.
@@ -113,6 +123,13 @@ class Connection:
             value = json.loads(self.extra)
         except ValueError:
             log.error("Failed to deserialize extra property of connection %s as JSON", self.conn_id)
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def _parsed_extra(self) -> dict[str, Any]:
+        try:
+            value = json.loads(self.extra or "")
+        except ValueError:
             return {}
         return value if isinstance(value, dict) else {}
 

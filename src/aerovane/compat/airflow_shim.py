@@ -124,6 +124,13 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
     "airflow.utils.dates": _dates,
     "airflow.utils.trigger_rule": _authoring("TriggerRule"),
     "airflow.utils.helpers": _authoring("chain", "cross_downstream"),
+    "airflow.utils.log.": lambda: {},
+    "airflow.utils.log.secrets_masker": _from(
+        "aerovane.authoring.secrets_masker",
+        mask_secret="mask_secret",
+        redact="redact",
+        should_hide_value_for_key="should_hide_value_for_key",
+    ),
 }
 _PACKAGES = {name[:-1] for name in MODULES if name.endswith(".")}
 _LOADERS = {name.rstrip("."): loader for name, loader in MODULES.items()}

@@ -11,6 +11,7 @@ import secrets
 import threading
 from pathlib import Path
 
+from aerovane.config.permissions import create_private_file, private_dir, tighten_file
 from aerovane.config.schema import OPTION_INDEX, OPTIONS, SECTIONS, Option
 from aerovane.config.settings import ConfigError, Settings, default_home
 
@@ -51,19 +52,24 @@ def reload_settings(settings: Settings | None = None) -> Settings:
 
 
 def ensure_home() -> Settings:
-    """Create `$AEROVANE_HOME`, its DAG and log folders and a config file holding fresh secrets.
+    """Create `$AEROVANE_HOME` (0700), its DAG and log folders and a config file (0600) holding
+    fresh secrets.
 
-    Secrets are generated once and written to the file (mode 0600) so that encrypted data stays
-    readable across restarts; an existing file is never rewritten.
+    Secrets are generated once and written to the file so that encrypted data stays readable
+    across restarts; an existing file is never rewritten, only made owner-only if it was not
+    (see `aerovane.config.permissions`).
     """
     settings = get_settings()
     home = settings.home
-    home.mkdir(parents=True, exist_ok=True)
+    private_dir(home)
     cfg: Path = settings.config_file
-    if not cfg.exists():
+    if cfg.exists():
+        tighten_file(cfg)
+    else:
         from cryptography.fernet import Fernet
 
-        cfg.parent.mkdir(parents=True, exist_ok=True)
+        if not cfg.parent.exists():
+            private_dir(cfg.parent)
         text = (
             "# Aerovane configuration. Section and key names follow airflow.cfg;\n"
             "# AEROVANE__SECTION__KEY and AIRFLOW__SECTION__KEY environment variables override.\n"
@@ -72,9 +78,9 @@ def ensure_home() -> Settings:
             "[webserver]\n"
             f"secret_key = {secrets.token_urlsafe(32)}\n"
         )
-        cfg.touch(mode=0o600)
-        cfg.write_text(text, encoding="utf-8")
+        create_private_file(cfg, text)
         settings = reload_settings()
     settings.dags_folder.mkdir(parents=True, exist_ok=True)
-    settings.base_log_folder.mkdir(parents=True, exist_ok=True)
+    if not settings.base_log_folder.exists():
+        private_dir(settings.base_log_folder)  # task logs may print what tasks were handed
     return settings

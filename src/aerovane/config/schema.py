@@ -174,6 +174,20 @@ OPTIONS: list[Option] = [
         ("default_pool_task_slot_count", "128", _NONNEG),
         ("killed_task_cleanup_time", "60", _POS),
         ("test_connection", "Disabled", parse_choice("Disabled", "Enabled", "Hidden")),
+        (
+            "hide_sensitive_var_conn_fields",
+            "True",
+            _BOOL,
+            False,
+            "Mask variables and connection extras whose names look sensitive.",
+        ),
+        (
+            "sensitive_var_conn_names",
+            "",
+            parse_str,
+            False,
+            "Comma-separated names to treat as sensitive besides password, secret, token, ...",
+        ),
     ),
     *_opts(
         "database",
@@ -196,6 +210,13 @@ OPTIONS: list[Option] = [
             "INFO",
             parse_choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
         ),
+        (
+            "min_length_masked_secret",
+            "5",
+            _NONNEG,
+            False,
+            "Secrets shorter than this are not masked (they would mask ordinary words).",
+        ),
     ),
     *_opts(
         "webserver",
@@ -217,6 +238,20 @@ OPTIONS: list[Option] = [
         ("maximum_page_limit", "100", _POS),
         ("fallback_page_limit", "100", _POS),
         ("enable_experimental_api", "False", _BOOL),
+        (
+            "maximum_request_body_size",
+            "5242880",
+            _NONNEG,
+            False,
+            "Largest request body accepted, in bytes (5 MiB); a larger one gets 413.",
+        ),
+        (
+            "maximum_json_nesting_depth",
+            "64",
+            _POS,
+            False,
+            "Deepest nesting of arrays and objects a JSON request body may have.",
+        ),
         ("composer_auth_user_registration_role", "Op", parse_str),
     ),
     *_opts(
@@ -231,6 +266,9 @@ OPTIONS: list[Option] = [
         ("max_dagruns_to_create_per_loop", "10", _POS),
         ("max_tis_per_query", "512", _POS),
         ("scheduler_zombie_task_threshold", "300", _POS),
+        # Airflow's default is 300; a dead process on this host is found without a heartbeat
+        # timeout, so checking often costs little (one short write transaction).
+        ("orphaned_tasks_check_interval", "10", parse_float(0.1)),
         ("allowed_run_id_pattern", r"^[A-Za-z0-9_.~:+-]+$", parse_regex),
         ("task_heartbeat_sec", "5", parse_float(0.1)),
     ),

@@ -7,6 +7,7 @@ worker can answer `poll`. `stop` signals the process group from any worker on th
 
 The allow-list follows gcloud's `environments run`: only the commands and nested subcommands
 below, `users create` only with a password flag, and `--yes` for commands that would prompt.
+`config get-value` of a sensitive option needs `composer.environments.update` besides.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from aerovane.config import get_settings
+from aerovane.control.environments import is_sensitive_override
 from aerovane.control.errors import invalid_argument
 from aerovane.control.live import settings_overrides
 from aerovane.db import models
@@ -123,6 +125,15 @@ def normalize(command: str, subcommand: str | None, parameters: Sequence[str]) -
     if (command, subcommand) in PROMPTING and not {"-y", "--yes"} & set(params):
         params.append("--yes")
     return Invocation(command, subcommand, tuple(params))
+
+
+def prints_a_secret(invocation: Invocation) -> bool:
+    """`config get-value SECTION KEY` of a sensitive option (`config list` masks them): only
+    callers who may update the environment may run it, as only they see such overrides."""
+    if (invocation.command, invocation.subcommand) != ("config", "get-value"):
+        return False
+    words = [word for word in invocation.parameters if not word.startswith("-")]
+    return len(words) >= 2 and is_sensitive_override(f"{words[0]}-{words[1]}")
 
 
 def redact(command: str, subcommand: str | None, params: Sequence[str]) -> list[str]:

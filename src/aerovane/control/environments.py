@@ -4,7 +4,8 @@ An installation runs one environment: the one `aerovane standalone` (or the API 
 on first start, named `projects/<[identity] project_id>/locations/local/environments/aerovane`.
 What describes the running installation (web server URL, DAG folder, image version) is read
 from the current settings when the resource is shown, so it is never stale; what the control
-plane changes (overrides, variables, IP ranges) lives on the row.
+plane changes (overrides, variables, IP ranges) lives on the row. Secret values among the
+overrides and variables are shown only to callers who may update the environment.
 
 Functions take `session` keyword-only and never commit, except `ensure_default_environment`,
 which owns its transaction.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -21,9 +23,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aerovane import AIRFLOW_COMPAT_VERSION, __version__
-from aerovane.config import Settings, get_settings
-from aerovane.control.live import current_environment
+from aerovane.config import OPTION_INDEX, Settings, get_settings
+from aerovane.control.live import current_environment, split_override_key
 from aerovane.db import models
+from aerovane.services.config_view import HIDDEN
+from aerovane.services.redaction import is_sensitive_key
 
 DEFAULT_LOCATION = "local"
 DEFAULT_NAME = "aerovane"
@@ -35,6 +39,8 @@ ALLOW_ALL_RANGES = (
     {"value": "::/0", "description": "Allows access from all IPv6 addresses (default value)"},
 )
 RUNNING = "RUNNING"
+#: Environment variables that carry a connection URI, password included.
+CONNECTION_VARIABLE_PREFIXES = ("AIRFLOW_CONN_",)
 
 
 def image_version() -> str:
@@ -144,18 +150,47 @@ def allowed_ip_ranges(environment: models.Environment, settings: Settings) -> li
     return [{"value": value, "description": "From the configuration"} for value in configured]
 
 
+def is_sensitive_override(name: str) -> bool:
+    """Whether an `airflowConfigOverrides` key ("section-key") names a secret: an option the
+    schema marks sensitive, or one whose key Airflow's secrets masker would hide."""
+    section, key = split_override_key(name)
+    option = OPTION_INDEX.get((section, key))
+    return (option is not None and option.sensitive) or is_sensitive_key(key)
+
+
+def is_sensitive_env_variable(name: str) -> bool:
+    """Whether an environment variable may hold a secret: a sensitive name, or a connection
+    URI (`AIRFLOW_CONN_*`). Config variables (`AIRFLOW__S__K`) are refused as variables."""
+    return is_sensitive_key(name) or name.upper().startswith(CONNECTION_VARIABLE_PREFIXES)
+
+
+def _masked(values: dict[str, Any] | None, sensitive: Callable[[str], bool]) -> dict[str, Any]:
+    return {name: HIDDEN if sensitive(name) else value for name, value in (values or {}).items()}
+
+
 def environment_to_dict(
-    environment: models.Environment, settings: Settings | None = None
+    environment: models.Environment,
+    settings: Settings | None = None,
+    *,
+    show_secrets: bool = False,
 ) -> dict[str, Any]:
+    """The Environment resource. Values of sensitive overrides and environment variables are
+    `< hidden >` unless `show_secrets` (callers who may update the environment: they can set
+    them anyway, and `gcloud ... update` round-trips the map)."""
     settings = settings or get_settings()
+    overrides = dict(environment.config_overrides or {})
+    variables = dict(environment.env_variables or {})
+    if not show_secrets:
+        overrides = _masked(overrides, is_sensitive_override)
+        variables = _masked(variables, is_sensitive_env_variable)
     body: dict[str, Any] = {
         "name": resource_name(environment),
         "config": {
             "dagGcsPrefix": dag_gcs_prefix(settings),
             "softwareConfig": {
                 "imageVersion": image_version(),
-                "airflowConfigOverrides": dict(environment.config_overrides or {}),
-                "envVariables": dict(environment.env_variables or {}),
+                "airflowConfigOverrides": overrides,
+                "envVariables": variables,
             },
             "airflowUri": airflow_uri(settings),
             "webServerNetworkAccessControl": {

@@ -54,7 +54,9 @@ def operation_to_dict(
     environment: models.Environment,
     *,
     api_version: str = "v1",
+    show_secrets: bool = False,
 ) -> dict[str, Any]:
+    """The Operation; its `response` is the environment as `environment_to_dict` shows it."""
     body: dict[str, Any] = {
         "name": operation_name(environment, operation),
         "metadata": {
@@ -74,6 +76,6 @@ def operation_to_dict(
     elif operation.done:
         body["response"] = {
             "@type": f"{TYPE_PREFIX}.{api_version}.Environment",
-            **environment_to_dict(environment),
+            **environment_to_dict(environment, show_secrets=show_secrets),
         }
     return body

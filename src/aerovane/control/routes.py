@@ -32,6 +32,7 @@ from aerovane.control.access import (
     LIST,
     UPDATE,
     Caller,
+    denied,
     project_id_of,
     requires,
 )
@@ -169,7 +170,10 @@ def list_environments(
             session=session,
         )
         body: dict[str, Any] = {
-            "environments": [environments.environment_to_dict(row) for row in rows[:limit]]
+            "environments": [
+                environments.environment_to_dict(row, show_secrets=UPDATE in caller.permissions)
+                for row in rows[:limit]
+            ]
         }
     if len(rows) > limit:
         token = str(rows[limit - 1].id).encode()
@@ -183,7 +187,11 @@ def get_environment(
 ) -> JSONResponse:
     _ensure_exists()
     with create_session(readonly=True) as session:
-        return JSONResponse(environments.environment_to_dict(_load(request, session)))
+        return JSONResponse(
+            environments.environment_to_dict(
+                _load(request, session), show_secrets=UPDATE in caller.permissions
+            )
+        )
 
 
 @routes.patch(ENVIRONMENT_PATH, operation_id="patch_environment")
@@ -223,7 +231,9 @@ def update_environment(
         "%s updated %s (%s)", caller.member, environments.resource_name(environment), change.field
     )
     return JSONResponse(
-        operation_to_dict(operation, environment, api_version=_api_version(request))
+        operation_to_dict(
+            operation, environment, api_version=_api_version(request), show_secrets=True
+        )
     )
 
 
@@ -250,7 +260,12 @@ def get_operation(
             raise not_found(f"Operation '{_operation_name(request)}' not found.")
         operation, environment = found
         return JSONResponse(
-            operation_to_dict(operation, environment, api_version=_api_version(request))
+            operation_to_dict(
+                operation,
+                environment,
+                api_version=_api_version(request),
+                show_secrets=UPDATE in caller.permissions,
+            )
         )
 
 
@@ -274,6 +289,8 @@ def execute_airflow_command(
 ) -> JSONResponse:
     environment = _running_environment(request)
     invocation = commands.normalize(body.command, body.subcommand, body.parameters)
+    if commands.prints_a_secret(invocation) and UPDATE not in caller.permissions:
+        raise denied(UPDATE, _environment_name(request))
     row, error = commands.execute(environment, invocation, requested_by=caller.member)
     with create_session() as session:
         audit.record(

@@ -13,12 +13,20 @@ connections therefore run `PRAGMA optimize` (SQLite's advice for long-lived conn
 their first use and every few hundred uses after that: it analyzes, within `analysis_limit`, the
 tables the connection used that were never analyzed or have changed much since, and is a no-op
 otherwise. It never waits for the write lock; a busy database just means the next attempt.
+
+JSON columns are read leniently: text that is no JSON Python can parse (written by hand, or
+nested too deep) reads as null with a warning, so one bad row never fails a whole listing.
+
+A SQLite database file is created owner-only (0600) before SQLite first opens it, so its `-wal`
+and `-shm` files are too; one readable by others is tightened (`aerovane.config.permissions`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +37,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from aerovane.config import get_settings
+
+log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
@@ -51,6 +61,16 @@ def normalize_url(url: str) -> str:
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
+
+
+def _read_json(text: str) -> Any:
+    """A stored JSON value, or None (with a warning) for text that is no JSON Python can read
+    (written by hand, or nested too deep to parse), so one bad row never fails a listing."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        log.warning("Unreadable JSON value in the database read as null: %s", type(exc).__name__)
+        return None
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -209,13 +229,16 @@ def get_engine(url: str | None = None) -> Engine:
             return engine
         if url.startswith("sqlite"):
             path = make_url(url).database
-            if path and path != ":memory:":
+            if path and path != ":memory:" and not path.startswith("file:"):
                 from pathlib import Path
 
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                from aerovane.config.permissions import private_sqlite_file
+
+                private_sqlite_file(Path(path))
             engine = create_engine(
                 url,
                 connect_args={"check_same_thread": False, "timeout": 30},
+                json_deserializer=_read_json,
                 pool_size=settings.getint("database", "sql_alchemy_pool_size") or 5,
                 max_overflow=settings.getint("database", "sql_alchemy_max_overflow"),
             )
@@ -227,6 +250,7 @@ def get_engine(url: str | None = None) -> Engine:
                 max_overflow=settings.getint("database", "sql_alchemy_max_overflow"),
                 pool_recycle=settings.getint("database", "sql_alchemy_pool_recycle"),
                 pool_pre_ping=True,
+                json_deserializer=_read_json,
             )
         _engines[url] = engine
         return engine

@@ -535,6 +535,21 @@ class IamBinding(Base):
     __table_args__ = (UniqueConstraint("resource", "role", "member"),)
 
 
+class LoginThrottle(Base):
+    """Counters of failed password attempts (per account, per address, per both) and the
+    addresses each account signed in from, keyed by a digest: no username or address is stored
+    (`aerovane.identity.throttle`). A row means nothing once `expires_at` (epoch seconds) is
+    past."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index(None, "expires_at"),)
+
+
 # -- control plane: environments, long-running operations, CLI commands run inside them ---------
 
 
@@ -632,6 +647,9 @@ class User(Base):
     fail_login_count: Mapped[int | None] = mapped_column(Integer, default=0)
     created_on: Mapped[dt.datetime | None] = mapped_column(default=utcnow)
     changed_on: Mapped[dt.datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: Aerovane's: proxy session cookies carry the value they were issued under; signing out
+    #: moves it on, which ends every one of the person's sessions (`aerovane.proxy.session`).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     roles: Mapped[list[Role]] = relationship(secondary="ab_user_role", lazy="selectin")
 

@@ -2,7 +2,8 @@
 
 - `urn:ietf:params:oauth:grant-type:jwt-bearer` (RFC 7523): a service account's assertion;
   `target_audience` gets an ID token, `scope` an access token (what google-auth sends).
-- `password`: a local user's username and password get a refresh token.
+- `password`: a local user's username and password get a refresh token; repeated failures
+  are throttled per account and per client address (`throttle`: 429 `slow_down`).
 - `refresh_token`: a refresh token plus `audience` (ID token) or `scope` (access token),
   optionally `impersonate=SA_EMAIL` when the user holds roles/iam.serviceAccountTokenCreator on
   that account.
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from aerovane.auth.passwords import burn_verification, verify_user_password
 from aerovane.auth.users import find_user
-from aerovane.identity import tokens
+from aerovane.identity import throttle, tokens
 from aerovane.identity.principals import (
     Principal,
     TokenError,
@@ -47,18 +48,29 @@ MAX_FIELD_LENGTH = 8192
 class OAuthError(Exception):
     """An OAuth error response (RFC 6749 §5.2)."""
 
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        status: int = 400,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{error}: {description}")
         self.error = error
         self.description = description
         self.status = status
+        self.headers = dict(headers or {})
 
     def body(self) -> dict[str, str]:
         return {"error": self.error, "error_description": self.description}
 
 
-def token_response(form: Mapping[str, str], *, session: Session) -> dict[str, Any]:
-    """The JSON body of a successful token response for `form`, else OAuthError."""
+def token_response(
+    form: Mapping[str, str], *, session: Session, client_address: str | None = None
+) -> dict[str, Any]:
+    """The JSON body of a successful token response for `form`, else OAuthError.
+
+    `client_address` is who is asking, for throttling password guesses (`throttle`)."""
     for value in form.values():
         if len(value) > MAX_FIELD_LENGTH:
             raise OAuthError("invalid_request", "A request parameter is too long")
@@ -69,7 +81,7 @@ def token_response(form: Mapping[str, str], *, session: Session) -> dict[str, An
         if grant_type == JWT_BEARER:
             return _jwt_bearer(form, session)
         if grant_type == PASSWORD:
-            return _password(form, session)
+            return _password(form, session, client_address)
         if grant_type == REFRESH_TOKEN:
             return _refresh(form, session)
     except TokenError as exc:
@@ -121,16 +133,30 @@ def _jwt_bearer(form: Mapping[str, str], session: Session) -> dict[str, Any]:
     )
 
 
-def _password(form: Mapping[str, str], session: Session) -> dict[str, Any]:
+def _password(
+    form: Mapping[str, str], session: Session, client_address: str | None
+) -> dict[str, Any]:
     username = _required(form, "username")
     password = _required(form, "password")
+    try:
+        throttle.check(username, client_address, session=session)
+    except throttle.Throttled as exc:
+        log.warning("Password grant throttled after repeated failures")
+        raise OAuthError(
+            "slow_down",
+            "Too many failed attempts; try again later",
+            status=429,
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
     user = find_user(username, session=session)
     if user is None:
         burn_verification(password)
-        raise OAuthError("invalid_grant", "Invalid username or password")
-    if not verify_user_password(user.username, user.password, password) or not user.active:
-        raise OAuthError("invalid_grant", "Invalid username or password")
-    return {"refresh_token": tokens.mint_refresh_token(user, session=session)}
+    elif verify_user_password(user.username, user.password, password) and user.active:
+        body = {"refresh_token": tokens.mint_refresh_token(user, session=session)}
+        throttle.record_success(username, client_address)
+        return body
+    throttle.record_failure(username, client_address)
+    raise OAuthError("invalid_grant", "Invalid username or password")
 
 
 def _refresh(form: Mapping[str, str], session: Session) -> dict[str, Any]:

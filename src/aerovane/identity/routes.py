@@ -29,7 +29,7 @@ _PUBLIC_KEYS_CACHE = {"Cache-Control": "public, max-age=300"}
 
 
 def _oauth_error(exc: OAuthError) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status, headers=_NO_STORE)
+    return JSONResponse(exc.body(), status_code=exc.status, headers={**_NO_STORE, **exc.headers})
 
 
 async def _read_form(request: Request) -> dict[str, str]:
@@ -61,9 +61,9 @@ async def _read_form(request: Request) -> dict[str, str]:
     return form
 
 
-def _grant(form: dict[str, str]) -> dict[str, Any]:
+def _grant(form: dict[str, str], client_address: str | None) -> dict[str, Any]:
     with create_session(readonly=True) as session:
-        return token_response(form, session=session)
+        return token_response(form, session=session, client_address=client_address)
 
 
 def _published(purpose: str) -> list[keys.PublishedKey]:
@@ -103,7 +103,8 @@ def build_router() -> APIRouter:
     async def post_token(request: Request) -> Response:
         try:
             form = await _read_form(request)
-            body = await run_in_threadpool(_grant, form)
+            client = request.client.host if request.client else None
+            body = await run_in_threadpool(_grant, form, client)
         except OAuthError as exc:
             return _oauth_error(exc)
         return JSONResponse(body, headers=_NO_STORE)

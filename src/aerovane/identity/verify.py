@@ -12,6 +12,7 @@ library text that might quote it.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -102,8 +103,12 @@ def _decode(
 
 
 def _int_claim(claims: dict[str, Any], name: str) -> int:
+    """A NumericDate claim as seconds; JSON's NaN and ±Infinity (which Python's parser
+    accepts) are invalid, not a crash in `int()`."""
     value = claims.get(name)
     if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TokenError(f"JWT '{name}' claim is missing or invalid")
+    if isinstance(value, float) and not math.isfinite(value):
         raise TokenError(f"JWT '{name}' claim is missing or invalid")
     return int(value)
 

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aerovane.config import Settings, get_settings
-from aerovane.proxy.allowlist import AllowListMiddleware
+from aerovane.proxy.allowlist import AddressPolicy, AllowListMiddleware
 from aerovane.proxy.auth import IapAuthMiddleware
 from aerovane.proxy.forward import Forwarder, HttpUpstream, InProcessUpstream, Upstream
 from aerovane.proxy.headers import IdentityHeadersMiddleware
@@ -70,7 +70,8 @@ class ProxyApp:
         elif path == METADATA_PREFIX or path.startswith(METADATA_PREFIX + "/"):
             await _not_found(send)
         elif b"CLEAR_LOGIN_COOKIE" in scope.get("query_string", b"") and _clear_cookie_mode(scope):
-            await signed_out(Request(scope))(scope, receive, send)
+            response = await signed_out(Request(scope))
+            await response(scope, receive, send)
         else:
             await self.protected(scope, receive, send)
 
@@ -116,15 +117,38 @@ def create_proxy_app(
     )
     app: ASGIApp = ProxyApp(target, settings=settings)
     app = IdentityHeadersMiddleware(app)
-    return TokenServiceRoutes(AllowListMiddleware(app, settings=settings))
+    return TokenServiceRoutes(AllowListMiddleware(app, settings=settings), settings=settings)
 
 
 class TokenServiceRoutes:
-    """The token service's public routes, answered before the web server's layers."""
+    """The token service's public routes, answered before the web server's layers.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Their `client` is the caller as the allow-list would judge it (behind `[proxy]
+    trusted_proxies`, the right-most untrusted X-Forwarded-For hop), so throttling password
+    guesses per address counts callers, not the load balancer in front of us.
+    """
+
+    def __init__(self, app: ASGIApp, *, settings: Callable[[], Settings] = get_settings) -> None:
         self.app = app
         self.tokens, self._routes = token_service_app()
+        self._settings = settings
+        self._cached: tuple[Settings, AddressPolicy] | None = None
+
+    def _caller(self, scope: Scope) -> Scope:
+        settings = self._settings()
+        cached = self._cached
+        if cached is None or cached[0] is not settings:
+            cached = self._cached = (settings, AddressPolicy.from_settings(settings))
+        policy = cached[1]
+        client = scope.get("client")
+        if not policy.trusted or not client:
+            return scope
+        headers = scope.get("headers", ())
+        forwarded = [
+            value.decode("latin-1") for name, value in headers if name == b"x-forwarded-for"
+        ]
+        address = policy.client_address(client[0], forwarded)
+        return {**scope, "client": (str(address) if address else "unknown", client[1])}
 
     def _is_public(self, scope: Scope) -> bool:
         if scope["type"] != "http" or not scope["path"].startswith(PUBLIC_PREFIXES):
@@ -133,6 +157,6 @@ class TokenServiceRoutes:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._is_public(scope):
-            await self.tokens(scope, receive, send)
+            await self.tokens(self._caller(scope), receive, send)
         else:
             await self.app(scope, receive, send)

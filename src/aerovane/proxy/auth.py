@@ -51,6 +51,7 @@ from aerovane.proxy.session import (
     decode_session,
     new_state,
     parse_cookies,
+    session_is_current,
     set_cookie_value,
 )
 
@@ -172,8 +173,9 @@ def decide(credentials: Credentials, settings: Settings) -> Decision:
     """Authenticate `credentials` and apply the access policy.
 
     A token verified before (or a session cookie, whose signature is checked here) costs one
-    indexed query: its principal must still exist and be enabled. A new token is verified in
-    full by the token service's checks and remembered until it expires.
+    indexed query: its principal must still exist and be enabled (and a session must not have
+    been ended by signing out or a password change). A new token is verified in full by the
+    token service's checks and remembered until it expires.
     """
     token = credentials.bearer
     if token is None and credentials.session_cookie is None:
@@ -183,9 +185,12 @@ def decide(credentials: Credentials, settings: Settings) -> Decision:
         proxy_session = decode_session(credentials.session_cookie or "")
         if proxy_session is None:
             return Decision()
-        known: Principal | None = proxy_session.principal
-    else:
-        known = verified_bearers.get(token) if token else None
+        with _reader() as connection:
+            if not session_is_current(proxy_session, db=connection):
+                return Decision()  # signed out, password changed, or gone: sign in again
+            person = proxy_session.principal
+            return Decision(principal=person, admitted=_admits(person, settings, connection))
+    known = verified_bearers.get(token) if token else None
     if known is not None:
         with _reader() as connection:
             try:
@@ -193,7 +198,6 @@ def decide(credentials: Credentials, settings: Settings) -> Decision:
             except TokenError as exc:
                 return _refusal(credentials, exc)
             return Decision(principal=known, admitted=_admits(known, settings, connection))
-    assert token is not None  # a cookie always names a principal (or was refused above)
     with create_session(readonly=True) as session:
         try:
             principal = verify_bearer(token, session=session)

@@ -2,12 +2,14 @@
 Connect provider.
 
 `GET /_aerovane/login` shows the form; `POST` checks the username and password (the KDF runs in
-the threadpool) and, on success, sets the proxy's session cookie and redirects to the page the
-person first asked for, which must be on this host. Every form carries a fresh signed `state`
-whose nonce is also a cookie (`GCP_IAP_XSRF_NONCE_<nonce>`), and a POST is accepted only with
-both (and, when the browser sends one, a same-origin `Origin`): a cross-site page cannot sign
-someone in as someone else. `GET /_aerovane/logout` (or `?gcp-iap-mode=CLEAR_LOGIN_COOKIE` on
-any URL) clears the session.
+the threadpool; repeated failures are throttled as for the token endpoint's password grant,
+`aerovane.identity.throttle`) and, on success, sets the proxy's session cookie and redirects to
+the page the person first asked for, which must be on this host. Every form carries a fresh
+signed `state` whose nonce is also a cookie (`GCP_IAP_XSRF_NONCE_<nonce>`), and a POST is
+accepted only with both (and, when the browser sends one, a same-origin `Origin`): a cross-site
+page cannot sign someone in as someone else. `GET /_aerovane/logout` (or
+`?gcp-iap-mode=CLEAR_LOGIN_COOKIE` on any URL) clears the cookie and ends all of the person's
+sessions (see `aerovane.proxy.session`).
 
 With `[proxy] oidc_issuer` set, `/_aerovane/oidc/start` sends the browser to the provider and
 `/_aerovane/oidc/callback` completes the authorization-code flow; a person who passes the
@@ -31,8 +33,8 @@ from aerovane.auth.passwords import burn_verification, verify_user_password
 from aerovane.auth.users import create_user, find_user, find_user_by_email
 from aerovane.config import get_settings
 from aerovane.db.engine import create_session
-from aerovane.identity import Principal
-from aerovane.identity.principals import principal_for_user
+from aerovane.identity import Principal, throttle
+from aerovane.proxy.allowlist import CLIENT_ADDRESS_KEY
 from aerovane.proxy.auth import LOGIN_PATH, request_base_url
 from aerovane.proxy.oidc import OidcError, OidcProvider
 from aerovane.proxy.policy import binding_policy, configured_policy
@@ -42,9 +44,11 @@ from aerovane.proxy.session import (
     STATE_LIFETIME,
     SignInState,
     clear_cookie_value,
-    encode_session,
+    decode_session,
+    end_sessions,
     new_state,
     read_state,
+    session_for,
     set_cookie_value,
 )
 from aerovane.services.errors import AlreadyExists, BadRequest
@@ -101,19 +105,17 @@ def _nonce_cookie_value(request: Request, state: SignInState) -> str:
     )
 
 
-def _signed_in(request: Request, principal: Principal, state: SignInState) -> Response:
+def _lifetime() -> int:
+    return get_settings().getint("proxy", "session_lifetime")
+
+
+def _signed_in(request: Request, cookie: str, state: SignInState) -> Response:
     base = request_base_url(request.scope)
     target = same_host_redirect(state.redirect_uri, base) or base + "/"
     response = RedirectResponse(target, status_code=302, headers=_NO_STORE)
-    lifetime = get_settings().getint("proxy", "session_lifetime")
     response.headers.append(
         "set-cookie",
-        set_cookie_value(
-            SESSION_COOKIE,
-            encode_session(principal, lifetime=lifetime),
-            max_age=lifetime,
-            secure=_secure(request),
-        ),
+        set_cookie_value(SESSION_COOKIE, cookie, max_age=_lifetime(), secure=_secure(request)),
     )
     response.headers.append(
         "set-cookie", clear_cookie_value(NONCE_COOKIE_PREFIX + state.nonce, secure=_secure(request))
@@ -191,16 +193,23 @@ def _same_origin(request: Request) -> bool:
     return origin.lower() == request_base_url(request.scope).lower()  # not a secret
 
 
-def check_password(username: str, password: str) -> Principal | None:
-    """The principal of an active local account with this password (one KDF run either way)."""
+def check_password(
+    username: str, password: str, address: str | None = None
+) -> tuple[Principal, str] | None:
+    """The principal of an active local account with this password and a session cookie for
+    them (one KDF run either way); `throttle.Throttled` while guesses from `address` or at
+    this account must wait, without checking the password."""
     with create_session(readonly=True) as session:
+        throttle.check(username, address, session=session)
         user = find_user(username, session=session)
         if user is None:
             burn_verification(password)
-            return None
-        if not verify_user_password(user.username, user.password, password) or not user.active:
-            return None
-        return principal_for_user(user)
+        elif verify_user_password(user.username, user.password, password) and user.active:
+            signed_in = session_for(user, lifetime=_lifetime())
+            throttle.record_success(username, address)
+            return signed_in
+    throttle.record_failure(username, address)
+    return None
 
 
 async def login_submit(request: Request) -> Response:
@@ -216,20 +225,50 @@ async def login_submit(request: Request) -> Response:
             request, base + "/", status=400, error="This sign-in page expired; please try again."
         )
     username, password = form.get("username", ""), form.get("password", "")
-    principal = await run_in_threadpool(check_password, username, password) if username else None
-    if principal is None:
+    address = request.scope.get(CLIENT_ADDRESS_KEY)
+    try:
+        signed_in = (
+            await run_in_threadpool(check_password, username, password, address)
+            if username
+            else None
+        )
+    except throttle.Throttled as exc:
+        log.warning("proxy sign-in throttled after repeated failures")
+        response = _form_page(
+            request,
+            state.redirect_uri,
+            status=429,
+            error="Too many failed attempts. Please wait a few minutes and try again.",
+        )
+        response.headers["retry-after"] = str(exc.retry_after)
+        return response
+    if signed_in is None:
         log.info("proxy sign-in failed for a local account")
         return _form_page(
             request, state.redirect_uri, status=401, error="Invalid username or password."
         )
+    principal, cookie = signed_in
     log.info("proxy sign-in: %s", principal.email)
-    return _signed_in(request, principal, state)
+    return _signed_in(request, cookie, state)
 
 
 # -- sign-out -------------------------------------------------------------------------------------
 
 
-def signed_out(request: Request) -> Response:
+def _end_sessions(cookie: str) -> None:
+    proxy_session = decode_session(cookie)
+    if proxy_session is None:
+        return
+    with create_session() as session:
+        end_sessions(proxy_session, db=session)
+
+
+async def signed_out(request: Request) -> Response:
+    """Clear the cookie and end the person's sessions server-side, so a copy of the cookie
+    (another tab, a proxy log, a stolen one) stops working too."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        await run_in_threadpool(_end_sessions, cookie)
     body = f'<p>You are signed out.</p><p><a href="{LOGIN_PATH}">Sign in again</a></p>'
     response = Response(
         _PAGE.format(title="Signed out", body=body), media_type="text/html", headers=_NO_STORE
@@ -241,7 +280,7 @@ def signed_out(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    return signed_out(request)
+    return await signed_out(request)
 
 
 # -- an upstream OpenID Connect provider ----------------------------------------------------------
@@ -293,8 +332,9 @@ async def oidc_start(request: Request) -> Response:
     return RedirectResponse(url, status_code=302, headers=_NO_STORE)
 
 
-def oidc_account(claims: dict[str, Any]) -> Principal | None:
-    """The local account for a provider's verified email, created if the policy admits it."""
+def oidc_account(claims: dict[str, Any]) -> tuple[Principal, str] | None:
+    """The local account for a provider's verified email, created if the policy admits it, and
+    a session cookie for it."""
     email = str(claims["email"])
     settings = get_settings()
     with create_session() as session:
@@ -322,7 +362,7 @@ def oidc_account(claims: dict[str, Any]) -> Principal | None:
             log.info("proxy: registered %s from the identity provider (role %s)", email, role)
         if not user.active:
             return None
-        return principal_for_user(user)
+        return session_for(user, lifetime=_lifetime())
 
 
 async def oidc_callback(request: Request) -> Response:
@@ -342,11 +382,12 @@ async def oidc_callback(request: Request) -> Response:
     except OidcError as exc:
         log.warning("proxy: sign-in with the identity provider failed: %s", exc)
         return _error_page(request, 401, f"Sign-in failed: {exc}")
-    principal = await run_in_threadpool(oidc_account, claims)
-    if principal is None:
+    signed_in = await run_in_threadpool(oidc_account, claims)
+    if signed_in is None:
         return _error_page(request, 403, "You don't have access to this application.")
+    principal, cookie = signed_in
     log.info("proxy sign-in through the identity provider: %s", principal.email)
-    return _signed_in(request, principal, state)
+    return _signed_in(request, cookie, state)
 
 
 def login_router() -> Router:

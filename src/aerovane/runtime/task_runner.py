@@ -16,10 +16,8 @@ import logging
 import os
 import signal
 import socket
-import sys
 import threading
 import traceback
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -31,6 +29,7 @@ from aerovane.db.engine import create_session
 from aerovane.db.types import utcnow
 from aerovane.executors.base import TaskKey, TaskWorkload
 from aerovane.identity.project import metadata_host
+from aerovane.runtime.task_log import MaskedLog
 from aerovane.scheduler.wakeup import notify_schedulers
 from aerovane.states import TaskState
 
@@ -49,22 +48,8 @@ class TaskTerminated(Exception):
     """SIGTERM arrived (the attempt was killed or its task instance changed from outside)."""
 
 
-def _redirect_output(log_path: str) -> None:
-    path = Path(log_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    root.addHandler(handler)
-    root.setLevel(get_settings().getstr("logging", "logging_level"))
+def _open_log(log_path: str) -> MaskedLog:
+    return MaskedLog(log_path, LOG_FORMAT, get_settings().getstr("logging", "logging_level"))
 
 
 def _ti_filter(key: TaskKey) -> list[Any]:
@@ -119,7 +104,7 @@ def _drop_xcoms(key: TaskKey, dag_run_id: int, *, session: Session) -> None:
     )
 
 
-def _claim(key: TaskKey) -> tuple[models.TaskInstance, models.DagRun] | None:
+def claim(key: TaskKey) -> tuple[models.TaskInstance, models.DagRun] | None:
     """queued → running for this try, read the rows, drop the task's old XComs: one write
     transaction. None if the attempt is no longer wanted."""
     with create_session() as session:
@@ -184,13 +169,21 @@ def finish(
         state,
         started=started,
         next_retry_at=next_retry_at,
-        rendered_fields=rendered_fields,
+        rendered_fields=None if rendered_fields is None else _masked_fields(rendered_fields),
         xcoms=xcoms,
         outlets=outlets,
     )
     if recorded:
         notify_schedulers()
     return recorded
+
+
+def _masked_fields(rendered: dict[str, Any]) -> dict[str, Any]:
+    """Rendered fields as stored: secrets known by the end of the attempt masked, and each
+    field's value redacted under its name (so a field or key named `password` shows `***`)."""
+    from aerovane.authoring.secrets_masker import redact
+
+    return {name: redact(value, name) for name, value in rendered.items()}
 
 
 def _record_outcome(
@@ -250,11 +243,15 @@ def retry_delay_for(task: Any, try_number: int) -> dt.timedelta:
     return delay
 
 
-class _Heartbeat(threading.Thread):
-    def __init__(self, key: TaskKey, interval: float) -> None:
+class Heartbeat(threading.Thread):
+    """Keeps `last_heartbeat_at` fresh; in a task process of its own (`terminate`), ends the
+    attempt with SIGTERM once its task instance was changed from outside."""
+
+    def __init__(self, key: TaskKey, interval: float, *, terminate: bool = True) -> None:
         super().__init__(name="task-heartbeat", daemon=True)
         self.key = key
         self.interval = interval
+        self.terminate = terminate
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -267,8 +264,11 @@ class _Heartbeat(threading.Thread):
                 log.warning("heartbeat failed", exc_info=True)
                 continue
             if changed and not self.stopped.is_set():
-                log.warning("Task instance state was changed externally; terminating")
-                os.kill(os.getpid(), signal.SIGTERM)
+                if self.terminate:
+                    log.warning("Task instance state was changed externally; terminating")
+                    os.kill(os.getpid(), signal.SIGTERM)
+                else:
+                    log.warning("Task instance state was changed externally")
                 return
 
 
@@ -287,39 +287,36 @@ def run_workload(payload: dict[str, Any]) -> int:
     workload = TaskWorkload.from_dict(payload)
     for name in ("GCE_METADATA_HOST", "GCE_METADATA_IP"):  # google-auth finds Aerovane's
         os.environ.setdefault(name, metadata_host())  # metadata server (the IP is its ping)
-    _redirect_output(workload.log_path)
-    key = workload.key
-    claimed = _claim(key)
-    if claimed is None:
-        log.info(
-            "Task instance %s is no longer queued for try %d; not running it", key, key.try_number
-        )
-        return 0
-    from aerovane.control.live import apply_in_task_process  # the environment's live config
+    task_log = _open_log(workload.log_path)
+    try:
+        key = workload.key
+        claimed = claim(key)
+        if claimed is None:
+            log.info(
+                "Task instance %s is no longer queued for try %d; not running it",
+                key,
+                key.try_number,
+            )
+            return 0
+        from aerovane.control.live import apply_in_task_process  # the environment's live config
 
-    apply_in_task_process(workload.environment)
-    return _run_claimed(workload, *claimed)
+        apply_in_task_process(workload.environment)
+        return _run_claimed(workload, *claimed)
+    except Exception:
+        log.exception("Internal error while running the task attempt")  # masked, unlike stderr
+        raise
+    finally:
+        task_log.close()
 
 
 def _run_claimed(
     workload: TaskWorkload, ti_row: models.TaskInstance, run_row: models.DagRun
 ) -> int:
-    from aerovane.authoring.context import build_context
-    from aerovane.authoring.exceptions import (
-        AerovaneFailException,
-        AerovaneRescheduleException,
-        AerovaneSensorTimeout,
-        AerovaneSkipException,
-        AerovaneTaskTimeout,
-    )
-    from aerovane.authoring.templating import build_jinja_env
     from aerovane.dag_processing.importer import import_dag_file
-    from aerovane.runtime.task_instance import RuntimeTaskInstance
-    from aerovane.runtime.xcom import RETURN_KEY, serialize_value
 
     key = workload.key
     settings = get_settings()
-    heartbeat = _Heartbeat(key, settings.getfloat("scheduler", "task_heartbeat_sec"))
+    heartbeat = Heartbeat(key, settings.getfloat("scheduler", "task_heartbeat_sec"))
     heartbeat.start()
     log.info("Starting attempt %d of %d", key.try_number, ti_row.max_tries + 1)
     try:
@@ -334,6 +331,37 @@ def _run_claimed(
         _handle_failure(key, None, ti_row, retryable=True)
         return 0
 
+    execute_attempt(key, dag, task, ti_row, run_row, heartbeat=heartbeat, own_process=True)
+    return 0
+
+
+def execute_attempt(
+    key: TaskKey,
+    dag: Any,
+    task: Any,
+    ti_row: models.TaskInstance,
+    run_row: models.DagRun,
+    *,
+    heartbeat: Heartbeat,
+    own_process: bool,
+) -> TaskState | None:
+    """Run a claimed attempt of `task` here and record its outcome; stops `heartbeat` before
+    recording. Returns the state recorded (None: the task instance was changed from outside).
+
+    Shared by the task process (`own_process`: SIGTERM ends the attempt) and `dag.test()`,
+    which runs each task in the calling process and leaves its signal handlers alone."""
+    from aerovane.authoring.context import build_context
+    from aerovane.authoring.exceptions import (
+        AerovaneFailException,
+        AerovaneRescheduleException,
+        AerovaneSensorTimeout,
+        AerovaneSkipException,
+        AerovaneTaskTimeout,
+    )
+    from aerovane.authoring.templating import build_jinja_env
+    from aerovane.runtime.task_instance import RuntimeTaskInstance
+    from aerovane.runtime.xcom import RETURN_KEY, serialize_value
+
     ti = RuntimeTaskInstance(ti_row, run_row, task)
     ti.state = TaskState.RUNNING.value
     rendered: dict[str, Any] | None = None
@@ -342,12 +370,17 @@ def _run_claimed(
     retryable = True
     reschedule_date: dt.datetime | None = None
     context: dict[str, Any] = {}
+    interrupted: KeyboardInterrupt | None = None
 
     def on_term(signum: int, _frame: object) -> None:
         raise TaskTerminated(f"received signal {signal.Signals(signum).name}")
 
-    signal.signal(signal.SIGTERM, on_term)
+    if own_process:
+        signal.signal(signal.SIGTERM, on_term)
+    # SIGALRM can only be handled on the main thread (dag.test() may run on another one).
     timeout = task.execution_timeout
+    if threading.current_thread() is not threading.main_thread():
+        timeout = None
     try:
         # params=None: DAG params, then the task's, then the run's conf, as Airflow merges them.
         context = build_context(dag=dag, task=task, ti=ti, dag_run=run_row, params=None)
@@ -408,11 +441,19 @@ def _run_claimed(
     except AerovaneFailException as exc:
         state, retryable = TaskState.FAILED, False
         log.error("Task failed without retry: %s", exc)
+    except KeyboardInterrupt as exc:
+        state = TaskState.FAILED
+        if own_process:  # user code raised it: an ordinary failure
+            log.error("Task failed with exception\n%s", traceback.format_exc())
+        else:  # Ctrl-C in dag.test(): record the attempt without a retry, then stop
+            retryable, interrupted = False, exc
+            log.error("Task interrupted")
     except BaseException:  # noqa: BLE001 - user code may raise anything
         state = TaskState.FAILED
         log.error("Task failed with exception\n%s", traceback.format_exc())
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if own_process:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
         heartbeat.stopped.set()
 
     if state == TaskState.FAILED:
@@ -436,7 +477,9 @@ def _run_claimed(
         final = state if done else None
     ti.state = final.value if final else ti.state
     _run_callbacks(task, final, context)
-    return 0
+    if interrupted is not None:
+        raise interrupted
+    return final
 
 
 def _handle_failure(
@@ -498,7 +541,7 @@ def _reschedule(
             "next_retry_at": reschedule_date,
         }
         if rendered is not None:
-            values["rendered_fields"] = rendered
+            values["rendered_fields"] = _masked_fields(rendered)
         if session.execute(_outcome_statement(key, values)).rowcount != 1:
             return None
         session.add(

@@ -10,11 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import os
-import socket
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from aerovane.config import get_settings
@@ -24,13 +23,15 @@ from aerovane.db.types import utcnow
 from aerovane.executors.base import BaseExecutor, ProcessEnded
 from aerovane.scheduler import runs
 from aerovane.scheduler.dead_tasks import describe_exit, fail_dead_attempt, find_zombies
+from aerovane.scheduler.liveness import this_host
+from aerovane.scheduler.orphans import SCHEDULER_JOB, recover
 from aerovane.scheduler.queueing import Limits, queue_task_instances
 from aerovane.scheduler.wakeup import Wakeup
 from aerovane.services.datasets import create_dataset_triggered_runs
 from aerovane.services.loop_service import LoopService
-from aerovane.states import ACTIVE_TI_VALUES, DagRunState, TaskState
+from aerovane.states import ACTIVE_TI_VALUES, DagRunState
 
-JOB_TYPE = "SchedulerJob"
+JOB_TYPE = SCHEDULER_JOB
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,12 @@ class Scheduler(LoopService):
         self._zombie_threshold = dt.timedelta(
             seconds=settings.getint("scheduler", "scheduler_zombie_task_threshold")
         )
+        self._orphan_check_every = settings.getfloat("scheduler", "orphaned_tasks_check_interval")
         self._last_heartbeat = 0.0
-        self._last_zombie_check = 0.0
+        self._last_orphan_check = 0.0
+        #: When the last pass that advanced runs began: one happens at least every `interval`,
+        #: so a run whose task instances all ended gets its state even if no event says so.
+        self._last_full_pass = 0.0
         #: The last pass filled every executor slot (a process exit may let more start).
         self._slot_bound = False
         #: The earliest retry the last full pass saw waiting.
@@ -70,7 +75,7 @@ class Scheduler(LoopService):
         with create_session() as session:
             job = models.Job(
                 job_type=JOB_TYPE,
-                hostname=socket.getfqdn(),
+                hostname=this_host(),
                 unixname=getpass.getuser(),
                 pid=os.getpid(),
                 executor_class=self.executor.name,
@@ -80,7 +85,8 @@ class Scheduler(LoopService):
             self.job_id = job.id
         self._last_heartbeat = time.monotonic()
         self.executor.start()
-        self._reset_orphans()
+        self._recover_orphans()
+        self._last_orphan_check = time.monotonic()
         self.log.info("scheduler started (job %s, executor %s)", self.job_id, self.executor.name)
 
     def on_stop(self) -> None:
@@ -113,11 +119,13 @@ class Scheduler(LoopService):
         """
         changed = self.wakeup.take_changed()
         fixed = self._handle_process_ends(self.executor.events())
-        if not (changed or fixed or self._slot_bound):
+        due = time.monotonic() - self._last_full_pass >= self.interval
+        if not (changed or fixed or self._slot_bound or due):
             # Only exits of processes that recorded their own outcome, and each of them woke
             # us when it did, so that pass has already moved their runs on.
             self._periodic()
             return self._delay()
+        self._last_full_pass = time.monotonic()
         next_retry: dt.datetime | None = None
         running_keys = frozenset(self.executor.running)
         work = self._pending_work()
@@ -169,7 +177,9 @@ class Scheduler(LoopService):
             row = session.execute(
                 select(
                     exists().where(models.DagRun.state == DagRunState.QUEUED.value),
-                    exists().where(models.DagRun.state == DagRunState.RUNNING.value),
+                    exists().where(
+                        models.DagRun.state == DagRunState.RUNNING.value, runs.scheduler_owned()
+                    ),
                     exists().where(
                         models.DagModel.next_dagrun_create_after <= now,
                         models.DagModel.is_paused.is_(False),
@@ -182,7 +192,7 @@ class Scheduler(LoopService):
     def _running_runs(self, session: Session) -> list[models.DagRun]:
         query = (
             select(models.DagRun)
-            .where(models.DagRun.state == DagRunState.RUNNING.value)
+            .where(models.DagRun.state == DagRunState.RUNNING.value, runs.scheduler_owned())
             .order_by(models.DagRun.last_scheduling_decision.nulls_first(), models.DagRun.id)
             .limit(200)
         )
@@ -248,8 +258,9 @@ class Scheduler(LoopService):
                     .where(models.Job.id == self.job_id)
                     .values(latest_heartbeat=utcnow())
                 )
-        if now - self._last_zombie_check >= 10:
-            self._last_zombie_check = now
+        if now - self._last_orphan_check >= self._orphan_check_every:
+            self._last_orphan_check = now
+            self._recover_orphans()
             with create_session() as session:
                 running_here = self.executor.running
                 for ti in find_zombies(threshold=self._zombie_threshold, session=session):
@@ -265,44 +276,21 @@ class Scheduler(LoopService):
                             ti, "the task's heartbeat stopped (zombie)", session=session
                         )
 
-    def _reset_orphans(self) -> None:
-        """Attempts left by a local executor whose scheduler is gone: their processes died with it.
-
-        Queued ones go back to scheduled; running ones are failed or retried.
-        """
-        threshold = utcnow() - dt.timedelta(
-            seconds=get_settings().getint("scheduler", "scheduler_health_check_threshold")
-        )
+    def _recover_orphans(self) -> None:
+        """Reset or fail what dead schedulers and vanished task processes left (`orphans`);
+        when that changed anything, wake the loop so the next pass re-queues and advances."""
         with create_session() as session:
-            live_jobs = select(models.Job.id).where(
-                models.Job.state == "running",
-                models.Job.latest_heartbeat >= threshold,
-                models.Job.id != self.job_id,
+            recovered = recover(
+                own_job_id=self.job_id,
+                executor_name=self.executor.name,
+                running_here=self.executor.running,
+                session=session,
             )
-            orphans = session.scalars(
-                select(models.TaskInstance).where(
-                    models.TaskInstance.state.in_(ACTIVE_TI_VALUES),
-                    models.TaskInstance.executor == self.executor.name,
-                    or_(
-                        models.TaskInstance.queued_by_job_id.is_(None),
-                        models.TaskInstance.queued_by_job_id.not_in(live_jobs),
-                    ),
-                )
-            ).all()
-            for ti in orphans:
-                if ti.state == TaskState.QUEUED.value:
-                    ti.state = TaskState.SCHEDULED.value
-                    ti.try_number = max(0, ti.try_number - 1)
-                else:
-                    fail_dead_attempt(
-                        ti, "the scheduler that ran this task stopped", session=session
-                    )
-            session.execute(
-                update(models.Job)
-                .where(
-                    models.Job.job_type == JOB_TYPE,
-                    models.Job.state == "running",
-                    models.Job.latest_heartbeat < threshold,
-                )
-                .values(state="failed", end_date=utcnow())
+        if recovered:
+            self.log.info(
+                "recovered orphans: %d re-queued, %d failed or retried (dead jobs: %s)",
+                recovered.requeued,
+                recovered.failed,
+                recovered.dead_jobs or "none",
             )
+            self.wakeup.notify()

@@ -15,6 +15,7 @@ from aerovane.db import models
 from aerovane.db.engine import is_postgres
 from aerovane.db.types import utcnow
 from aerovane.executors.base import TaskKey, TaskWorkload
+from aerovane.scheduler.runs import scheduler_owned
 from aerovane.services.task_logs import log_path
 from aerovane.states import ACTIVE_TI_VALUES, FINISHED_TI_VALUES, DagRunState, TaskState
 
@@ -73,6 +74,7 @@ def queue_task_instances(
         .where(
             TI.state == TaskState.SCHEDULED.value,
             models.DagRun.state == DagRunState.RUNNING.value,
+            scheduler_owned(),
             models.DagModel.is_paused.is_(False),
         )
         .order_by(TI.priority_weight.desc(), models.DagRun.logical_date, TI.task_id)
@@ -126,7 +128,7 @@ def queue_task_instances(
             continue
         if ti.next_retry_at is None:  # a new try (see runs.advance_run)
             if ti.try_number > 0:
-                _archive_try(ti, session=session)
+                archive_try(ti, session=session)
             ti.try_number += 1
         elif TaskKey(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number) in limits.busy:
             limits.held_back = True
@@ -157,7 +159,7 @@ def queue_task_instances(
     return chosen
 
 
-def _archive_try(ti: models.TaskInstance, *, session: Session) -> None:
+def archive_try(ti: models.TaskInstance, *, session: Session) -> None:
     """Keep the finished previous attempt for the `tries` endpoints before starting a new one."""
     exists = session.scalar(
         select(func.count())

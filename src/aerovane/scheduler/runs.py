@@ -9,7 +9,7 @@ import weakref
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from aerovane.config import get_settings
@@ -22,6 +22,7 @@ from aerovane.services.dag_runs import create_dag_run, create_task_instances, ge
 from aerovane.services.errors import AlreadyExists
 from aerovane.states import (
     FINISHED_TI_VALUES,
+    TEST_RUN_TRIGGER,
     DagRunState,
     DagRunType,
     TaskState,
@@ -187,8 +188,18 @@ class RunProgress:
         self.finished: str | None = None
 
 
-def advance_run(run: models.DagRun, *, session: Session) -> RunProgress:
+def scheduler_owned() -> ColumnElement[bool]:
+    """Runs a scheduler drives: every run but those `dag.test()` drives in its own process."""
+    return or_(models.DagRun.triggered_by.is_(None), models.DagRun.triggered_by != TEST_RUN_TRIGGER)
+
+
+def advance_run(
+    run: models.DagRun, *, session: Session, dag: SerializedDAG | None = None
+) -> RunProgress:
     """Settle and schedule the run's task instances; finish the run when nothing is left.
+
+    `dag` is the DAG to advance by (default: its stored serialized version); `dag.test()`
+    passes the DAG it is running.
 
     Works on (task_id, state) rows and writes with guarded bulk updates (`WHERE state IS NULL`
     and the like), so a task process that changed a row meanwhile (e.g. a branch skipping
@@ -196,7 +207,8 @@ def advance_run(run: models.DagRun, *, session: Session) -> RunProgress:
     """
     progress = RunProgress()
     now = utcnow()
-    dag = get_serialized_dag(run.dag_id, session=session)
+    if dag is None:
+        dag = get_serialized_dag(run.dag_id, session=session)
     if dag is None:
         log.error("run %s of %s: DAG not found; failing the run", run.run_id, run.dag_id)
         _finish(run, DagRunState.FAILED, now)

@@ -1,9 +1,11 @@
 """The configuration as the API shows it: sections and options under Airflow's names.
 
-`[webserver] expose_config` decides what may be shown: `False` nothing, `non-sensitive-only`
-everything with secrets replaced by `< hidden >`, `True` everything. A single option that is
-sensitive is always hidden. Values come from `Settings.items`, so they are the effective ones
-(defaults, file and environment layered).
+`[webserver] expose_config` decides whether anything may be shown: `False` nothing,
+`non-sensitive-only` or `True` every option. Sensitive options (`fernet_key`, `secret_key`, the
+database URL, client secrets) are `< hidden >` whatever the setting, unlike Airflow's `True`:
+`secret_key` signs session cookies, so showing it to an Op would let them forge an Admin's
+session. Values come from `Settings.items`, so they are the effective ones (defaults, file and
+environment layered).
 """
 
 from __future__ import annotations
@@ -31,12 +33,11 @@ def exposure(settings: Settings) -> Exposure:
     return Exposure.EVERYTHING if value == Exposure.EVERYTHING.value else Exposure.NOTHING
 
 
-def sections(
-    settings: Settings, *, display_sensitive: bool, only: str | None = None
-) -> list[Section]:
-    """Every section with its options in schema order; `only` one section (else NotFound)."""
+def sections(settings: Settings, *, only: str | None = None) -> list[Section]:
+    """Every section with its options in schema order, secrets hidden; `only` one section
+    (else NotFound)."""
     grouped: dict[str, list[tuple[str, str]]] = {}
-    for option, shown, _source in settings.items(display_sensitive=display_sensitive):
+    for option, shown, _source in settings.items(display_sensitive=False):
         grouped.setdefault(option.section, []).append((option.key, shown))
     if only:
         if only not in grouped:

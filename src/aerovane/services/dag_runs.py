@@ -24,6 +24,7 @@ from aerovane.config import get_settings
 from aerovane.db import models
 from aerovane.db.engine import is_postgres
 from aerovane.db.types import utcnow
+from aerovane.services import strict_json
 from aerovane.services.dag_bag import get_serialized_dag, serialized_dag_version
 from aerovane.services.errors import AlreadyExists, BadRequest, NotFound
 from aerovane.states import FINISHED_TI_VALUES, DagRunState, DagRunType, TaskState
@@ -265,6 +266,10 @@ def plan_manual_run(
     if conf is not None and not isinstance(conf, dict):
         raise BadRequest("conf must be a JSON object")
     try:
+        strict_json.check(conf)  # the CLI and tasks trigger too, not only the API
+    except strict_json.InvalidJson as exc:
+        raise BadRequest(f"conf is not valid JSON: {exc}") from None
+    try:
         dag.params.resolve(conf or {})
     except ParamValidationError as exc:
         raise BadRequest(str(exc)) from None
@@ -274,6 +279,9 @@ def plan_manual_run(
     if run_id is None:
         run_id = generate_run_id(DagRunType.MANUAL, logical_date)
     else:
+        if len(run_id) > models.ID_LEN:
+            # SQLite would store it whole; PostgreSQL would refuse it only at the insert.
+            raise BadRequest(f"The provided run ID is longer than {models.ID_LEN} characters")
         pattern = get_settings().getstr("scheduler", "allowed_run_id_pattern")
         if not re.match(pattern, run_id):
             raise BadRequest(

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from aerovane.db import models
 from aerovane.db.types import utcnow
-from aerovane.services.errors import NotFound
+from aerovane.services import strict_json
+from aerovane.services.errors import BadRequest, NotFound
 
 if TYPE_CHECKING:
     from aerovane.authoring.serialization import SerializedDAG
@@ -319,6 +320,10 @@ def create_event(
 ) -> tuple[models.DatasetEvent, str]:
     """An event on an existing dataset from outside any task (marked `from_rest_api`, as Airflow
     does); DAGs scheduled on the dataset get it queued like any other event."""
+    try:
+        strict_json.check(extra)
+    except strict_json.InvalidJson as exc:
+        raise BadRequest(f"extra is not valid JSON: {exc}") from None
     dataset = session.scalar(select(models.DatasetModel).where(models.DatasetModel.uri == uri))
     if dataset is None:
         raise NotFound(f"Dataset with uri: '{uri}' not found")

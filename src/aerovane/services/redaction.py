@@ -1,45 +1,31 @@
 """Hiding secrets in what the API shows: Airflow's sensitive-name rule and its redaction.
 
-A key is sensitive when its lower-cased name contains one of Airflow's default sensitive field
-names (`password`, `secret`, `token`, `api_key`, ...). Redaction replaces every value under a
-sensitive key with `"***"`, recursing into dicts and lists, as Airflow's secrets masker does;
-unlike Airflow it also masks numbers and booleans under such keys (a numeric PIN is a secret
-too). Nothing here decrypts or touches the database.
+A key is sensitive by the task runtime's rule (`aerovane.authoring.secrets_masker`): its
+lower-cased name contains one of Airflow's default sensitive field names (`password`, `secret`,
+`token`, `api_key`, ...) or a name from `[core] sensitive_var_conn_names`, and `[core]
+hide_sensitive_var_conn_fields` is on. Redaction replaces every value under a sensitive key with
+`"***"`, recursing into dicts and lists, as Airflow's secrets masker does; unlike Airflow it also
+masks numbers and booleans under such keys (a numeric PIN is a secret too). Nothing here
+decrypts or touches the database.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from aerovane.authoring.secrets_masker import DEFAULT_SENSITIVE_FIELDS, should_hide_value_for_key
+
 MASK = "***"
 
 #: Airflow 2's `DEFAULT_SENSITIVE_FIELDS`.
-SENSITIVE_FIELDS = frozenset(
-    {
-        "access_token",
-        "api_key",
-        "apikey",
-        "authorization",
-        "passphrase",
-        "passwd",
-        "password",
-        "private_key",
-        "secret",
-        "token",
-        "keyfile_dict",
-        "service_account",
-    }
-)
+SENSITIVE_FIELDS = DEFAULT_SENSITIVE_FIELDS
 #: Deeper than this, containers are masked whole rather than inspected.
 _MAX_DEPTH = 20
 
 
 def is_sensitive_key(name: object) -> bool:
     """Whether values stored under `name` must be hidden."""
-    if not isinstance(name, str):
-        return False
-    lowered = name.strip().lower()
-    return any(field in lowered for field in SENSITIVE_FIELDS)
+    return should_hide_value_for_key(name)
 
 
 def _mask_all(value: Any, depth: int) -> Any:

@@ -2,21 +2,55 @@
 
 Layout: `{base_log_folder}/dag_id=<dag>/run_id=<run>/task_id=<task>/[map_index=<i>/]`
 `attempt=<n>.log`.
+
+Airflow accepts ids of up to 250 characters, but a path component may hold at most 255 bytes
+(NAME_MAX): `run_id=` and a 250-character run id do not fit, and neither does a shorter id in
+multi-byte characters. Such a component, or one whose id holds a `/`, a NUL or a lone
+surrogate, becomes
+`<key>=<as much of the id as fits>~<16 hex digits of its SHA-256>`: the same for the same id, so
+the task writing its log and the API reading it agree, and distinct ids stay apart.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from aerovane.config import get_settings
 
+#: The longest file name, in bytes, that Linux's and macOS's file systems accept.
+NAME_MAX = 255
+_DIGEST_CHARS = 16
+
 
 def log_path(dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> Path:
     base = get_settings().base_log_folder
-    path = base / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+    path = (
+        base
+        / _component("dag_id", dag_id)
+        / _component("run_id", run_id)
+        / _component("task_id", task_id)
+    )
     if map_index >= 0:
         path = path / f"map_index={map_index}"
     return path / f"attempt={try_number}.log"
+
+
+def _component(key: str, value: str) -> str:
+    """`key=value`, or its shortened, hashed form when that is no safe file name."""
+    raw = value.encode("utf-8", "surrogatepass")
+    fits = len(key) + 1 + len(raw) <= NAME_MAX
+    if fits and "/" not in value and "\0" not in value:
+        try:
+            value.encode("utf-8")  # a lone surrogate cannot be a file name
+        except UnicodeEncodeError:
+            pass
+        else:
+            return f"{key}={value}"
+    digest = hashlib.sha256(raw).hexdigest()[:_DIGEST_CHARS]
+    room = NAME_MAX - len(key) - 2 - _DIGEST_CHARS  # "=" and "~"
+    kept = raw[:room].decode("utf-8", "ignore").replace("/", "_").replace("\0", "_")
+    return f"{key}={kept}~{digest}"
 
 
 def read_log(path: Path, *, offset: int = 0, limit: int | None = None) -> tuple[str, int]:

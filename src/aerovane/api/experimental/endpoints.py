@@ -9,22 +9,23 @@ challenge — is the response), no authorization, and `ExperimentalError`s answe
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from aerovane import AIRFLOW_COMPAT_VERSION
 from aerovane.api.deps import Principal, audit, backend_chain, run_read
 from aerovane.api.experimental import operations
 from aerovane.api.experimental.operations import ExperimentalError
+from aerovane.api.responses import JSONResponse
 from aerovane.auth.backends.base import AuthOutcome
 from aerovane.config import get_settings
 from aerovane.db.engine import create_session
 from aerovane.scheduler.wakeup import notify_schedulers
+from aerovane.services import strict_json
 
 T = TypeVar("T")
 Handler = Callable[..., Awaitable[Response]]
@@ -97,11 +98,12 @@ async def _audit(request: Request, event: str) -> None:
 
 
 async def _json_body(request: Request) -> Any:
-    """The body parsed as JSON whatever its content type (Flask's `get_json(force=True)`)."""
+    """The body parsed as (strict) JSON whatever its content type (Flask's
+    `get_json(force=True)`)."""
     raw = await request.body()
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return strict_json.loads(raw)
+    except strict_json.InvalidJson as exc:
         raise ExperimentalError(400, f"Failed to decode JSON object: {exc}") from None
 
 

@@ -57,13 +57,10 @@ async def get_config(request: Request, section: str | None = None) -> Response:
     if media_type is None:
         return Response(status_code=406)
     settings = get_settings()
-    exposure = config_view.exposure(settings)
-    if exposure is Exposure.NOTHING:
+    if config_view.exposure(settings) is Exposure.NOTHING:
         raise ApiError(403, NOT_EXPOSED)
     try:
-        sections = config_view.sections(
-            settings, display_sensitive=exposure is Exposure.EVERYTHING, only=section
-        )
+        sections = config_view.sections(settings, only=section)
     except NotFound as exc:
         raise ApiError(404, str(exc), title="section not found.") from None
     return _render(sections, media_type)

@@ -16,7 +16,7 @@ import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy import Text, bindparam, cast, select
 from sqlalchemy.orm import Session
 
@@ -42,6 +42,7 @@ from aerovane.api.pagination import (
     prepared_page,
 )
 from aerovane.api.params import check_fields, parse_datetime, split_csv
+from aerovane.api.responses import JSONResponse
 from aerovane.api.v1.datamodels.common import error_responses, iso_for, stored_datetime
 from aerovane.api.v1.datamodels.dag_runs import (
     DAG_RUN_FIELDS,
@@ -251,18 +252,20 @@ async def trigger_dag_run(
         idempotency_key=idempotency_key,
     )
 
-    def insert(planned: dag_run_service.ManualRun | DagRun) -> Any:
-        if isinstance(planned, DagRun):
-            return planned
-        return dag_run_service.insert_manual_run(planned, session=session)
+    def insert(planned: dag_run_service.ManualRun | DagRun) -> JSONResponse:
+        run = planned
+        if not isinstance(run, DagRun):
+            run = dag_run_service.insert_manual_run(run, session=session)
+        # Rendered before the commit: a response that cannot be sent leaves no run behind.
+        return JSONResponse(dag_run_to_dict(run))
 
     try:
         if is_postgres(session):
             # Reads wait on the network with the GIL released: one thread does it all.
-            run = await run_and_finish(session, lambda: insert(plan(session=session)))
+            response = await run_and_finish(session, lambda: insert(plan(session=session)))
         else:
             planned = plan(session=read_session_for(session))
-            run = await write_and_finish(session, lambda: insert(planned))
+            response = await write_and_finish(session, lambda: insert(planned))
     except NotFound as exc:
         raise ApiError(404, str(exc), title="DAG not found") from None
     except AlreadyExists as exc:
@@ -270,7 +273,7 @@ async def trigger_dag_run(
     except BadRequest as exc:
         raise ApiError(400, str(exc)) from None
     after_commit(session, notify_schedulers)
-    return JSONResponse(dag_run_to_dict(run))
+    return response
 
 
 @router.get(

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
@@ -36,6 +36,7 @@ from aerovane.api.pagination import (
     prepared_page,
 )
 from aerovane.api.params import check_fields, split_csv
+from aerovane.api.responses import JSONResponse
 from aerovane.api.signing import file_token
 from aerovane.api.v1.datamodels.common import error_responses
 from aerovane.api.v1.datamodels.dags import (

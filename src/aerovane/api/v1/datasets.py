@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from aerovane.api.deps import (
@@ -29,6 +28,7 @@ from aerovane.api.deps import (
 from aerovane.api.errors import ApiError
 from aerovane.api.pagination import PageParams, fetch_page, order_by_clauses
 from aerovane.api.params import INT32_MAX, INT32_MIN, parse_datetime, split_csv
+from aerovane.api.responses import JSONResponse
 from aerovane.api.v1.datamodels.common import error_responses
 from aerovane.api.v1.datamodels.datasets import (
     CreateDatasetEventBody,

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -33,6 +32,7 @@ from aerovane.api.deps import (
 from aerovane.api.errors import ApiError
 from aerovane.api.pagination import Page, PageParams, check_limit, fetch_page, order_by_clauses
 from aerovane.api.params import parse_datetime, split_csv
+from aerovane.api.responses import JSONResponse
 from aerovane.api.v1.datamodels.common import error_responses
 from aerovane.api.v1.datamodels.task_instances import (
     ClearTaskInstancesBody,

@@ -10,12 +10,12 @@ not have: it answers as Airflow does with `[api] enable_xcom_deserialize_support
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from aerovane.api.deps import CurrentPrincipal, DbSession, db_handler, requires_access_dag
 from aerovane.api.errors import ApiError
 from aerovane.api.pagination import PageParams, fetch_page
+from aerovane.api.responses import JSONResponse
 from aerovane.api.v1.datamodels.common import error_responses
 from aerovane.api.v1.datamodels.xcom import (
     XComCollectionResponse,

@@ -4,13 +4,13 @@ dataset events that triggered a run."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from aerovane.api.v1.datamodels.common import StrictModel, iso
+from aerovane.services import strict_json
 
 NAIVE_DISALLOWED = "Naive datetime is disallowed"
 
@@ -62,9 +62,9 @@ class TriggerDAGRunBody(StrictModel):
     def _conf_from_string(cls, value: Any) -> Any:
         if isinstance(value, str):
             try:
-                return json.loads(value)
-            except ValueError:
-                raise ValueError("conf must be a JSON object") from None
+                return strict_json.loads(value)
+            except strict_json.InvalidJson as exc:
+                raise ValueError(f"conf must be a JSON object: {exc}") from None
         return value
 
     @model_validator(mode="after")

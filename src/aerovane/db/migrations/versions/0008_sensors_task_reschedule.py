@@ -1,7 +1,7 @@
 """task_reschedule: the pokes of sensors in reschedule mode
 
-Revision ID: 0006_sensors
-Revises: 0005
+Revision ID: 0008_sensors
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import aerovane.db.types
 
-revision = "0006_sensors"
-down_revision = "0005"
+revision = "0008_sensors"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,141 @@
+"""SIGKILL of the whole process tree mid-run (scheduler, zygote and the task processes), then a
+restart at once, while the dead scheduler's heartbeat still looks fresh: every run must reach
+its final state, with no task execution lost or run twice (counted from the tasks' side
+effects). Without recovery by dead pid the killed attempts stay `running` until the 300 s
+zombie threshold and the test times out.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from benchmarks._crash import (
+    account,
+    all_final,
+    crash_mid_run,
+    reap,
+    run_states,
+    side_effect_dag,
+    start_tree,
+    stop_tree,
+    trigger_runs,
+    wait_dag,
+    wait_for,
+)
+
+from tests.conftest import PG_URL
+
+DAG_ID = "crash"
+RUNS = 6
+
+
+@dataclass
+class Rig:
+    home: Path
+    out: Path
+    env: dict[str, str]
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    from aerovane.config import ensure_home, reload_settings
+    from aerovane.db.engine import dispose_engines
+    from aerovane.db.migrate import ensure_default_rows, migrate
+
+    home = tmp_path / "home"
+    out = tmp_path / "side-effects"
+    out.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AEROVANE__", "AIRFLOW__"))}
+    env.update(
+        AEROVANE_HOME=str(home),
+        AEROVANE__CORE__LOAD_EXAMPLES="False",
+        AEROVANE__SCHEDULER__DAG_DIR_LIST_INTERVAL="0.2",
+        AEROVANE__SCHEDULER__MIN_FILE_PROCESS_INTERVAL="0",
+    )
+    if PG_URL:
+        env["AEROVANE__DATABASE__SQL_ALCHEMY_CONN"] = PG_URL
+    with pytest.MonkeyPatch.context() as mp:
+        for key in list(os.environ):
+            if key.startswith(("AEROVANE__", "AIRFLOW__")):
+                mp.delenv(key)
+        for key, value in env.items():
+            if key.startswith("AEROVANE"):
+                mp.setenv(key, value)
+        dispose_engines()
+        reload_settings()
+        settings = ensure_home()
+        migrate()
+        if PG_URL:
+            from tests.conftest import _truncate_all
+
+            _truncate_all()
+            ensure_default_rows()
+        (settings.dags_folder / "crash.py").write_text(side_effect_dag(DAG_ID, out, seconds=1.0))
+        try:
+            yield Rig(home=home, out=out, env=env)
+        finally:
+            dispose_engines()
+            reload_settings()
+
+
+def test_sigkill_of_the_whole_tree_recovers_every_run_exactly_once(rig: Rig) -> None:
+    log = rig.home / "scheduler.log"
+    first = start_tree(["scheduler"], rig.env, log)
+    try:
+        wait_dag(DAG_ID, timeout=120)
+        trigger_runs(DAG_ID, RUNS)
+        left, _ = crash_mid_run(first, DAG_ID, succeeded=2, timeout=120)
+    finally:
+        stop_tree(first)
+    assert first.returncode == -9
+    assert left["running"] > 0
+
+    restarted = time.monotonic()
+    second = start_tree(["scheduler"], rig.env, log)
+    try:
+        wait_for(lambda: all_final(DAG_ID, RUNS), 120, "every run to be final after restart")
+        took = time.monotonic() - restarted
+        print(f"restart -> all {RUNS} runs final: {took:.2f} s; left by the crash: {dict(left)}")
+        result = account(DAG_ID, rig.out)
+    finally:
+        stop_tree(second)
+    assert run_states(DAG_ID) == {"success": RUNS}
+    assert (result.duplicated, result.lost, result.unfinished) == (0, 0, 0)
+    # Each attempt the crash interrupted ran again as the next try; nothing else was retried.
+    assert result.retried == left["running"]
+    # Every final attempt ran once; an interrupted one may have been killed before its line.
+    assert RUNS * 5 <= result.executions <= RUNS * 5 + result.retried
+
+
+def test_task_processes_that_survive_the_server_are_not_run_again(rig: Rig) -> None:
+    """Only the server and its zygote are killed (the OOM killer's pick); the task processes,
+    in sessions of their own, go on. The restarted scheduler must leave their attempts alone:
+    they record their own outcomes, and none is retried or run twice."""
+    log = rig.home / "scheduler.log"
+    first = start_tree(["scheduler"], rig.env, log)
+    survivors: set[int] = set()
+    try:
+        wait_dag(DAG_ID, timeout=120)
+        trigger_runs(DAG_ID, RUNS)
+        left, survivors = crash_mid_run(
+            first, DAG_ID, succeeded=2, timeout=120, task_processes_survive=True
+        )
+    finally:
+        stop_tree(first)
+    assert left["running"] > 0 and survivors
+
+    second = start_tree(["scheduler"], rig.env, log)
+    try:
+        wait_for(lambda: all_final(DAG_ID, RUNS), 120, "every run to be final after restart")
+        result = account(DAG_ID, rig.out)
+    finally:
+        stop_tree(second)
+        reap(survivors)
+    assert run_states(DAG_ID) == {"success": RUNS}
+    assert (result.duplicated, result.lost, result.unfinished, result.retried) == (0, 0, 0, 0)
+    assert result.executions == RUNS * 5
