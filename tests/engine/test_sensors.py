@@ -95,6 +95,32 @@ DAG_FILES = {
 
         rapid()
     """,
+    "clock.py": f"""
+        import datetime
+        from airflow import DAG
+        from airflow.sensors.date_time import DateTimeSensor
+        from airflow.sensors.time_delta import TimeDeltaSensor
+        from airflow.sensors.time_sensor import TimeSensor
+        with DAG("clock", schedule=None, start_date={START}, params={{"at": ""}}):
+            DateTimeSensor(task_id="at", target_time="{{{{ params.at }}}}", mode="reschedule",
+                           poke_interval=0.2, timeout=120)
+            TimeDeltaSensor(task_id="after", delta=datetime.timedelta(seconds=1),
+                            poke_interval=0.2, timeout=120)
+            TimeSensor(task_id="never_today", target_time=datetime.time.max, mode="reschedule",
+                       poke_interval=0.1, timeout=1, soft_fail=True)
+    """,
+    "weekday.py": f"""
+        import datetime
+        from airflow import DAG
+        from airflow.sensors.weekday import DayOfWeekSensor
+        from airflow.utils.weekday import WeekDay
+        with DAG("weekday", schedule=None, start_date={START}):
+            DayOfWeekSensor(task_id="tuesday", week_day="Tuesday", use_task_logical_date=True,
+                            poke_interval=0.1, timeout=5)
+            DayOfWeekSensor(task_id="sunday", week_day={{WeekDay.SUNDAY}}, mode="reschedule",
+                            use_task_logical_date=True, poke_interval=0.1, timeout=0.5,
+                            soft_fail=True)
+    """,
     "upstream_dag.py": f"""
         import datetime
         from airflow import DAG
@@ -120,6 +146,8 @@ DAG_FILES = {
 
 def test_sensor_dags_parse(engine: Engine) -> None:
     for dag_id in (
+        "clock",
+        "weekday",
         "file_wait",
         "bash_wait",
         "never",
@@ -255,6 +283,31 @@ def test_next_poke_waits_for_the_previous_process(engine: Engine, tmp_path: Path
     assert ti.state == "success" and ti.try_number == 1
     assert len(_reschedules("rapid", run_id, "tenth_poke")) == 9
     assert (tmp_path / "pokes").read_text() == "10"
+
+
+def test_time_sensors_wait_for_their_time(engine: Engine) -> None:
+    engine.wait_dag("clock")
+    now = dt.datetime.now(dt.UTC)
+    at = now + dt.timedelta(seconds=1)
+    run_id = engine.trigger("clock", conf={"at": at.isoformat()}, logical_date=now)
+    assert engine.wait_run("clock", run_id, timeout=60) == "success"
+    tis = engine.tis("clock", run_id)
+    # Success means the last poke saw the target passed; each ended after its target.
+    assert tis["at"].state == "success" and tis["at"].end_date > at
+    assert tis["after"].state == "success"
+    assert tis["after"].end_date > now + dt.timedelta(seconds=1)
+    assert tis["never_today"].state == "skipped"
+    assert tis["at"].try_number == tis["never_today"].try_number == 1
+
+
+def test_day_of_week_sensor_on_the_logical_date(engine: Engine) -> None:
+    engine.wait_dag("weekday")
+    tuesday = dt.datetime(2024, 3, 5, tzinfo=dt.UTC)
+    run_id = engine.trigger("weekday", logical_date=tuesday)
+    assert engine.wait_run("weekday", run_id, timeout=60) == "success"
+    tis = engine.tis("weekday", run_id)
+    assert tis["tuesday"].state == "success" and tis["sunday"].state == "skipped"
+    assert len(_reschedules("weekday", run_id, "sunday")) >= 1
 
 
 @pytest.mark.parametrize("code,expected", [(0, "success"), (3, "failed")])
