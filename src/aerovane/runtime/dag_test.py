@@ -98,10 +98,12 @@ def run_dag_test(
     from aerovane.config import ensure_home
     from aerovane.control.live import refresh
     from aerovane.db.migrate import migrate
+    from aerovane.runtime.task_runner import point_google_auth_at_metadata_server
     from aerovane.services.dag_runs import create_dag_run, generate_run_id
 
     say = echo or _print
     ensure_home()
+    point_google_auth_at_metadata_server()  # as in a task process
     migrate()
     refresh()  # the environment's live overrides and variables, as its task processes get them
     data = serialize_dag(dag)  # validates the DAG
@@ -295,16 +297,20 @@ class _Tee:
 def _task_output(path: Path) -> Iterator[None]:
     """While a task runs: its prints and log records go to the console as they happen and to
     its log file. The root logger's handlers and level are restored afterwards."""
+    from aerovane.authoring.secrets_masker import get_masker
     from aerovane.config import get_settings
+    from aerovane.runtime.task_log import MaskedStream
     from aerovane.runtime.task_runner import LOG_FORMAT
 
     path.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
     saved = (sys.stdout, sys.stderr, list(root.handlers), root.level)
     with path.open("a", encoding="utf-8", buffering=1) as logfile:
-        tee = _Tee(sys.stdout, logfile)
-        handler = logging.StreamHandler(tee)  # type: ignore[arg-type]
+        # Secrets masked as in a task process's log (aerovane.runtime.task_log).
+        tee = MaskedStream(_Tee(sys.stdout, logfile))  # type: ignore[arg-type]
+        handler = logging.StreamHandler(tee)
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.addFilter(get_masker())
         for old in saved[2]:
             root.removeHandler(old)
         root.addHandler(handler)

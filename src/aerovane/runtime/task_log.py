@@ -119,9 +119,14 @@ class MaskedLog:
             text = masker.redact_text(data.decode("utf-8", errors="surrogateescape"))
             data = text.encode("utf-8", errors="surrogateescape")
         view = memoryview(data)
-        while view:
-            written = os.write(self._file, view)
-            view = view[written:]
+        try:
+            while view:
+                written = os.write(self._file, view)
+                view = view[written:]
+        except OSError:
+            # A full disk loses log lines, but the pipe keeps being drained: a task blocked
+            # writing its output would never finish.
+            return
 
 
 class MaskedStream(io.TextIOBase):

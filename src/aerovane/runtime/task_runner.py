@@ -282,11 +282,17 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
+def point_google_auth_at_metadata_server() -> None:
+    """Tasks' google-auth finds Aerovane's metadata server (the IP is its ping), unless the
+    environment already names one."""
+    for name in ("GCE_METADATA_HOST", "GCE_METADATA_IP"):
+        os.environ.setdefault(name, metadata_host())
+
+
 def run_workload(payload: dict[str, Any]) -> int:
     """Entry point in the forked child. Returns the process exit code (0 unless internal error)."""
     workload = TaskWorkload.from_dict(payload)
-    for name in ("GCE_METADATA_HOST", "GCE_METADATA_IP"):  # google-auth finds Aerovane's
-        os.environ.setdefault(name, metadata_host())  # metadata server (the IP is its ping)
+    point_google_auth_at_metadata_server()
     task_log = _open_log(workload.log_path)
     try:
         key = workload.key
