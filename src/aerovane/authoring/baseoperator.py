@@ -82,6 +82,8 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
     _is_setup: bool = False
     _is_teardown: bool = False
     _on_failure_fail_dagrun: bool = False
+    #: Attributes written to the serialized DAG for the server to act on (unrendered).
+    serialized_extra_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,

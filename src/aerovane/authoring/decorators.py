@@ -156,7 +156,8 @@ def _decorator_for(operator_path: str) -> Callable[..., Any]:
 
 class _TaskDecoratorCollection:
     """`task`: `@task`, `@task(...)`, `@task.python`, `.branch`, `.short_circuit`, `.bash`,
-    `.virtualenv`, `.external_python`, `.branch_virtualenv`, `.branch_external_python`."""
+    `.virtualenv`, `.external_python`, `.branch_virtualenv`, `.branch_external_python`,
+    `.sensor`."""
 
     python = staticmethod(_decorator_for("_PythonDecoratedOperator"))
     branch = staticmethod(_decorator_for("_BranchPythonDecoratedOperator"))
@@ -166,6 +167,7 @@ class _TaskDecoratorCollection:
     external_python = staticmethod(_decorator_for("_PythonExternalDecoratedOperator"))
     branch_virtualenv = staticmethod(_decorator_for("_BranchPythonVirtualenvDecoratedOperator"))
     branch_external_python = staticmethod(_decorator_for("_BranchExternalPythonDecoratedOperator"))
+    sensor = staticmethod(_decorator_for("_SensorDecoratedOperator"))
 
     @overload
     def __call__(self, python_callable: F) -> _TaskDecorator[F]: ...
@@ -189,7 +191,8 @@ class _TaskDecoratorCollection:
         raise AttributeError(
             f"task.{name} is not supported by Aerovane; available TaskFlow decorators: "
             "task, task.python, task.branch, task.short_circuit, task.bash, task.virtualenv, "
-            "task.external_python, task.branch_virtualenv, task.branch_external_python"
+            "task.external_python, task.branch_virtualenv, task.branch_external_python, "
+            "task.sensor"
         )
 
 

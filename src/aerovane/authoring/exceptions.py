@@ -8,11 +8,15 @@ compatibility shim can alias them one to one.
 
 from __future__ import annotations
 
+import datetime as dt
+
 __all__ = [
     "AerovaneDagError",
     "AerovaneException",
     "AerovaneFailException",
     "AerovaneNotFoundException",
+    "AerovaneRescheduleException",
+    "AerovaneSensorTimeout",
     "AerovaneSkipException",
     "AerovaneTaskTimeout",
     "DagRunAlreadyExists",
@@ -30,6 +34,20 @@ class AerovaneSkipException(AerovaneException):
 
 class AerovaneFailException(AerovaneException):
     """Raised by a task to fail immediately, without using its remaining retries."""
+
+
+class AerovaneSensorTimeout(AerovaneException):
+    """A sensor's `timeout` passed before its condition was met; the attempt fails without
+    retrying, as in Airflow."""
+
+
+class AerovaneRescheduleException(AerovaneException):
+    """Raised by a sensor in `reschedule` mode: end this attempt as `up_for_reschedule` and run
+    it again, in the same try, at `reschedule_date`."""
+
+    def __init__(self, reschedule_date: dt.datetime) -> None:
+        super().__init__(f"Rescheduled to {reschedule_date.isoformat()}")
+        self.reschedule_date = reschedule_date
 
 
 class AerovaneTaskTimeout(BaseException):

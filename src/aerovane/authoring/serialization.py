@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -135,6 +135,10 @@ def _serialize_task(task: BaseOperator, weight: int) -> dict[str, Any]:
         data["is_teardown"] = True
     if task.on_failure_fail_dagrun:
         data["on_failure_fail_dagrun"] = True
+    # Operator arguments the server acts on (e.g. ExternalTaskMarker's target), unrendered.
+    extra = {name: _json_safe(getattr(task, name)) for name in cls.serialized_extra_fields}
+    if extra:
+        data["extra_fields"] = extra
     return data
 
 
@@ -244,6 +248,8 @@ class SerializedTask:
     is_setup: bool = False
     is_teardown: bool = False
     on_failure_fail_dagrun: bool = False
+    #: The operator's `serialized_extra_fields`, as written (templates unrendered).
+    extra_fields: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @property
     def task_type(self) -> str:
@@ -296,6 +302,7 @@ class SerializedTask:
             is_setup=data.get("is_setup", False),
             is_teardown=data.get("is_teardown", False),
             on_failure_fail_dagrun=data.get("on_failure_fail_dagrun", False),
+            extra_fields=data.get("extra_fields"),
         )
 
 

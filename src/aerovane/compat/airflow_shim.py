@@ -55,6 +55,8 @@ def _exceptions() -> dict[str, Any]:
         "AirflowFailException": module.AerovaneFailException,
         "AirflowTaskTimeout": module.AerovaneTaskTimeout,
         "AirflowNotFoundException": module.AerovaneNotFoundException,
+        "AirflowSensorTimeout": module.AerovaneSensorTimeout,
+        "AirflowRescheduleException": module.AerovaneRescheduleException,
         "ParamValidationError": module.ParamValidationError,
         "DagRunAlreadyExists": module.DagRunAlreadyExists,
     }
@@ -73,6 +75,7 @@ _OPERATORS_PYTHON = _authoring(
     "ExternalPythonOperator",
     "get_current_context",
 )
+_SENSORS = "aerovane.authoring.sensors"
 _MODELS = _authoring("DAG", "BaseOperator", "Variable", "Connection", "Param")
 
 #: Module name → loader of its public names. A name ending in "." is a package.
@@ -117,6 +120,28 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
         get_email_address_list="get_email_address_list",
     ),
     "airflow.decorators.": _public("aerovane.authoring.decorators"),
+    "airflow.sensors.": lambda: {},
+    "airflow.sensors.base": _from(
+        _SENSORS + ".base",
+        BaseSensorOperator="BaseSensorOperator",
+        PokeReturnValue="PokeReturnValue",
+        poke_mode_only="poke_mode_only",
+    ),
+    "airflow.sensors.bash": _from(_SENSORS + ".bash", BashSensor="BashSensor"),
+    "airflow.sensors.python": _from(_SENSORS + ".python", PythonSensor="PythonSensor"),
+    "airflow.sensors.filesystem": _from(_SENSORS + ".filesystem", FileSensor="FileSensor"),
+    "airflow.sensors.time_sensor": _from(_SENSORS + ".time_sensor", TimeSensor="TimeSensor"),
+    "airflow.sensors.time_delta": _from(
+        _SENSORS + ".time_delta", TimeDeltaSensor="TimeDeltaSensor"
+    ),
+    "airflow.sensors.date_time": _from(_SENSORS + ".date_time", DateTimeSensor="DateTimeSensor"),
+    "airflow.sensors.weekday": _from(_SENSORS + ".weekday", DayOfWeekSensor="DayOfWeekSensor"),
+    "airflow.sensors.external_task": _from(
+        _SENSORS + ".external_task",
+        ExternalTaskSensor="ExternalTaskSensor",
+        ExternalTaskMarker="ExternalTaskMarker",
+        ExternalDagLink="ExternalDagLink",
+    ),
     "airflow.datasets": _authoring("Dataset", "DatasetAll", "DatasetAny"),
     "airflow.exceptions": _exceptions,
     "airflow.macros.": _public("aerovane.authoring.macros"),

@@ -273,6 +273,16 @@ OPTIONS: list[Option] = [
         ("task_heartbeat_sec", "5", parse_float(0.1)),
     ),
     *_opts(
+        "sensors",
+        (
+            "default_timeout",
+            "604800",
+            parse_float(0),
+            False,
+            "A sensor's timeout (seconds) by default.",
+        ),
+    ),
+    *_opts(
         "identity",
         ("project_id", "aerovane", parse_str, False, "Project part of service-account emails."),
         ("project_number", "", parse_str, False, "12-digit project number; derived if empty."),

@@ -175,6 +175,8 @@ class TaskInstance(Base):
     queued_by_job_id: Mapped[int | None]
     executor: Mapped[str | None] = mapped_column(String(1000))
     executor_config: Mapped[Any] = mapped_column(JSON, nullable=True)
+    #: When an `up_for_retry` or `up_for_reschedule` task instance may run again. Kept on one
+    #: scheduled back from `up_for_reschedule`: the next attempt resumes the same try.
     next_retry_at: Mapped[dt.datetime | None]
     last_heartbeat_at: Mapped[dt.datetime | None]
     rendered_fields: Mapped[Any] = mapped_column(JSON, nullable=True)
@@ -224,6 +226,38 @@ class TaskInstanceHistory(Base):
         ForeignKeyConstraint(
             ["dag_id", "run_id"], ["dag_run.dag_id", "dag_run.run_id"], ondelete="CASCADE"
         ),
+    )
+
+
+class TaskReschedule(Base):
+    """One `reschedule`-mode poke that ended with "not yet": when it ran and when the same try
+    runs again. The first row of a try gives the sensor's original start (for `timeout`)."""
+
+    __tablename__ = "task_reschedule"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN))
+    task_id: Mapped[str] = mapped_column(String(ID_LEN))
+    run_id: Mapped[str] = mapped_column(String(ID_LEN))
+    map_index: Mapped[int] = mapped_column(Integer, default=-1)
+    try_number: Mapped[int] = mapped_column(Integer)
+    start_date: Mapped[dt.datetime]
+    end_date: Mapped[dt.datetime]
+    duration: Mapped[int] = mapped_column(Integer)
+    reschedule_date: Mapped[dt.datetime]
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["dag_id", "task_id", "run_id", "map_index"],
+            [
+                "task_instance.dag_id",
+                "task_instance.task_id",
+                "task_instance.run_id",
+                "task_instance.map_index",
+            ],
+            ondelete="CASCADE",
+        ),
+        Index(None, "dag_id", "task_id", "run_id", "map_index", "try_number"),
     )
 
 

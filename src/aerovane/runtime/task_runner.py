@@ -395,6 +395,8 @@ def execute_attempt(
     from aerovane.authoring.context import build_context, set_current_context
     from aerovane.authoring.exceptions import (
         AerovaneFailException,
+        AerovaneRescheduleException,
+        AerovaneSensorTimeout,
         AerovaneSkipException,
         AerovaneTaskTimeout,
     )
@@ -410,6 +412,7 @@ def execute_attempt(
     state = TaskState.SUCCESS
     retryable = True
     error: BaseException | None = None
+    reschedule_date: dt.datetime | None = None
     context: dict[str, Any] = {}
     interrupted: KeyboardInterrupt | None = None
 
@@ -480,6 +483,11 @@ def execute_attempt(
     except AerovaneSkipException as exc:
         state, error = TaskState.SKIPPED, exc
         log.info("Skipping task: %s", exc or "skip requested")
+    except AerovaneRescheduleException as exc:
+        state, reschedule_date = TaskState.UP_FOR_RESCHEDULE, exc.reschedule_date
+    except AerovaneSensorTimeout as exc:
+        state, retryable = TaskState.FAILED, False
+        log.error("Sensor timed out (no retry): %s", exc)
     except (AerovaneTaskTimeout, TaskTerminated) as exc:
         state, error = TaskState.FAILED, exc
         log.error("Task failed: %s", exc)
@@ -504,6 +512,8 @@ def execute_attempt(
 
     if state == TaskState.FAILED:
         final = _handle_failure(key, task, ti_row, retryable=retryable, rendered=rendered)
+    elif reschedule_date is not None:
+        final = _reschedule(key, ti_row, reschedule_date, rendered=rendered)
     else:
         outlets = None
         if state == TaskState.SUCCESS:
@@ -587,6 +597,49 @@ def _handle_failure(
     )
     ok = finish(key, TaskState.FAILED, started=started, rendered_fields=rendered)
     return TaskState.FAILED if ok else None
+
+
+def _reschedule(
+    key: TaskKey,
+    ti_row: models.TaskInstance,
+    reschedule_date: dt.datetime,
+    *,
+    rendered: dict[str, Any] | None,
+) -> TaskState | None:
+    """End the attempt as `up_for_reschedule` with a `task_reschedule` row, in one transaction;
+    the scheduler runs the same try again at `reschedule_date` (kept in `next_retry_at`)."""
+    log.info(
+        "Rescheduling task, marking task as UP_FOR_RESCHEDULE; next poke at %s",
+        reschedule_date.isoformat(),
+    )
+    now = utcnow()
+    started = ti_row.start_date or now
+    with create_session() as session:
+        values: dict[str, Any] = {
+            "state": TaskState.UP_FOR_RESCHEDULE.value,
+            "end_date": now,
+            "duration": (now - started).total_seconds(),
+            "next_retry_at": reschedule_date,
+        }
+        if rendered is not None:
+            values["rendered_fields"] = _masked_fields(rendered)
+        if session.execute(_outcome_statement(key, values)).rowcount != 1:
+            return None
+        session.add(
+            models.TaskReschedule(
+                dag_id=key.dag_id,
+                task_id=key.task_id,
+                run_id=key.run_id,
+                map_index=key.map_index,
+                try_number=key.try_number,
+                start_date=started,
+                end_date=now,
+                duration=int((now - started).total_seconds()),
+                reschedule_date=reschedule_date,
+            )
+        )
+    notify_schedulers()
+    return TaskState.UP_FOR_RESCHEDULE
 
 
 def _safe_on_kill(task: Any) -> None:

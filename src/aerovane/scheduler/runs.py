@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("aerovane.scheduler")
 
 TI = models.TaskInstance
+#: Task states that wait for `next_retry_at` before the scheduler schedules them again.
+_WAITING = frozenset({TaskState.UP_FOR_RETRY.value, TaskState.UP_FOR_RESCHEDULE.value})
 RUNNING = DagRunState.RUNNING.value
 QUEUED = DagRunState.QUEUED.value
 
@@ -296,18 +298,18 @@ def advance_run(
         progress.finished = DagRunState.FAILED.value
         return progress
 
-    retry_at = {r.task_id: r.next_retry_at for r in rows if r.state == TaskState.UP_FOR_RETRY.value}
+    retry_at = {r.task_id: r.next_retry_at for r in rows if r.state in _WAITING}
     changes: dict[str, list[str]] = {}
-    retry_now: list[str] = []
+    due: dict[str, list[str]] = {}
     shape = _shape(dag)
     for task_id in shape.order:
         if task_id not in states:
             continue
         state = states[task_id]
-        if state == TaskState.UP_FOR_RETRY.value:
+        if state in _WAITING:
             when = retry_at.get(task_id)
             if when is None or when <= now:
-                retry_now.append(task_id)
+                due.setdefault(state, []).append(task_id)
                 states[task_id] = TaskState.SCHEDULED.value
             elif progress.next_retry_at is None or when < progress.next_retry_at:
                 progress.next_retry_at = when
@@ -335,7 +337,7 @@ def advance_run(
         changes.setdefault(new, []).append(task_id)
 
     for new, task_ids in changes.items():
-        values: dict[str, object] = {"state": new}
+        values: dict[str, object] = {"state": new, "next_retry_at": None}
         if new != TaskState.SCHEDULED.value:
             values.update(start_date=now, end_date=now, duration=0.0)
         for chunk in _chunks(task_ids):
@@ -344,12 +346,18 @@ def advance_run(
                 .where(*ti_where, TI.task_id.in_(chunk), TI.state.is_(None))
                 .values(**values)
             )
-    for chunk in _chunks(retry_now):
-        session.execute(
-            update(TI)
-            .where(*ti_where, TI.task_id.in_(chunk), TI.state == TaskState.UP_FOR_RETRY.value)
-            .values(state=TaskState.SCHEDULED.value)
-        )
+    for state, task_ids in due.items():
+        # A retry starts a new try; a reschedule resumes the same one, which queueing tells by
+        # the reschedule date left in next_retry_at.
+        values = {"state": TaskState.SCHEDULED.value}
+        if state == TaskState.UP_FOR_RETRY.value:
+            values["next_retry_at"] = None
+        for chunk in _chunks(task_ids):
+            session.execute(
+                update(TI)
+                .where(*ti_where, TI.task_id.in_(chunk), TI.state == state)
+                .values(**values)
+            )
 
     values_now = list(states.values())
     if all(s in FINISHED_TI_VALUES for s in values_now):

@@ -22,6 +22,7 @@ from aerovane.authoring.operators.python_env import (
     ExternalPythonOperator,
     PythonVirtualenvOperator,
 )
+from aerovane.authoring.sensors.python import PythonSensor
 
 __all__ = [
     "_BashDecoratedOperator",
@@ -31,6 +32,7 @@ __all__ = [
     "_PythonDecoratedOperator",
     "_PythonExternalDecoratedOperator",
     "_PythonVirtualenvDecoratedOperator",
+    "_SensorDecoratedOperator",
     "_ShortCircuitDecoratedOperator",
 ]
 
@@ -61,6 +63,13 @@ class _BranchPythonVirtualenvDecoratedOperator(BranchPythonVirtualenvOperator):
 
 class _BranchExternalPythonDecoratedOperator(BranchExternalPythonOperator):
     custom_operator_name: ClassVar[str | None] = "@task.branch_external_python"
+
+
+class _SensorDecoratedOperator(PythonSensor):
+    """`@task.sensor`: the function is the poke; it returns a bool or a `PokeReturnValue`."""
+
+    custom_operator_name: ClassVar[str | None] = "@task.sensor"
+    template_fields: ClassVar[tuple[str, ...]] = ("op_args", "op_kwargs")
 
 
 class _BashDecoratedOperator(BashOperator):
