@@ -138,3 +138,6 @@ def test_tasks_are_pointed_at_the_metadata_server(
     assert result.exit_code == 0, result.output
     assert f"GCE_METADATA_HOST={metadata_host()}" in result.output
     assert f"GCE_METADATA_IP={metadata_host()}" in result.output
+    # ... for the tasks only: the caller's environment is left as it was (a leaked value sent
+    # later google-auth users in this process to a server that was gone).
+    assert "GCE_METADATA_HOST" not in os.environ and "GCE_METADATA_IP" not in os.environ

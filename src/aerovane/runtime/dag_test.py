@@ -98,12 +98,11 @@ def run_dag_test(
     from aerovane.config import ensure_home
     from aerovane.control.live import refresh
     from aerovane.db.migrate import migrate
-    from aerovane.runtime.task_runner import point_google_auth_at_metadata_server
+    from aerovane.runtime.task_runner import metadata_server_env
     from aerovane.services.dag_runs import create_dag_run, generate_run_id
 
     say = echo or _print
     ensure_home()
-    point_google_auth_at_metadata_server()  # as in a task process
     migrate()
     refresh()  # the environment's live overrides and variables, as its task processes get them
     data = serialize_dag(dag)  # validates the DAG
@@ -131,7 +130,8 @@ def run_dag_test(
         run_pk = run.id
     say(f"[dag test] {dag.dag_id}: created run {run_id}")
     try:
-        state = _drive(dag, serialized, run_pk, say)
+        with metadata_server_env():  # tasks find the metadata server, as in a task process
+            state = _drive(dag, serialized, run_pk, say)
     except BaseException:
         _abandon(run_pk)
         raise

@@ -9,6 +9,7 @@ fresh and terminates the attempt when its task instance was changed from outside
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import getpass
@@ -18,6 +19,7 @@ import signal
 import socket
 import threading
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -305,11 +307,30 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
+_METADATA_ENV = ("GCE_METADATA_HOST", "GCE_METADATA_IP")
+
+
 def point_google_auth_at_metadata_server() -> None:
     """Tasks' google-auth finds Aerovane's metadata server (the IP is its ping), unless the
     environment already names one."""
-    for name in ("GCE_METADATA_HOST", "GCE_METADATA_IP"):
+    for name in _METADATA_ENV:
         os.environ.setdefault(name, metadata_host())
+
+
+@contextlib.contextmanager
+def metadata_server_env() -> Iterator[None]:
+    """`point_google_auth_at_metadata_server` for tasks run in the caller's process
+    (`dag.test()`): the caller's environment is as it was afterwards."""
+    before = {name: os.environ.get(name) for name in _METADATA_ENV}
+    point_google_auth_at_metadata_server()
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def run_workload(payload: dict[str, Any]) -> int:
