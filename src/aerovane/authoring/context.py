@@ -94,6 +94,7 @@ def build_context(
     `ti` is the engine's task instance (`xcom_pull`, `skip_tasks`, `try_number`, ...). When
     `params` is None they are resolved from the DAG, the task and `dag_run.conf`.
     """
+    from aerovane.authoring.models import set_current_task_instance
     from aerovane.authoring.variables import ConnectionAccessor, VariablesNamespace
     from aerovane.config import get_settings
 
@@ -105,6 +106,7 @@ def build_context(
     ts = logical_date.isoformat()
     if params is None:
         params = resolve_params(dag, task, getattr(dag_run, "conf", None))
+    set_current_task_instance(ti)
     return Context(
         conf=get_settings(),
         conn=ConnectionAccessor(),

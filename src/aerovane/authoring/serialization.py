@@ -27,6 +27,7 @@ from aerovane.authoring.timetables import (
     Timetable,
     time_restriction,
     timetable_from_dict,
+    timetable_to_dict,
 )
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         "doc_md": dag.doc_md,
         "tags": list(dag.tags),
         "owners": list(dict.fromkeys(t.owner for t in dag.task_dict.values())),
-        "timetable": timetable.serialize(),
+        "timetable": timetable_to_dict(timetable),
         "schedule_interval": timetable.schedule_interval_json(),
         "timetable_summary": timetable.summary,
         "timetable_description": timetable.description,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, ClassVar, NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aerovane.authoring._time import as_utc, utcnow
 from aerovane.authoring.exceptions import AerovaneDagError
@@ -20,9 +21,13 @@ __all__ = [
     "CRON_PRESETS",
     "ContinuousTimetable",
     "CronDataIntervalTimetable",
+    "CronTriggerTimetable",
     "DagRunInfo",
     "DataInterval",
+    "DatasetOrTimeSchedule",
+    "DatasetTriggeredTimetable",
     "DeltaDataIntervalTimetable",
+    "EventsTimetable",
     "NullTimetable",
     "OnceTimetable",
     "TimeRestriction",
@@ -30,6 +35,7 @@ __all__ = [
     "time_restriction",
     "timetable_from_dict",
     "timetable_from_schedule",
+    "timetable_to_dict",
 ]
 
 CRON_PRESETS: dict[str, str] = {
@@ -132,18 +138,23 @@ def _aware_interval(interval: DataInterval | None) -> DataInterval | None:
 
 
 class Timetable(ABC):
-    """Base class: decides the next automated run and the interval of manual runs."""
+    """Base class: decides the next automated run and the interval of manual runs.
 
-    type_name: ClassVar[str]
+    Built-in timetables have a `type_name`; a user's subclass (Airflow's custom timetables,
+    registered by a plugin) has none and is serialized by class path with its `serialize()`
+    data, rebuilt with its `deserialize()` classmethod, as Airflow does.
+    """
+
+    type_name: ClassVar[str] = ""
     periodic: ClassVar[bool] = True
     can_be_scheduled: ClassVar[bool] = True
     #: Largest `max_active_runs` this timetable tolerates (continuous needs exactly one).
     active_runs_limit: ClassVar[int | None] = None
 
     @property
-    @abstractmethod
     def summary(self) -> str:
         """Short human form, e.g. "0 0 * * *", "None", "@once", "1 day, 0:00:00"."""
+        return type(self).__name__
 
     @property
     def description(self) -> str:
@@ -163,19 +174,27 @@ class Timetable(ABC):
         """The data interval of a run triggered manually at `run_after`."""
 
     def serialize(self) -> dict[str, Any]:
-        return {"__type": self.type_name}
+        return {"__type": self.type_name} if self.type_name else {}
 
-    @abstractmethod
+    @classmethod
+    def deserialize(cls, data: dict[str, Any]) -> Timetable:
+        """Rebuild from `serialize()` output (override with `serialize` in a custom timetable)."""
+        return cls()
+
+    def validate(self) -> None:  # noqa: B027 - optional hook, as in Airflow
+        """Raise if the timetable cannot work (called when the DAG is validated)."""
+
     def schedule_interval_json(self) -> dict[str, Any] | None:
         """The REST API's `schedule_interval` value (CronExpression / TimeDelta / null)."""
+        return None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Timetable):
             return NotImplemented
-        return self.serialize() == other.serialize()
+        return type(self) is type(other) and self.serialize() == other.serialize()
 
     def __hash__(self) -> int:
-        return hash(repr(sorted(self.serialize().items())))
+        return hash((type(self).__qualname__, repr(sorted(self.serialize().items()))))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.summary!r})"
@@ -465,11 +484,209 @@ class DeltaDataIntervalTimetable(_DataIntervalTimetable):
         }
 
 
+def _timezone_name(tz: object) -> str:
+    """An IANA name for `tz` (a name, a zoneinfo/pendulum zone, or UTC)."""
+    if isinstance(tz, str):
+        name = tz
+    else:
+        name = getattr(tz, "name", None) or getattr(tz, "key", None) or ""
+        if not name and isinstance(tz, tzinfo) and tz.utcoffset(None) == timedelta(0):
+            name = "UTC"
+    if not isinstance(name, str) or not name:
+        raise AerovaneDagError(f"timezone must be an IANA name or a named timezone, not {tz!r}")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise AerovaneDagError(f"Unknown timezone {name!r}") from None
+    return name
+
+
+class CronTriggerTimetable(Timetable):
+    """A run at each cron tick (like POSIX cron), covering `interval` before it (Airflow's
+    CronTriggerTimetable). The expression is read in `timezone`; times stay aware UTC."""
+
+    type_name = "cron_trigger"
+
+    def __init__(
+        self, cron: str, *, timezone: object = "UTC", interval: timedelta = timedelta()
+    ) -> None:
+        from croniter import CroniterError, croniter
+
+        if not isinstance(cron, str) or not cron.strip():
+            raise AerovaneDagError(f"Invalid cron expression {cron!r}: must be a non-empty string")
+        if cron.strip() == "@once":
+            raise AerovaneDagError("CronTriggerTimetable does not take '@once'; use OnceTimetable")
+        if not isinstance(interval, timedelta):
+            raise AerovaneDagError(f"interval must be a datetime.timedelta, got {interval!r}")
+        self._original = cron.strip()
+        self._expression = CRON_PRESETS.get(self._original, self._original)
+        try:
+            croniter(self._expression)
+        except (CroniterError, ValueError, KeyError) as err:
+            raise AerovaneDagError(f"Invalid cron expression {cron!r}: {err}") from None
+        self._croniter = croniter
+        self._timezone = _timezone_name(timezone)
+        self._zone = ZoneInfo(self._timezone)
+        self._interval = interval
+
+    @property
+    def summary(self) -> str:
+        return self._original
+
+    @property
+    def description(self) -> str:
+        return _PRESET_DESCRIPTIONS.get(self._expression, "")
+
+    def _get_next(self, current: datetime) -> datetime:
+        local = as_utc(current).astimezone(self._zone)
+        return as_utc(self._croniter(self._expression, local).get_next(datetime))
+
+    def _get_prev(self, current: datetime) -> datetime:
+        local = as_utc(current).astimezone(self._zone)
+        return as_utc(self._croniter(self._expression, local).get_prev(datetime))
+
+    def _align_to_next(self, current: datetime) -> datetime:
+        current = as_utc(current)
+        next_time = self._get_next(current)
+        return current if self._get_prev(next_time) == current else next_time
+
+    def _align_to_prev(self, current: datetime) -> datetime:
+        current = as_utc(current)
+        prev_time = self._get_prev(current)
+        return current if self._get_next(prev_time) == current else prev_time
+
+    def next_dagrun_info(
+        self,
+        *,
+        last_automated_data_interval: DataInterval | None,
+        restriction: TimeRestriction,
+    ) -> DagRunInfo | None:
+        restriction = _aware_restriction(restriction)
+        last = _aware_interval(last_automated_data_interval)
+        if restriction.catchup:
+            if last is not None:
+                start = self._get_next(last.end)
+            elif restriction.earliest is None:
+                return None
+            else:
+                start = self._align_to_next(restriction.earliest)
+        else:
+            candidates = [self._align_to_prev(utcnow())]
+            if last is not None:
+                candidates.append(self._get_next(last.end))
+            if restriction.earliest is not None:
+                candidates.append(self._align_to_next(restriction.earliest))
+            start = max(candidates)
+        if restriction.latest is not None and restriction.latest < start:
+            return None
+        return DagRunInfo.interval(start - self._interval, start)
+
+    def infer_manual_data_interval(self, *, run_after: datetime) -> DataInterval:
+        run_after = as_utc(run_after)
+        return DataInterval(run_after - self._interval, run_after)
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "__type": self.type_name,
+            "expression": self._original,
+            "timezone": self._timezone,
+            "interval": self._interval.total_seconds(),
+        }
+
+    def schedule_interval_json(self) -> dict[str, Any] | None:
+        return {"__type": "CronExpression", "value": self._original}
+
+
+class EventsTimetable(Timetable):
+    """Runs at listed datetimes only (Airflow's EventsTimetable); each run's interval is its
+    instant. With `restrict_to_events`, a manual run takes the latest event not after it."""
+
+    type_name = "events"
+
+    def __init__(
+        self,
+        event_dates: Iterable[datetime],
+        restrict_to_events: bool = False,
+        presorted: bool = False,
+        description: str | None = None,
+    ) -> None:
+        dates = []
+        for value in event_dates:
+            if not isinstance(value, datetime):
+                raise AerovaneDagError(f"event_dates must hold datetimes, not {value!r}")
+            dates.append(as_utc(value))
+        self.event_dates = dates if presorted else sorted(dates)
+        self.restrict_to_events = bool(restrict_to_events)
+        if description is not None:
+            self._summary = self._description = description
+        else:
+            self._summary = f"{len(self.event_dates)} events"
+            self._description = (
+                f"{len(self.event_dates)} events between {self.event_dates[0]} and "
+                f"{self.event_dates[-1]}"
+                if self.event_dates
+                else "No events"
+            )
+        self._given_description = description
+
+    @property
+    def summary(self) -> str:
+        return self._summary
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    def next_dagrun_info(
+        self,
+        *,
+        last_automated_data_interval: DataInterval | None,
+        restriction: TimeRestriction,
+    ) -> DagRunInfo | None:
+        restriction = _aware_restriction(restriction)
+        last = _aware_interval(last_automated_data_interval)
+        earliest = restriction.earliest
+        if not restriction.catchup:
+            now = utcnow()
+            if earliest is None or now > earliest:
+                earliest = now
+        for event in self.event_dates:
+            if earliest is not None and event < earliest:
+                continue
+            if last is not None and event <= last.end:
+                continue
+            break
+        else:
+            return None
+        if restriction.latest is not None and event > restriction.latest:
+            return None
+        return DagRunInfo.exact(event)
+
+    def infer_manual_data_interval(self, *, run_after: datetime) -> DataInterval:
+        run_after = as_utc(run_after)
+        if not self.restrict_to_events or not self.event_dates:
+            return DataInterval.exact(run_after)
+        past = [event for event in self.event_dates if event <= run_after]
+        return DataInterval.exact(past[-1] if past else self.event_dates[0])
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "__type": self.type_name,
+            "event_dates": [d.isoformat() for d in self.event_dates],
+            "restrict_to_events": self.restrict_to_events,
+            "description": self._given_description,
+        }
+
+
 class DatasetTriggeredTimetable(NullTimetable):
     """Runs come from dataset events, never from the clock (Airflow's DatasetTriggeredTimetable)."""
 
     def __init__(self, condition: Any) -> None:
         self.condition = condition
+
+    @property
+    def dataset_condition(self) -> Any:
+        return self.condition
 
     @property
     def summary(self) -> str:
@@ -486,6 +703,72 @@ class DatasetTriggeredTimetable(NullTimetable):
         return None
 
 
+class DatasetOrTimeSchedule(DatasetTriggeredTimetable):
+    """Runs on dataset events *and* on a time-based timetable (Airflow's DatasetOrTimeSchedule).
+
+    The scheduler reads `condition` for dataset-triggered runs and asks `next_dagrun_info`, which
+    is the wrapped timetable's, for scheduled ones.
+    """
+
+    def __init__(self, *, timetable: Timetable, datasets: Any) -> None:
+        from aerovane.authoring.datasets import BaseDataset, DatasetAll
+
+        if isinstance(timetable, DatasetTriggeredTimetable) or not isinstance(timetable, Timetable):
+            raise AerovaneDagError(
+                "DatasetOrTimeSchedule needs a time-based timetable (dataset timetables "
+                "cannot be nested)"
+            )
+        if isinstance(datasets, BaseDataset):
+            condition = datasets
+        else:
+            items = list(datasets) if isinstance(datasets, Iterable) else []
+            if not items or not all(isinstance(d, BaseDataset) for d in items):
+                raise AerovaneDagError("all elements in 'datasets' must be datasets")
+            condition = items[0] if len(items) == 1 else DatasetAll(*items)
+        super().__init__(condition)
+        self.timetable = timetable
+        self.active_runs_limit = timetable.active_runs_limit  # type: ignore[misc]
+
+    @property
+    def periodic(self) -> bool:  # type: ignore[override]
+        return self.timetable.periodic
+
+    @property
+    def can_be_scheduled(self) -> bool:  # type: ignore[override]
+        return self.timetable.can_be_scheduled
+
+    @property
+    def summary(self) -> str:
+        return f"Dataset or {self.timetable.summary}"
+
+    @property
+    def description(self) -> str:
+        return f"Triggered by datasets or {self.timetable.description}"
+
+    def next_dagrun_info(
+        self,
+        *,
+        last_automated_data_interval: DataInterval | None,
+        restriction: TimeRestriction,
+    ) -> DagRunInfo | None:
+        return self.timetable.next_dagrun_info(
+            last_automated_data_interval=last_automated_data_interval, restriction=restriction
+        )
+
+    def infer_manual_data_interval(self, *, run_after: datetime) -> DataInterval:
+        return self.timetable.infer_manual_data_interval(run_after=run_after)
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "__type": "dataset_or_time",
+            "expression": self.condition.as_expression(),
+            "timetable": timetable_to_dict(self.timetable),
+        }
+
+    def schedule_interval_json(self) -> dict[str, Any] | None:
+        return self.timetable.schedule_interval_json()
+
+
 def timetable_from_schedule(schedule: object) -> Timetable:
     """The timetable for a DAG's `schedule` argument (None, preset/cron string, timedelta, ...)."""
     from aerovane.authoring.datasets import condition_from_schedule
@@ -496,6 +779,7 @@ def timetable_from_schedule(schedule: object) -> Timetable:
     if condition is not None:
         return DatasetTriggeredTimetable(condition)
     if isinstance(schedule, Timetable):
+        schedule.validate()
         return schedule
     if isinstance(schedule, timedelta):
         return DeltaDataIntervalTimetable(schedule)
@@ -512,8 +796,20 @@ def timetable_from_schedule(schedule: object) -> Timetable:
     )
 
 
+def timetable_to_dict(timetable: Timetable) -> dict[str, Any]:
+    """`timetable` as JSON: its own form if built in, else its class path and `serialize()`."""
+    if timetable.type_name:
+        return timetable.serialize()
+    cls = type(timetable)
+    return {
+        "__type": "custom",
+        "class": f"{cls.__module__}.{cls.__qualname__}",
+        "data": timetable.serialize(),
+    }
+
+
 def timetable_from_dict(data: Mapping[str, Any]) -> Timetable:
-    """Rebuild a timetable from `Timetable.serialize()` output."""
+    """Rebuild a timetable from `timetable_to_dict()` output."""
     kind = data.get("__type")
     if kind == "null":
         return NullTimetable()
@@ -521,12 +817,30 @@ def timetable_from_dict(data: Mapping[str, Any]) -> Timetable:
         return OnceTimetable()
     if kind == "continuous":
         return ContinuousTimetable()
-    if kind == "dataset":
+    if kind in ("dataset", "dataset_or_time"):
         from aerovane.authoring.datasets import condition_from_expression
 
-        return DatasetTriggeredTimetable(condition_from_expression(data["expression"]))
+        condition = condition_from_expression(data["expression"])
+        if kind == "dataset":
+            return DatasetTriggeredTimetable(condition)
+        return DatasetOrTimeSchedule(
+            timetable=timetable_from_dict(data["timetable"]), datasets=condition
+        )
     if kind == "cron":
         return CronDataIntervalTimetable(data["expression"])
+    if kind == "cron_trigger":
+        return CronTriggerTimetable(
+            data["expression"],
+            timezone=data.get("timezone", "UTC"),
+            interval=timedelta(seconds=data.get("interval", 0)),
+        )
+    if kind == "events":
+        return EventsTimetable(
+            [datetime.fromisoformat(d) for d in data["event_dates"]],
+            restrict_to_events=data.get("restrict_to_events", False),
+            presorted=True,
+            description=data.get("description"),
+        )
     if kind == "delta":
         return DeltaDataIntervalTimetable(
             timedelta(
@@ -535,4 +849,8 @@ def timetable_from_dict(data: Mapping[str, Any]) -> Timetable:
                 microseconds=data.get("microseconds", 0),
             )
         )
+    if kind == "custom":
+        from aerovane.authoring.plugins import registered_timetable
+
+        return registered_timetable(data["class"]).deserialize(dict(data.get("data") or {}))
     raise ValueError(f"Unknown serialized timetable type {kind!r}")

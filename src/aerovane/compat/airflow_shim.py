@@ -38,6 +38,20 @@ def _from(module_name: str, **renames: str) -> Callable[[], dict[str, Any]]:
     return load
 
 
+def _public(module_name: str) -> Callable[[], dict[str, Any]]:
+    """Every name in the module's `__all__`."""
+
+    def load() -> dict[str, Any]:
+        module = importlib.import_module(module_name)
+        return {name: getattr(module, name) for name in module.__all__}
+
+    return load
+
+
+def _merge(*loaders: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    return lambda: {name: obj for load in loaders for name, obj in load().items()}
+
+
 def days_ago(
     n: int, hour: int = 0, minute: int = 0, second: int = 0, microsecond: int = 0
 ) -> dt.datetime:
@@ -61,24 +75,77 @@ def _exceptions() -> dict[str, Any]:
         "AirflowTaskTimeout": module.AerovaneTaskTimeout,
         "AirflowNotFoundException": module.AerovaneNotFoundException,
         "ParamValidationError": module.ParamValidationError,
+        "AirflowSensorTimeout": module.AerovaneSensorTimeout,
+        "AirflowTaskTerminated": module.AerovaneTaskTerminated,
+        "AirflowConfigException": module.AerovaneConfigException,
+        "AirflowBadRequest": module.AerovaneBadRequest,
+        "AirflowDagCycleException": module.AerovaneDagCycleException,
+        "DuplicateTaskIdFound": module.DuplicateTaskIdFound,
+        "DagNotFound": module.DagNotFound,
+        "TaskNotFound": module.TaskNotFound,
+        "RemovedInAirflow3Warning": module.RemovedInAirflow3Warning,
     }
 
 
 def _root() -> dict[str, Any]:
-    names = _authoring("DAG", "Dataset")()
+    names = _authoring("DAG", "Dataset", "XComArg")()
     return {**names, "__version__": AIRFLOW_COMPAT_VERSION}
 
 
 _OPERATORS_PYTHON = _authoring("PythonOperator", "BranchPythonOperator", "ShortCircuitOperator")
 _MODELS = _authoring("DAG", "BaseOperator", "Variable", "Connection", "Param")
+_MODEL_NAMES = _from(
+    "aerovane.authoring.models", XCom="XCom", DagRun="DagRun", TaskInstance="TaskInstance"
+)
+_TIMETABLES = "aerovane.authoring.timetables"
+_PARAMS_DICT = _from("aerovane.authoring.params", ParamsDict="ParamsDict")
+_CHAIN_LINEAR = _from("aerovane.authoring.dependencies", chain_linear="chain_linear")
 
 #: Module name → loader of its public names. A name ending in "." is a package.
 MODULES: dict[str, Callable[[], dict[str, Any]]] = {
     "airflow.": _root,
-    "airflow.models.": _MODELS,
+    "airflow.models.": _merge(_MODELS, _MODEL_NAMES, _PARAMS_DICT, _authoring("XComArg")),
+    "airflow.models.xcom_arg": _authoring("XComArg"),
+    "airflow.models.xcom": _from("aerovane.authoring.models", XCom="XCom"),
+    "airflow.models.dagrun": _from("aerovane.authoring.models", DagRun="DagRun"),
+    "airflow.models.taskinstance": _from("aerovane.authoring.models", TaskInstance="TaskInstance"),
+    "airflow.configuration": _from("aerovane.authoring.configuration", conf="conf"),
+    "airflow.timetables.": lambda: {},
+    "airflow.timetables.base": _from(
+        _TIMETABLES,
+        Timetable="Timetable",
+        DagRunInfo="DagRunInfo",
+        DataInterval="DataInterval",
+        TimeRestriction="TimeRestriction",
+    ),
+    "airflow.timetables.interval": _from(
+        _TIMETABLES,
+        CronDataIntervalTimetable="CronDataIntervalTimetable",
+        DeltaDataIntervalTimetable="DeltaDataIntervalTimetable",
+    ),
+    "airflow.timetables.trigger": _from(_TIMETABLES, CronTriggerTimetable="CronTriggerTimetable"),
+    "airflow.timetables.events": _from(_TIMETABLES, EventsTimetable="EventsTimetable"),
+    "airflow.timetables.simple": _from(
+        _TIMETABLES,
+        NullTimetable="NullTimetable",
+        OnceTimetable="OnceTimetable",
+        ContinuousTimetable="ContinuousTimetable",
+        DatasetTriggeredTimetable="DatasetTriggeredTimetable",
+    ),
+    "airflow.timetables.datasets": _from(
+        _TIMETABLES, DatasetOrTimeSchedule="DatasetOrTimeSchedule"
+    ),
+    "airflow.plugins_manager": _from(
+        "aerovane.authoring.plugins",
+        AirflowPlugin="AirflowPlugin",
+        AirflowPluginException="AirflowPluginException",
+    ),
+    "airflow.listeners.": _from("aerovane.authoring.listeners", hookimpl="hookimpl"),
     "airflow.models.dag": _authoring("DAG"),
-    "airflow.models.baseoperator": _authoring("BaseOperator", "chain", "cross_downstream"),
-    "airflow.models.param": _authoring("Param"),
+    "airflow.models.baseoperator": _merge(
+        _authoring("BaseOperator", "chain", "cross_downstream"), _CHAIN_LINEAR
+    ),
+    "airflow.models.param": _merge(_authoring("Param"), _PARAMS_DICT),
     "airflow.models.variable": _authoring("Variable"),
     "airflow.models.connection": _authoring("Connection"),
     "airflow.operators.": lambda: {},
@@ -97,7 +164,11 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
     "airflow.utils.": lambda: {},
     "airflow.utils.dates": _dates,
     "airflow.utils.trigger_rule": _authoring("TriggerRule"),
-    "airflow.utils.helpers": _authoring("chain", "cross_downstream"),
+    "airflow.utils.helpers": _merge(
+        _authoring("chain", "cross_downstream"),
+        _CHAIN_LINEAR,
+        _public("aerovane.authoring.helpers"),
+    ),
     "airflow.utils.log.": lambda: {},
     "airflow.utils.log.secrets_masker": _from(
         "aerovane.authoring.secrets_masker",

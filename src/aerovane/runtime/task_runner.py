@@ -308,6 +308,7 @@ def _run_claimed(
     from aerovane.authoring.context import build_context
     from aerovane.authoring.exceptions import (
         AerovaneFailException,
+        AerovaneSensorTimeout,
         AerovaneSkipException,
         AerovaneTaskTimeout,
     )
@@ -335,6 +336,9 @@ def _run_claimed(
 
     ti = RuntimeTaskInstance(ti_row, run_row, task)
     ti.state = TaskState.RUNNING.value
+    listeners = _listeners()
+    _notify(listeners, "on_task_instance_running", previous_state=TaskState.QUEUED, ti=ti)
+    error: BaseException | None = None
     rendered: dict[str, Any] | None = None
     xcoms: list[models.XCom] = []
     state = TaskState.SUCCESS
@@ -395,14 +399,14 @@ def _run_claimed(
         state = TaskState.SKIPPED
         log.info("Skipping task: %s", exc or "skip requested")
     except (AerovaneTaskTimeout, TaskTerminated) as exc:
-        state = TaskState.FAILED
+        state, error = TaskState.FAILED, exc
         log.error("Task failed: %s", exc)
         _safe_on_kill(task)
-    except AerovaneFailException as exc:
-        state, retryable = TaskState.FAILED, False
+    except (AerovaneFailException, AerovaneSensorTimeout) as exc:
+        state, retryable, error = TaskState.FAILED, False, exc
         log.error("Task failed without retry: %s", exc)
-    except BaseException:  # noqa: BLE001 - user code may raise anything
-        state = TaskState.FAILED
+    except BaseException as exc:  # noqa: BLE001 - user code may raise anything
+        state, error = TaskState.FAILED, exc
         log.error("Task failed with exception\n%s", traceback.format_exc())
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -426,8 +430,43 @@ def _run_claimed(
         )
         final = state if done else None
     ti.state = final.value if final else ti.state
+    if final == TaskState.SUCCESS:
+        _notify(listeners, "on_task_instance_success", previous_state=TaskState.RUNNING, ti=ti)
+    elif final in (TaskState.FAILED, TaskState.UP_FOR_RETRY):
+        _notify(
+            listeners,
+            "on_task_instance_failed",
+            previous_state=TaskState.RUNNING,
+            ti=ti,
+            error=error,
+        )
     _run_callbacks(task, final, context)
     return 0
+
+
+def _listeners() -> list[Any]:
+    from aerovane.authoring.plugins import load_plugins
+
+    return load_plugins().listeners
+
+
+def _notify(
+    listeners: list[Any],
+    hook: str,
+    *,
+    previous_state: TaskState,
+    ti: Any,
+    error: BaseException | None = None,
+) -> None:
+    """Airflow's task-instance listener hooks (plugins' `listeners`), after the state change."""
+    if not listeners:
+        return
+    from aerovane.authoring.listeners import notify
+
+    arguments: dict[str, Any] = {"previous_state": previous_state, "task_instance": ti}
+    if hook == "on_task_instance_failed":
+        arguments["error"] = error
+    notify(listeners, hook, session=None, **arguments)
 
 
 def _handle_failure(
