@@ -10,7 +10,7 @@ from __future__ import annotations
 from aerovane.authoring.baseoperator import BaseOperator
 from aerovane.authoring.context import Context
 from aerovane.authoring.dag import DAG
-from aerovane.authoring.datasets import Dataset, DatasetAll, DatasetAny
+from aerovane.authoring.datasets import Dataset, DatasetAlias, DatasetAll, DatasetAny, Metadata
 from aerovane.authoring.decorators import dag, task
 from aerovane.authoring.dependencies import chain, cross_downstream
 from aerovane.authoring.operators import (
@@ -36,10 +36,12 @@ __all__ = [
     "Connection",
     "Context",
     "Dataset",
+    "DatasetAlias",
     "DatasetAll",
     "DatasetAny",
     "DummyOperator",
     "EmptyOperator",
+    "Metadata",
     "Param",
     "PythonOperator",
     "ShortCircuitOperator",

@@ -41,9 +41,11 @@ KNOWN_CONTEXT_KEYS: frozenset[str] = frozenset(
         "exception",
         "execution_date",
         "expanded_ti_count",
+        "inlet_events",
         "inlets",
         "logical_date",
         "macros",
+        "outlet_events",
         "outlets",
         "params",
         "run_id",
@@ -94,6 +96,7 @@ def build_context(
     `ti` is the engine's task instance (`xcom_pull`, `skip_tasks`, `try_number`, ...). When
     `params` is None they are resolved from the DAG, the task and `dag_run.conf`.
     """
+    from aerovane.authoring.datasets import InletEventsAccessors, OutletEventAccessors
     from aerovane.authoring.models import set_current_task_instance
     from aerovane.authoring.variables import ConnectionAccessor, VariablesNamespace
     from aerovane.config import get_settings
@@ -118,9 +121,11 @@ def build_context(
         ds_nodash=ds_nodash,
         execution_date=logical_date,
         expanded_ti_count=None,
+        inlet_events=InletEventsAccessors(task.inlets, getattr(ti, "dataset_events", None)),
         inlets=list(task.inlets),
         logical_date=logical_date,
         macros=importlib.import_module("aerovane.authoring.macros"),
+        outlet_events=OutletEventAccessors(),
         outlets=list(task.outlets),
         params=dict(params),
         run_id=getattr(dag_run, "run_id", None),

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aerovane.authoring._task_graph import TaskGraphView
 from aerovane.authoring._time import dt_from_iso, dt_to_iso, td_from_seconds, td_to_seconds
-from aerovane.authoring.datasets import Dataset, outlet_datasets
+from aerovane.authoring.datasets import Dataset, outlet_aliases, outlet_datasets
 from aerovane.authoring.params import ParamsDict
 from aerovane.authoring.priority import effective_priority_weights
 from aerovane.authoring.timetables import (
@@ -122,6 +122,7 @@ def _serialize_task(task: BaseOperator, weight: int) -> dict[str, Any]:
         "multiple_outputs": bool(task.multiple_outputs),
         "outlets": [_dataset_dict(d) for d in outlet_datasets(task.outlets)],
         "inlets": [_dataset_dict(d) for d in outlet_datasets(task.inlets)],
+        "outlet_aliases": [a.name for a in outlet_aliases(task.outlets)],
     }
     for name in _CALLBACKS:
         data[f"has_{name}"] = bool(getattr(task, name))
@@ -227,6 +228,7 @@ class SerializedTask:
     has_on_skipped_callback: bool
     outlets: tuple[str, ...] = ()
     inlets: tuple[str, ...] = ()
+    outlet_aliases: tuple[str, ...] = ()
 
     @property
     def task_type(self) -> str:
@@ -276,6 +278,7 @@ class SerializedTask:
             has_on_skipped_callback=data.get("has_on_skipped_callback", False),
             outlets=tuple(d["uri"] for d in data.get("outlets", ())),
             inlets=tuple(d["uri"] for d in data.get("inlets", ())),
+            outlet_aliases=tuple(data.get("outlet_aliases", ())),
         )
 
 

@@ -158,7 +158,13 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
     "airflow.operators.dummy_operator": _authoring("DummyOperator"),
     "airflow.operators.trigger_dagrun": _authoring("TriggerDagRunOperator"),
     "airflow.decorators.": _authoring("dag", "task"),
-    "airflow.datasets": _authoring("Dataset", "DatasetAll", "DatasetAny"),
+    "airflow.datasets.": _merge(
+        _authoring("Dataset", "DatasetAll", "DatasetAny"),
+        _from(
+            "aerovane.authoring.datasets", DatasetAlias="DatasetAlias", BaseDataset="BaseDataset"
+        ),
+    ),
+    "airflow.datasets.metadata": _from("aerovane.authoring.datasets", Metadata="Metadata"),
     "airflow.exceptions": _exceptions,
     "airflow.macros.": _from("aerovane.authoring.macros", ds_add="ds_add", ds_format="ds_format"),
     "airflow.utils.": lambda: {},

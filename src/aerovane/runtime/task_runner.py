@@ -159,7 +159,7 @@ def finish(
     next_retry_at: dt.datetime | None = None,
     rendered_fields: dict[str, Any] | None = None,
     xcoms: list[models.XCom] | None = None,
-    outlets: list[str] | None = None,
+    dataset_events: list[Any] | None = None,
 ) -> bool:
     """Record the outcome (and the return-value XComs) in one transaction, unless the task
     instance was changed from outside meanwhile; then wake the scheduler, which can go on to
@@ -171,7 +171,7 @@ def finish(
         next_retry_at=next_retry_at,
         rendered_fields=None if rendered_fields is None else _masked_fields(rendered_fields),
         xcoms=xcoms,
-        outlets=outlets,
+        dataset_events=dataset_events,
     )
     if recorded:
         notify_schedulers()
@@ -194,7 +194,7 @@ def _record_outcome(
     next_retry_at: dt.datetime | None,
     rendered_fields: dict[str, Any] | None,
     xcoms: list[models.XCom] | None,
-    outlets: list[str] | None,
+    dataset_events: list[Any] | None,
 ) -> bool:
     now = utcnow()
     with create_session() as session:
@@ -219,11 +219,11 @@ def _record_outcome(
                 )
             )
             session.add(row)
-        if outlets:
-            from aerovane.services.datasets import record_outlet_events
+        if dataset_events:
+            from aerovane.services.datasets import record_task_events
 
-            record_outlet_events(
-                outlets,
+            record_task_events(
+                dataset_events,
                 dag_id=key.dag_id,
                 task_id=key.task_id,
                 run_id=key.run_id,
@@ -415,18 +415,18 @@ def _run_claimed(
     if state == TaskState.FAILED:
         final = _handle_failure(key, task, ti_row, retryable=retryable, rendered=rendered)
     else:
-        outlets = None
+        events = None
         if state == TaskState.SUCCESS:
-            from aerovane.authoring.datasets import outlet_datasets
+            from aerovane.authoring.datasets import task_events
 
-            outlets = [d.uri for d in outlet_datasets(task.outlets)]
+            events = task_events(task.outlets, context.get("outlet_events"))
         done = finish(
             key,
             state,
             started=ti_row.start_date,
             rendered_fields=rendered,
             xcoms=xcoms,
-            outlets=outlets,
+            dataset_events=events,
         )
         final = state if done else None
     ti.state = final.value if final else ti.state
