@@ -77,6 +77,8 @@ class LoadedPlugins:
     import_errors: dict[str, str] = field(default_factory=dict)
     timetables: dict[str, type] = field(default_factory=dict)
     listeners: list[Any] = field(default_factory=list)
+    modules: list[str] = field(default_factory=list)
+    added_to_path: bool = False
 
 
 _lock = threading.Lock()
@@ -152,9 +154,11 @@ def load_plugins(folder: Path | None = None) -> LoadedPlugins:
             importlib.import_module("aerovane.compat.airflow_shim").install()
             if str(folder) not in sys.path:
                 sys.path.insert(0, str(folder))
+                loaded.added_to_path = True
         for path in files:
             try:
                 module = _import_file(path)
+                loaded.modules.append(module.__name__)
                 for cls in _plugin_classes(module):
                     cls.validate()
                     cls.on_load()
@@ -175,7 +179,7 @@ def load_plugins(folder: Path | None = None) -> LoadedPlugins:
 
 
 def reset_plugins() -> None:
-    """Forget loaded plugins (a changed `plugins_folder`; tests)."""
+    """Forget loaded plugins: their modules, macros and `sys.path` entry (tests)."""
     global _loaded
     with _lock:
         if _loaded is not None:
@@ -183,15 +187,69 @@ def reset_plugins() -> None:
             for plugin in _loaded.plugins:
                 if plugin.macros and hasattr(macros, str(plugin.name)):
                     delattr(macros, str(plugin.name))
+            for name in _loaded.modules:
+                sys.modules.pop(name, None)
+            if _loaded.added_to_path and str(_loaded.folder) in sys.path:
+                sys.path.remove(str(_loaded.folder))
         _loaded = None
 
 
 def registered_timetable(class_path: str) -> type:
     """The timetable class a plugin registered under `module.QualName`."""
-    timetables = load_plugins().timetables
+    timetables = (_loaded if _loaded is not None else load_plugins()).timetables
     try:
         return timetables[class_path]
     except KeyError:
         raise ValueError(
             f"Timetable class {class_path!r} is not registered by a plugin in [core] plugins_folder"
         ) from None
+
+
+def _qualname(obj: Any) -> str:
+    if callable(obj) and hasattr(obj, "__module__") and hasattr(obj, "__name__"):
+        return f"{obj.__module__}.{obj.__name__}"
+    cls = obj if isinstance(obj, type) else type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def plugin_info() -> list[dict[str, Any]]:
+    """What `/api/v1/plugins` lists for each loaded plugin (Airflow's `get_plugin_info` shape:
+    names of the contributed objects, never the objects)."""
+    loaded = load_plugins()
+    info = []
+    for plugin in loaded.plugins:
+        info.append(
+            {
+                "name": str(plugin.name),
+                "hooks": [_qualname(h) for h in plugin.hooks],
+                "executors": [_qualname(e) for e in plugin.executors],
+                "macros": [_qualname(m) for m in plugin.macros],
+                "flask_blueprints": [f"<{_qualname(b)}>" for b in plugin.flask_blueprints],
+                "appbuilder_views": [
+                    {str(k): str(v) for k, v in view.items() if k != "view"}
+                    for view in plugin.appbuilder_views
+                    if isinstance(view, dict)
+                ],
+                "appbuilder_menu_items": [
+                    {str(k): str(v) for k, v in item.items()}
+                    for item in plugin.appbuilder_menu_items
+                    if isinstance(item, dict)
+                ],
+                "global_operator_extra_links": [
+                    f"<{_qualname(link)} object>" for link in plugin.global_operator_extra_links
+                ],
+                "operator_extra_links": [
+                    f"<{_qualname(link)} object>" for link in plugin.operator_extra_links
+                ],
+                "source": loaded.sources.get(str(plugin.name)),
+                "ti_deps": [_qualname(dep) for dep in plugin.ti_deps],
+                "listeners": [
+                    listener.__name__
+                    if isinstance(listener, types.ModuleType)
+                    else _qualname(listener)
+                    for listener in plugin.listeners
+                ],
+                "timetables": [_qualname(t) for t in plugin.timetables],
+            }
+        )
+    return info

@@ -253,3 +253,11 @@ def install() -> bool:
         return False
     sys.meta_path.append(_FINDER)
     return True
+
+
+def uninstall() -> None:
+    """Stop serving `airflow.*` and forget the modules served (tests)."""
+    if _FINDER in sys.meta_path:
+        sys.meta_path.remove(_FINDER)
+    for name in [n for n, m in sys.modules.items() if getattr(m, "__aerovane_shim__", False)]:
+        del sys.modules[name]
