@@ -32,7 +32,14 @@ from airflow.timetables.interval import CronDataIntervalTimetable, DeltaDataInte
 from airflow.timetables.trigger import CronTriggerTimetable
 from airflow.utils.helpers import chain as chain2, cross_downstream as cd2, merge_dicts
 from airflow.utils.trigger_rule import TriggerRule
-from airflow.datasets import Dataset
+from airflow.datasets import Dataset, DatasetAlias
+from airflow.datasets.metadata import Metadata
+from airflow.io.path import ObjectStoragePath
+from airflow.listeners import hookimpl
+from airflow.plugins_manager import AirflowPlugin
+
+assert ObjectStoragePath("file:///tmp/x") / "y" == ObjectStoragePath("/tmp/x/y")
+assert Metadata(Dataset("a"), {}, alias=DatasetAlias("b")).alias_name == "b"
 
 assert XComArg is XComArg2 and DagRun is DagRun2 and TaskInstance is TaskInstance2
 assert XCom is XCom2 and ParamsDict is ParamsDict2 and chain is chain2

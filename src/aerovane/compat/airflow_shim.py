@@ -135,6 +135,10 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
     "airflow.timetables.datasets": _from(
         _TIMETABLES, DatasetOrTimeSchedule="DatasetOrTimeSchedule"
     ),
+    "airflow.io.": lambda: {},
+    "airflow.io.path": _from(
+        "aerovane.authoring.object_storage", ObjectStoragePath="ObjectStoragePath"
+    ),
     "airflow.plugins_manager": _from(
         "aerovane.authoring.plugins",
         AirflowPlugin="AirflowPlugin",
