@@ -144,3 +144,52 @@ def test_listeners_get_the_arguments_they_name(caplog: pytest.LogCaptureFixture)
     assert "listener bug" in caplog.text
     with pytest.raises(ValueError, match="unknown listener hook"):
         notify([listener], "on_dag_run_running")
+
+
+STRATEGY = """
+    from airflow.plugins_manager import AirflowPlugin
+    from airflow.task.priority_strategy import PriorityWeightStrategy
+
+    class Fixed(PriorityWeightStrategy):
+        def __init__(self, value=5):
+            self.value = value
+        def get_weight(self, ti):
+            return self.value
+        def serialize(self):
+            return {"value": self.value}
+
+    class Unregistered(PriorityWeightStrategy):
+        def get_weight(self, ti):
+            return 1
+
+    class StrategyPlugin(AirflowPlugin):
+        name = "strategies"
+        priority_weight_strategies = [Fixed]
+"""
+
+
+def test_priority_weight_strategies_must_be_registered(folder: Path) -> None:
+    from aerovane.authoring import DAG, EmptyOperator
+    from aerovane.authoring.exceptions import AerovaneDagError
+    from aerovane.authoring.serialization import SerializedDAG, serialize_dag
+    from aerovane.db import models
+
+    write(folder, "strategy_plugin.py", STRATEGY)
+    load_plugins(folder)
+    import strategy_plugin
+
+    with DAG("weighted", schedule=None) as dag:
+        EmptyOperator(task_id="inst", weight_rule=strategy_plugin.Fixed(9))
+        EmptyOperator(task_id="path", weight_rule="strategy_plugin.Fixed")
+        EmptyOperator(task_id="plain", weight_rule="upstream")
+        with pytest.raises(AerovaneDagError, match="registered by a plugin"):
+            EmptyOperator(task_id="bad", weight_rule="strategy_plugin.Unregistered")
+        with pytest.raises(AerovaneDagError, match="registered by a plugin"):
+            EmptyOperator(task_id="bad2", weight_rule=strategy_plugin.Unregistered())
+    restored = SerializedDAG(serialize_dag(dag))
+    weights = {
+        task_id: task.priority_weight_for(models.TaskInstance(try_number=0))
+        for task_id, task in restored.task_dict.items()
+    }
+    assert weights == {"inst": 9, "path": 5, "plain": 1}
+    assert restored.task_dict["inst"].weight_rule == "strategy_plugin.Fixed"

@@ -172,3 +172,9 @@ def engine(
                 eng.proc.wait()
             dispose_engines()
             reload_settings()
+            if plugins:  # triggering runs here rebuilt the plugins' timetables and strategies
+                from aerovane.authoring.plugins import reset_plugins
+                from aerovane.compat import airflow_shim
+
+                reset_plugins()
+                airflow_shim.uninstall()

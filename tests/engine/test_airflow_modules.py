@@ -64,11 +64,24 @@ PLUGIN_FILES = {
             def on_task_instance_failed(self, task_instance, error):
                 self._write("failed", task_instance, error=repr(error))
 
+        from airflow.task.priority_strategy import PriorityWeightStrategy
+
+        class Scaled(PriorityWeightStrategy):
+            def __init__(self, factor=1):
+                self.factor = factor
+
+            def get_weight(self, ti):
+                return ti.task.priority_weight * self.factor + ti.try_number
+
+            def serialize(self):
+                return {"factor": self.factor}
+
         class TeamPlugin(AirflowPlugin):
             name = "team"
             macros = [plus_one]
             timetables = [EveryTwoDays]
             listeners = [Recorder()]
+            priority_weight_strategies = [Scaled]
     """,
 }
 
@@ -129,13 +142,16 @@ DAG_FILES = {
         from airflow.decorators import task
         from airflow.models import TaskInstance, XCom
         from airflow.operators.bash import BashOperator
-        from team_plugin import EveryTwoDays
+        from team_plugin import EveryTwoDays, Scaled
 
         with DAG("uses_plugin", schedule=EveryTwoDays(offset_hours=5),
                  start_date=datetime.datetime(2100, 1, 1, tzinfo=datetime.timezone.utc)):
             BashOperator(
-                task_id="macro", bash_command="echo plugin={{{{ macros.team.plus_one(41) }}}}"
+                task_id="macro", bash_command="echo plugin={{{{ macros.team.plus_one(41) }}}}",
+                priority_weight=7, weight_rule=Scaled(factor=3),
             )
+            BashOperator(task_id="by_path", bash_command="true", priority_weight=2,
+                         weight_rule="team_plugin.Scaled")
 
         with DAG("models_names", schedule=None, start_date={START}):
             @task
@@ -249,6 +265,9 @@ def test_plugin_macros_timetable_and_listeners(engine: Engine) -> None:
     run_id = engine.trigger("uses_plugin")
     assert engine.wait_run("uses_plugin", run_id) == "success"
     assert "plugin=42" in engine.log("uses_plugin", run_id, "macro")
+    tis = engine.tis("uses_plugin", run_id)
+    # The plugin's strategy weighed each new task instance (try_number 0 at creation).
+    assert (tis["macro"].priority_weight, tis["by_path"].priority_weight) == (21, 2)
 
     engine.wait_dag("models_names")
     run_id = engine.trigger("models_names")

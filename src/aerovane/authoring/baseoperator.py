@@ -19,6 +19,7 @@ from aerovane.authoring.dag import DAG, validate_key
 from aerovane.authoring.dependencies import DependencyMixin, Relatives, chain, cross_downstream
 from aerovane.authoring.exceptions import AerovaneDagError, AerovaneException
 from aerovane.authoring.params import ParamsDict
+from aerovane.authoring.priority_strategy import PriorityWeightStrategy, coerce_weight_rule
 from aerovane.authoring.trigger_rule import TriggerRule
 from aerovane.authoring.weight_rule import WeightRule
 from aerovane.authoring.xcom_arg import XCOM_RETURN_KEY, XComArg, iter_xcom_args
@@ -95,7 +96,7 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
         dag: DAG | None = None,
         params: Mapping[str, Any] | None = None,
         priority_weight: int = 1,
-        weight_rule: str = WeightRule.DOWNSTREAM,
+        weight_rule: str | PriorityWeightStrategy = WeightRule.DOWNSTREAM,
         queue: str = "default",
         pool: str | None = None,
         pool_slots: int = 1,
@@ -170,7 +171,7 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
             )
         self.priority_weight = priority_weight
         try:
-            self.weight_rule = WeightRule.coerce(weight_rule)
+            self.weight_rule = coerce_weight_rule(weight_rule)
             self.trigger_rule = TriggerRule.coerce(trigger_rule)
         except ValueError as err:
             raise AerovaneDagError(f"Task {task_id!r}: {err}") from None
@@ -374,7 +375,8 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
     @property
     def priority_weight_total(self) -> int:
         """Effective weight per `weight_rule` (see `priority.effective_priority_weights`)."""
-        if self.weight_rule == WeightRule.ABSOLUTE or self._dag is None:
+        rule = self.weight_rule
+        if rule not in (WeightRule.DOWNSTREAM, WeightRule.UPSTREAM) or self._dag is None:
             return self.priority_weight
         task_dict = self._dag.task_dict
         relatives = self.get_flat_relative_ids(upstream=self.weight_rule == WeightRule.UPSTREAM)

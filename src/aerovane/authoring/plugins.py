@@ -27,6 +27,7 @@ __all__ = [
     "AirflowPluginException",
     "LoadedPlugins",
     "load_plugins",
+    "registered_priority_weight_strategy",
     "registered_timetable",
     "reset_plugins",
 ]
@@ -76,6 +77,7 @@ class LoadedPlugins:
     sources: dict[str, str] = field(default_factory=dict)
     import_errors: dict[str, str] = field(default_factory=dict)
     timetables: dict[str, type] = field(default_factory=dict)
+    priority_weight_strategies: dict[str, type] = field(default_factory=dict)
     listeners: list[Any] = field(default_factory=list)
     modules: list[str] = field(default_factory=list)
     added_to_path: bool = False
@@ -173,6 +175,9 @@ def load_plugins(folder: Path | None = None) -> LoadedPlugins:
                 _integrate_macros(plugin)
             for timetable in plugin.timetables:
                 loaded.timetables[f"{timetable.__module__}.{timetable.__qualname__}"] = timetable
+            for strategy in plugin.priority_weight_strategies:
+                path = f"{strategy.__module__}.{strategy.__qualname__}"
+                loaded.priority_weight_strategies[path] = strategy
             loaded.listeners.extend(plugin.listeners)
         _loaded = loaded
         return loaded
@@ -202,6 +207,18 @@ def registered_timetable(class_path: str) -> type:
     except KeyError:
         raise ValueError(
             f"Timetable class {class_path!r} is not registered by a plugin in [core] plugins_folder"
+        ) from None
+
+
+def registered_priority_weight_strategy(class_path: str) -> type:
+    """The priority-weight strategy class a plugin registered under `module.QualName`."""
+    strategies = (_loaded if _loaded is not None else load_plugins()).priority_weight_strategies
+    try:
+        return strategies[class_path]
+    except KeyError:
+        raise ValueError(
+            f"Priority weight strategy {class_path!r} is not registered by a plugin in "
+            "[core] plugins_folder"
         ) from None
 
 

@@ -21,6 +21,11 @@ from aerovane.authoring._time import dt_from_iso, dt_to_iso, td_from_seconds, td
 from aerovane.authoring.datasets import Dataset, outlet_aliases, outlet_datasets
 from aerovane.authoring.params import ParamsDict
 from aerovane.authoring.priority import effective_priority_weights
+from aerovane.authoring.priority_strategy import (
+    PriorityWeightStrategy,
+    strategy_from_dict,
+    strategy_to_dict,
+)
 from aerovane.authoring.timetables import (
     DatasetTriggeredTimetable,
     TimeRestriction,
@@ -104,6 +109,11 @@ def _serialize_task(task: BaseOperator, weight: int) -> dict[str, Any]:
         "priority_weight": weight,
         "own_priority_weight": task.priority_weight,
         "weight_rule": str(task.weight_rule),
+        "weight_strategy": (
+            strategy_to_dict(task.weight_rule)
+            if isinstance(task.weight_rule, PriorityWeightStrategy)
+            else None
+        ),
         "queue": task.queue,
         "owner": task.owner,
         "is_empty": _is_empty(task),
@@ -229,6 +239,17 @@ class SerializedTask:
     outlets: tuple[str, ...] = ()
     inlets: tuple[str, ...] = ()
     outlet_aliases: tuple[str, ...] = ()
+    weight_strategy: dict[str, Any] | None = None
+
+    def priority_weight_for(self, ti: Any) -> int:
+        """The weight of a new task instance: the DAG's computed weight, or the strategy's."""
+        if self.weight_strategy is None:
+            return self.priority_weight
+        from aerovane.authoring.priority import PRIORITY_WEIGHT_MAX, PRIORITY_WEIGHT_MIN
+
+        ti.task = self
+        weight = int(strategy_from_dict(self.weight_strategy).get_weight(ti))
+        return max(PRIORITY_WEIGHT_MIN, min(PRIORITY_WEIGHT_MAX, weight))
 
     @property
     def task_type(self) -> str:
@@ -279,6 +300,7 @@ class SerializedTask:
             outlets=tuple(d["uri"] for d in data.get("outlets", ())),
             inlets=tuple(d["uri"] for d in data.get("inlets", ())),
             outlet_aliases=tuple(data.get("outlet_aliases", ())),
+            weight_strategy=data.get("weight_strategy"),
         )
 
 

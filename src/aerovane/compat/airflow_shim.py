@@ -139,6 +139,10 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
     "airflow.io.path": _from(
         "aerovane.authoring.object_storage", ObjectStoragePath="ObjectStoragePath"
     ),
+    "airflow.task.": lambda: {},
+    "airflow.task.priority_strategy": _from(
+        "aerovane.authoring.priority_strategy", PriorityWeightStrategy="PriorityWeightStrategy"
+    ),
     "airflow.plugins_manager": _from(
         "aerovane.authoring.plugins",
         AirflowPlugin="AirflowPlugin",
