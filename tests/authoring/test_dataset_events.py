@@ -125,3 +125,20 @@ def test_outlet_aliases_are_serialized() -> None:
     task = restored.task_dict["p"]
     assert (task.outlets, task.outlet_aliases) == (("x",), ("out",))
     assert restored.timetable.condition.as_expression() == {"alias": "in"}
+
+
+def test_triggering_dataset_events_group_by_uri_lazily() -> None:
+    from aerovane.authoring.datasets import TriggeringDatasetEvents
+
+    calls: list[int] = []
+
+    def reader() -> list[DatasetEventInfo]:
+        calls.append(1)
+        return [_event(1, "a"), _event(2, "b"), _event(3, "a")]
+
+    events = TriggeringDatasetEvents(reader)
+    assert calls == []
+    assert [e.id for e in events["a"]] == [1, 3] and list(events) == ["a", "b"]
+    assert len(events) == 2 and calls == [1]
+    with pytest.raises(RuntimeError, match="running task"):
+        len(TriggeringDatasetEvents(None))

@@ -114,8 +114,12 @@ DAG_FILES = {
 
         with DAG("on_alias", schedule=[alias], start_date={START}):
             @task(inlets=[raw, alias])
-            def read(*, inlet_events):
+            def read(*, inlet_events, triggering_dataset_events):
                 return {{
+                    "triggered_by": {{
+                        uri: [e.source_task_id for e in events]
+                        for uri, events in triggering_dataset_events.items()
+                    }},
                     "raw": [e.extra for e in inlet_events[raw]],
                     "via_alias": sorted(e.uri for e in inlet_events[alias]),
                     "aliases": sorted({{a for e in inlet_events[alias] for a in e.source_aliases}}),
@@ -232,10 +236,13 @@ def test_outlet_events_aliases_and_metadata_drive_dataset_schedules(engine: Engi
     alias_run = wait_for(lambda: _runs("on_alias"), 30, "a run triggered through the alias")[0]
     assert alias_run.run_type == "dataset_triggered"
     assert engine.wait_run("on_alias", alias_run.run_id) == "success"
+    first = _xcom("on_alias", alias_run.run_id, "read")["triggered_by"]
+    assert first and set(first) <= {"s3://lake/part=1", "s3://lake/part=2"}
     # A run started after the producer finished sees every event in its inlet_events.
     manual = engine.trigger("on_alias")
     assert engine.wait_run("on_alias", manual) == "success"
     assert _xcom("on_alias", manual, "read") == {
+        "triggered_by": {},  # a manual run was not triggered by datasets
         "raw": [{"rows": 3}],
         "via_alias": ["s3://lake/part=1", "s3://lake/part=2"],
         "aliases": ["daily-partitions"],

@@ -55,6 +55,7 @@ KNOWN_CONTEXT_KEYS: frozenset[str] = frozenset(
         "templates_dict",
         "test_mode",
         "ti",
+        "triggering_dataset_events",
         "try_number",
         "ts",
         "ts_nodash",
@@ -96,7 +97,11 @@ def build_context(
     `ti` is the engine's task instance (`xcom_pull`, `skip_tasks`, `try_number`, ...). When
     `params` is None they are resolved from the DAG, the task and `dag_run.conf`.
     """
-    from aerovane.authoring.datasets import InletEventsAccessors, OutletEventAccessors
+    from aerovane.authoring.datasets import (
+        InletEventsAccessors,
+        OutletEventAccessors,
+        TriggeringDatasetEvents,
+    )
     from aerovane.authoring.models import set_current_task_instance
     from aerovane.authoring.variables import ConnectionAccessor, VariablesNamespace
     from aerovane.config import get_settings
@@ -135,6 +140,9 @@ def build_context(
         templates_dict=None,
         test_mode=bool(getattr(ti, "test_mode", False)),
         ti=ti,
+        triggering_dataset_events=TriggeringDatasetEvents(
+            getattr(ti, "triggering_dataset_events", None)
+        ),
         try_number=getattr(ti, "try_number", None),
         ts=ts,
         ts_nodash=logical_date.strftime("%Y%m%dT%H%M%S"),

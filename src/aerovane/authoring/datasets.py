@@ -396,3 +396,34 @@ class InletEventsAccessors(Mapping[Any, Sequence[DatasetEventInfo]]):
         if isinstance(obj, DatasetAlias):
             return _LazyEvents(lambda: reader(alias=obj.name))
         return _LazyEvents(lambda: reader(uri=obj.uri))
+
+
+class TriggeringDatasetEvents(Mapping[str, list[DatasetEventInfo]]):
+    """`context["triggering_dataset_events"]`: the events that triggered this run, by dataset
+    URI (empty for a run not triggered by datasets), read on first use."""
+
+    def __init__(self, reader: Callable[[], Sequence[DatasetEventInfo]] | None) -> None:
+        self._reader = reader
+        self._events: dict[str, list[DatasetEventInfo]] | None = None
+
+    def _all(self) -> dict[str, list[DatasetEventInfo]]:
+        if self._events is None:
+            if self._reader is None:
+                raise RuntimeError("triggering_dataset_events are only readable in a running task")
+            grouped: dict[str, list[DatasetEventInfo]] = {}
+            for event in self._reader():
+                grouped.setdefault(event.dataset_uri, []).append(event)
+            self._events = grouped
+        return self._events
+
+    def __getitem__(self, uri: str) -> list[DatasetEventInfo]:
+        return self._all()[uri]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __repr__(self) -> str:
+        return f"TriggeringDatasetEvents({self._all()!r})"

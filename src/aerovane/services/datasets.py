@@ -227,10 +227,14 @@ def record_task_events(
 
 
 def read_events(
-    *, uri: str | None = None, alias: str | None = None, session: Session
+    *,
+    uri: str | None = None,
+    alias: str | None = None,
+    dag_run_id: int | None = None,
+    session: Session,
 ) -> list[DatasetEventInfo]:
-    """The events of a dataset, or those recorded through an alias, oldest first (a task's
-    `inlet_events`)."""
+    """The events of a dataset, those recorded through an alias, or those that triggered a run,
+    oldest first (a task's `inlet_events` and `triggering_dataset_events`)."""
     from aerovane.authoring.datasets import DatasetEventInfo
 
     event = models.DatasetEvent
@@ -245,6 +249,10 @@ def read_events(
             (models.DatasetAliasModel.id == models.DatasetAliasDatasetEvent.alias_id)
             & (models.DatasetAliasModel.name == alias),
         )
+    elif dag_run_id is not None:
+        query = query.join(
+            models.DagRunDatasetEvent, models.DagRunDatasetEvent.event_id == event.id
+        ).where(models.DagRunDatasetEvent.dag_run_id == dag_run_id)
     else:
         query = query.where(models.DatasetModel.uri == uri)
     rows = session.execute(query.order_by(event.timestamp, event.id)).all()
