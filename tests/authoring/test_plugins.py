@@ -16,11 +16,15 @@ from aerovane.authoring.timetables import timetable_from_dict, timetable_to_dict
 
 
 @pytest.fixture
-def folder(tmp_path: Path) -> Iterator[Path]:
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """`[core] plugins_folder`, emptied of loaded plugins (and the shim) afterwards."""
     from aerovane.compat import airflow_shim
+    from aerovane.config import reload_settings
 
     path = tmp_path / "plugins"
     path.mkdir()
+    monkeypatch.setenv("AEROVANE__CORE__PLUGINS_FOLDER", str(path))
+    reload_settings()
     try:
         yield path
     finally:
@@ -75,9 +79,9 @@ def test_plugins_register_macros_and_timetables(folder: Path) -> None:
         "class Nameless(AirflowPlugin):\n    pass\n",
     )
     write(folder, "broken.py", "raise RuntimeError('bad plugin')\n")
-    loaded = load_plugins(folder)
+    loaded = load_plugins()
     assert [p.name for p in loaded.plugins] == ["math"]
-    assert load_plugins(folder) is loaded  # imported once per process
+    assert load_plugins() is loaded  # imported once per process
     import math_plugin  # the folder is importable, as DAG files expect
 
     assert math_plugin.LOADS == ["math"]
@@ -98,7 +102,7 @@ def test_reset_forgets_modules_macros_and_path(folder: Path) -> None:
     import sys
 
     write(folder, "math_plugin.py", GOOD)
-    load_plugins(folder)
+    load_plugins()
     reset_plugins()
     assert "math_plugin" not in sys.modules
     assert str(folder.resolve()) not in sys.path
@@ -175,7 +179,7 @@ def test_priority_weight_strategies_must_be_registered(folder: Path) -> None:
     from aerovane.db import models
 
     write(folder, "strategy_plugin.py", STRATEGY)
-    load_plugins(folder)
+    load_plugins()
     import strategy_plugin
 
     with DAG("weighted", schedule=None) as dag:

@@ -201,7 +201,7 @@ def reset_plugins() -> None:
 
 def registered_timetable(class_path: str) -> type:
     """The timetable class a plugin registered under `module.QualName`."""
-    timetables = (_loaded if _loaded is not None else load_plugins()).timetables
+    timetables = load_plugins().timetables
     try:
         return timetables[class_path]
     except KeyError:
@@ -212,7 +212,7 @@ def registered_timetable(class_path: str) -> type:
 
 def registered_priority_weight_strategy(class_path: str) -> type:
     """The priority-weight strategy class a plugin registered under `module.QualName`."""
-    strategies = (_loaded if _loaded is not None else load_plugins()).priority_weight_strategies
+    strategies = load_plugins().priority_weight_strategies
     try:
         return strategies[class_path]
     except KeyError:
