@@ -115,11 +115,21 @@ def kill_tree(proc: subprocess.Popen[bytes]) -> int:
 
 
 def crash_mid_run(
-    proc: subprocess.Popen[bytes], dag_id: str, *, succeeded: int, timeout: float
-) -> Counter[str]:
+    proc: subprocess.Popen[bytes],
+    dag_id: str,
+    *,
+    succeeded: int,
+    timeout: float,
+    task_processes_survive: bool = False,
+) -> tuple[Counter[str], set[int]]:
     """Wait until some task instances ended, then freeze the tree; if the frozen metadata
-    shows attempts running, kill the tree and return the task-instance states it left,
-    else let it go on and try again."""
+    shows attempts running, kill the tree and return the task-instance states it left and the
+    pids left alive, else let it go on and try again.
+
+    With `task_processes_survive`, only the server's process group (the main process and its
+    zygote) is killed, as when the OOM killer picks the server: task processes, each in a
+    session of its own, go on and record their outcomes.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not mid_run(dag_id, succeeded=succeeded):
@@ -128,10 +138,33 @@ def crash_mid_run(
         frozen = freeze_tree(proc)
         states = ti_states(dag_id)
         if states["running"] > 0:
-            kill_frozen(proc, frozen)
-            return states
+            survivors = set()
+            if task_processes_survive:
+                survivors = {pid for pid in frozen if _pgid(pid) != proc.pid}
+            kill_frozen(proc, frozen - survivors)
+            thaw(survivors)
+            return states, survivors
         thaw(frozen)
     raise AssertionError(f"no moment with {dag_id} tasks running in {timeout}s")
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def reap(pids: set[int], timeout: float = 60) -> None:
+    """Wait for processes that are not our children to end; kill what is left after `timeout`."""
+    procs = []
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            procs.append(psutil.Process(pid))
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for p in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
 
 
 def stop_tree(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:

@@ -115,7 +115,7 @@ def one_round(runs: int, database_url: str | None, seconds: float) -> dict[str, 
         try:
             wait_dag(DAG_ID, timeout=120)
             trigger_runs(DAG_ID, runs)
-            left = crash_mid_run(first, DAG_ID, succeeded=runs, timeout=600)
+            left, _ = crash_mid_run(first, DAG_ID, succeeded=runs, timeout=600)
             runs_left = run_states(DAG_ID)
         finally:
             stop_tree(first)

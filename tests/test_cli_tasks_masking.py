@@ -1,4 +1,5 @@
-"""`aerovane tasks test` shows the task's output with its secrets masked, as its log would."""
+"""`aerovane tasks test` and `dags test` show the task's output with its secrets masked, and
+`dags test` writes the task's log file masked, as a task process does."""
 
 from __future__ import annotations
 
@@ -46,3 +47,17 @@ def test_tasks_test_masks_secrets(runner: CliRunner) -> None:
     assert "cli-key-5e2b" not in result.output
     assert "printed *** cli-region-visible" in result.output
     assert "returned {'key': '***'}" in result.output
+
+
+def test_dags_test_masks_console_and_log_file(runner: CliRunner) -> None:
+    from aerovane.config import get_settings
+
+    result = runner.invoke(cli, ["dags", "test", "cli_masking"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "cli-key-5e2b" not in result.output
+    assert "printed *** cli-region-visible" in result.output
+    logs = list(get_settings().base_log_folder.rglob("*.log"))
+    assert logs, "dags test wrote no task log"
+    text = "".join(path.read_text(encoding="utf-8") for path in logs)
+    assert "cli-key-5e2b" not in text
+    assert "printed *** cli-region-visible" in text

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -91,3 +93,58 @@ def test_standalone_without_the_proxy(tmp_path: Path) -> None:
     assert f"Aerovane is running at http://localhost:{port}" in out
     assert "OAuth client id" not in out
     assert "Aerovane stopped." in out
+
+
+def _run_cli(home: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    from tests.standalone_server import free_port, standalone_env
+
+    env = {**standalone_env(home, free_port(), free_port()), **extra}
+    return subprocess.run(
+        [sys.executable, "-m", "aerovane", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    """Nothing starts (no scheduler, no traceback); the line names the setting to change."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for args, extra in [
+            (("standalone",), {"AEROVANE__WEBSERVER__WEB_SERVER_PORT": port}),
+            (("standalone",), {"AEROVANE__PROXY__API_PORT": port}),
+            (
+                ("standalone",),
+                {"AEROVANE__WEBSERVER__WEB_SERVER_PORT": port, "AEROVANE__PROXY__ENABLED": "0"},
+            ),
+            (("api-server",), {"AEROVANE__WEBSERVER__WEB_SERVER_PORT": port}),
+        ]:
+            result = _run_cli(tmp_path / "home", *args, **extra)
+            assert result.returncode == 1, result
+            assert result.stdout == ""
+            assert result.stderr.startswith(f"Error: cannot listen on 127.0.0.1:{port}: ")
+            assert result.stderr.count("\n") == 1, result.stderr
+            assert "is already in use" in result.stderr
+            setting = "[proxy] api_port" if "AEROVANE__PROXY__API_PORT" in extra else "[webserver]"
+            assert setting in result.stderr
+
+
+def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, not listening: connections are refused
+        url = f"postgresql+psycopg://aerovane:s3cret-pw@127.0.0.1:{port}/aerovane"
+        for args in (("dags", "list"), ("standalone",), ("users", "list")):
+            result = _run_cli(tmp_path / "home", *args, AEROVANE__DATABASE__SQL_ALCHEMY_CONN=url)
+            assert result.returncode == 1, result
+            assert result.stderr.count("\n") == 1, result.stderr
+            assert result.stderr.startswith(
+                f"Error: the metadata database postgresql+psycopg://aerovane:***@127.0.0.1:{port}/"
+            )
+            assert "Connection refused" in result.stderr
+            assert "[database] sql_alchemy_conn" in result.stderr
+            assert "s3cret-pw" not in result.stdout + result.stderr

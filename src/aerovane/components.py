@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import gc
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from aerovane.config import ensure_home, get_settings
+from aerovane.config import ConfigError, ensure_home, get_settings
 from aerovane.db.migrate import migrate
 
 log = logging.getLogger("aerovane")
@@ -77,6 +79,12 @@ class Components:
     def run(self) -> None:
         """Run until SIGINT/SIGTERM; then stop every component and return."""
         self.prepare()
+        try:
+            # After the zygote fork: task processes must not inherit the listening sockets.
+            sockets = self._bind()
+        except BaseException:
+            self.stop()
+            raise
         from aerovane.control.live import start_watcher
 
         # After the zygote fork: the watcher is a thread. It applies live environment changes
@@ -106,7 +114,7 @@ class Components:
             self._spawn(self.processor.serve, "dag-processor")
         try:
             if self.plan.api:
-                self._serve_api()
+                self._serve_api(sockets)
             else:
                 self._wait_for_signal()
         except KeyboardInterrupt:
@@ -126,30 +134,48 @@ class Components:
             return self.plan.proxy
         return self.settings.getboolean("proxy", "enabled")
 
-    def _serve_api(self) -> None:
-        import uvicorn
-
-        from aerovane.api.app import create_app
-
+    def _bind(self) -> list[socket.socket]:
+        """The listening sockets, bound before any component starts, so a port in use is one
+        clear ConfigError rather than uvicorn's traceback after the scheduler has started."""
+        if not self.plan.api:
+            return []
         host = self.plan.host or self.settings.getstr("webserver", "web_server_host")
         port = (
             self.plan.port
             if self.plan.port is not None
             else self.settings.getint("webserver", "web_server_port")
         )
+        sockets = [listen(host, port, "[webserver] web_server_port (or --port)")]
         if self.proxied:
-            self._serve_proxied(create_app(), host, port)
+            try:
+                sockets.append(
+                    listen(
+                        self.settings.getstr("proxy", "api_host"),
+                        self.settings.getint("proxy", "api_port"),
+                        "[proxy] api_port",
+                    )
+                )
+            except ConfigError:
+                sockets[0].close()
+                raise
+        return sockets
+
+    def _serve_api(self, sockets: list[socket.socket]) -> None:
+        import uvicorn
+
+        from aerovane.api.app import create_app
+
+        if self.proxied:
+            self._serve_proxied(create_app(), sockets)
             return
-        config = uvicorn.Config(
-            create_app(), host=host, port=port, log_level="warning", access_log=False, lifespan="on"
-        )
+        config = uvicorn.Config(create_app(), log_level="warning", access_log=False, lifespan="on")
         self.server = uvicorn.Server(config)
         self._servers = [self.server]
         self.ready.set()
         startup_finished()
-        self.server.run()
+        self.server.run(sockets=sockets)
 
-    def _serve_proxied(self, api: Any, host: str, port: int) -> None:
+    def _serve_proxied(self, api: Any, sockets: list[socket.socket]) -> None:
         """The proxy on the public port (API in-process) and the API on [proxy] api_host:port."""
         import uvicorn
 
@@ -167,24 +193,14 @@ class Components:
             "proxy_headers": False,
         }
         proxy = _supervised_server(
-            uvicorn.Config(
-                create_proxy_app(api), host=host, port=port, lifespan="on", **tls, **common
-            )
+            uvicorn.Config(create_proxy_app(api), lifespan="on", **tls, **common)
         )
-        direct = _supervised_server(
-            uvicorn.Config(
-                api,
-                host=settings.getstr("proxy", "api_host"),
-                port=settings.getint("proxy", "api_port"),
-                lifespan="on",
-                **common,
-            )
-        )
+        direct = _supervised_server(uvicorn.Config(api, lifespan="on", **common))
         self.server = proxy
         self._servers = [proxy, direct]
         self.ready.set()
         startup_finished()
-        asyncio.run(_serve_together([proxy, direct]))
+        asyncio.run(_serve_together(list(zip([proxy, direct], sockets, strict=True))))
 
     def wait_serving(self, timeout: float) -> bool:
         """Block until every server listens and the scheduler has registered its job (what
@@ -241,9 +257,10 @@ def _supervised_server(config: Any) -> Any:
     return _supervised_server_class()(config)
 
 
-async def _serve_together(servers: list[Any]) -> None:
-    """Serve every server until SIGINT/SIGTERM (a second one forces the exit)."""
+async def _serve_together(pairs: list[tuple[Any, socket.socket]]) -> None:
+    """Serve every server on its socket until SIGINT/SIGTERM (a second one forces the exit)."""
     loop = asyncio.get_running_loop()
+    servers = [server for server, _ in pairs]
 
     def stop() -> None:
         for server in servers:
@@ -257,7 +274,7 @@ async def _serve_together(servers: list[Any]) -> None:
             loop.add_signal_handler(sig, stop)
             installed.append(sig)
     try:
-        tasks = [asyncio.ensure_future(server.serve()) for server in servers]
+        tasks = [asyncio.ensure_future(server.serve(sockets=[sock])) for server, sock in pairs]
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         stop()  # one stopped (or failed to start): stop the others too
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -268,91 +285,30 @@ async def _serve_together(servers: list[Any]) -> None:
             loop.remove_signal_handler(sig)
 
 
+def listen(host: str, port: int, setting: str) -> socket.socket:
+    """A socket listening on host:port (as uvicorn binds one), or a ConfigError naming the
+    `setting` to change when the address cannot be had (in use, not local, not permitted)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise ConfigError(f"{setting}: cannot resolve host {host!r} ({exc.strerror})") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"failed: {exc.strerror}"
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: the address {reason}; stop what listens there or "
+            f"set {setting} to a free port"
+        ) from None
+    return sock
+
+
 def api_url() -> str:
     settings = get_settings()
     return settings.base_url
-
-
-def run_dag_once(
-    dag_id: str,
-    logical_date: object | None,
-    conf: dict[str, object] | None,
-    *,
-    timeout: float,
-    echo: object = print,
-) -> str:
-    """`dags test`: parse all DAG files now, trigger `dag_id`, drive the scheduler in this
-    process until the run ends, print each task's log, and return the run's state."""
-
-    from sqlalchemy import select
-
-    from aerovane.dag_processing.manager import DagProcessor
-    from aerovane.db import models
-    from aerovane.db.engine import create_session
-    from aerovane.executors.local import LocalExecutor
-    from aerovane.executors.zygote import ProcessFactory
-    from aerovane.scheduler.job import Scheduler
-    from aerovane.services.dag_runs import trigger_dag_run
-    from aerovane.services.task_logs import log_path, read_log
-
-    settings = ensure_home()
-    migrate()
-    factory = ProcessFactory()
-    factory.start()
-    startup_finished()  # a run may take long: collect garbage from here on
-    try:
-        from aerovane.control.live import refresh
-
-        refresh()  # the environment's overrides and variables, which its tasks then carry
-        processor = DagProcessor(factory)
-        while not processor.first_pass_done:
-            processor.run_once()
-            time.sleep(0.01)
-        with create_session() as session:
-            dag = session.get(models.DagModel, dag_id)
-            if dag is not None:
-                dag.is_paused = False
-            run = trigger_dag_run(
-                dag_id,
-                logical_date=logical_date,
-                conf=conf,  # type: ignore[arg-type]
-                triggered_by="dags test",
-                session=session,
-            )
-            run_id = run.run_id
-        executor = LocalExecutor(
-            parallelism=settings.getint("core", "parallelism"), factory=factory
-        )
-        scheduler = Scheduler(executor)
-        executor._on_event = scheduler.wakeup.notify_process_ended
-        scheduler.on_start()
-        deadline = time.monotonic() + timeout
-        state = "running"
-        try:
-            while time.monotonic() < deadline:
-                delay = scheduler.run_once()
-                with create_session(readonly=True) as session:
-                    state = session.scalar(
-                        select(models.DagRun.state).where(
-                            models.DagRun.dag_id == dag_id, models.DagRun.run_id == run_id
-                        )
-                    )
-                if state in ("success", "failed"):
-                    break
-                scheduler.sleep(min(delay, 0.5))
-        finally:
-            scheduler.on_stop()
-        with create_session(readonly=True) as session:
-            tis = session.scalars(
-                select(models.TaskInstance).where(
-                    models.TaskInstance.dag_id == dag_id, models.TaskInstance.run_id == run_id
-                )
-            )
-            for ti in tis:
-                echo(f"--- {ti.task_id}: {ti.state} (try {ti.try_number}) ---")  # type: ignore[operator]
-                if ti.try_number:
-                    text, _ = read_log(log_path(dag_id, run_id, ti.task_id, ti.try_number))
-                    echo(text.rstrip())  # type: ignore[operator]
-        return str(state)
-    finally:
-        factory.stop()

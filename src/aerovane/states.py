@@ -19,6 +19,11 @@ class DagRunType(StrEnum):
     DATASET_TRIGGERED = "dataset_triggered"
 
 
+#: `dag_run.triggered_by` of a run that `dag.test()` / `aerovane dags test` drives in its own
+#: process; schedulers leave such runs and their task instances alone.
+TEST_RUN_TRIGGER = "test"
+
+
 class TaskState(StrEnum):
     SCHEDULED = "scheduled"
     QUEUED = "queued"

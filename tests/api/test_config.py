@@ -141,7 +141,10 @@ def test_text(client: httpx.Client, admin: httpx.BasicAuth, expose: Callable[[st
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/plain"
     folder = get_settings().base_log_folder
-    assert response.text == f"[logging]\nbase_log_folder = {folder}\nlogging_level = INFO\n"
+    assert response.text == (
+        f"[logging]\nbase_log_folder = {folder}\nlogging_level = INFO\n"
+        "min_length_masked_secret = 5\n"
+    )
     everything = client.get("/config", headers=TEXT, auth=admin).text
     assert everything.startswith("[core]\ndags_folder = ")
     assert "\n\n[database]\n" in everything

@@ -3,6 +3,8 @@ hides, as they govern the task log: the same rule (`aerovane.authoring.secrets_m
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -45,3 +47,28 @@ def test_hiding_can_be_switched_off(
     connection = client.get("/connections/gcs", auth=admin).json()
     assert connection["extra"] == EXTRA  # extras as stored; the password is still never shown
     assert "pw-789" not in client.get("/connections/gcs", auth=admin).text
+
+
+def test_stored_rendered_fields_are_redacted_by_name(
+    client: httpx.Client, accounts: dict[str, Any]
+) -> None:
+    """Rows written before the task runtime masked rendered fields still hide their secrets."""
+    import datetime as dt
+
+    from tests.api.conftest import add_dag, add_run, update_ti
+
+    add_dag("etl")
+    add_run("etl", "run_1", logical_date=dt.datetime(2024, 3, 1, tzinfo=dt.UTC))
+    rendered = {
+        "bash_command": "echo hi",
+        "env": {"API_TOKEN": "tok-1", "PLAIN": "visible"},
+        "password": "pw-2",
+    }
+    update_ti("etl", "run_1", "extract", rendered_fields=rendered)
+    url = "/dags/etl/dagRuns/run_1/taskInstances/extract"
+    shown = client.get(url, auth=accounts["Viewer"].auth).json()["rendered_fields"]
+    assert shown == {
+        "bash_command": "echo hi",
+        "env": {"API_TOKEN": "***", "PLAIN": "visible"},
+        "password": "***",
+    }

@@ -177,6 +177,19 @@ def test_create_google_style_username_and_long_email(
     assert client.get(f"/users/{GOOGLE_ID}", auth=admin).status_code == 200
 
 
+def test_create_with_any_unique_string_as_email(
+    client: httpx.Client, admin: httpx.BasicAuth
+) -> None:
+    """As Airflow's CLI: Cloud Composer's guide says any unique string can be the email."""
+    body = new_user(username=GOOGLE_ID, email="uid-1234")
+    response = client.post("/users", json=body, auth=admin)
+    assert response.status_code == 200, response.text
+    assert response.json()["email"] == "uid-1234"
+    assert stored_user(GOOGLE_ID).email == "uid-1234"
+    again = client.post("/users", json=new_user(username="bob", email="UID-1234"), auth=admin)
+    assert again.status_code == 409, again.text
+
+
 def test_create_without_roles_gets_public(client: httpx.Client, admin: httpx.BasicAuth) -> None:
     body = new_user()
     del body["roles"]
@@ -202,7 +215,7 @@ def test_create_without_password_cannot_use_basic_auth(
     ("overrides", "detail"),
     [
         ({"email": "a" * 250 + "@x.io"}, "email must be at most 254 characters"),
-        ({"email": "not-an-email"}, "'not-an-email' is not a valid email address"),
+        ({"email": " "}, "email must not be empty"),
         ({"email": ""}, "String should have at least 1 character - 'email'"),
         ({"username": ""}, "String should have at least 1 character - 'username'"),
         ({"username": " padded"}, "username must not start or end with whitespace"),
@@ -364,7 +377,7 @@ def test_patch_conflicts(client: httpx.Client, admin: httpx.BasicAuth, alice: An
     ("body", "detail"),
     [
         ({"roles": [{"name": "Nope"}]}, "Unknown roles: 'Nope'"),
-        ({"email": "broken"}, "'broken' is not a valid email address"),
+        ({"email": "bro\nken"}, "email must not contain control characters"),
         ({"email": None}, "Field may not be null. - 'email'"),
         ({"username": ""}, "String should have at least 1 character - 'username'"),
         ({"login_count": 3}, "Extra inputs are not permitted - 'login_count'"),

@@ -73,13 +73,19 @@ def test_long_valid_email(session: Session) -> None:
     _create(session, email=email)
 
 
-@pytest.mark.parametrize(
-    "email",
-    ["", "plain", "no@dot", "two@@example.com", "spa ce@example.com", "a@b.", "a" * 250 + "@x.io"],
-)
+@pytest.mark.parametrize("email", ["", "   ", "nl\nhere", "a" * 250 + "@x.io"])
 def test_invalid_emails(session: Session, email: str) -> None:
-    with pytest.raises(BadRequest, match=r"email|valid"):
+    with pytest.raises(BadRequest, match="email"):
         _create(session, email=email)
+
+
+@pytest.mark.parametrize("email", ["plain", "uid-1234", "no@dot", "two@@example.com", "1234"])
+def test_any_unique_string_is_an_email(session: Session, email: str) -> None:
+    """Airflow's CLI takes any string; Cloud Composer's guide relies on it."""
+    _create(session, email=email)
+    assert find_user("alice", session=session).email == email
+    with pytest.raises(AlreadyExists, match="email"):
+        _create(session, username="bob", email=email.upper())
 
 
 def test_unknown_role(session: Session) -> None:

@@ -3,6 +3,7 @@ what Variable and Connection lookups register."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import types
@@ -78,6 +79,16 @@ def test_registered_secret_is_replaced_in_text(masker: SecretsMasker) -> None:
 def test_url_quoted_form_is_masked_too(masker: SecretsMasker) -> None:
     masker.add_mask("p@ss word/1")
     assert masker.redact_text("postgres://u:p%40ss%20word%2F1@h/db") == "postgres://u:***@h/db"
+
+
+def test_repr_and_json_forms_are_masked(masker: SecretsMasker) -> None:
+    secret = "pa'ss\"w\\rd\nnext-line"
+    masker.add_mask(secret)
+    for shown in (repr({"k": secret}), json.dumps({"k": secret}), str([secret]), secret):
+        masked = masker.redact_text(shown)
+        assert "pa'ss" not in masked and "next-line" not in masked, masked
+    assert masker.redact_text(repr([secret])) == "['***']"
+    assert masker.redact_text(json.dumps([secret])) == '["***"]'
 
 
 def test_longest_secret_wins(masker: SecretsMasker) -> None:

@@ -71,7 +71,8 @@ def test_naive_run_dates_are_utc() -> None:
         logical_date=dt.datetime(2024, 1, 2), data_interval_start=None, data_interval_end=None
     )
     context = make_context(dag, task, dag_run=run)
-    assert context["logical_date"].tzinfo is dt.UTC
+    assert context["logical_date"] == dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
+    assert context["logical_date"].timezone_name == "UTC"
     assert context["data_interval_start"] == context["data_interval_end"] == context["logical_date"]
 
 

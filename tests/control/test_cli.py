@@ -162,6 +162,10 @@ def test_run_streams_output_and_exits_with_the_command_code(
     assert "Command exit code: 0" in created.stderr
     listed = run_cli(f"{RUN} users -- list -o json")
     assert [u["username"] for u in json.loads(listed.stdout)] == ["carol"]
+    # The managed-Airflow guide's pre-registration: any unique string is the email.
+    sa = "-u accounts.google.com:112233 -e uid-112233 -f uid-112233 -l - -r Op"
+    registered = run_cli(f"{RUN} users create -- {sa} --use-random-password")
+    assert registered.stdout == "User accounts.google.com:112233 created with role Op\n"
     erin = "-u erin -e erin@example.com -f Erin -l - -r Viewer"
     secret = run_cli(f"{RUN} users create -- {erin} -p pw-not-shown")
     assert "pw-not-shown" not in secret.output

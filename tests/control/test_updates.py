@@ -433,16 +433,19 @@ with DAG("env_dag", schedule=None, start_date=datetime.datetime(2024, 1, 1)):
 
 
 def test_a_real_task_sees_the_environment_variables(control: Control) -> None:
-    """End to end: the variable reaches a task forked by the real executor's zygote."""
-    from aerovane.components import run_dag_once
+    """End to end: the variable reaches a task `dags test` runs (the run applies the environment
+    to its process first, as the scheduler's workloads carry it to task processes)."""
     from aerovane.config import get_settings
     from aerovane.control import live
+    from aerovane.runtime.dag_test import load_dag, run_dag_test
+    from aerovane.services.task_logs import log_path
 
     (get_settings().dags_folder / "env_dag.py").write_text(TASK_DAG)
     body = {"config": {"softwareConfig": {"envVariables": {"GREETING": "from-the-env"}}}}
     assert control.patch(ENV_VARIABLES, body).status_code == 200
     live.reset()  # this process forgets it: the run reads it, and its tasks carry it
     assert "GREETING" not in os.environ
-    printed: list[str] = []
-    assert run_dag_once("env_dag", None, None, timeout=60, echo=printed.append) == "success"
-    assert "greeting=from-the-env" in "\n".join(printed)
+    result = run_dag_test(load_dag("env_dag"), echo=lambda _line: None)
+    assert result.state == "success"
+    log = log_path("env_dag", result.run_id, "show", 1).read_text()
+    assert "greeting=from-the-env" in log

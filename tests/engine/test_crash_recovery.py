@@ -18,6 +18,7 @@ from benchmarks._crash import (
     account,
     all_final,
     crash_mid_run,
+    reap,
     run_states,
     side_effect_dag,
     start_tree,
@@ -88,7 +89,7 @@ def test_sigkill_of_the_whole_tree_recovers_every_run_exactly_once(rig: Rig) -> 
     try:
         wait_dag(DAG_ID, timeout=120)
         trigger_runs(DAG_ID, RUNS)
-        left = crash_mid_run(first, DAG_ID, succeeded=2, timeout=120)
+        left, _ = crash_mid_run(first, DAG_ID, succeeded=2, timeout=120)
     finally:
         stop_tree(first)
     assert first.returncode == -9
@@ -109,3 +110,32 @@ def test_sigkill_of_the_whole_tree_recovers_every_run_exactly_once(rig: Rig) -> 
     assert result.retried == left["running"]
     # Every final attempt ran once; an interrupted one may have been killed before its line.
     assert RUNS * 5 <= result.executions <= RUNS * 5 + result.retried
+
+
+def test_task_processes_that_survive_the_server_are_not_run_again(rig: Rig) -> None:
+    """Only the server and its zygote are killed (the OOM killer's pick); the task processes,
+    in sessions of their own, go on. The restarted scheduler must leave their attempts alone:
+    they record their own outcomes, and none is retried or run twice."""
+    log = rig.home / "scheduler.log"
+    first = start_tree(["scheduler"], rig.env, log)
+    survivors: set[int] = set()
+    try:
+        wait_dag(DAG_ID, timeout=120)
+        trigger_runs(DAG_ID, RUNS)
+        left, survivors = crash_mid_run(
+            first, DAG_ID, succeeded=2, timeout=120, task_processes_survive=True
+        )
+    finally:
+        stop_tree(first)
+    assert left["running"] > 0 and survivors
+
+    second = start_tree(["scheduler"], rig.env, log)
+    try:
+        wait_for(lambda: all_final(DAG_ID, RUNS), 120, "every run to be final after restart")
+        result = account(DAG_ID, rig.out)
+    finally:
+        stop_tree(second)
+        reap(survivors)
+    assert run_states(DAG_ID) == {"success": RUNS}
+    assert (result.duplicated, result.lost, result.unfinished, result.retried) == (0, 0, 0, 0)
+    assert result.executions == RUNS * 5

@@ -88,3 +88,26 @@ def test_masked_log(tmp_path: Path) -> None:
     assert "child: ***" in lines
     assert lines[-1] == "unterminated ***"
     assert text.count("early-secret-1") == 1 and "unregistered-3" not in text
+
+
+FULL_DISK = """
+import sys
+from aerovane.runtime.task_log import MaskedLog
+
+out = MaskedLog("/dev/full", "%(message)s", "INFO")
+for _ in range(2000):  # far more than a pipe holds
+    print("x" * 200)
+out.close()
+"""
+
+
+def test_a_log_that_cannot_be_written_does_not_block_the_task(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AEROVANE__", "AIRFLOW__"))}
+    env["AEROVANE_HOME"] = str(tmp_path / "home")
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(FULL_DISK)],
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()

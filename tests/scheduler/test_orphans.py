@@ -140,3 +140,52 @@ def test_recover_resets_and_fails_only_what_is_dead(
         "mine": ("running", 1),  # this scheduler's executor reports its exit itself
     }
     assert jobs == {dead_job: "failed", live_job: "running", own_job: "running"}
+
+
+def test_other_hosts_wait_for_heartbeats(run_id: str) -> None:
+    """Another host's processes cannot be seen: its scheduler is dead once its heartbeat is
+    stale, and its running attempts are failed only once their own heartbeat is stale too."""
+    now = utcnow()
+    stale = now - dt.timedelta(minutes=5)
+    with create_session() as session:
+        gone = add_job(session, pid=1, hostname="elsewhere")
+        session.get(models.Job, gone).latest_heartbeat = stale  # type: ignore[union-attr]
+        fresh = add_job(session, pid=1, hostname="elsewhere-too")
+        rows = {
+            ti.task_id: ti
+            for ti in session.scalars(
+                select(models.TaskInstance).where(models.TaskInstance.run_id == run_id)
+            )
+        }
+        plan = {
+            "dead_running": ("running", gone, stale),
+            "live_running": ("running", gone, now),  # its task still heartbeats
+            "mine": ("running", fresh, stale),  # a live scheduler watches it
+            "dead_queued": ("queued", gone, None),
+            "live_queued": ("queued", fresh, None),
+        }
+        for task_id, (state, job_id, beat) in plan.items():
+            ti = rows[task_id]
+            ti.state, ti.queued_by_job_id, ti.last_heartbeat_at = state, job_id, beat
+            ti.hostname, ti.pid, ti.start_date = "elsewhere", 1, stale
+            ti.try_number, ti.executor = 1, EXECUTOR
+    with create_session() as session:
+        result = recover(
+            own_job_id=None, executor_name=EXECUTOR, running_here=set(), session=session
+        )
+    assert result.dead_jobs == [gone]
+    with create_session(readonly=True) as session:
+        after = {
+            ti.task_id: ti.state
+            for ti in session.scalars(
+                select(models.TaskInstance).where(models.TaskInstance.run_id == run_id)
+            )
+        }
+    assert after == {
+        "dead_running": "up_for_retry",
+        "live_running": "running",
+        "mine": "running",
+        "dead_queued": "scheduled",
+        "live_queued": "queued",
+        "dead_no_retry": None,
+    }

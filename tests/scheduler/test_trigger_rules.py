@@ -44,3 +44,38 @@ def test_rules(rule: str, states: list[str | None], expected: str) -> None:
 def test_unknown_rule() -> None:
     with pytest.raises(ValueError, match="unknown trigger rule"):
         evaluate("sometimes", [S])
+
+
+@pytest.mark.parametrize(
+    ("states", "setups", "expected"),
+    [
+        ([S, F], [S], READY),  # the work failed, the setup succeeded: tear down
+        ([S, R], [S], WAIT),
+        ([F, U], [F], UPSTREAM_FAILED),  # no setup succeeded: nothing to tear down
+        ([K, K], [K], SKIPPED),
+        ([S, F, K], [S, F], READY),  # at least one setup succeeded
+        ([F, S], [], READY),  # no setup upstream: plain all_done
+        ([F, None], [], WAIT),
+    ],
+)
+def test_all_done_setup_success(
+    states: list[str | None], setups: list[str | None], expected: str
+) -> None:
+    assert evaluate("all_done_setup_success", states, setups) == expected
+
+
+@pytest.mark.parametrize(
+    ("setups", "expected"),
+    [
+        ([], None),
+        ([S, S], None),
+        ([S, R], WAIT),
+        ([S, F], UPSTREAM_FAILED),
+        ([U], UPSTREAM_FAILED),
+        ([S, K], SKIPPED),
+    ],
+)
+def test_setup_constraint(setups: list[str | None], expected: str | None) -> None:
+    from aerovane.scheduler.trigger_rules import evaluate_setup_constraint
+
+    assert evaluate_setup_constraint(setups) == expected

@@ -11,7 +11,7 @@ from aerovane.authoring.baseoperator import BaseOperator
 from aerovane.authoring.context import Context
 from aerovane.authoring.dag import DAG
 from aerovane.authoring.datasets import Dataset, DatasetAlias, DatasetAll, DatasetAny, Metadata
-from aerovane.authoring.decorators import dag, task
+from aerovane.authoring.decorators import dag, setup, task, teardown
 from aerovane.authoring.dependencies import chain, cross_downstream
 from aerovane.authoring.operators import (
     BashOperator,
@@ -24,6 +24,7 @@ from aerovane.authoring.operators import (
 )
 from aerovane.authoring.params import Param
 from aerovane.authoring.secrets_masker import mask_secret
+from aerovane.authoring.task_group import TaskGroup, task_group
 from aerovane.authoring.trigger_rule import TriggerRule
 from aerovane.authoring.variables import Connection, Variable
 from aerovane.authoring.xcom_arg import XComArg
@@ -45,6 +46,7 @@ __all__ = [
     "Param",
     "PythonOperator",
     "ShortCircuitOperator",
+    "TaskGroup",
     "TriggerDagRunOperator",
     "TriggerRule",
     "Variable",
@@ -53,5 +55,8 @@ __all__ = [
     "cross_downstream",
     "dag",
     "mask_secret",
+    "setup",
     "task",
+    "task_group",
+    "teardown",
 ]

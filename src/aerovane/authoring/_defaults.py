@@ -56,13 +56,22 @@ def _init_parameters(func: Callable[..., Any]) -> tuple[frozenset[str], frozense
 def _begin_construction(op: BaseOperator, kwargs: dict[str, Any]) -> dict[str, Any]:
     """Work out the DAG and the merged default_args once, for the outermost `__init__`."""
     from aerovane.authoring.dag import current_dag
+    from aerovane.authoring.task_group import current_task_group
 
     dag = kwargs.get("dag")
     if dag is None:
         dag = current_dag()
         if dag is not None:
             kwargs["dag"] = dag
+    group = kwargs.pop("task_group", None) or current_task_group(dag)
     defaults: dict[str, Any] = dict(dag.default_args) if dag is not None else {}
+    if group is not None:
+        # Inside a group the task id is prefixed ("group.task") and the group's default_args
+        # override the DAG's; the operator's own `default_args=` still win.
+        defaults.update(group.default_args)
+        if isinstance(kwargs.get("task_id"), str):
+            kwargs["task_id"] = group.child_id(kwargs["task_id"])
+        op.__dict__["task_group"] = group
     own = kwargs.pop("default_args", None)
     if own:
         own = dict(own)

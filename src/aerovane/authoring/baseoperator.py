@@ -17,9 +17,11 @@ from aerovane.authoring._defaults import BaseOperatorMeta
 from aerovane.authoring._time import coerce_optional_datetime
 from aerovane.authoring.dag import DAG, validate_key
 from aerovane.authoring.dependencies import DependencyMixin, Relatives, chain, cross_downstream
+from aerovane.authoring.edge_labels import EdgeModifier
 from aerovane.authoring.exceptions import AerovaneDagError, AerovaneException
 from aerovane.authoring.params import ParamsDict
 from aerovane.authoring.priority_strategy import PriorityWeightStrategy, coerce_weight_rule
+from aerovane.authoring.task_group import TaskGroup
 from aerovane.authoring.trigger_rule import TriggerRule
 from aerovane.authoring.weight_rule import WeightRule
 from aerovane.authoring.xcom_arg import XCOM_RETURN_KEY, XComArg, iter_xcom_args
@@ -76,6 +78,11 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
     custom_operator_name: ClassVar[str | None] = None
     #: True for EmptyOperator and subclasses: the scheduler may finish them without running.
     inherits_from_empty_operator: ClassVar[bool] = False
+    #: The group the task was built in (set while constructing; the DAG's root group if none).
+    task_group: TaskGroup | None = None
+    _is_setup: bool = False
+    _is_teardown: bool = False
+    _on_failure_fail_dagrun: bool = False
 
     def __init__(
         self,
@@ -259,6 +266,84 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
     def operator_name(self) -> str:
         return self.custom_operator_name or type(self).__name__
 
+    @property
+    def label(self) -> str:
+        """The task id without its group's prefix."""
+        group = self.task_group
+        if group is not None and group.prefix_group_id and group.group_id:
+            return self.task_id[len(group.group_id) + 1 :]
+        return self.task_id
+
+    # -- setup and teardown -------------------------------------------------------------------
+
+    @property
+    def is_setup(self) -> bool:
+        return self._is_setup
+
+    @is_setup.setter
+    def is_setup(self, value: bool) -> None:
+        if value and self._is_teardown:
+            raise ValueError(f"Cannot mark task '{self.task_id}' as setup; task is a teardown.")
+        self._is_setup = value
+
+    @property
+    def is_teardown(self) -> bool:
+        return self._is_teardown
+
+    @is_teardown.setter
+    def is_teardown(self, value: bool) -> None:
+        if value and self._is_setup:
+            raise ValueError(f"Cannot mark task '{self.task_id}' as teardown; task is a setup.")
+        self._is_teardown = value
+
+    @property
+    def on_failure_fail_dagrun(self) -> bool:
+        """A teardown's failure fails the run only when this is True (Airflow's default: no)."""
+        return self._on_failure_fail_dagrun
+
+    @on_failure_fail_dagrun.setter
+    def on_failure_fail_dagrun(self, value: bool) -> None:
+        if value and not self._is_teardown:
+            raise ValueError(
+                f"Cannot set task on_failure_fail_dagrun for '{self.task_id}' "
+                "because it is not a teardown task."
+            )
+        self._on_failure_fail_dagrun = value
+
+    def as_setup(self) -> BaseOperator:
+        """Mark as a setup task; returns the task, for chaining."""
+        self.is_setup = True
+        return self
+
+    def as_teardown(
+        self, *, setups: Relatives | None = None, on_failure_fail_dagrun: bool | None = None
+    ) -> BaseOperator:
+        """Mark as a teardown: it runs once its upstreams are done if a setup succeeded
+        (ALL_DONE_SETUP_SUCCESS), even when the work failed; `setups` become its upstreams."""
+        self.is_teardown = True
+        self.trigger_rule = TriggerRule.ALL_DONE_SETUP_SUCCESS
+        if on_failure_fail_dagrun is not None:
+            self.on_failure_fail_dagrun = on_failure_fail_dagrun
+        if setups is not None:
+            items = [setups] if isinstance(setups, DependencyMixin) else list(setups)
+            for item in items:
+                for setup_task in item.roots:
+                    setup_task.is_setup = True
+            self.set_upstream(items)
+        return self
+
+    def __enter__(self) -> BaseOperator:
+        """`with setup >> teardown:`: tasks built in the block run between the two."""
+        from aerovane.authoring.setup_teardown import enter_scope
+
+        enter_scope(self)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        from aerovane.authoring.setup_teardown import exit_scope
+
+        exit_scope(wire=exc_type is None)
+
     # -- dependencies -------------------------------------------------------------------------
 
     @property
@@ -290,7 +375,13 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
             if isinstance(item, BaseOperator):
                 tasks.append(item)
             elif isinstance(item, DependencyMixin):
+                if isinstance(item, EdgeModifier):
+                    # The label makes the edge once it knows both ends.
+                    item.update_relative(self, upstream=not upstream)
+                    continue
                 tasks.extend(item.leaves if upstream else item.roots)
+                if isinstance(item, TaskGroup):
+                    item.update_relative(self, upstream=not upstream)
             else:
                 raise TypeError(
                     "Relationships can only be set between operators, XComArgs or lists of "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aerovane.authoring._time import as_utc, utcnow
@@ -46,8 +46,19 @@ KNOWN_CONTEXT_KEYS: frozenset[str] = frozenset(
         "logical_date",
         "macros",
         "outlet_events",
+        "next_ds",
+        "next_ds_nodash",
+        "next_execution_date",
         "outlets",
         "params",
+        "prev_data_interval_end_success",
+        "prev_data_interval_start_success",
+        "prev_ds",
+        "prev_ds_nodash",
+        "prev_end_date_success",
+        "prev_execution_date",
+        "prev_execution_date_success",
+        "prev_start_date_success",
         "run_id",
         "task",
         "task_instance",
@@ -56,11 +67,15 @@ KNOWN_CONTEXT_KEYS: frozenset[str] = frozenset(
         "test_mode",
         "ti",
         "triggering_dataset_events",
+        "tomorrow_ds",
+        "tomorrow_ds_nodash",
         "try_number",
         "ts",
         "ts_nodash",
         "ts_nodash_with_tz",
         "var",
+        "yesterday_ds",
+        "yesterday_ds_nodash",
     }
 )
 
@@ -90,12 +105,15 @@ def build_context(
     ti: Any,
     dag_run: Any,
     params: Mapping[str, Any] | None = None,
+    previous_success: Any = None,
 ) -> Context:
     """The context for one task attempt.
 
-    `dag_run` needs `logical_date`, `run_id`, `conf` and (optionally) `data_interval_start/end`;
-    `ti` is the engine's task instance (`xcom_pull`, `skip_tasks`, `try_number`, ...). When
-    `params` is None they are resolved from the DAG, the task and `dag_run.conf`.
+    `dag_run` needs `logical_date`, `run_id`, `conf` and (optionally) `data_interval_start/end`,
+    `external_trigger`; `ti` is the engine's task instance (`xcom_pull`, `skip_tasks`,
+    `try_number`, ...); `previous_success` is the DAG's latest successful run before this one
+    (or None), for the `prev_*_success` keys. When `params` is None they are resolved from the
+    DAG, the task and `dag_run.conf`. Dates are pendulum DateTimes in UTC, as in Airflow.
     """
     from aerovane.authoring.datasets import (
         InletEventsAccessors,
@@ -106,12 +124,17 @@ def build_context(
     from aerovane.authoring.variables import ConnectionAccessor, VariablesNamespace
     from aerovane.config import get_settings
 
-    logical_date = _as_aware(getattr(dag_run, "logical_date", None)) or utcnow()
-    interval_start = _as_aware(getattr(dag_run, "data_interval_start", None)) or logical_date
-    interval_end = _as_aware(getattr(dag_run, "data_interval_end", None)) or logical_date
+    logical_date = _pendulum(getattr(dag_run, "logical_date", None)) or _pendulum(utcnow())
+    interval_start = _pendulum(getattr(dag_run, "data_interval_start", None)) or logical_date
+    interval_end = _pendulum(getattr(dag_run, "data_interval_end", None)) or logical_date
     ds = logical_date.strftime("%Y-%m-%d")
     ds_nodash = ds.replace("-", "")
     ts = logical_date.isoformat()
+    yesterday_ds = (logical_date - timedelta(1)).strftime("%Y-%m-%d")
+    tomorrow_ds = (logical_date + timedelta(1)).strftime("%Y-%m-%d")
+    prev_date, next_date = _neighbour_schedules(dag, dag_run, logical_date)
+    prev_ds = prev_date.strftime("%Y-%m-%d") if prev_date is not None else None
+    next_ds = next_date.strftime("%Y-%m-%d") if next_date is not None else None
     if params is None:
         params = resolve_params(dag, task, getattr(dag_run, "conf", None))
     set_current_task_instance(ti)
@@ -131,8 +154,19 @@ def build_context(
         logical_date=logical_date,
         macros=importlib.import_module("aerovane.authoring.macros"),
         outlet_events=OutletEventAccessors(),
+        next_ds=next_ds,
+        next_ds_nodash=next_ds.replace("-", "") if next_ds is not None else None,
+        next_execution_date=next_date,
         outlets=list(task.outlets),
         params=dict(params),
+        prev_data_interval_start_success=_success(previous_success, "data_interval_start"),
+        prev_data_interval_end_success=_success(previous_success, "data_interval_end"),
+        prev_ds=prev_ds,
+        prev_ds_nodash=prev_ds.replace("-", "") if prev_ds is not None else None,
+        prev_end_date_success=_success(previous_success, "end_date"),
+        prev_execution_date=prev_date,
+        prev_execution_date_success=_success(previous_success, "logical_date"),
+        prev_start_date_success=_success(previous_success, "start_date"),
         run_id=getattr(dag_run, "run_id", None),
         task=task,
         task_instance=ti,
@@ -143,16 +177,44 @@ def build_context(
         triggering_dataset_events=TriggeringDatasetEvents(
             getattr(ti, "triggering_dataset_events", None)
         ),
+        tomorrow_ds=tomorrow_ds,
+        tomorrow_ds_nodash=tomorrow_ds.replace("-", ""),
         try_number=getattr(ti, "try_number", None),
         ts=ts,
         ts_nodash=logical_date.strftime("%Y%m%dT%H%M%S"),
         ts_nodash_with_tz=ts.replace("-", "").replace(":", ""),
         var=VariablesNamespace(),
+        yesterday_ds=yesterday_ds,
+        yesterday_ds_nodash=yesterday_ds.replace("-", ""),
     )
 
 
-def _as_aware(value: datetime | None) -> datetime | None:
-    return None if value is None else as_utc(value)
+def _pendulum(value: datetime | None) -> Any:
+    """`value` as a pendulum DateTime in UTC (naive input is UTC)."""
+    if value is None:
+        return None
+    from aerovane.authoring.timezone import convert_to_utc
+
+    return convert_to_utc(as_utc(value))
+
+
+def _success(run: Any, attr: str) -> Any:
+    return None if run is None else _pendulum(getattr(run, attr, None))
+
+
+def _neighbour_schedules(dag: DAG, dag_run: Any, logical_date: Any) -> tuple[Any, Any]:
+    """Airflow's deprecated `prev_execution_date`/`next_execution_date`: the schedule's ticks
+    around a scheduled run; the run's own logical date for a manually triggered run."""
+    from aerovane.authoring.timetables import _DataIntervalTimetable
+
+    if getattr(dag_run, "external_trigger", False):
+        return logical_date, logical_date
+    timetable = getattr(dag, "timetable", None)
+    if not isinstance(timetable, _DataIntervalTimetable):
+        return None, None
+    return _pendulum(timetable._get_prev(logical_date)), _pendulum(
+        timetable._get_next(logical_date)
+    )
 
 
 def context_to_airflow_vars(

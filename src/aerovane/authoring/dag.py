@@ -27,6 +27,7 @@ from aerovane.authoring.exceptions import (
     ParamValidationError,
 )
 from aerovane.authoring.params import DagParam, ParamsDict
+from aerovane.authoring.task_group import TaskGroup
 from aerovane.authoring.timetables import (
     NullTimetable,
     TimeRestriction,
@@ -164,13 +165,14 @@ class DAG(TaskGraphView["BaseOperator"]):
         if "params" in self.default_args:
             self.params.update(self.default_args.pop("params") or {})
 
+        given_start = start_date if start_date is not None else self.default_args.get("start_date")
+        #: The timezone of the start date (Airflow's `dag.timezone`): cron schedules are
+        #: evaluated in it. Dates themselves are kept in UTC.
+        self.timezone = _timezone_of(given_start)
         self.timetable, self.schedule_interval = self._resolve_schedule(
             schedule, schedule_interval, timetable
         )
-        self.start_date = coerce_optional_datetime(
-            start_date if start_date is not None else self.default_args.get("start_date"),
-            "start_date",
-        )
+        self.start_date = coerce_optional_datetime(given_start, "start_date")
         self.end_date = coerce_optional_datetime(
             end_date if end_date is not None else self.default_args.get("end_date"),
             "end_date",
@@ -251,6 +253,10 @@ class DAG(TaskGraphView["BaseOperator"]):
 
         self.task_dict: dict[str, BaseOperator] = {}
         self._max_suffix: dict[str, int] = {}
+        #: The root of the DAG's task groups (`group_id=None`); every task is in its subtree.
+        self.task_group = TaskGroup.create_root(self)
+        #: Edge labels: upstream task id → downstream task id → {"label": ...}.
+        self.edge_info: dict[str, dict[str, dict[str, Any]]] = {}
 
     # -- construction helpers -----------------------------------------------------------------
 
@@ -282,7 +288,7 @@ class DAG(TaskGraphView["BaseOperator"]):
                 stacklevel=3,
             )
             value = schedule_interval if given[0] == "schedule_interval" else timetable
-        tt = timetable_from_schedule(value)
+        tt = timetable_from_schedule(value, self.timezone)
         return tt, (tt.summary if isinstance(value, Timetable) else value)
 
     def _load_doc_md(self, doc_md: str | None) -> str | None:
@@ -338,6 +344,7 @@ class DAG(TaskGraphView["BaseOperator"]):
         elif self.end_date is not None:
             task.end_date = min(task.end_date, self.end_date)
         self.task_dict[task.task_id] = task
+        (task.task_group or self.task_group).add(task)
         match = _SUFFIX_RE.fullmatch(task.task_id)
         if match is not None:
             core, number = match.group(1), int(match.group(2))
@@ -350,13 +357,28 @@ class DAG(TaskGraphView["BaseOperator"]):
         for task in tasks:
             self.add_task(task)
 
-    def unique_task_id(self, task_id: str) -> str:
-        """`task_id`, or `core__N` with the next free N when taken (TaskFlow re-use)."""
-        if task_id not in self.task_dict:
+    def unique_task_id(self, task_id: str, task_group: TaskGroup | None = None) -> str:
+        """`task_id`, or `core__N` with the next free N when taken (TaskFlow re-use); the
+        check uses the id the task gets in `task_group` (its prefix), the result has none."""
+        full = task_group.child_id(task_id) if task_group is not None else task_id
+        if full not in self.task_dict:
             return task_id
+        match = _SUFFIX_RE.fullmatch(full)
+        full_core = match.group(1) if match else full
         match = _SUFFIX_RE.fullmatch(task_id)
         core = match.group(1) if match else task_id
-        return f"{core}__{self._max_suffix.get(core, 0) + 1}"
+        return f"{core}__{self._max_suffix.get(full_core, 0) + 1}"
+
+    def set_edge_info(self, upstream_task_id: str, downstream_task_id: str, info: dict) -> None:
+        self.edge_info.setdefault(upstream_task_id, {})[downstream_task_id] = info
+
+    def get_edge_info(self, upstream_task_id: str, downstream_task_id: str) -> dict[str, Any]:
+        return self.edge_info.get(upstream_task_id, {}).get(downstream_task_id, {})
+
+    @property
+    def task_group_dict(self) -> dict[str | None, TaskGroup]:
+        """Every task group by full group id (the root group under None)."""
+        return self.task_group.get_task_group_dict()
 
     @property
     def owner(self) -> str:
@@ -425,8 +447,41 @@ class DAG(TaskGraphView["BaseOperator"]):
         """A placeholder for param `name` (registering `default` as its default when given)."""
         return DagParam(self, name, default)
 
+    # -- running ------------------------------------------------------------------------------
+
+    def test(
+        self,
+        execution_date: datetime | None = None,
+        run_conf: dict[str, Any] | None = None,
+        *,
+        logical_date: datetime | None = None,
+    ) -> Any:
+        """Run this DAG once in this process (the `if __name__ == "__main__": dag.test()` idiom).
+
+        Creates only its own run, runs each task here in dependency order and prints each
+        task's log as it happens; other runs and the pause flag are never touched. Delegates
+        to the task runtime, as Airflow 3's Task SDK hands running to its supervisor.
+        """
+        from aerovane.runtime.dag_test import run_dag_test
+
+        return run_dag_test(self, logical_date=logical_date or execution_date, conf=run_conf)
+
     def __repr__(self) -> str:
         return f"<DAG: {self.dag_id}>"
+
+
+def _timezone_of(start_date: object) -> Any:
+    """The start date's timezone as pendulum has it, else UTC (`[core] default_timezone`)."""
+    import pendulum
+
+    tz = getattr(start_date, "tzinfo", None) if isinstance(start_date, datetime) else None
+    if tz is None:
+        return pendulum.UTC
+    if isinstance(tz, (pendulum.Timezone, pendulum.FixedTimezone)):
+        return tz
+    from aerovane.authoring.timezone import parse_timezone, timezone_name
+
+    return parse_timezone(timezone_name(tz))
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -18,9 +18,10 @@ from typing import Any, Generic, TypeVar, overload
 from aerovane.authoring.baseoperator import BaseOperator
 from aerovane.authoring.context import KNOWN_CONTEXT_KEYS
 from aerovane.authoring.dag import DAG, current_dag
+from aerovane.authoring.task_group import current_task_group, task_group
 from aerovane.authoring.xcom_arg import XComArg
 
-__all__ = ["dag", "task"]
+__all__ = ["dag", "setup", "task", "task_group", "teardown"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,6 +69,11 @@ def _parse_time_signature(function: Callable[..., Any]) -> inspect.Signature:
 class _TaskDecorator(Generic[F]):
     """A decorated task function: call it in a DAG to add a task; `.function` is the original."""
 
+    #: Set by `@setup` / `@teardown`: every task this function creates is one.
+    is_setup: bool = False
+    is_teardown: bool = False
+    on_failure_fail_dagrun: bool = False
+
     def __init__(
         self,
         function: F,
@@ -95,7 +101,8 @@ class _TaskDecorator(Generic[F]):
         dag = op_kwargs.get("dag") or current_dag()
         task_id = op_kwargs.pop("task_id", None) or self.function.__name__
         if isinstance(dag, DAG):
-            task_id = dag.unique_task_id(task_id)
+            group = op_kwargs.get("task_group") or current_task_group(dag)
+            task_id = dag.unique_task_id(task_id, group)
         operator = self.operator_class(
             task_id=task_id,
             python_callable=self.function,
@@ -106,14 +113,21 @@ class _TaskDecorator(Generic[F]):
         )
         if operator.doc_md is None and self.function.__doc__:
             operator.doc_md = inspect.cleandoc(self.function.__doc__)
+        if self.is_setup:
+            operator.as_setup()
+        elif self.is_teardown:
+            operator.as_teardown(on_failure_fail_dagrun=self.on_failure_fail_dagrun)
         return XComArg(operator)
 
     def override(self, **kwargs: Any) -> _TaskDecorator[F]:
         """A copy with some operator arguments replaced: `my_task.override(task_id="x")()`."""
         multiple_outputs = kwargs.pop("multiple_outputs", self.multiple_outputs)
-        return _TaskDecorator(
+        copy = _TaskDecorator(
             self.function, self.operator_class, multiple_outputs, {**self.kwargs, **kwargs}
         )
+        copy.is_setup, copy.is_teardown = self.is_setup, self.is_teardown
+        copy.on_failure_fail_dagrun = self.on_failure_fail_dagrun
+        return copy
 
     def __repr__(self) -> str:
         return f"<@task {self.function.__name__} ({self.operator_class.__name__})>"
@@ -233,3 +247,25 @@ def _dag_factory(
         return dag_obj
 
     return factory
+
+
+def setup(function: Callable[..., Any]) -> _TaskDecorator[Any]:
+    """`@setup` (above or instead of `@task`): the task it creates is a setup task."""
+    decorated = function if isinstance(function, _TaskDecorator) else task(function)
+    decorated.is_setup = True
+    return decorated
+
+
+def teardown(
+    function: Callable[..., Any] | None = None, *, on_failure_fail_dagrun: bool = False
+) -> Any:
+    """`@teardown` / `@teardown(on_failure_fail_dagrun=True)`: the task it creates is a
+    teardown (trigger rule ALL_DONE_SETUP_SUCCESS)."""
+
+    def wrap(func: Callable[..., Any]) -> _TaskDecorator[Any]:
+        decorated = func if isinstance(func, _TaskDecorator) else task(func)
+        decorated.is_teardown = True
+        decorated.on_failure_fail_dagrun = on_failure_fail_dagrun
+        return decorated
+
+    return wrap(function) if function is not None else wrap

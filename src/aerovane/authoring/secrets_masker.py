@@ -2,7 +2,8 @@
 
 Airflow 2.10's semantics (`airflow.utils.log.secrets_masker`). A process-wide set of secrets
 grows as a task reads them: connection passwords (also URL-quoted) and sensitive extra fields,
-variables whose names look sensitive, and values users pass to `mask_secret()`. `redact()`
+variables whose names look sensitive, and values users pass to `mask_secret()`, each also in
+the forms it takes when quoted in a URL or escaped by repr() or JSON. `redact()`
 replaces every known secret in a string with `***`, and in dicts also every value whose key
 looks sensitive (`password`, `secret`, `api_key`, `token`, ... plus `[core]
 sensitive_var_conn_names`; off with `[core] hide_sensitive_var_conn_fields = False`). Secrets
@@ -16,6 +17,7 @@ rendered fields. It reads settings, never the database.
 from __future__ import annotations
 
 import collections.abc
+import json
 import logging
 import re
 import threading
@@ -125,8 +127,7 @@ class SecretsMasker(logging.Filter):
         elif isinstance(secret, str):
             if name is not None and not should_hide_value_for_key(name):
                 return
-            # Each line of a multi-line secret (a private key) too: logs are masked by line.
-            self._add({secret, quote(secret, safe=""), *secret.splitlines()})
+            self._add(_variants(secret))
         elif isinstance(secret, collections.abc.Iterable):
             for value in secret:
                 self.add_mask(value, name)
@@ -180,6 +181,20 @@ class SecretsMasker(logging.Filter):
         if isinstance(record.msg, (dict, list, tuple)):
             record.msg = self.redact(record.msg)
         return True
+
+
+def _variants(secret: str) -> set[str]:
+    """The forms a secret takes in logs: as is, URL-quoted (in a connection URI), as repr and
+    JSON show it inside a string (escaped quotes, backslashes, newlines), and each of its lines
+    (logs are masked line by line)."""
+    return {
+        secret,
+        quote(secret, safe=""),
+        repr(secret)[1:-1],
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        *secret.splitlines(),
+    }
 
 
 def _redact_all(item: Any, depth: int, max_depth: int) -> Any:

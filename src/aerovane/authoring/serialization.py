@@ -26,6 +26,7 @@ from aerovane.authoring.priority_strategy import (
     strategy_from_dict,
     strategy_to_dict,
 )
+from aerovane.authoring.task_group import SerializedTaskGroup, serialize_task_group
 from aerovane.authoring.timetables import (
     DatasetTriggeredTimetable,
     TimeRestriction,
@@ -34,6 +35,7 @@ from aerovane.authoring.timetables import (
     timetable_from_dict,
     timetable_to_dict,
 )
+from aerovane.authoring.timezone import timezone_name
 
 if TYPE_CHECKING:
     from aerovane.authoring.baseoperator import BaseOperator
@@ -136,6 +138,13 @@ def _serialize_task(task: BaseOperator, weight: int) -> dict[str, Any]:
     }
     for name in _CALLBACKS:
         data[f"has_{name}"] = bool(getattr(task, name))
+    # Setup/teardown flags only when set, as Airflow serializes them.
+    if task.is_setup:
+        data["is_setup"] = True
+    if task.is_teardown:
+        data["is_teardown"] = True
+    if task.on_failure_fail_dagrun:
+        data["on_failure_fail_dagrun"] = True
     return data
 
 
@@ -157,6 +166,7 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         "schedule_interval": timetable.schedule_interval_json(),
         "timetable_summary": timetable.summary,
         "timetable_description": timetable.description,
+        "timezone": timezone_name(dag.timezone),
         "start_date": dt_to_iso(dag.start_date),
         "end_date": dt_to_iso(dag.end_date),
         "catchup": dag.catchup,
@@ -184,6 +194,8 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
             else None
         ),
         "tasks": tasks,
+        "task_group": serialize_task_group(dag.task_group),
+        "edge_info": _json_safe(dag.edge_info),
     }
 
 
@@ -251,6 +263,10 @@ class SerializedTask:
         weight = int(strategy_from_dict(self.weight_strategy).get_weight(ti))
         return max(PRIORITY_WEIGHT_MIN, min(PRIORITY_WEIGHT_MAX, weight))
 
+    is_setup: bool = False
+    is_teardown: bool = False
+    on_failure_fail_dagrun: bool = False
+
     @property
     def task_type(self) -> str:
         return self.operator_name
@@ -301,6 +317,9 @@ class SerializedTask:
             inlets=tuple(d["uri"] for d in data.get("inlets", ())),
             outlet_aliases=tuple(data.get("outlet_aliases", ())),
             weight_strategy=data.get("weight_strategy"),
+            is_setup=data.get("is_setup", False),
+            is_teardown=data.get("is_teardown", False),
+            on_failure_fail_dagrun=data.get("on_failure_fail_dagrun", False),
         )
 
 
@@ -316,6 +335,8 @@ class SerializedDAG(TaskGraphView[SerializedTask]):
         self.tags: list[str] = list(data.get("tags", ()))
         self.owners: list[str] = list(data.get("owners", ()))
         self.timetable: Timetable = timetable_from_dict(data.get("timetable") or {"__type": "null"})
+        #: The DAG's timezone name (from its start date), as `str(dag.timezone)` in Airflow.
+        self.timezone: str = data.get("timezone", "UTC")
         self.start_date: datetime | None = dt_from_iso(data.get("start_date"))
         self.end_date: datetime | None = dt_from_iso(data.get("end_date"))
         self.catchup: bool = data.get("catchup", True)
@@ -338,6 +359,10 @@ class SerializedDAG(TaskGraphView[SerializedTask]):
         self.task_dict: dict[str, SerializedTask] = {
             t["task_id"]: SerializedTask.from_dict(t) for t in data.get("tasks", ())
         }
+        self.edge_info: dict[str, dict[str, dict[str, Any]]] = dict(data.get("edge_info") or {})
+        self.task_group = SerializedTaskGroup(
+            data.get("task_group") or {"_group_id": None, "children": {}}
+        )
         self._hash: str | None = None
 
     @classmethod

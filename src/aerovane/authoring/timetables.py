@@ -12,7 +12,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, ClassVar, NamedTuple
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aerovane.authoring._time import as_utc, utcnow
 from aerovane.authoring.exceptions import AerovaneDagError
@@ -362,7 +361,7 @@ class CronDataIntervalTimetable(_DataIntervalTimetable):
 
     type_name = "cron"
 
-    def __init__(self, cron: str) -> None:
+    def __init__(self, cron: str, timezone: str | tzinfo | None = None) -> None:
         from croniter import CroniterError, croniter
 
         if not isinstance(cron, str) or not cron.strip():
@@ -374,10 +373,18 @@ class CronDataIntervalTimetable(_DataIntervalTimetable):
         except (CroniterError, ValueError, KeyError) as err:
             raise AerovaneDagError(f"Invalid cron expression {cron!r}: {err}") from None
         self._croniter = croniter
+        self._timezone = _timezone_or_none(timezone)
 
     @property
     def expression(self) -> str:
         return self._original
+
+    @property
+    def timezone(self) -> str:
+        """The IANA name (or offset) the cron expression is evaluated in; "UTC" by default."""
+        from aerovane.authoring.timezone import timezone_name
+
+        return "UTC" if self._timezone is None else timezone_name(self._timezone)
 
     @property
     def summary(self) -> str:
@@ -388,10 +395,23 @@ class CronDataIntervalTimetable(_DataIntervalTimetable):
         return _PRESET_DESCRIPTIONS.get(self._expression, "")
 
     def _get_next(self, current: datetime) -> datetime:
-        return as_utc(self._croniter(self._expression, as_utc(current)).get_next(datetime))
+        if self._timezone is None:
+            return as_utc(self._croniter(self._expression, as_utc(current)).get_next(datetime))
+        return self._local_tick(current, "get_next")
 
     def _get_prev(self, current: datetime) -> datetime:
-        return as_utc(self._croniter(self._expression, as_utc(current)).get_prev(datetime))
+        if self._timezone is None:
+            return as_utc(self._croniter(self._expression, as_utc(current)).get_prev(datetime))
+        return self._local_tick(current, "get_prev")
+
+    def _local_tick(self, current: datetime, direction: str) -> datetime:
+        # As Airflow: the cron fields are wall-clock time in the DAG's timezone, so "0 9 * * *"
+        # in Europe/Amsterdam is 08:00 UTC in winter and 07:00 UTC in summer.
+        from aerovane.authoring.timezone import make_aware, make_naive
+
+        naive = make_naive(as_utc(current), self._timezone)
+        tick = getattr(self._croniter(self._expression, naive), direction)(datetime)
+        return as_utc(make_aware(tick, self._timezone))
 
     def _align_to_next(self, current: datetime) -> datetime:
         current = as_utc(current)
@@ -419,7 +439,10 @@ class CronDataIntervalTimetable(_DataIntervalTimetable):
         return DataInterval(self._get_prev(end), end)
 
     def serialize(self) -> dict[str, Any]:
-        return {"__type": self.type_name, "expression": self._original}
+        data: dict[str, Any] = {"__type": self.type_name, "expression": self._original}
+        if self._timezone is not None:
+            data["timezone"] = self.timezone
+        return data
 
     def schedule_interval_json(self) -> dict[str, Any] | None:
         return {"__type": "CronExpression", "value": self._original}
@@ -484,76 +507,27 @@ class DeltaDataIntervalTimetable(_DataIntervalTimetable):
         }
 
 
-def _timezone_name(tz: object) -> str:
-    """An IANA name for `tz` (a name, a zoneinfo/pendulum zone, or UTC)."""
-    if isinstance(tz, str):
-        name = tz
-    else:
-        name = getattr(tz, "name", None) or getattr(tz, "key", None) or ""
-        if not name and isinstance(tz, tzinfo) and tz.utcoffset(None) == timedelta(0):
-            name = "UTC"
-    if not isinstance(name, str) or not name:
-        raise AerovaneDagError(f"timezone must be an IANA name or a named timezone, not {tz!r}")
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise AerovaneDagError(f"Unknown timezone {name!r}") from None
-    return name
-
-
 class CronTriggerTimetable(Timetable):
-    """A run at each cron tick (like POSIX cron), covering `interval` before it (Airflow's
-    CronTriggerTimetable). The expression is read in `timezone`; times stay aware UTC."""
+    """Airflow's `CronTriggerTimetable`: a run at each cron tick (in `timezone`), like POSIX
+    cron, covering `[tick - interval, tick]` (a zero-length interval by default)."""
 
     type_name = "cron_trigger"
 
     def __init__(
-        self, cron: str, *, timezone: object = "UTC", interval: timedelta = timedelta()
+        self, cron: str, *, timezone: str | tzinfo, interval: timedelta = timedelta()
     ) -> None:
-        from croniter import CroniterError, croniter
-
-        if not isinstance(cron, str) or not cron.strip():
-            raise AerovaneDagError(f"Invalid cron expression {cron!r}: must be a non-empty string")
-        if cron.strip() == "@once":
-            raise AerovaneDagError("CronTriggerTimetable does not take '@once'; use OnceTimetable")
         if not isinstance(interval, timedelta):
             raise AerovaneDagError(f"interval must be a datetime.timedelta, got {interval!r}")
-        self._original = cron.strip()
-        self._expression = CRON_PRESETS.get(self._original, self._original)
-        try:
-            croniter(self._expression)
-        except (CroniterError, ValueError, KeyError) as err:
-            raise AerovaneDagError(f"Invalid cron expression {cron!r}: {err}") from None
-        self._croniter = croniter
-        self._timezone = _timezone_name(timezone)
-        self._zone = ZoneInfo(self._timezone)
+        self._cron = CronDataIntervalTimetable(cron, timezone)
         self._interval = interval
 
     @property
     def summary(self) -> str:
-        return self._original
+        return self._cron.expression
 
     @property
     def description(self) -> str:
-        return _PRESET_DESCRIPTIONS.get(self._expression, "")
-
-    def _get_next(self, current: datetime) -> datetime:
-        local = as_utc(current).astimezone(self._zone)
-        return as_utc(self._croniter(self._expression, local).get_next(datetime))
-
-    def _get_prev(self, current: datetime) -> datetime:
-        local = as_utc(current).astimezone(self._zone)
-        return as_utc(self._croniter(self._expression, local).get_prev(datetime))
-
-    def _align_to_next(self, current: datetime) -> datetime:
-        current = as_utc(current)
-        next_time = self._get_next(current)
-        return current if self._get_prev(next_time) == current else next_time
-
-    def _align_to_prev(self, current: datetime) -> datetime:
-        current = as_utc(current)
-        prev_time = self._get_prev(current)
-        return current if self._get_next(prev_time) == current else prev_time
+        return self._cron.description
 
     def next_dagrun_info(
         self,
@@ -563,23 +537,24 @@ class CronTriggerTimetable(Timetable):
     ) -> DagRunInfo | None:
         restriction = _aware_restriction(restriction)
         last = _aware_interval(last_automated_data_interval)
+        cron = self._cron
         if restriction.catchup:
             if last is not None:
-                start = self._get_next(last.end)
+                tick = cron._get_next(last.end)
             elif restriction.earliest is None:
                 return None
             else:
-                start = self._align_to_next(restriction.earliest)
+                tick = cron._align_to_next(restriction.earliest)
         else:
-            candidates = [self._align_to_prev(utcnow())]
+            candidates = [cron._align_to_prev(utcnow())]
             if last is not None:
-                candidates.append(self._get_next(last.end))
+                candidates.append(cron._get_next(last.end))
             if restriction.earliest is not None:
-                candidates.append(self._align_to_next(restriction.earliest))
-            start = max(candidates)
-        if restriction.latest is not None and restriction.latest < start:
+                candidates.append(cron._align_to_next(restriction.earliest))
+            tick = max(candidates)
+        if restriction.latest is not None and restriction.latest < tick:
             return None
-        return DagRunInfo.interval(start - self._interval, start)
+        return DagRunInfo.interval(tick - self._interval, tick)
 
     def infer_manual_data_interval(self, *, run_after: datetime) -> DataInterval:
         run_after = as_utc(run_after)
@@ -588,13 +563,13 @@ class CronTriggerTimetable(Timetable):
     def serialize(self) -> dict[str, Any]:
         return {
             "__type": self.type_name,
-            "expression": self._original,
-            "timezone": self._timezone,
+            "expression": self._cron.expression,
+            "timezone": self._cron.timezone,
             "interval": self._interval.total_seconds(),
         }
 
     def schedule_interval_json(self) -> dict[str, Any] | None:
-        return {"__type": "CronExpression", "value": self._original}
+        return None
 
 
 class EventsTimetable(Timetable):
@@ -769,8 +744,9 @@ class DatasetOrTimeSchedule(DatasetTriggeredTimetable):
         return self.timetable.schedule_interval_json()
 
 
-def timetable_from_schedule(schedule: object) -> Timetable:
-    """The timetable for a DAG's `schedule` argument (None, preset/cron string, timedelta, ...)."""
+def timetable_from_schedule(schedule: object, timezone: str | tzinfo | None = None) -> Timetable:
+    """The timetable for a DAG's `schedule` argument (None, preset/cron string, timedelta, ...);
+    a cron expression is evaluated in `timezone` (the DAG's, from its start date)."""
     from aerovane.authoring.datasets import condition_from_schedule
 
     if schedule is None:
@@ -789,11 +765,29 @@ def timetable_from_schedule(schedule: object) -> Timetable:
             return OnceTimetable()
         if value == "@continuous":
             return ContinuousTimetable()
-        return CronDataIntervalTimetable(value)
+        return CronDataIntervalTimetable(value, timezone)
     raise AerovaneDagError(
         f"Unsupported schedule {schedule!r}: use None, a cron expression or preset, "
         "a datetime.timedelta, a Timetable, or Datasets"
     )
+
+
+def _timezone_or_none(timezone: str | tzinfo | None) -> tzinfo | None:
+    """A pendulum timezone for a non-UTC `timezone`; None for UTC (the fast path)."""
+    if timezone is None:
+        return None
+    from aerovane.authoring.timezone import parse_timezone, timezone_name
+
+    if isinstance(timezone, str):
+        if timezone.upper() in ("UTC", "ETC/UTC", "Z", "+00:00"):
+            return None
+        try:
+            return parse_timezone(timezone)
+        except Exception as err:  # noqa: BLE001 - pendulum raises several kinds
+            raise AerovaneDagError(f"Unknown timezone {timezone!r}: {err}") from None
+    if timezone.utcoffset(None) == timedelta(0) and timezone_name(timezone) in ("UTC", "Etc/UTC"):
+        return None
+    return timezone
 
 
 def timetable_to_dict(timetable: Timetable) -> dict[str, Any]:
@@ -827,7 +821,7 @@ def timetable_from_dict(data: Mapping[str, Any]) -> Timetable:
             timetable=timetable_from_dict(data["timetable"]), datasets=condition
         )
     if kind == "cron":
-        return CronDataIntervalTimetable(data["expression"])
+        return CronDataIntervalTimetable(data["expression"], data.get("timezone"))
     if kind == "cron_trigger":
         return CronTriggerTimetable(
             data["expression"],

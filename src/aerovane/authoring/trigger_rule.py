@@ -24,6 +24,9 @@ class TriggerRule(StrEnum):
     NONE_FAILED_MIN_ONE_SUCCESS = "none_failed_min_one_success"
     NONE_SKIPPED = "none_skipped"
     ALWAYS = "always"
+    #: A teardown's rule: run once every upstream is done, if at least one upstream setup
+    #: succeeded (skipped when all its setups were skipped).
+    ALL_DONE_SETUP_SUCCESS = "all_done_setup_success"
 
     @classmethod
     def is_valid(cls, value: str) -> bool:

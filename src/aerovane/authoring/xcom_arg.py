@@ -45,6 +45,23 @@ class XComArg(Resolvable, DependencyMixin):
     def set_downstream(self, other: Relatives) -> None:
         self.operator.set_downstream(other)
 
+    def as_setup(self) -> XComArg:
+        self.operator.as_setup()
+        return self
+
+    def as_teardown(
+        self, *, setups: Relatives | None = None, on_failure_fail_dagrun: bool | None = None
+    ) -> XComArg:
+        self.operator.as_teardown(setups=setups, on_failure_fail_dagrun=on_failure_fail_dagrun)
+        return self
+
+    def __enter__(self) -> XComArg:
+        self.operator.__enter__()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        self.operator.__exit__(exc_type, *rest)
+
     def __getitem__(self, key: str) -> XComArg:
         """`result["k"]`: the XCom pushed under key "k" (see `multiple_outputs`)."""
         return XComArg(self.operator, key)

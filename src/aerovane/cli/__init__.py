@@ -15,6 +15,8 @@ class AerovaneGroup(click.Group):
     """Turns expected errors into one clear line instead of a traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
+        from sqlalchemy.exc import InterfaceError, OperationalError
+
         from aerovane.config import ConfigError
         from aerovane.services.errors import ServiceError
 
@@ -23,6 +25,28 @@ class AerovaneGroup(click.Group):
         except (ConfigError, ServiceError) as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(1)
+        except (OperationalError, InterfaceError) as exc:
+            click.echo(f"Error: {_database_error(exc)}", err=True)
+            sys.exit(1)
+
+
+def _database_error(exc: Exception) -> str:
+    """One line: which database (password hidden), what its driver said, what to check."""
+    from sqlalchemy.engine import make_url
+
+    from aerovane.config import get_settings
+
+    raw = get_settings().getstr("database", "sql_alchemy_conn")
+    try:
+        url = make_url(raw).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown by its scheme only
+        url = raw.split(":", 1)[0] + ":…"
+    cause = getattr(exc, "orig", None) or exc
+    reason = " ".join(str(cause).split())  # the driver's message, on one line
+    return (
+        f"the metadata database {url} failed ({reason}); check that it is running and "
+        "reachable, or fix [database] sql_alchemy_conn (AEROVANE__DATABASE__SQL_ALCHEMY_CONN)"
+    )
 
 
 @click.group(cls=AerovaneGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -12,13 +12,32 @@ from sqlalchemy import select
 from aerovane.cli.output import emit, output_option
 
 
-def _parse_date(value: str | None) -> dt.datetime | None:
+def parse_conf(value: str | None, *, option: str = "-c/--conf") -> dict[str, object] | None:
+    """A JSON object option, or a one-line error naming the option and what to pass."""
+    if not value:
+        return None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(
+            f"{option} is not valid JSON ({exc}); pass an object such as '{{\"key\": 1}}'"
+        ) from None
+    if not isinstance(parsed, dict):
+        raise click.ClickException(
+            f"{option} must be a JSON object such as '{{\"key\": 1}}', not {value!r}"
+        )
+    return parsed
+
+
+def parse_date(value: str | None) -> dt.datetime | None:
     if value is None:
         return None
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO-8601 date") from None
+        raise click.ClickException(
+            f"{value!r} is not an ISO-8601 date; pass e.g. 2026-01-01 or 2026-01-01T06:00:00+00:00"
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
@@ -73,17 +92,12 @@ def trigger(
     from aerovane.scheduler.wakeup import notify_schedulers
     from aerovane.services.dag_runs import trigger_dag_run
 
-    try:
-        conf_obj = json.loads(conf) if conf else None
-    except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"--conf is not valid JSON: {exc}") from None
-    if conf_obj is not None and not isinstance(conf_obj, dict):
-        raise click.BadParameter("--conf must be a JSON object")
+    conf_obj = parse_conf(conf)
     with create_session() as session:
         run = trigger_dag_run(
             dag_id,
             run_id=run_id,
-            logical_date=_parse_date(logical_date),
+            logical_date=parse_date(logical_date),
             conf=conf_obj,
             triggered_by="cli",
             session=session,
@@ -133,8 +147,11 @@ def list_runs(dag_id: str, state: str | None, output: str) -> None:
     """Runs of one DAG, newest first."""
     from aerovane.db import models
     from aerovane.db.engine import create_session
+    from aerovane.services.errors import NotFound
 
     with create_session(readonly=True) as session:
+        if session.get(models.DagModel, dag_id) is None:
+            raise NotFound(f"DAG {dag_id!r} not found; `aerovane dags list` shows the DAGs")
         query = select(models.DagRun).where(models.DagRun.dag_id == dag_id)
         if state:
             query = query.where(models.DagRun.state == state)
@@ -156,16 +173,32 @@ def list_runs(dag_id: str, state: str | None, output: str) -> None:
 @click.argument("dag_id")
 @click.argument("logical_date", required=False)
 @click.option("-c", "--conf", default=None, help="JSON object for dag_run.conf.")
-@click.option("--timeout", default=600.0, show_default=True, help="Give up after N seconds.")
-def test(dag_id: str, logical_date: str | None, conf: str | None, timeout: float) -> None:
-    """Parse the DAG's file now and run the DAG once with the real engine, printing task logs."""
-    from aerovane.components import run_dag_once
+def test(dag_id: str, logical_date: str | None, conf: str | None) -> None:
+    """Run one DAG run in this process, each task in dependency order, printing its log.
 
-    conf_obj = json.loads(conf) if conf else None
+    As Airflow's `dags test`: only this run is created; no scheduler or executor runs, so other
+    runs, the pause flag and the schedule are left alone. Exits 1 if the run failed.
+    """
+    from aerovane.authoring.exceptions import ParamValidationError
+    from aerovane.components import startup_finished
+    from aerovane.runtime.dag_test import DagNotFound, load_dag, run_dag_test
+
+    conf_obj = parse_conf(conf)
+    when = parse_date(logical_date)
     started = time.monotonic()
-    state = run_dag_once(dag_id, _parse_date(logical_date), conf_obj, timeout=timeout)
-    click.echo(f"Run finished {state} in {time.monotonic() - started:.2f}s")
-    if state != "success":
+    try:
+        dag = load_dag(dag_id)
+    except DagNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    startup_finished()  # user code runs next, with the garbage collector on
+    try:
+        result = run_dag_test(dag, logical_date=when, conf=conf_obj, echo=click.echo)
+    except ParamValidationError as exc:
+        raise click.ClickException(f"--conf does not match the DAG's params: {exc}") from None
+    for task_id, state in result.task_states.items():
+        click.echo(f"{task_id}: {state}")
+    click.echo(f"Run {result.run_id} finished {result.state} in {time.monotonic() - started:.2f}s")
+    if result.state != "success":
         raise SystemExit(1)
 
 

@@ -169,11 +169,14 @@ def proxy(port: int | None, host: str | None, upstream: str | None) -> None:
         upstream = f"http://{api_host}:{settings.getint('proxy', 'api_port')}"
     from aerovane.components import startup_finished
 
+    host = host or settings.getstr("webserver", "web_server_host")
+    port = port if port is not None else settings.getint("webserver", "web_server_port")
+    _check_port_free(host, port)
     startup_finished()
     uvicorn.run(
         create_proxy_app(upstream),
-        host=host or settings.getstr("webserver", "web_server_host"),
-        port=port if port is not None else settings.getint("webserver", "web_server_port"),
+        host=host,
+        port=port,
         ssl_certfile=settings.getstr("proxy", "tls_cert_file") or None,
         ssl_keyfile=settings.getstr("proxy", "tls_key_file") or None,
         proxy_headers=False,
@@ -200,16 +203,27 @@ def api_server(port: int | None, host: str | None, workers: int | None) -> None:
         raise click.ClickException(message)
     from aerovane.components import startup_finished
 
+    host = host or settings.getstr("webserver", "web_server_host")
+    port = port if port is not None else settings.getint("webserver", "web_server_port")
+    _check_port_free(host, port)
     startup_finished()
     uvicorn.run(
         "aerovane.api.app:create_app",
         factory=True,
-        host=host or settings.getstr("webserver", "web_server_host"),
-        port=port if port is not None else settings.getint("webserver", "web_server_port"),
+        host=host,
+        port=port,
         workers=workers or settings.getint("webserver", "workers"),
         log_level="warning",
         access_log=False,
     )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A port in use is one line naming the setting, not uvicorn's traceback (uvicorn binds
+    again right after; with several workers it must own the socket itself)."""
+    from aerovane.components import listen
+
+    listen(host, port, "[webserver] web_server_port (or --port)").close()
 
 
 @click.command("scheduler")

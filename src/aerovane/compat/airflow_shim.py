@@ -9,7 +9,6 @@ import of a piece Aerovane does not have fails with an ImportError that names it
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -52,20 +51,6 @@ def _merge(*loaders: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any
     return lambda: {name: obj for load in loaders for name, obj in load().items()}
 
 
-def days_ago(
-    n: int, hour: int = 0, minute: int = 0, second: int = 0, microsecond: int = 0
-) -> dt.datetime:
-    """Airflow's deprecated `days_ago`: midnight UTC (or the given time) `n` days ago."""
-    today = dt.datetime.now(dt.UTC).replace(
-        hour=hour, minute=minute, second=second, microsecond=microsecond
-    )
-    return today - dt.timedelta(days=n)
-
-
-def _dates() -> dict[str, Any]:
-    return {"days_ago": days_ago}
-
-
 def _exceptions() -> dict[str, Any]:
     module = importlib.import_module("aerovane.authoring.exceptions")
     return {
@@ -105,33 +90,11 @@ _CHAIN_LINEAR = _from("aerovane.authoring.dependencies", chain_linear="chain_lin
 MODULES: dict[str, Callable[[], dict[str, Any]]] = {
     "airflow.": _root,
     "airflow.models.": _merge(_MODELS, _MODEL_NAMES, _PARAMS_DICT, _authoring("XComArg")),
-    "airflow.models.xcom_arg": _authoring("XComArg"),
     "airflow.models.xcom": _from("aerovane.authoring.models", XCom="XCom"),
     "airflow.models.dagrun": _from("aerovane.authoring.models", DagRun="DagRun"),
     "airflow.models.taskinstance": _from("aerovane.authoring.models", TaskInstance="TaskInstance"),
     "airflow.configuration": _from("aerovane.authoring.configuration", conf="conf"),
-    "airflow.timetables.": lambda: {},
-    "airflow.timetables.base": _from(
-        _TIMETABLES,
-        Timetable="Timetable",
-        DagRunInfo="DagRunInfo",
-        DataInterval="DataInterval",
-        TimeRestriction="TimeRestriction",
-    ),
-    "airflow.timetables.interval": _from(
-        _TIMETABLES,
-        CronDataIntervalTimetable="CronDataIntervalTimetable",
-        DeltaDataIntervalTimetable="DeltaDataIntervalTimetable",
-    ),
-    "airflow.timetables.trigger": _from(_TIMETABLES, CronTriggerTimetable="CronTriggerTimetable"),
     "airflow.timetables.events": _from(_TIMETABLES, EventsTimetable="EventsTimetable"),
-    "airflow.timetables.simple": _from(
-        _TIMETABLES,
-        NullTimetable="NullTimetable",
-        OnceTimetable="OnceTimetable",
-        ContinuousTimetable="ContinuousTimetable",
-        DatasetTriggeredTimetable="DatasetTriggeredTimetable",
-    ),
     "airflow.timetables.datasets": _from(
         _TIMETABLES, DatasetOrTimeSchedule="DatasetOrTimeSchedule"
     ),
@@ -165,7 +128,7 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
     "airflow.operators.dummy": _authoring("DummyOperator", "EmptyOperator"),
     "airflow.operators.dummy_operator": _authoring("DummyOperator"),
     "airflow.operators.trigger_dagrun": _authoring("TriggerDagRunOperator"),
-    "airflow.decorators.": _authoring("dag", "task"),
+    "airflow.decorators.": _public("aerovane.authoring.decorators"),
     "airflow.datasets.": _merge(
         _authoring("Dataset", "DatasetAll", "DatasetAny"),
         _from(
@@ -174,9 +137,37 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
     ),
     "airflow.datasets.metadata": _from("aerovane.authoring.datasets", Metadata="Metadata"),
     "airflow.exceptions": _exceptions,
-    "airflow.macros.": _from("aerovane.authoring.macros", ds_add="ds_add", ds_format="ds_format"),
+    "airflow.macros.": _public("aerovane.authoring.macros"),
     "airflow.utils.": lambda: {},
-    "airflow.utils.dates": _dates,
+    "airflow.utils.dates": _public("aerovane.authoring.dates"),
+    "airflow.utils.timezone": _public("aerovane.authoring.timezone"),
+    "airflow.utils.task_group": _authoring("TaskGroup"),
+    "airflow.utils.edgemodifier": _from(
+        "aerovane.authoring.edge_labels", EdgeModifier="EdgeModifier", Label="Label"
+    ),
+    "airflow.models.xcom_arg": _authoring("XComArg"),
+    "airflow.timetables.": lambda: {},
+    "airflow.timetables.base": _from(
+        "aerovane.authoring.timetables",
+        DagRunInfo="DagRunInfo",
+        DataInterval="DataInterval",
+        TimeRestriction="TimeRestriction",
+        Timetable="Timetable",
+    ),
+    "airflow.timetables.interval": _from(
+        "aerovane.authoring.timetables",
+        CronDataIntervalTimetable="CronDataIntervalTimetable",
+        DeltaDataIntervalTimetable="DeltaDataIntervalTimetable",
+    ),
+    "airflow.timetables.trigger": _from(
+        "aerovane.authoring.timetables", CronTriggerTimetable="CronTriggerTimetable"
+    ),
+    "airflow.timetables.simple": _from(
+        "aerovane.authoring.timetables",
+        NullTimetable="NullTimetable",
+        OnceTimetable="OnceTimetable",
+        ContinuousTimetable="ContinuousTimetable",
+    ),
     "airflow.utils.trigger_rule": _authoring("TriggerRule"),
     "airflow.utils.helpers": _merge(
         _authoring("chain", "cross_downstream"),

@@ -13,13 +13,13 @@ spanning lines is masked line by line (each of its lines is a secret too). A lin
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import io
 import logging
 import os
 import selectors
 import sys
-import threading
 from pathlib import Path
 from typing import TextIO
 
@@ -44,8 +44,11 @@ class MaskedLog:
         os.dup2(write, 1)
         os.dup2(write, 2)
         os.close(write)
-        self._thread = threading.Thread(target=self._pump, name="task-log", daemon=True)
-        self._thread.start()
+        # A bare thread: `threading.Thread.start()` waits until the new thread has run, which
+        # on a busy machine costs milliseconds per attempt. `_done` is held until it finishes.
+        self._done = _thread.allocate_lock()
+        self._done.acquire()
+        _thread.start_new_thread(self._pump, ())
         sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
         root = logging.getLogger()
@@ -68,11 +71,17 @@ class MaskedLog:
         os.dup2(null, 2)
         os.close(null)
         os.write(self._stop_write, b"x")
-        self._thread.join()
+        self._done.acquire()
         for fd in (self._read, self._stop_read, self._stop_write, self._file):
             os.close(fd)
 
     def _pump(self) -> None:
+        try:
+            self._copy()
+        finally:
+            self._done.release()
+
+    def _copy(self) -> None:
         selector = selectors.DefaultSelector()
         selector.register(self._read, selectors.EVENT_READ)
         selector.register(self._stop_read, selectors.EVENT_READ)
@@ -110,9 +119,14 @@ class MaskedLog:
             text = masker.redact_text(data.decode("utf-8", errors="surrogateescape"))
             data = text.encode("utf-8", errors="surrogateescape")
         view = memoryview(data)
-        while view:
-            written = os.write(self._file, view)
-            view = view[written:]
+        try:
+            while view:
+                written = os.write(self._file, view)
+                view = view[written:]
+        except OSError:
+            # A full disk loses log lines, but the pipe keeps being drained: a task blocked
+            # writing its output would never finish.
+            return
 
 
 class MaskedStream(io.TextIOBase):

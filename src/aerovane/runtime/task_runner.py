@@ -104,16 +104,38 @@ def _drop_xcoms(key: TaskKey, dag_run_id: int, *, session: Session) -> None:
     )
 
 
-def _claim(key: TaskKey) -> tuple[models.TaskInstance, models.DagRun] | None:
-    """queued → running for this try, read the rows, drop the task's old XComs: one write
-    transaction. None if the attempt is no longer wanted."""
+def claim(key: TaskKey) -> tuple[models.TaskInstance, models.DagRun, Any] | None:
+    """queued → running for this try, read the rows (and the previous successful run), drop
+    the task's old XComs: one write transaction. None if the attempt is no longer wanted."""
     with create_session() as session:
         if not _mark_running(key, session=session):
             return None
         ti, run = _claimed_rows(key, session=session)
         assert ti is not None and run is not None
+        previous = _previous_success(run.dag_id, run.logical_date, session=session)
         _drop_xcoms(key, run.id, session=session)
-        return ti, run
+        return ti, run, previous
+
+
+def _previous_success(dag_id: str, logical_date: dt.datetime, *, session: Session) -> Any:
+    """The DAG's latest successful run before `logical_date` (its dates, or None), for the
+    context's `prev_*_success` values."""
+    return session.execute(
+        select(
+            models.DagRun.logical_date,
+            models.DagRun.start_date,
+            models.DagRun.end_date,
+            models.DagRun.data_interval_start,
+            models.DagRun.data_interval_end,
+        )
+        .where(
+            models.DagRun.dag_id == dag_id,
+            models.DagRun.state == "success",
+            models.DagRun.logical_date < logical_date,
+        )
+        .order_by(models.DagRun.logical_date.desc())
+        .limit(1)
+    ).first()
 
 
 def _heartbeat_statement(key: TaskKey) -> Any:
@@ -143,6 +165,7 @@ def prime_statement_cache() -> None:
     with create_session() as session:
         _mark_running(key, session=session)
         _claimed_rows(key, session=session)
+        _previous_success("", dt.datetime.now(dt.UTC), session=session)
         _drop_xcoms(key, -1, session=session)
         values = {"state": "", "end_date": None, "duration": None, "next_retry_at": None}
         session.execute(_outcome_statement(key, values))
@@ -243,11 +266,15 @@ def retry_delay_for(task: Any, try_number: int) -> dt.timedelta:
     return delay
 
 
-class _Heartbeat(threading.Thread):
-    def __init__(self, key: TaskKey, interval: float) -> None:
+class Heartbeat(threading.Thread):
+    """Keeps `last_heartbeat_at` fresh; in a task process of its own (`terminate`), ends the
+    attempt with SIGTERM once its task instance was changed from outside."""
+
+    def __init__(self, key: TaskKey, interval: float, *, terminate: bool = True) -> None:
         super().__init__(name="task-heartbeat", daemon=True)
         self.key = key
         self.interval = interval
+        self.terminate = terminate
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -260,8 +287,11 @@ class _Heartbeat(threading.Thread):
                 log.warning("heartbeat failed", exc_info=True)
                 continue
             if changed and not self.stopped.is_set():
-                log.warning("Task instance state was changed externally; terminating")
-                os.kill(os.getpid(), signal.SIGTERM)
+                if self.terminate:
+                    log.warning("Task instance state was changed externally; terminating")
+                    os.kill(os.getpid(), signal.SIGTERM)
+                else:
+                    log.warning("Task instance state was changed externally")
                 return
 
 
@@ -275,15 +305,21 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
+def point_google_auth_at_metadata_server() -> None:
+    """Tasks' google-auth finds Aerovane's metadata server (the IP is its ping), unless the
+    environment already names one."""
+    for name in ("GCE_METADATA_HOST", "GCE_METADATA_IP"):
+        os.environ.setdefault(name, metadata_host())
+
+
 def run_workload(payload: dict[str, Any]) -> int:
     """Entry point in the forked child. Returns the process exit code (0 unless internal error)."""
     workload = TaskWorkload.from_dict(payload)
-    for name in ("GCE_METADATA_HOST", "GCE_METADATA_IP"):  # google-auth finds Aerovane's
-        os.environ.setdefault(name, metadata_host())  # metadata server (the IP is its ping)
+    point_google_auth_at_metadata_server()
     task_log = _open_log(workload.log_path)
     try:
         key = workload.key
-        claimed = _claim(key)
+        claimed = claim(key)
         if claimed is None:
             log.info(
                 "Task instance %s is no longer queued for try %d; not running it",
@@ -303,23 +339,16 @@ def run_workload(payload: dict[str, Any]) -> int:
 
 
 def _run_claimed(
-    workload: TaskWorkload, ti_row: models.TaskInstance, run_row: models.DagRun
+    workload: TaskWorkload,
+    ti_row: models.TaskInstance,
+    run_row: models.DagRun,
+    previous_success: Any,
 ) -> int:
-    from aerovane.authoring.context import build_context
-    from aerovane.authoring.exceptions import (
-        AerovaneFailException,
-        AerovaneSensorTimeout,
-        AerovaneSkipException,
-        AerovaneTaskTimeout,
-    )
-    from aerovane.authoring.templating import build_jinja_env
     from aerovane.dag_processing.importer import import_dag_file
-    from aerovane.runtime.task_instance import RuntimeTaskInstance
-    from aerovane.runtime.xcom import RETURN_KEY, serialize_value
 
     key = workload.key
     settings = get_settings()
-    heartbeat = _Heartbeat(key, settings.getfloat("scheduler", "task_heartbeat_sec"))
+    heartbeat = Heartbeat(key, settings.getfloat("scheduler", "task_heartbeat_sec"))
     heartbeat.start()
     log.info("Starting attempt %d of %d", key.try_number, ti_row.max_tries + 1)
     try:
@@ -334,6 +363,46 @@ def _run_claimed(
         _handle_failure(key, None, ti_row, retryable=True)
         return 0
 
+    execute_attempt(
+        key,
+        dag,
+        task,
+        ti_row,
+        run_row,
+        heartbeat=heartbeat,
+        own_process=True,
+        previous_success=previous_success,
+    )
+    return 0
+
+
+def execute_attempt(
+    key: TaskKey,
+    dag: Any,
+    task: Any,
+    ti_row: models.TaskInstance,
+    run_row: models.DagRun,
+    *,
+    heartbeat: Heartbeat,
+    own_process: bool,
+    previous_success: Any = None,
+) -> TaskState | None:
+    """Run a claimed attempt of `task` here and record its outcome; stops `heartbeat` before
+    recording. Returns the state recorded (None: the task instance was changed from outside).
+
+    Shared by the task process (`own_process`: SIGTERM ends the attempt) and `dag.test()`,
+    which runs each task in the calling process and leaves its signal handlers alone."""
+    from aerovane.authoring.context import build_context
+    from aerovane.authoring.exceptions import (
+        AerovaneFailException,
+        AerovaneSensorTimeout,
+        AerovaneSkipException,
+        AerovaneTaskTimeout,
+    )
+    from aerovane.authoring.templating import build_jinja_env
+    from aerovane.runtime.task_instance import RuntimeTaskInstance
+    from aerovane.runtime.xcom import RETURN_KEY, serialize_value
+
     ti = RuntimeTaskInstance(ti_row, run_row, task)
     ti.state = TaskState.RUNNING.value
     listeners = _listeners()
@@ -344,15 +413,27 @@ def _run_claimed(
     state = TaskState.SUCCESS
     retryable = True
     context: dict[str, Any] = {}
+    interrupted: KeyboardInterrupt | None = None
 
     def on_term(signum: int, _frame: object) -> None:
         raise TaskTerminated(f"received signal {signal.Signals(signum).name}")
 
-    signal.signal(signal.SIGTERM, on_term)
+    if own_process:
+        signal.signal(signal.SIGTERM, on_term)
+    # SIGALRM can only be handled on the main thread (dag.test() may run on another one).
     timeout = task.execution_timeout
+    if threading.current_thread() is not threading.main_thread():
+        timeout = None
     try:
         # params=None: DAG params, then the task's, then the run's conf, as Airflow merges them.
-        context = build_context(dag=dag, task=task, ti=ti, dag_run=run_row, params=None)
+        context = build_context(
+            dag=dag,
+            task=task,
+            ti=ti,
+            dag_run=run_row,
+            params=None,
+            previous_success=previous_success,
+        )
         task.render_template_fields(context, build_jinja_env(dag))
         rendered = {f: _jsonable(getattr(task, f, None)) for f in task.template_fields}
         log.info(
@@ -405,11 +486,19 @@ def _run_claimed(
     except (AerovaneFailException, AerovaneSensorTimeout) as exc:
         state, retryable, error = TaskState.FAILED, False, exc
         log.error("Task failed without retry: %s", exc)
+    except KeyboardInterrupt as exc:
+        state, error = TaskState.FAILED, exc
+        if own_process:  # user code raised it: an ordinary failure
+            log.error("Task failed with exception\n%s", traceback.format_exc())
+        else:  # Ctrl-C in dag.test(): record the attempt without a retry, then stop
+            retryable, interrupted = False, exc
+            log.error("Task interrupted")
     except BaseException as exc:  # noqa: BLE001 - user code may raise anything
         state, error = TaskState.FAILED, exc
         log.error("Task failed with exception\n%s", traceback.format_exc())
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if own_process:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
         heartbeat.stopped.set()
 
     if state == TaskState.FAILED:
@@ -441,7 +530,9 @@ def _run_claimed(
             error=error,
         )
     _run_callbacks(task, final, context)
-    return 0
+    if interrupted is not None:
+        raise interrupted
+    return final
 
 
 def _listeners() -> list[Any]:

@@ -71,9 +71,18 @@ class TestTaskInstance(TaskInstance):
 
 
 def run_task_in_process(
-    dag: Any, task_id: str, logical_date: dt.datetime, conf: dict[str, Any] | None
+    dag: Any,
+    task_id: str,
+    logical_date: dt.datetime,
+    conf: dict[str, Any] | None,
+    *,
+    task_params: dict[str, Any] | None = None,
+    dry_run: bool = False,
 ) -> tuple[str, Any]:
-    """Render and execute one task here; return (state, result)."""
+    """Render and execute one task here; return (state, result).
+
+    `task_params` are validated with the DAG's params and override them (Airflow's `-t`);
+    `dry_run` only renders the template fields and returns them (Airflow's `-n`)."""
     from aerovane.authoring.context import build_context
     from aerovane.authoring.exceptions import AerovaneSkipException
     from aerovane.authoring.templating import build_jinja_env
@@ -89,9 +98,11 @@ def run_task_in_process(
         conf or {},
     )
     ti = TestTaskInstance(task, dag_run)
-    params = dag.params.resolve(conf or {})
+    params = dag.params.resolve({**(conf or {}), **(task_params or {})})
     context = build_context(dag=dag, task=task, ti=ti, dag_run=dag_run, params=params)
     task.render_template_fields(context, build_jinja_env(dag))
+    if dry_run:
+        return "dry run", {name: getattr(task, name, None) for name in task.template_fields}
     try:
         result = task.execute(context)
     except AerovaneSkipException as exc:

@@ -175,7 +175,9 @@ class Scheduler(LoopService):
             row = session.execute(
                 select(
                     exists().where(models.DagRun.state == DagRunState.QUEUED.value),
-                    exists().where(models.DagRun.state == DagRunState.RUNNING.value),
+                    exists().where(
+                        models.DagRun.state == DagRunState.RUNNING.value, runs.scheduler_owned()
+                    ),
                     exists().where(
                         models.DagModel.next_dagrun_create_after <= now,
                         models.DagModel.is_paused.is_(False),
@@ -188,7 +190,7 @@ class Scheduler(LoopService):
     def _running_runs(self, session: Session) -> list[models.DagRun]:
         query = (
             select(models.DagRun)
-            .where(models.DagRun.state == DagRunState.RUNNING.value)
+            .where(models.DagRun.state == DagRunState.RUNNING.value, runs.scheduler_owned())
             .order_by(models.DagRun.last_scheduling_decision.nulls_first(), models.DagRun.id)
             .limit(200)
         )

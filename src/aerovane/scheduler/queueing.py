@@ -15,6 +15,7 @@ from aerovane.db import models
 from aerovane.db.engine import is_postgres
 from aerovane.db.types import utcnow
 from aerovane.executors.base import TaskKey, TaskWorkload
+from aerovane.scheduler.runs import scheduler_owned
 from aerovane.services.task_logs import log_path
 from aerovane.states import ACTIVE_TI_VALUES, FINISHED_TI_VALUES, DagRunState, TaskState
 
@@ -68,6 +69,7 @@ def queue_task_instances(
         .where(
             TI.state == TaskState.SCHEDULED.value,
             models.DagRun.state == DagRunState.RUNNING.value,
+            scheduler_owned(),
             models.DagModel.is_paused.is_(False),
         )
         .order_by(TI.priority_weight.desc(), models.DagRun.logical_date, TI.task_id)
@@ -120,7 +122,7 @@ def queue_task_instances(
         if capacity >= 0 and used_by_pool[ti.pool] + ti.pool_slots > capacity:
             continue
         if ti.try_number > 0:
-            _archive_try(ti, session=session)
+            archive_try(ti, session=session)
         ti.try_number += 1
         ti.state = TaskState.QUEUED.value
         ti.queued_dttm = now
@@ -147,7 +149,7 @@ def queue_task_instances(
     return chosen
 
 
-def _archive_try(ti: models.TaskInstance, *, session: Session) -> None:
+def archive_try(ti: models.TaskInstance, *, session: Session) -> None:
     """Keep the finished previous attempt for the `tries` endpoints before starting a new one."""
     exists = session.scalar(
         select(func.count())

@@ -9,7 +9,7 @@ import weakref
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from aerovane.config import get_settings
@@ -22,6 +22,7 @@ from aerovane.services.dag_runs import create_dag_run, create_task_instances, ge
 from aerovane.services.errors import AlreadyExists
 from aerovane.states import (
     FINISHED_TI_VALUES,
+    TEST_RUN_TRIGGER,
     DagRunState,
     DagRunType,
     TaskState,
@@ -152,29 +153,94 @@ def start_queued_runs(*, session: Session) -> list[models.DagRun]:
     return started
 
 
-_shapes: weakref.WeakKeyDictionary[SerializedDAG, tuple[list[str], list[str]]] = (
-    weakref.WeakKeyDictionary()
-)
+class _Shape:
+    """What the scheduler needs of a DAG version's graph, computed once: the topological
+    order, the tasks that decide the run's state (leaves, teardowns ignored unless
+    `on_failure_fail_dagrun`), and per task its setup upstreams and relevant indirect setups."""
+
+    __slots__ = ("direct_setups", "indirect_setups", "order", "state_leaves")
+
+    def __init__(self, dag: SerializedDAG) -> None:
+        tasks = dag.task_dict
+        indegree = {t: len(task.upstream_task_ids) for t, task in tasks.items()}
+        ready = [t for t, n in indegree.items() if n == 0]
+        order: list[str] = []
+        while ready:
+            task_id = ready.pop()
+            order.append(task_id)
+            for child in tasks[task_id].downstream_task_ids:
+                indegree[child] -= 1
+                if indegree[child] == 0:
+                    ready.append(child)
+        self.order = order
+        self.state_leaves = _state_leaves(dag)
+        self.direct_setups: dict[str, list[str]] = {}
+        self.indirect_setups: dict[str, list[str]] = {}
+        if any(task.is_setup for task in tasks.values()):
+            for task_id, task in tasks.items():
+                direct = [u for u in task.upstream_task_ids if tasks[u].is_setup]
+                if direct:
+                    self.direct_setups[task_id] = direct
+                if not task.is_teardown:
+                    indirect = [
+                        s for s in _relevant_setups(dag, task_id) if s not in task.upstream_task_ids
+                    ]
+                    if indirect:
+                        self.indirect_setups[task_id] = indirect
 
 
-def _shape(dag: SerializedDAG) -> tuple[list[str], list[str]]:
-    """(task ids in topological order, leaf task ids), computed once per DAG version."""
+def _flat(dag: SerializedDAG, task_id: str, *, upstream: bool) -> set[str]:
+    found: set[str] = set()
+    stack = [task_id]
+    while stack:
+        task = dag.task_dict[stack.pop()]
+        for other in task.upstream_task_ids if upstream else task.downstream_task_ids:
+            if other not in found:
+                found.add(other)
+                stack.append(other)
+    return found
+
+
+def _relevant_setups(dag: SerializedDAG, task_id: str) -> list[str]:
+    """Setups upstream of the task that have no teardown, or one downstream of the task
+    (Airflow's `get_upstreams_only_setups`)."""
+    tasks = dag.task_dict
+    teardowns_after = {t for t in _flat(dag, task_id, upstream=False) if tasks[t].is_teardown}
+    relevant = []
+    for up in _flat(dag, task_id, upstream=True):
+        setup = tasks[up]
+        if not setup.is_setup:
+            continue
+        own_teardowns = {d for d in setup.downstream_task_ids if tasks[d].is_teardown}
+        if not own_teardowns or own_teardowns & teardowns_after:
+            relevant.append(up)
+    return relevant
+
+
+def _state_leaves(dag: SerializedDAG) -> list[str]:
+    """Tasks whose states decide the run's (Airflow's `_tis_for_dagrun_state`)."""
+    tasks = dag.task_dict
+
+    def counts(task_id: str) -> bool:
+        task = tasks[task_id]
+        return not task.is_teardown or task.on_failure_fail_dagrun
+
+    leaves = [
+        t
+        for t, task in tasks.items()
+        if counts(t) and not any(counts(d) for d in task.downstream_task_ids)
+    ]
+    return leaves or [t for t, task in tasks.items() if not task.downstream_task_ids]
+
+
+_shapes: weakref.WeakKeyDictionary[SerializedDAG, _Shape] = weakref.WeakKeyDictionary()
+
+
+def _shape(dag: SerializedDAG) -> _Shape:
     cached = _shapes.get(dag)
-    if cached is not None:
-        return cached
-    indegree = {t: len(task.upstream_task_ids) for t, task in dag.task_dict.items()}
-    ready = [t for t, n in indegree.items() if n == 0]
-    order: list[str] = []
-    while ready:
-        task_id = ready.pop()
-        order.append(task_id)
-        for child in dag.task_dict[task_id].downstream_task_ids:
-            indegree[child] -= 1
-            if indegree[child] == 0:
-                ready.append(child)
-    leaves = [t for t, task in dag.task_dict.items() if not task.downstream_task_ids]
-    _shapes[dag] = (order, leaves)
-    return order, leaves
+    if cached is None:
+        cached = _shapes[dag] = _Shape(dag)
+    return cached
 
 
 class RunProgress:
@@ -185,8 +251,18 @@ class RunProgress:
         self.finished: str | None = None
 
 
-def advance_run(run: models.DagRun, *, session: Session) -> RunProgress:
+def scheduler_owned() -> ColumnElement[bool]:
+    """Runs a scheduler drives: every run but those `dag.test()` drives in its own process."""
+    return or_(models.DagRun.triggered_by.is_(None), models.DagRun.triggered_by != TEST_RUN_TRIGGER)
+
+
+def advance_run(
+    run: models.DagRun, *, session: Session, dag: SerializedDAG | None = None
+) -> RunProgress:
     """Settle and schedule the run's task instances; finish the run when nothing is left.
+
+    `dag` is the DAG to advance by (default: its stored serialized version); `dag.test()`
+    passes the DAG it is running.
 
     Works on (task_id, state) rows and writes with guarded bulk updates (`WHERE state IS NULL`
     and the like), so a task process that changed a row meanwhile (e.g. a branch skipping
@@ -194,7 +270,8 @@ def advance_run(run: models.DagRun, *, session: Session) -> RunProgress:
     """
     progress = RunProgress()
     now = utcnow()
-    dag = get_serialized_dag(run.dag_id, session=session)
+    if dag is None:
+        dag = get_serialized_dag(run.dag_id, session=session)
     if dag is None:
         log.error("run %s of %s: DAG not found; failing the run", run.run_id, run.dag_id)
         _finish(run, DagRunState.FAILED, now)
@@ -221,8 +298,8 @@ def advance_run(run: models.DagRun, *, session: Session) -> RunProgress:
     retry_at = {r.task_id: r.next_retry_at for r in rows if r.state == TaskState.UP_FOR_RETRY.value}
     changes: dict[str, list[str]] = {}
     retry_now: list[str] = []
-    order, leaf_ids = _shape(dag)
-    for task_id in order:
+    shape = _shape(dag)
+    for task_id in shape.order:
         if task_id not in states:
             continue
         state = states[task_id]
@@ -237,8 +314,16 @@ def advance_run(run: models.DagRun, *, session: Session) -> RunProgress:
         if state is not None:
             continue
         task = dag.task_dict[task_id]
-        upstream = [states.get(u) for u in task.upstream_task_ids]
-        decision = trigger_rules.evaluate(str(task.trigger_rule), upstream)
+        decision = None
+        indirect = shape.indirect_setups.get(task_id)
+        if indirect:
+            decision = trigger_rules.evaluate_setup_constraint(states.get(s) for s in indirect)
+        if decision is None:
+            decision = trigger_rules.evaluate(
+                str(task.trigger_rule),
+                [states.get(u) for u in task.upstream_task_ids],
+                [states.get(s) for s in shape.direct_setups.get(task_id, ())],
+            )
         if decision == trigger_rules.READY:
             new = TaskState.SUCCESS.value if task.is_empty else TaskState.SCHEDULED.value
         elif decision in (trigger_rules.SKIPPED, trigger_rules.UPSTREAM_FAILED):
@@ -267,7 +352,7 @@ def advance_run(run: models.DagRun, *, session: Session) -> RunProgress:
 
     values_now = list(states.values())
     if all(s in FINISHED_TI_VALUES for s in values_now):
-        leaves = [states[t] for t in leaf_ids if t in states]
+        leaves = [states[t] for t in shape.state_leaves if t in states]
         failed = any(s in (TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value) for s in leaves)
         outcome = DagRunState.FAILED if failed else DagRunState.SUCCESS
         _finish(run, outcome, now)

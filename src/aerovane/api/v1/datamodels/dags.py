@@ -165,8 +165,6 @@ def dag_to_dict(row: Any, tags: Sequence[str], file_token: str) -> dict[str, Any
 
 # -- DAG details ----------------------------------------------------------------------------------
 
-#: What `str(dag.timezone)` gives in Airflow (pendulum 3); Aerovane schedules in UTC only.
-DAG_TIMEZONE = "UTC"
 #: The `__class` Airflow's `Param.dump()` names; clients of the Airflow API look for it.
 PARAM_CLASS = "airflow.models.param.Param"
 
@@ -224,7 +222,7 @@ def dag_detail_to_dict(
     """A DAG's row plus its serialized form as a DAGDetail response."""
     return {
         **dag_to_dict(dag_model, tags, file_token),
-        "timezone": DAG_TIMEZONE,
+        "timezone": dag.timezone,  # the start date's zone name, as `str(dag.timezone)`
         "catchup": dag.catchup,
         "orientation": dag.orientation,
         "concurrency": dag_model.max_active_tasks,

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field
 
 from aerovane.api.v1.datamodels.common import StrictModel, iso
+from aerovane.services.redaction import redact
 
 TaskStateValue = (
     Literal[
@@ -106,11 +107,19 @@ def task_instance_to_dict(ti: Any, logical_date: Any) -> dict[str, Any]:
         "executor_config": _executor_config_text(ti.executor_config),
         "sla_miss": None,
         "rendered_map_index": None,
-        "rendered_fields": ti.rendered_fields if isinstance(ti.rendered_fields, dict) else {},
+        "rendered_fields": _shown_rendered_fields(ti.rendered_fields),
         "trigger": None,
         "triggerer_job": None,
         "note": ti.note,
     }
+
+
+def _shown_rendered_fields(stored: Any) -> dict[str, Any]:
+    """Stored rendered fields are masked by the task runtime; redacting by name again also
+    hides secrets in rows written before it masked them (a field or key named like a secret)."""
+    if not isinstance(stored, dict):
+        return {}
+    return {name: redact(value, str(name)) for name, value in stored.items()}
 
 
 # -- task instance references, tries, dependencies, links ---------------------------------------
