@@ -140,6 +140,24 @@ DAG_FILES = {
                 return 1
             noop()
     """,
+    "classic_extra.py": f"""
+        import datetime
+        from airflow.datasets import Dataset
+        from airflow.models.dag import DAG
+        from airflow.operators.bash import BashOperator
+
+        ds = Dataset("s3://output/classic.txt")
+
+        def before(context):
+            context["ti"].xcom_push("seen_before", context["task"].task_id)
+
+        def after(context, result):
+            context["outlet_events"][ds].extra = {{"hi": "bye", "result": result}}
+
+        with DAG("classic_extra", schedule=None, start_date={START}):
+            BashOperator(task_id="write", outlets=[ds], bash_command="echo done",
+                         pre_execute=before, post_execute=after)
+    """,
     "plugins_airflow.py": f"""
         import datetime
         from airflow import DAG
@@ -294,3 +312,27 @@ def test_plugin_macros_timetable_and_listeners(engine: Engine) -> None:
     ]
     assert mine[0]["previous"] == "queued"
     assert "listener sees this" in mine[-1]["error"]
+
+
+def test_classic_operator_sets_event_extra_in_post_execute(engine: Engine) -> None:
+    from sqlalchemy import select
+
+    from aerovane.db import models
+    from aerovane.db.engine import create_session
+
+    engine.wait_dag("classic_extra")
+    run_id = engine.trigger("classic_extra")
+    assert engine.wait_run("classic_extra", run_id) == "success"
+    with create_session(readonly=True) as session:
+        extra = session.scalar(
+            select(models.DatasetEvent.extra)
+            .join(models.DatasetModel, models.DatasetModel.id == models.DatasetEvent.dataset_id)
+            .where(models.DatasetModel.uri == "s3://output/classic.txt")
+        )
+        before = session.scalar(
+            select(models.XCom.value).where(
+                models.XCom.dag_id == "classic_extra", models.XCom.key == "seen_before"
+            )
+        )
+    assert extra == {"hi": "bye", "result": "done"}
+    assert json.loads(before) == "write"

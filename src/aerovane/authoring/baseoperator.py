@@ -114,6 +114,8 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
         on_success_callback: Callback | None = None,
         on_retry_callback: Callback | None = None,
         on_skipped_callback: Callback | None = None,
+        pre_execute: Callable[[Any], Any] | None = None,
+        post_execute: Callable[[Any, Any], Any] | None = None,
         trigger_rule: str = TriggerRule.ALL_SUCCESS,
         max_active_tis_per_dag: int | None = None,
         max_active_tis_per_dagrun: int | None = None,
@@ -196,6 +198,8 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
         self.on_success_callback = on_success_callback
         self.on_retry_callback = on_retry_callback
         self.on_skipped_callback = on_skipped_callback
+        self._pre_execute_hook = pre_execute
+        self._post_execute_hook = post_execute
 
         if task_concurrency is not None:
             warnings.warn(
@@ -543,6 +547,17 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
     def execute(self, context: Mapping[str, Any]) -> Any:
         """Do the task's work; the return value is pushed to XCom when `do_xcom_push`."""
         raise NotImplementedError(f"{type(self).__name__} must implement execute(context)")
+
+    def pre_execute(self, context: Any) -> None:
+        """Called right before `execute` (runs the `pre_execute` argument, if given)."""
+        if self._pre_execute_hook is not None:
+            self._pre_execute_hook(context)
+
+    def post_execute(self, context: Any, result: Any = None) -> None:
+        """Called right after `execute` with its result (runs the `post_execute` argument);
+        e.g. to set `context["outlet_events"][dataset].extra` from a classic operator."""
+        if self._post_execute_hook is not None:
+            self._post_execute_hook(context, result)
 
     def on_kill(self) -> None:
         """Called when the task process is told to stop; release subprocesses etc. here."""

@@ -442,6 +442,7 @@ def execute_attempt(
             task.task_id,
             run_row.logical_date.isoformat(),
         )
+        task.pre_execute(context)
         if timeout is not None:
 
             def on_alarm(_signum: int, _frame: object) -> None:
@@ -454,6 +455,7 @@ def execute_attempt(
         finally:
             if timeout is not None:
                 signal.setitimer(signal.ITIMER_REAL, 0)
+        task.post_execute(context, result)
         if getattr(task, "do_xcom_push", True) and result is not None:
             outputs = [(RETURN_KEY, result)]
             if getattr(task, "multiple_outputs", False) and isinstance(result, dict):
