@@ -188,8 +188,8 @@ def test_bash_decorator_requires_a_command() -> None:
 
 
 def test_unsupported_task_flavour_has_a_clear_error() -> None:
-    with pytest.raises(AttributeError, match=r"task\.virtualenv is not supported"):
-        task.virtualenv
+    with pytest.raises(AttributeError, match=r"task\.docker is not supported"):
+        task.docker
 
 
 def test_dag_decorator_builds_dag_with_params_and_docs() -> None:

@@ -104,3 +104,15 @@ def test_providers_and_kubernetes_still_fail_with_one_clear_error(tmp_path: Path
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["airflow.kubernetes True", "airflow.providers True"]
+
+
+def test_no_module_is_mapped_twice() -> None:
+    """`"airflow.x"` and `"airflow.x."` are one module: the later line would silently win."""
+    import re
+
+    from aerovane.compat import airflow_shim
+
+    source = Path(airflow_shim.__file__).read_text()
+    names = [n.rstrip(".") for n in re.findall(r'^    "(airflow[^"]*)":', source, re.M)]
+    assert len(names) > 50
+    assert sorted({n for n in names if names.count(n) > 1}) == []

@@ -139,3 +139,65 @@ def test_a_real_airflow_is_never_shadowed(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "True"]
+
+
+SENSORS = """
+import datetime
+from airflow import DAG
+from airflow.decorators import task
+from airflow.exceptions import AirflowSensorTimeout, AirflowRescheduleException
+from airflow.sensors.base import BaseSensorOperator, PokeReturnValue, poke_mode_only
+from airflow.sensors.bash import BashSensor
+from airflow.sensors.python import PythonSensor
+from airflow.sensors.filesystem import FileSensor
+from airflow.sensors.time_sensor import TimeSensor
+from airflow.sensors.time_delta import TimeDeltaSensor
+from airflow.sensors.date_time import DateTimeSensor
+from airflow.sensors.weekday import DayOfWeekSensor
+from airflow.sensors.external_task import ExternalTaskMarker, ExternalTaskSensor
+from airflow.utils.weekday import WeekDay
+
+with DAG("sensors", start_date=datetime.datetime(2024, 1, 1), schedule=None):
+    BashSensor(task_id="bash", bash_command="true")
+    PythonSensor(task_id="py", python_callable=lambda: True)
+    FileSensor(task_id="file", filepath="/tmp/x", mode="reschedule")
+    TimeSensor(task_id="time", target_time=datetime.time(1))
+    TimeDeltaSensor(task_id="delta", delta=datetime.timedelta(1))
+    DateTimeSensor(task_id="dt", target_time="{{ ds }}")
+    DayOfWeekSensor(task_id="dow", week_day=WeekDay.MONDAY)
+    ExternalTaskSensor(task_id="ext", external_dag_id="other", external_task_id="t")
+    ExternalTaskMarker(task_id="mark", external_dag_id="other", external_task_id="t")
+
+    @task.sensor(poke_interval=1)
+    def deco():
+        return PokeReturnValue(True)
+
+    deco()
+"""
+
+
+def test_sensor_paths_load(tmp_path: Path) -> None:
+    (tmp_path / "sensors.py").write_text(SENSORS)
+    result = run(
+        f"""
+        from aerovane.dag_processing.importer import import_dag_file
+        dags, _ = import_dag_file({str(tmp_path / "sensors.py")!r})
+        dag = dags["sensors"]
+        print(sorted(type(t).__name__ for t in dag.tasks))
+        from airflow.sensors.base import BaseSensorOperator
+        print(all(isinstance(t, BaseSensorOperator) for t in dag.tasks if t.task_id != "mark"))
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == str(
+        sorted(
+            [
+                "BashSensor", "PythonSensor", "FileSensor", "TimeSensor", "TimeDeltaSensor",
+                "DateTimeSensor", "DayOfWeekSensor", "ExternalTaskSensor", "ExternalTaskMarker",
+                "_SensorDecoratedOperator",
+            ]
+        )
+    )  # fmt: skip
+    assert lines[1] == "True"

@@ -110,8 +110,16 @@ def write_dag(folder: Path, name: str, source: str) -> Path:
 
 
 @pytest.fixture(scope="module")
+def engine_env() -> dict[str, str]:
+    """Extra AEROVANE_* settings for the scheduler; a test module may override this fixture."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 def engine(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    engine_env: dict[str, str],
 ) -> Iterator[Engine]:
     from aerovane.config import ensure_home, reload_settings
     from aerovane.db.engine import dispose_engines
@@ -128,6 +136,7 @@ def engine(
     )
     if PG_URL:
         env["AEROVANE__DATABASE__SQL_ALCHEMY_CONN"] = PG_URL
+    env.update(engine_env)
     with pytest.MonkeyPatch.context() as mp:
         for key in list(os.environ):
             if key.startswith(("AEROVANE__", "AIRFLOW__")):

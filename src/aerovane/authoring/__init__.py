@@ -8,17 +8,25 @@ libraries (jinja2, croniter, jsonschema) are imported only when first needed.
 from __future__ import annotations
 
 from aerovane.authoring.baseoperator import BaseOperator
-from aerovane.authoring.context import Context
+from aerovane.authoring.context import Context, get_current_context
 from aerovane.authoring.dag import DAG
 from aerovane.authoring.datasets import Dataset, DatasetAlias, DatasetAll, DatasetAny, Metadata
 from aerovane.authoring.decorators import dag, setup, task, teardown
 from aerovane.authoring.dependencies import chain, cross_downstream
+from aerovane.authoring.edge_labels import EdgeModifier, Label
 from aerovane.authoring.operators import (
+    BaseBranchOperator,
     BashOperator,
+    BranchDateTimeOperator,
+    BranchDayOfWeekOperator,
     BranchPythonOperator,
     DummyOperator,
+    EmailOperator,
     EmptyOperator,
+    ExternalPythonOperator,
+    LatestOnlyOperator,
     PythonOperator,
+    PythonVirtualenvOperator,
     ShortCircuitOperator,
     TriggerDagRunOperator,
 )
@@ -27,12 +35,16 @@ from aerovane.authoring.secrets_masker import mask_secret
 from aerovane.authoring.task_group import TaskGroup, task_group
 from aerovane.authoring.trigger_rule import TriggerRule
 from aerovane.authoring.variables import Connection, Variable
+from aerovane.authoring.weekday import WeekDay
 from aerovane.authoring.xcom_arg import XComArg
 
 __all__ = [
     "DAG",
+    "BaseBranchOperator",
     "BaseOperator",
     "BashOperator",
+    "BranchDateTimeOperator",
+    "BranchDayOfWeekOperator",
     "BranchPythonOperator",
     "Connection",
     "Context",
@@ -41,19 +53,27 @@ __all__ = [
     "DatasetAll",
     "DatasetAny",
     "DummyOperator",
+    "EdgeModifier",
+    "EmailOperator",
     "EmptyOperator",
+    "ExternalPythonOperator",
+    "Label",
+    "LatestOnlyOperator",
     "Metadata",
     "Param",
     "PythonOperator",
+    "PythonVirtualenvOperator",
     "ShortCircuitOperator",
     "TaskGroup",
     "TriggerDagRunOperator",
     "TriggerRule",
     "Variable",
+    "WeekDay",
     "XComArg",
     "chain",
     "cross_downstream",
     "dag",
+    "get_current_context",
     "mask_secret",
     "setup",
     "task",

@@ -83,6 +83,8 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
     _is_setup: bool = False
     _is_teardown: bool = False
     _on_failure_fail_dagrun: bool = False
+    #: Attributes written to the serialized DAG for the server to act on (unrendered).
+    serialized_extra_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -191,6 +193,10 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
                 f"Task {task_id!r}: pool_slots must be an integer >= 1, got {pool_slots!r}"
             )
         self.pool_slots = pool_slots
+        if sla is not None and not isinstance(sla, timedelta):
+            raise AerovaneDagError(
+                f"Task {task_id!r}: sla must be a datetime.timedelta, got {type(sla).__name__}"
+            )
         self.sla = sla
 
         self.on_execute_callback = on_execute_callback

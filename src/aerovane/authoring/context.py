@@ -7,8 +7,9 @@ connections) are lazy accessor objects, so building a context never touches the 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,9 @@ __all__ = [
     "Context",
     "build_context",
     "context_to_airflow_vars",
+    "get_current_context",
     "resolve_params",
+    "set_current_context",
 ]
 
 #: Keys `build_context` provides (plus "exception" in failure callbacks); TaskFlow functions
@@ -84,6 +87,31 @@ class Context(dict[str, Any]):
     """A task run's context: a plain dict (with a distinct type for annotations)."""
 
     __slots__ = ()
+
+
+_CURRENT_CONTEXT: list[Mapping[str, Any]] = []
+
+
+@contextlib.contextmanager
+def set_current_context(context: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """Make `context` what `get_current_context()` returns while a task executes."""
+    _CURRENT_CONTEXT.append(context)
+    try:
+        yield context
+    finally:
+        _CURRENT_CONTEXT.pop()
+
+
+def get_current_context() -> Mapping[str, Any]:
+    """The running task's context, for code deep inside a task that was not handed it."""
+    if not _CURRENT_CONTEXT:
+        from aerovane.authoring.exceptions import AerovaneException
+
+        raise AerovaneException(
+            "Current context was requested but no context was found! "
+            "Are you running within an Airflow task?"
+        )
+    return _CURRENT_CONTEXT[-1]
 
 
 def resolve_params(

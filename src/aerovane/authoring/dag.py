@@ -149,6 +149,7 @@ class DAG(TaskGraphView["BaseOperator"]):
         render_template_as_native_obj: bool = False,
         on_success_callback: Callback | None = None,
         on_failure_callback: Callback | None = None,
+        sla_miss_callback: Callable[..., Any] | None = None,
         access_control: Mapping[str, Any] | None = None,
         dag_display_name: str | None = None,
         owner_links: Mapping[str, str] | None = None,
@@ -244,6 +245,7 @@ class DAG(TaskGraphView["BaseOperator"]):
         self.render_template_as_native_obj = render_template_as_native_obj
         self.on_success_callback = on_success_callback
         self.on_failure_callback = on_failure_callback
+        self.sla_miss_callback = sla_miss_callback
         self.access_control = dict(access_control) if access_control else None
         self.dag_display_name = dag_display_name or dag_id
         self.owner_links = dict(owner_links or {})

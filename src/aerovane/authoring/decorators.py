@@ -155,12 +155,19 @@ def _decorator_for(operator_path: str) -> Callable[..., Any]:
 
 
 class _TaskDecoratorCollection:
-    """`task`: `@task`, `@task(...)`, `@task.python`, `.branch`, `.short_circuit`, `.bash`."""
+    """`task`: `@task`, `@task(...)`, `@task.python`, `.branch`, `.short_circuit`, `.bash`,
+    `.virtualenv`, `.external_python`, `.branch_virtualenv`, `.branch_external_python`,
+    `.sensor`."""
 
     python = staticmethod(_decorator_for("_PythonDecoratedOperator"))
     branch = staticmethod(_decorator_for("_BranchPythonDecoratedOperator"))
     short_circuit = staticmethod(_decorator_for("_ShortCircuitDecoratedOperator"))
     bash = staticmethod(_decorator_for("_BashDecoratedOperator"))
+    virtualenv = staticmethod(_decorator_for("_PythonVirtualenvDecoratedOperator"))
+    external_python = staticmethod(_decorator_for("_PythonExternalDecoratedOperator"))
+    branch_virtualenv = staticmethod(_decorator_for("_BranchPythonVirtualenvDecoratedOperator"))
+    branch_external_python = staticmethod(_decorator_for("_BranchExternalPythonDecoratedOperator"))
+    sensor = staticmethod(_decorator_for("_SensorDecoratedOperator"))
 
     @overload
     def __call__(self, python_callable: F) -> _TaskDecorator[F]: ...
@@ -183,7 +190,9 @@ class _TaskDecoratorCollection:
             raise AttributeError(name)
         raise AttributeError(
             f"task.{name} is not supported by Aerovane; available TaskFlow decorators: "
-            "task, task.python, task.branch, task.short_circuit, task.bash"
+            "task, task.python, task.branch, task.short_circuit, task.bash, task.virtualenv, "
+            "task.external_python, task.branch_virtualenv, task.branch_external_python, "
+            "task.sensor"
         )
 
 

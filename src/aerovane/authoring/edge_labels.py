@@ -78,4 +78,6 @@ class EdgeModifier(DependencyMixin):
 
 def Label(label: str) -> EdgeModifier:
     """An edge modifier that puts a human-readable label on the edge."""
+    if not isinstance(label, str):
+        raise TypeError(f"Label needs a string, not {type(label).__name__}")
     return EdgeModifier(label=label)

@@ -8,6 +8,8 @@ compatibility shim can alias them one to one.
 
 from __future__ import annotations
 
+import datetime as dt
+
 __all__ = [
     "AerovaneBadRequest",
     "AerovaneConfigException",
@@ -16,11 +18,13 @@ __all__ = [
     "AerovaneException",
     "AerovaneFailException",
     "AerovaneNotFoundException",
+    "AerovaneRescheduleException",
     "AerovaneSensorTimeout",
     "AerovaneSkipException",
     "AerovaneTaskTerminated",
     "AerovaneTaskTimeout",
     "DagNotFound",
+    "DagRunAlreadyExists",
     "DuplicateTaskIdFound",
     "ParamValidationError",
     "RemovedInAirflow3Warning",
@@ -38,6 +42,20 @@ class AerovaneSkipException(AerovaneException):
 
 class AerovaneFailException(AerovaneException):
     """Raised by a task to fail immediately, without using its remaining retries."""
+
+
+class AerovaneSensorTimeout(AerovaneException):
+    """A sensor's `timeout` passed before its condition was met; the attempt fails without
+    retrying, as in Airflow."""
+
+
+class AerovaneRescheduleException(AerovaneException):
+    """Raised by a sensor in `reschedule` mode: end this attempt as `up_for_reschedule` and run
+    it again, in the same try, at `reschedule_date`."""
+
+    def __init__(self, reschedule_date: dt.datetime) -> None:
+        super().__init__(f"Rescheduled to {reschedule_date.isoformat()}")
+        self.reschedule_date = reschedule_date
 
 
 class AerovaneTaskTimeout(BaseException):
@@ -61,10 +79,6 @@ class ParamValidationError(AerovaneException, ValueError):
 
 class AerovaneNotFoundException(AerovaneException):
     """A named object (connection, task, ...) does not exist."""
-
-
-class AerovaneSensorTimeout(AerovaneException):
-    """A sensor gave up waiting; like a fail exception, the attempt fails without retrying."""
 
 
 class AerovaneTaskTerminated(BaseException):
@@ -97,3 +111,7 @@ class TaskNotFound(AerovaneNotFoundException):
 
 class RemovedInAirflow3Warning(DeprecationWarning):
     """What Airflow 2 warns about when a DAG uses something Airflow 3 removes."""
+
+
+class DagRunAlreadyExists(AerovaneException):
+    """A DAG run with that run id or logical date exists already."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -106,6 +106,8 @@ def _serialize_task(task: BaseOperator, weight: int) -> dict[str, Any]:
         "retry_exponential_backoff": bool(task.retry_exponential_backoff),
         "max_retry_delay": td_to_seconds(task.max_retry_delay),
         "execution_timeout": td_to_seconds(task.execution_timeout),
+        "sla": td_to_seconds(task.sla),
+        "email": [task.email] if isinstance(task.email, str) else list(task.email or []),
         "pool": task.pool,
         "pool_slots": task.pool_slots,
         "priority_weight": weight,
@@ -145,6 +147,10 @@ def _serialize_task(task: BaseOperator, weight: int) -> dict[str, Any]:
         data["is_teardown"] = True
     if task.on_failure_fail_dagrun:
         data["on_failure_fail_dagrun"] = True
+    # Operator arguments the server acts on (e.g. ExternalTaskMarker's target), unrendered.
+    extra = {name: _json_safe(getattr(task, name)) for name in cls.serialized_extra_fields}
+    if extra:
+        data["extra_fields"] = extra
     return data
 
 
@@ -181,6 +187,7 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         ),
         "has_on_success_callback": bool(dag.on_success_callback),
         "has_on_failure_callback": bool(dag.on_failure_callback),
+        "has_sla_miss_callback": bool(dag.sla_miss_callback),
         "render_template_as_native_obj": dag.render_template_as_native_obj,
         "template_searchpath": dag.template_searchpath,
         "default_view": dag.default_view,
@@ -266,6 +273,8 @@ class SerializedTask:
     is_setup: bool = False
     is_teardown: bool = False
     on_failure_fail_dagrun: bool = False
+    #: The operator's `serialized_extra_fields`, as written (templates unrendered).
+    extra_fields: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @property
     def task_type(self) -> str:
@@ -320,6 +329,7 @@ class SerializedTask:
             is_setup=data.get("is_setup", False),
             is_teardown=data.get("is_teardown", False),
             on_failure_fail_dagrun=data.get("on_failure_fail_dagrun", False),
+            extra_fields=data.get("extra_fields"),
         )
 
 
@@ -356,10 +366,10 @@ class SerializedDAG(TaskGraphView[SerializedTask]):
         self.dag_display_name: str = data.get("dag_display_name") or self.dag_id
         self.dataset_expression: Any = data.get("dataset_expression")
         self.owner_links: dict[str, str] = dict(data.get("owner_links") or {})
+        self.edge_info: dict[str, dict[str, dict[str, Any]]] = dict(data.get("edge_info") or {})
         self.task_dict: dict[str, SerializedTask] = {
             t["task_id"]: SerializedTask.from_dict(t) for t in data.get("tasks", ())
         }
-        self.edge_info: dict[str, dict[str, dict[str, Any]]] = dict(data.get("edge_info") or {})
         self.task_group = SerializedTaskGroup(
             data.get("task_group") or {"_group_id": None, "children": {}}
         )

@@ -59,8 +59,9 @@ def _exceptions() -> dict[str, Any]:
         "AirflowFailException": module.AerovaneFailException,
         "AirflowTaskTimeout": module.AerovaneTaskTimeout,
         "AirflowNotFoundException": module.AerovaneNotFoundException,
-        "ParamValidationError": module.ParamValidationError,
         "AirflowSensorTimeout": module.AerovaneSensorTimeout,
+        "AirflowRescheduleException": module.AerovaneRescheduleException,
+        "ParamValidationError": module.ParamValidationError,
         "AirflowTaskTerminated": module.AerovaneTaskTerminated,
         "AirflowConfigException": module.AerovaneConfigException,
         "AirflowBadRequest": module.AerovaneBadRequest,
@@ -69,6 +70,7 @@ def _exceptions() -> dict[str, Any]:
         "DagNotFound": module.DagNotFound,
         "TaskNotFound": module.TaskNotFound,
         "RemovedInAirflow3Warning": module.RemovedInAirflow3Warning,
+        "DagRunAlreadyExists": module.DagRunAlreadyExists,
     }
 
 
@@ -77,7 +79,15 @@ def _root() -> dict[str, Any]:
     return {**names, "__version__": AIRFLOW_COMPAT_VERSION}
 
 
-_OPERATORS_PYTHON = _authoring("PythonOperator", "BranchPythonOperator", "ShortCircuitOperator")
+_OPERATORS_PYTHON = _authoring(
+    "PythonOperator",
+    "BranchPythonOperator",
+    "ShortCircuitOperator",
+    "PythonVirtualenvOperator",
+    "ExternalPythonOperator",
+    "get_current_context",
+)
+_SENSORS = "aerovane.authoring.sensors"
 _MODELS = _authoring("DAG", "BaseOperator", "Variable", "Connection", "Param")
 _MODEL_NAMES = _from(
     "aerovane.authoring.models", XCom="XCom", DagRun="DagRun", TaskInstance="TaskInstance"
@@ -122,12 +132,35 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
     "airflow.operators.": lambda: {},
     "airflow.operators.bash": _authoring("BashOperator"),
     "airflow.operators.bash_operator": _authoring("BashOperator"),
-    "airflow.operators.python": _OPERATORS_PYTHON,
+    "airflow.operators.python": lambda: {
+        **_OPERATORS_PYTHON(),
+        **_from(
+            "aerovane.authoring.operators.python_env",
+            is_venv_installed="is_venv_installed",
+            BranchPythonVirtualenvOperator="BranchPythonVirtualenvOperator",
+            BranchExternalPythonOperator="BranchExternalPythonOperator",
+        )(),
+    },
     "airflow.operators.python_operator": _OPERATORS_PYTHON,
     "airflow.operators.empty": _authoring("EmptyOperator"),
     "airflow.operators.dummy": _authoring("DummyOperator", "EmptyOperator"),
     "airflow.operators.dummy_operator": _authoring("DummyOperator"),
     "airflow.operators.trigger_dagrun": _authoring("TriggerDagRunOperator"),
+    "airflow.operators.branch": _authoring("BaseBranchOperator", "BranchPythonOperator"),
+    "airflow.operators.latest_only": _authoring("LatestOnlyOperator"),
+    "airflow.operators.weekday": _authoring("BranchDayOfWeekOperator"),
+    "airflow.operators.datetime": _authoring("BranchDateTimeOperator"),
+    "airflow.utils.weekday": _authoring("WeekDay"),
+    "airflow.operators.email": _authoring("EmailOperator"),
+    "airflow.operators.email_operator": _authoring("EmailOperator"),
+    "airflow.utils.email": _from(
+        "aerovane.authoring.email",
+        send_email="send_email",
+        send_email_smtp="send_email_smtp",
+        send_mime_email="send_mime_email",
+        build_mime_message="build_mime_message",
+        get_email_address_list="get_email_address_list",
+    ),
     "airflow.decorators.": _public("aerovane.authoring.decorators"),
     "airflow.datasets.": _merge(
         _authoring("Dataset", "DatasetAll", "DatasetAny"),
@@ -136,6 +169,28 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
         ),
     ),
     "airflow.datasets.metadata": _from("aerovane.authoring.datasets", Metadata="Metadata"),
+    "airflow.sensors.": lambda: {},
+    "airflow.sensors.base": _from(
+        _SENSORS + ".base",
+        BaseSensorOperator="BaseSensorOperator",
+        PokeReturnValue="PokeReturnValue",
+        poke_mode_only="poke_mode_only",
+    ),
+    "airflow.sensors.bash": _from(_SENSORS + ".bash", BashSensor="BashSensor"),
+    "airflow.sensors.python": _from(_SENSORS + ".python", PythonSensor="PythonSensor"),
+    "airflow.sensors.filesystem": _from(_SENSORS + ".filesystem", FileSensor="FileSensor"),
+    "airflow.sensors.time_sensor": _from(_SENSORS + ".time_sensor", TimeSensor="TimeSensor"),
+    "airflow.sensors.time_delta": _from(
+        _SENSORS + ".time_delta", TimeDeltaSensor="TimeDeltaSensor"
+    ),
+    "airflow.sensors.date_time": _from(_SENSORS + ".date_time", DateTimeSensor="DateTimeSensor"),
+    "airflow.sensors.weekday": _from(_SENSORS + ".weekday", DayOfWeekSensor="DayOfWeekSensor"),
+    "airflow.sensors.external_task": _from(
+        _SENSORS + ".external_task",
+        ExternalTaskSensor="ExternalTaskSensor",
+        ExternalTaskMarker="ExternalTaskMarker",
+        ExternalDagLink="ExternalDagLink",
+    ),
     "airflow.exceptions": _exceptions,
     "airflow.macros.": _public("aerovane.authoring.macros"),
     "airflow.utils.": lambda: {},

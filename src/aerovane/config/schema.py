@@ -280,6 +280,16 @@ OPTIONS: list[Option] = [
         ("task_heartbeat_sec", "5", parse_float(0.1)),
     ),
     *_opts(
+        "sensors",
+        (
+            "default_timeout",
+            "604800",
+            parse_float(0),
+            False,
+            "A sensor's timeout (seconds) by default.",
+        ),
+    ),
+    *_opts(
         "identity",
         ("project_id", "aerovane", parse_str, False, "Project part of service-account emails."),
         ("project_number", "", parse_str, False, "12-digit project number; derived if empty."),
@@ -339,6 +349,18 @@ OPTIONS: list[Option] = [
         ("oidc_issuer", "", parse_str, False, "Optional upstream OIDC provider for people."),
         ("oidc_client_id", "", parse_str),
         ("oidc_client_secret", "", parse_str, True),
+    ),
+    *_opts(
+        "smtp",
+        ("smtp_host", "localhost", parse_str, False, "Mail server for EmailOperator and alerts."),
+        ("smtp_port", "25", parse_int(1)),
+        ("smtp_starttls", "True", _BOOL, False, "Upgrade the connection with STARTTLS."),
+        ("smtp_ssl", "False", _BOOL, False, "Connect with TLS from the start (SMTPS)."),
+        ("smtp_user", "", parse_str, False, "Log in when set (with smtp_password)."),
+        ("smtp_password", "", parse_str, True),
+        ("smtp_mail_from", "airflow@example.com", parse_str, False, "Sender of the mails."),
+        ("smtp_timeout", "30", parse_int(1), False, "Seconds to wait for the server."),
+        ("smtp_retry_limit", "5", _NONNEG, False, "Reconnects after a dropped connection."),
     ),
 ]
 

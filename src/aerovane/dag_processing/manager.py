@@ -2,10 +2,12 @@
 `[scheduler] dag_dir_list_interval` seconds, re-parses every file at least every
 `min_file_process_interval`, runs at most `parsing_processes` imports at once, and kills an
 import that exceeds `[core] dagbag_import_timeout`. A file named by `request_reparse` (the API's
-`PUT /parseDagFile`) is parsed at the next scan, first, even if it did not change."""
+`PUT /parseDagFile`) is parsed at the next scan, first, even if it did not change. DAG-level
+callbacks the scheduler queued are run in child processes at every pass."""
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import json
 import os
@@ -15,12 +17,16 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aerovane.config import get_settings
 from aerovane.dag_processing.writer import deactivate_missing_files, store_parse_result
 from aerovane.db.engine import create_session
+from aerovane.db.types import utcnow
 from aerovane.executors.zygote import Message, ProcessFactory
+from aerovane.services.callbacks import claim_callback_requests
 from aerovane.services.loop_service import LoopService
+from aerovane.services.sla import record_sla_misses
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "example_dags"
 
@@ -116,6 +122,9 @@ class DagProcessor(LoopService):
         self._done: queue.Queue[tuple[str, int, str]] = queue.Queue()
         self._tmp = Path(tempfile.mkdtemp(prefix="aerovane-parse-"))
         self._last_scan = 0.0
+        self._last_sla_check = 0.0
+        #: dag_id → (file, task id → sla, whether a miss needs a callback or mail).
+        self._sla_dags: dict[str, tuple[str, dict[str, dt.timedelta], bool]] = {}
         #: Set after every file found by the first scan has been stored once.
         self.first_pass_done = False
 
@@ -137,9 +146,50 @@ class DagProcessor(LoopService):
             self._last_scan = now
         self._collect(settings.getfloat("core", "dagbag_import_timeout"))
         self._start(settings.getint("scheduler", "parsing_processes"), settings)
+        self._check_slas(now)
+        self._run_callbacks()
         if not self._pending and not self._inflight and not self.first_pass_done:
             self.first_pass_done = True
         return 0.05 if self._inflight or self._pending else self.interval
+
+    def _check_slas(self, now: float) -> None:
+        """Record SLA misses of the DAGs whose tasks have an `sla`, once per scan interval."""
+        if not self._sla_dags or now - self._last_sla_check < self.interval:
+            return
+        self._last_sla_check = now
+        with create_session() as session:
+            for dag_id, (fileloc, slas, notify) in self._sla_dags.items():
+                record_sla_misses(
+                    dag_id=dag_id,
+                    fileloc=fileloc,
+                    slas=slas,
+                    notify=notify,
+                    now=utcnow(),
+                    session=session,
+                )
+
+    def _remember_slas(self, path: str, dags: list[dict[str, Any]]) -> None:
+        for dag_id in [d for d, (fileloc, _, _) in self._sla_dags.items() if fileloc == path]:
+            del self._sla_dags[dag_id]
+        for data in dags:
+            slas = {
+                t["task_id"]: dt.timedelta(seconds=t["sla"])
+                for t in data.get("tasks", ())
+                if t.get("sla") is not None
+            }
+            if slas:
+                notify = bool(data.get("has_sla_miss_callback")) or any(
+                    t.get("email") for t in data.get("tasks", ())
+                )
+                self._sla_dags[data["dag_id"]] = (path, slas, notify)
+
+    def _run_callbacks(self) -> None:
+        """Start a child for each DAG-level callback the scheduler queued (see
+        `dag_processing.callbacks`); they run alongside parsing, untimed as in Airflow."""
+        with create_session() as session:
+            requests = claim_callback_requests(limit=16, session=session)
+        for request in requests:
+            self.factory.spawn("dag_callback", request, lambda _msg: None)
 
     def _scan(self, folder: Path, examples: bool) -> None:
         files = list_dag_files(folder, examples)
@@ -212,6 +262,7 @@ class DagProcessor(LoopService):
                 self._store(path, [], f"DagBag import timeout for {path} after {timeout}s.")
 
     def _store(self, path: str, dags: list[dict[str, object]], error: str | None) -> None:
+        self._remember_slas(path, dags)  # type: ignore[arg-type]
         with create_session() as session:
             store_parse_result(path, dags, error, session=session)  # type: ignore[arg-type]
         if error:

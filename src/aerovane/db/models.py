@@ -175,6 +175,8 @@ class TaskInstance(Base):
     queued_by_job_id: Mapped[int | None]
     executor: Mapped[str | None] = mapped_column(String(1000))
     executor_config: Mapped[Any] = mapped_column(JSON, nullable=True)
+    #: When an `up_for_retry` or `up_for_reschedule` task instance may run again. Kept on one
+    #: scheduled back from `up_for_reschedule`: the next attempt resumes the same try.
     next_retry_at: Mapped[dt.datetime | None]
     last_heartbeat_at: Mapped[dt.datetime | None]
     rendered_fields: Mapped[Any] = mapped_column(JSON, nullable=True)
@@ -227,6 +229,38 @@ class TaskInstanceHistory(Base):
     )
 
 
+class TaskReschedule(Base):
+    """One `reschedule`-mode poke that ended with "not yet": when it ran and when the same try
+    runs again. The first row of a try gives the sensor's original start (for `timeout`)."""
+
+    __tablename__ = "task_reschedule"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN))
+    task_id: Mapped[str] = mapped_column(String(ID_LEN))
+    run_id: Mapped[str] = mapped_column(String(ID_LEN))
+    map_index: Mapped[int] = mapped_column(Integer, default=-1)
+    try_number: Mapped[int] = mapped_column(Integer)
+    start_date: Mapped[dt.datetime]
+    end_date: Mapped[dt.datetime]
+    duration: Mapped[int] = mapped_column(Integer)
+    reschedule_date: Mapped[dt.datetime]
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["dag_id", "task_id", "run_id", "map_index"],
+            [
+                "task_instance.dag_id",
+                "task_instance.task_id",
+                "task_instance.run_id",
+                "task_instance.map_index",
+            ],
+            ondelete="CASCADE",
+        ),
+        Index(None, "dag_id", "task_id", "run_id", "map_index", "try_number"),
+    )
+
+
 class XCom(Base):
     __tablename__ = "xcom"
 
@@ -263,6 +297,39 @@ class EventLog(Base):
     try_number: Mapped[int | None]
 
     __table_args__ = (Index(None, "dttm"), Index(None, "dag_id", "event"))
+
+
+class CallbackRequest(Base):
+    """A DAG-level callback (on_success/on_failure) for the DAG processor to run, as in Airflow 2.
+
+    The scheduler adds one in the transaction that finishes the run; a DAG processor claims it
+    by deleting it and runs the DAG file's callbacks in a child process.
+    """
+
+    __tablename__ = "callback_request"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    priority_weight: Mapped[int] = mapped_column(Integer, default=1)
+    callback_data: Mapped[Any] = mapped_column(JSON)
+    callback_type: Mapped[str] = mapped_column(String(20))
+    processor_subdir: Mapped[str | None] = mapped_column(String(2000))
+
+
+class SlaMiss(Base):
+    """A task that had not finished `sla` after its run's data interval ended (Airflow 2)."""
+
+    __tablename__ = "sla_miss"
+
+    task_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    execution_date: Mapped[dt.datetime] = mapped_column(UtcDateTime, primary_key=True)
+    email_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    timestamp: Mapped[dt.datetime | None]
+    description: Mapped[str | None] = mapped_column(Text)
+    notification_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (Index(None, "dag_id"), Index(None, "timestamp"))
 
 
 class ImportErrorModel(Base):

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 TARGETS: dict[str, str] = {
     "task": "aerovane.runtime.task_runner:run_workload",
     "parse": "aerovane.dag_processing.parse_worker:parse_file",
+    "dag_callback": "aerovane.dag_processing.callbacks:run_dag_callback",
 }
 
 Message = dict[str, Any]

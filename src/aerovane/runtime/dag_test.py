@@ -190,9 +190,10 @@ def _drive(dag: Any, serialized: Any, run_pk: int, say: Callable[[str], None]) -
             )
             key = None
             if ti is not None:
-                if ti.try_number > 0:
-                    archive_try(ti, session=session)
-                ti.try_number += 1
+                if ti.next_retry_at is None:  # a new try, not a rescheduled sensor's next poke
+                    if ti.try_number > 0:
+                        archive_try(ti, session=session)
+                    ti.try_number += 1
                 ti.state = TaskState.QUEUED.value
                 ti.queued_dttm = utcnow()
                 ti.queued_by_job_id = None
@@ -203,11 +204,11 @@ def _drive(dag: Any, serialized: Any, run_pk: int, say: Callable[[str], None]) -
             _run_task(dag, key, say)
         elif progress.next_retry_at is not None:
             wait = (progress.next_retry_at - utcnow()).total_seconds()
-            say(f"[dag test] waiting {max(wait, 0):.1f}s for the next retry")
+            say(f"[dag test] waiting {max(wait, 0):.1f}s for the next retry or poke")
             time.sleep(max(0.0, min(wait, 60.0)))
         else:
             # Nothing ready and nothing to wait for: advance_run fails a deadlocked run, so
-            # this is a task in a state dag.test() does not drive (deferred, rescheduled).
+            # this is a task in a state dag.test() does not drive (deferred).
             raise RuntimeError(f"run of {dag.dag_id} cannot progress: no task is ready to run")
 
 

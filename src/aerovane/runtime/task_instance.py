@@ -1,4 +1,5 @@
-"""The `ti` object task code and templates see: identity, XCom and skipping, backed by the DB."""
+"""The `ti` object task code and templates see: identity, XCom, skipping and a metadata client,
+backed by the DB."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from aerovane.db import models
 from aerovane.db.engine import create_session
 from aerovane.db.types import utcnow
 from aerovane.runtime import xcom
+from aerovane.runtime.metadata import TaskMetadataClient
 from aerovane.states import TaskState
 
 DagRun.register(models.DagRun)  # what task code gets as `dag_run`
@@ -39,6 +41,8 @@ class RuntimeTaskInstance(TaskInstance):
         self.logical_date = dag_run.logical_date
         self.execution_date = dag_run.logical_date
         self._dag_run_id = dag_run.id
+        #: Reads of other task instances and runs for operators (sensors), see runtime.metadata.
+        self.metadata = TaskMetadataClient()
 
     def __repr__(self) -> str:
         return f"<TaskInstance: {self.dag_id}.{self.task_id} {self.run_id} [{self.state}]>"

@@ -105,8 +105,8 @@ def _drop_xcoms(key: TaskKey, dag_run_id: int, *, session: Session) -> None:
 
 
 def claim(key: TaskKey) -> tuple[models.TaskInstance, models.DagRun, Any] | None:
-    """queued → running for this try, read the rows (and the previous successful run), drop
-    the task's old XComs: one write transaction. None if the attempt is no longer wanted."""
+    """queued → running for this try, read the rows (and the DAG's previous successful run),
+    drop the task's old XComs: one write transaction. None if the attempt is no longer wanted."""
     with create_session() as session:
         if not _mark_running(key, session=session):
             return None
@@ -392,14 +392,16 @@ def execute_attempt(
 
     Shared by the task process (`own_process`: SIGTERM ends the attempt) and `dag.test()`,
     which runs each task in the calling process and leaves its signal handlers alone."""
-    from aerovane.authoring.context import build_context
+    from aerovane.authoring.context import build_context, set_current_context
     from aerovane.authoring.exceptions import (
         AerovaneFailException,
+        AerovaneRescheduleException,
         AerovaneSensorTimeout,
         AerovaneSkipException,
         AerovaneTaskTimeout,
     )
     from aerovane.authoring.templating import build_jinja_env
+    from aerovane.runtime.client import TaskRuntimeClient
     from aerovane.runtime.task_instance import RuntimeTaskInstance
     from aerovane.runtime.xcom import RETURN_KEY, serialize_value
 
@@ -407,11 +409,12 @@ def execute_attempt(
     ti.state = TaskState.RUNNING.value
     listeners = _listeners()
     _notify(listeners, "on_task_instance_running", previous_state=TaskState.QUEUED, ti=ti)
-    error: BaseException | None = None
     rendered: dict[str, Any] | None = None
     xcoms: list[models.XCom] = []
     state = TaskState.SUCCESS
     retryable = True
+    error: BaseException | None = None
+    reschedule_date: dt.datetime | None = None
     context: dict[str, Any] = {}
     interrupted: KeyboardInterrupt | None = None
 
@@ -434,6 +437,7 @@ def execute_attempt(
             params=None,
             previous_success=previous_success,
         )
+        context["client"] = TaskRuntimeClient(triggered_by=f"{key.dag_id}.{key.task_id}")
         task.render_template_fields(context, build_jinja_env(dag))
         rendered = {f: _jsonable(getattr(task, f, None)) for f in task.template_fields}
         log.info(
@@ -451,7 +455,9 @@ def execute_attempt(
             signal.signal(signal.SIGALRM, on_alarm)
             signal.setitimer(signal.ITIMER_REAL, timeout.total_seconds())
         try:
-            result = task.execute(context)
+            _run_callbacks(task, "on_execute_callback", context)
+            with set_current_context(context):
+                result = task.execute(context)
         finally:
             if timeout is not None:
                 signal.setitimer(signal.ITIMER_REAL, 0)
@@ -479,13 +485,18 @@ def execute_attempt(
             key.run_id,
         )
     except AerovaneSkipException as exc:
-        state = TaskState.SKIPPED
+        state, error = TaskState.SKIPPED, exc
         log.info("Skipping task: %s", exc or "skip requested")
+    except AerovaneRescheduleException as exc:
+        state, reschedule_date = TaskState.UP_FOR_RESCHEDULE, exc.reschedule_date
+    except AerovaneSensorTimeout as exc:
+        state, retryable = TaskState.FAILED, False
+        log.error("Sensor timed out (no retry): %s", exc)
     except (AerovaneTaskTimeout, TaskTerminated) as exc:
         state, error = TaskState.FAILED, exc
         log.error("Task failed: %s", exc)
         _safe_on_kill(task)
-    except (AerovaneFailException, AerovaneSensorTimeout) as exc:
+    except AerovaneFailException as exc:
         state, retryable, error = TaskState.FAILED, False, exc
         log.error("Task failed without retry: %s", exc)
     except KeyboardInterrupt as exc:
@@ -505,6 +516,8 @@ def execute_attempt(
 
     if state == TaskState.FAILED:
         final = _handle_failure(key, task, ti_row, retryable=retryable, rendered=rendered)
+    elif reschedule_date is not None:
+        final = _reschedule(key, ti_row, reschedule_date, rendered=rendered)
     else:
         events = None
         if state == TaskState.SUCCESS:
@@ -531,7 +544,13 @@ def execute_attempt(
             ti=ti,
             error=error,
         )
-    _run_callbacks(task, final, context)
+    if final in (TaskState.FAILED, TaskState.UP_FOR_RETRY):
+        context["exception"] = error
+    callback = _CALLBACK_FOR_STATE.get(final) if final else None
+    if callback:
+        _run_callbacks(task, callback, context)
+    if final in (TaskState.FAILED, TaskState.UP_FOR_RETRY):
+        _email_alert(task, ti, final, error)
     if interrupted is not None:
         raise interrupted
     return final
@@ -560,6 +579,27 @@ def _notify(
     if hook == "on_task_instance_failed":
         arguments["error"] = error
     notify(listeners, hook, session=None, **arguments)
+
+
+def _email_alert(task: Any, ti: Any, state: TaskState, error: BaseException | None) -> None:
+    """Airflow's `email_on_failure` / `email_on_retry` mail to the task's `email`."""
+    wanted = task.email_on_failure if state == TaskState.FAILED else task.email_on_retry
+    if not task.email or not wanted:
+        return
+    import html
+
+    from aerovane.authoring.email import send_email
+
+    subject = f"Airflow alert: {ti!r}"
+    body = (
+        f"Try {ti.try_number} out of {ti.max_tries + 1}<br>"
+        f"Exception:<br>{html.escape(repr(error))}<br>"
+        f"Host: {html.escape(hostname())}<br>"
+    )
+    try:
+        send_email(task.email, subject, body)
+    except Exception:
+        log.exception("Failed to send email to: %s", task.email)
 
 
 def _handle_failure(
@@ -598,6 +638,49 @@ def _handle_failure(
     return TaskState.FAILED if ok else None
 
 
+def _reschedule(
+    key: TaskKey,
+    ti_row: models.TaskInstance,
+    reschedule_date: dt.datetime,
+    *,
+    rendered: dict[str, Any] | None,
+) -> TaskState | None:
+    """End the attempt as `up_for_reschedule` with a `task_reschedule` row, in one transaction;
+    the scheduler runs the same try again at `reschedule_date` (kept in `next_retry_at`)."""
+    log.info(
+        "Rescheduling task, marking task as UP_FOR_RESCHEDULE; next poke at %s",
+        reschedule_date.isoformat(),
+    )
+    now = utcnow()
+    started = ti_row.start_date or now
+    with create_session() as session:
+        values: dict[str, Any] = {
+            "state": TaskState.UP_FOR_RESCHEDULE.value,
+            "end_date": now,
+            "duration": (now - started).total_seconds(),
+            "next_retry_at": reschedule_date,
+        }
+        if rendered is not None:
+            values["rendered_fields"] = _masked_fields(rendered)
+        if session.execute(_outcome_statement(key, values)).rowcount != 1:
+            return None
+        session.add(
+            models.TaskReschedule(
+                dag_id=key.dag_id,
+                task_id=key.task_id,
+                run_id=key.run_id,
+                map_index=key.map_index,
+                try_number=key.try_number,
+                start_date=started,
+                end_date=now,
+                duration=int((now - started).total_seconds()),
+                reschedule_date=reschedule_date,
+            )
+        )
+    notify_schedulers()
+    return TaskState.UP_FOR_RESCHEDULE
+
+
 def _safe_on_kill(task: Any) -> None:
     try:
         task.on_kill()
@@ -605,17 +688,17 @@ def _safe_on_kill(task: Any) -> None:
         log.exception("on_kill failed")
 
 
-def _run_callbacks(task: Any, state: TaskState | None, context: dict[str, Any]) -> None:
-    name = (
-        {
-            TaskState.SUCCESS: "on_success_callback",
-            TaskState.FAILED: "on_failure_callback",
-            TaskState.UP_FOR_RETRY: "on_retry_callback",
-        }.get(state)
-        if state
-        else None
-    )
-    callbacks = getattr(task, name, None) if name else None
+_CALLBACK_FOR_STATE = {
+    TaskState.SUCCESS: "on_success_callback",
+    TaskState.FAILED: "on_failure_callback",
+    TaskState.UP_FOR_RETRY: "on_retry_callback",
+    TaskState.SKIPPED: "on_skipped_callback",
+}
+
+
+def _run_callbacks(task: Any, name: str, context: dict[str, Any]) -> None:
+    """Call the task's callback(s) named `name`; an error in one is logged, never fatal."""
+    callbacks = getattr(task, name, None)
     if not callbacks:
         return
     for callback in callbacks if isinstance(callbacks, (list, tuple)) else [callbacks]:

@@ -84,7 +84,7 @@ def run_task_in_process(
     `task_params` are validated with the DAG's params and override them (Airflow's `-t`);
     `dry_run` only renders the template fields and returns them (Airflow's `-n`)."""
     from aerovane.authoring.context import build_context
-    from aerovane.authoring.exceptions import AerovaneSkipException
+    from aerovane.authoring.exceptions import AerovaneRescheduleException, AerovaneSkipException
     from aerovane.authoring.templating import build_jinja_env
 
     task = dag.get_task(task_id)
@@ -108,4 +108,7 @@ def run_task_in_process(
     except AerovaneSkipException as exc:
         log.info("Task skipped: %s", exc)
         return "skipped", None
+    except AerovaneRescheduleException as exc:
+        log.info("(test mode) a sensor would poke again at %s", exc.reschedule_date.isoformat())
+        return "up_for_reschedule", None
     return "success", result

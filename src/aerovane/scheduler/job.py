@@ -127,6 +127,7 @@ class Scheduler(LoopService):
             return self._delay()
         self._last_full_pass = time.monotonic()
         next_retry: dt.datetime | None = None
+        running_keys = frozenset(self.executor.running)
         work = self._pending_work()
         if not work:
             self._next_retry = None
@@ -147,15 +148,16 @@ class Scheduler(LoopService):
                 ):
                     next_retry = progress.next_retry_at
             session.flush()
-            limits = Limits(executor_slots=self.executor.open_slots)
+            limits = Limits(executor_slots=self.executor.open_slots, busy=running_keys)
             workloads = queue_task_instances(
                 limits=limits,
                 job_id=self.job_id,
                 executor_name=self.executor.name,
                 session=session,
             )
-        # With every executor slot taken, what waits for one starts when a process exits.
-        self._slot_bound = len(workloads) >= limits.executor_slots
+        # With every executor slot taken (or a sensor's next poke waiting for its previous
+        # process to exit), what waits starts when a process exits.
+        self._slot_bound = len(workloads) >= limits.executor_slots or limits.held_back
         for workload in workloads:
             self.executor.queue_workload(workload)
         self._periodic()
@@ -220,7 +222,13 @@ class Scheduler(LoopService):
                     ti.task_id.in_({k[1] for k in keys}),
                 )
             ).all()
-        dead = [keys[tuple(row)] for row in active if tuple(row) in keys]
+        # A key the executor runs again is a rescheduled sensor's next poke, already started.
+        running_now = self.executor.running
+        dead = [
+            keys[tuple(row)]
+            for row in active
+            if tuple(row) in keys and keys[tuple(row)].key not in running_now
+        ]
         if not dead:
             return 0
         with create_session() as session:

@@ -17,6 +17,7 @@ from aerovane.db import models
 from aerovane.db.engine import is_postgres
 from aerovane.db.types import utcnow
 from aerovane.scheduler import trigger_rules
+from aerovane.services.callbacks import request_dag_callback
 from aerovane.services.dag_bag import get_serialized_dag
 from aerovane.services.dag_runs import create_dag_run, create_task_instances, generate_run_id
 from aerovane.services.errors import AlreadyExists
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("aerovane.scheduler")
 
 TI = models.TaskInstance
+#: Task states that wait for `next_retry_at` before the scheduler schedules them again.
+_WAITING = frozenset({TaskState.UP_FOR_RETRY.value, TaskState.UP_FOR_RESCHEDULE.value})
 RUNNING = DagRunState.RUNNING.value
 QUEUED = DagRunState.QUEUED.value
 
@@ -291,22 +294,22 @@ def advance_run(
             .where(*ti_where, or_(TI.state.is_(None), TI.state.not_in(FINISHED_TI_VALUES)))
             .values(state=TaskState.SKIPPED.value, end_date=now)
         )
-        _finish(run, DagRunState.FAILED, now)
+        _finish(run, DagRunState.FAILED, now, dag=dag, reason="timed_out", session=session)
         progress.finished = DagRunState.FAILED.value
         return progress
 
-    retry_at = {r.task_id: r.next_retry_at for r in rows if r.state == TaskState.UP_FOR_RETRY.value}
+    retry_at = {r.task_id: r.next_retry_at for r in rows if r.state in _WAITING}
     changes: dict[str, list[str]] = {}
-    retry_now: list[str] = []
+    due: dict[str, list[str]] = {}
     shape = _shape(dag)
     for task_id in shape.order:
         if task_id not in states:
             continue
         state = states[task_id]
-        if state == TaskState.UP_FOR_RETRY.value:
+        if state in _WAITING:
             when = retry_at.get(task_id)
             if when is None or when <= now:
-                retry_now.append(task_id)
+                due.setdefault(state, []).append(task_id)
                 states[task_id] = TaskState.SCHEDULED.value
             elif progress.next_retry_at is None or when < progress.next_retry_at:
                 progress.next_retry_at = when
@@ -334,7 +337,7 @@ def advance_run(
         changes.setdefault(new, []).append(task_id)
 
     for new, task_ids in changes.items():
-        values: dict[str, object] = {"state": new}
+        values: dict[str, object] = {"state": new, "next_retry_at": None}
         if new != TaskState.SCHEDULED.value:
             values.update(start_date=now, end_date=now, duration=0.0)
         for chunk in _chunks(task_ids):
@@ -343,23 +346,32 @@ def advance_run(
                 .where(*ti_where, TI.task_id.in_(chunk), TI.state.is_(None))
                 .values(**values)
             )
-    for chunk in _chunks(retry_now):
-        session.execute(
-            update(TI)
-            .where(*ti_where, TI.task_id.in_(chunk), TI.state == TaskState.UP_FOR_RETRY.value)
-            .values(state=TaskState.SCHEDULED.value)
-        )
+    for state, task_ids in due.items():
+        # A retry starts a new try; a reschedule resumes the same one, which queueing tells by
+        # the reschedule date left in next_retry_at.
+        values = {"state": TaskState.SCHEDULED.value}
+        if state == TaskState.UP_FOR_RETRY.value:
+            values["next_retry_at"] = None
+        for chunk in _chunks(task_ids):
+            session.execute(
+                update(TI)
+                .where(*ti_where, TI.task_id.in_(chunk), TI.state == state)
+                .values(**values)
+            )
 
     values_now = list(states.values())
     if all(s in FINISHED_TI_VALUES for s in values_now):
         leaves = [states[t] for t in shape.state_leaves if t in states]
         failed = any(s in (TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value) for s in leaves)
         outcome = DagRunState.FAILED if failed else DagRunState.SUCCESS
-        _finish(run, outcome, now)
+        reason = "task_failure" if failed else "success"
+        _finish(run, outcome, now, dag=dag, reason=reason, session=session)
         progress.finished = outcome.value
     elif all(s in FINISHED_TI_VALUES or s is None for s in values_now) and not changes:
         log.error("run %s of %s is deadlocked: no task can run; failing it", run.run_id, run.dag_id)
-        _finish(run, DagRunState.FAILED, now)
+        _finish(
+            run, DagRunState.FAILED, now, dag=dag, reason="all_tasks_deadlocked", session=session
+        )
         progress.finished = DagRunState.FAILED.value
     run.last_scheduling_decision = now
     return progress
@@ -369,10 +381,33 @@ def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _finish(run: models.DagRun, state: DagRunState, now: dt.datetime) -> None:
+def _finish(
+    run: models.DagRun,
+    state: DagRunState,
+    now: dt.datetime,
+    *,
+    dag: SerializedDAG | None = None,
+    reason: str = "",
+    session: Session | None = None,
+) -> None:
+    """End the run; if the DAG has a callback for this outcome, queue it for the DAG
+    processor in the same transaction."""
     run.state = state.value
     run.end_date = now
     log.info("Marking run %s of %s %s", run.run_id, run.dag_id, state.value)
+    if dag is None or session is None:
+        return
+    is_failure = state == DagRunState.FAILED
+    wanted = "has_on_failure_callback" if is_failure else "has_on_success_callback"
+    if dag.data.get(wanted):
+        request_dag_callback(
+            dag_id=run.dag_id,
+            run_id=run.run_id,
+            fileloc=dag.fileloc,
+            is_failure=is_failure,
+            msg=reason,
+            session=session,
+        )
 
 
 def _verify_integrity(

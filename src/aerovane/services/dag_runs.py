@@ -481,7 +481,7 @@ def delete_dag_run(dag_id: str, run_id: str, *, session: Session) -> None:
     session.execute(
         delete(models.DagRunDatasetEvent).where(models.DagRunDatasetEvent.dag_run_id == run_pk)
     )
-    for model in (models.TaskInstanceHistory, models.TaskInstance):
+    for model in (models.TaskReschedule, models.TaskInstanceHistory, models.TaskInstance):
         session.execute(delete(model).where(model.dag_id == dag_id, model.run_id == run_id))
     session.execute(delete(models.DagRun).where(models.DagRun.id == run_pk))
 

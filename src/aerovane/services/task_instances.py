@@ -417,13 +417,15 @@ def find_task_instances_to_clear(
     include_upstream: bool = False,
     include_downstream: bool = False,
     exclude_task_ids: Collection[str] = (),
+    include_dependent_dags: bool = False,
     lock: bool = False,
     session: Session,
 ) -> list[tuple[models.TaskInstance, dt.datetime]]:
     """The task instances `DAG.clear` would clear, with their runs' logical dates.
 
     `task_ids` None means every task; relatives count only when tasks are named (as in
-    Airflow's `partial_subset`). `lock` takes row locks (PostgreSQL) for a clear that follows.
+    Airflow's `partial_subset`). `include_dependent_dags` adds what `ExternalTaskMarker`s among
+    them point at in other DAGs. `lock` takes row locks (PostgreSQL) for a clear that follows.
     """
     wanted: set[str] | None = None
     if task_ids is not None:
@@ -437,7 +439,7 @@ def find_task_instances_to_clear(
         states += [TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value]
     if only_running:
         states.append(TaskState.RUNNING.value)
-    return _select_tis(
+    selected = _select_tis(
         dag.dag_id,
         task_ids=wanted,
         start_date=start_date,
@@ -445,6 +447,20 @@ def find_task_instances_to_clear(
         states=states,
         lock=lock,
         session=session,
+    )
+    if not include_dependent_dags:
+        return selected
+    from aerovane.services.external_markers import dependent_task_instances
+
+    def select_tis(
+        dag_id: str, task_ids: Collection[str], run_ids: Collection[str]
+    ) -> list[tuple[models.TaskInstance, dt.datetime]]:
+        return _select_tis(
+            dag_id, task_ids=task_ids, run_ids=run_ids, states=states, lock=lock, session=session
+        )
+
+    return selected + dependent_task_instances(
+        dag, selected, select_tis=select_tis, session=session
     )
 
 
@@ -505,9 +521,12 @@ def clear_task_instances(
             ti.state = TaskState.UP_FOR_RETRY.value
             ti.next_retry_at = retry_at
             continue
-        task = (
-            dag.task_dict.get(ti.task_id) if dag is not None and dag.dag_id == ti.dag_id else None
-        )
+        owner = dag if dag is not None and dag.dag_id == ti.dag_id else None
+        if owner is None and dag is not None:  # reached through an ExternalTaskMarker
+            from aerovane.services.dag_bag import get_serialized_dag
+
+            owner = get_serialized_dag(ti.dag_id, session=session)
+        task = owner.task_dict.get(ti.task_id) if owner is not None else None
         if task is not None:
             ti.max_tries = ti.try_number + task.retries
         else:

@@ -805,6 +805,7 @@ def post_clear_task_instances(
         only_running=body.only_running,
         include_upstream=body.include_upstream,
         include_downstream=body.include_downstream,
+        include_dependent_dags=body.include_subdags,  # Airflow's DAG.clear reads it so too
         lock=not body.dry_run,
         session=session,
     )

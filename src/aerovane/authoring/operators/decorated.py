@@ -16,11 +16,23 @@ from aerovane.authoring.operators.python import (
     ShortCircuitOperator,
     determine_kwargs,
 )
+from aerovane.authoring.operators.python_env import (
+    BranchExternalPythonOperator,
+    BranchPythonVirtualenvOperator,
+    ExternalPythonOperator,
+    PythonVirtualenvOperator,
+)
+from aerovane.authoring.sensors.python import PythonSensor
 
 __all__ = [
     "_BashDecoratedOperator",
+    "_BranchExternalPythonDecoratedOperator",
     "_BranchPythonDecoratedOperator",
+    "_BranchPythonVirtualenvDecoratedOperator",
     "_PythonDecoratedOperator",
+    "_PythonExternalDecoratedOperator",
+    "_PythonVirtualenvDecoratedOperator",
+    "_SensorDecoratedOperator",
     "_ShortCircuitDecoratedOperator",
 ]
 
@@ -35,6 +47,29 @@ class _BranchPythonDecoratedOperator(BranchPythonOperator):
 
 class _ShortCircuitDecoratedOperator(ShortCircuitOperator):
     custom_operator_name: ClassVar[str | None] = "@task.short_circuit"
+
+
+class _PythonVirtualenvDecoratedOperator(PythonVirtualenvOperator):
+    custom_operator_name: ClassVar[str | None] = "@task.virtualenv"
+
+
+class _PythonExternalDecoratedOperator(ExternalPythonOperator):
+    custom_operator_name: ClassVar[str | None] = "@task.external_python"
+
+
+class _BranchPythonVirtualenvDecoratedOperator(BranchPythonVirtualenvOperator):
+    custom_operator_name: ClassVar[str | None] = "@task.branch_virtualenv"
+
+
+class _BranchExternalPythonDecoratedOperator(BranchExternalPythonOperator):
+    custom_operator_name: ClassVar[str | None] = "@task.branch_external_python"
+
+
+class _SensorDecoratedOperator(PythonSensor):
+    """`@task.sensor`: the function is the poke; it returns a bool or a `PokeReturnValue`."""
+
+    custom_operator_name: ClassVar[str | None] = "@task.sensor"
+    template_fields: ClassVar[tuple[str, ...]] = ("op_args", "op_kwargs")
 
 
 class _BashDecoratedOperator(BashOperator):

@@ -8,11 +8,12 @@ short-circuiting skip downstream tasks through the engine's `ti.skip_tasks`.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, ClassVar
 
 from aerovane.authoring.baseoperator import BaseOperator
 from aerovane.authoring.exceptions import AerovaneException
+from aerovane.authoring.operators.branch import BranchMixIn
 
 __all__ = [
     "BranchPythonOperator",
@@ -107,7 +108,7 @@ class PythonOperator(BaseOperator):
         return run_callable(self.python_callable, events, *self.op_args, **self.op_kwargs)
 
 
-class BranchPythonOperator(PythonOperator):
+class BranchPythonOperator(PythonOperator, BranchMixIn):
     """The callable returns the task id(s) to follow; other direct downstream tasks are skipped.
 
     Tasks downstream of a chosen branch are never skipped even if also directly downstream of
@@ -116,46 +117,6 @@ class BranchPythonOperator(PythonOperator):
 
     def execute(self, context: Mapping[str, Any]) -> Any:
         return self.do_branch(context, super().execute(context))
-
-    def do_branch(self, context: Mapping[str, Any], branches: str | Iterable[str] | None) -> Any:
-        self.log.info("Branch into %s", branches)
-        self.skip_all_except(context, branches)
-        return branches
-
-    def skip_all_except(
-        self, context: Mapping[str, Any], branch_task_ids: str | Iterable[str] | None
-    ) -> None:
-        dag = self.dag
-        if dag is None:
-            raise AerovaneException(f"Task {self.task_id!r} must belong to a DAG to branch")
-        if branch_task_ids is None:
-            chosen: set[str] = set()
-        elif isinstance(branch_task_ids, str):
-            chosen = {branch_task_ids}
-        else:
-            chosen = set(branch_task_ids)
-        invalid_types = [b for b in chosen if not isinstance(b, str)]
-        if invalid_types:
-            raise AerovaneException(
-                "'branch_task_ids' expected all task IDs are strings. "
-                f"Invalid tasks found: {[(b, type(b).__name__) for b in invalid_types]}."
-            )
-        unknown = sorted(b for b in chosen if b not in dag.task_dict)
-        if unknown:
-            raise AerovaneException(
-                "'branch_task_ids' must contain only valid task_ids. "
-                f"Invalid tasks found: {unknown}."
-            )
-        follow = set(chosen)
-        for task_id in chosen:
-            follow.update(dag.task_dict[task_id].get_flat_relative_ids(upstream=False))
-        to_skip = [
-            task_id
-            for task_id in dag.task_dict
-            if task_id in self.downstream_task_ids and task_id not in follow
-        ]
-        self.log.info("Following branch %s; skipping %s", sorted(chosen), to_skip)
-        self.skip(context, to_skip)
 
 
 class ShortCircuitOperator(PythonOperator):

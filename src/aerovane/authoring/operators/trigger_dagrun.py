@@ -1,4 +1,7 @@
-"""TriggerDagRunOperator: start a run of another DAG, optionally waiting for it to finish."""
+"""TriggerDagRunOperator: start a run of another DAG, optionally waiting for it to finish.
+
+It reaches the metadata only through the task runtime's client (`context["client"]`).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,26 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aerovane.authoring.baseoperator import BaseOperator
-from aerovane.authoring.exceptions import AerovaneException, AerovaneSkipException
+from aerovane.authoring.exceptions import (
+    AerovaneException,
+    AerovaneNotFoundException,
+    AerovaneSkipException,
+    DagRunAlreadyExists,
+)
 
 XCOM_RUN_ID = "trigger_run_id"
 XCOM_LOGICAL_DATE_ISO = "trigger_logical_date_iso"
+
+
+_RUN_STATES = ("queued", "running", "success", "failed")
+
+
+def _run_states(states: Iterable[str] | None, what: str) -> list[str]:
+    values = [str(getattr(s, "value", s)) for s in states or ()]
+    unknown = [s for s in values if s not in _RUN_STATES]
+    if unknown:
+        raise ValueError(f"{what}: {unknown} are not DAG run states (use {list(_RUN_STATES)})")
+    return values
 
 
 class DagIsPausedOrMissing(AerovaneException):
@@ -57,8 +76,8 @@ class TriggerDagRunOperator(BaseOperator):
         self.reset_dag_run = reset_dag_run
         self.wait_for_completion = wait_for_completion
         self.poke_interval = poke_interval
-        self.allowed_states = list(allowed_states or ["success"])
-        self.failed_states = list(failed_states or ["failed"])
+        self.allowed_states = _run_states(allowed_states, "allowed_states") or ["success"]
+        self.failed_states = _run_states(failed_states, "failed_states") or ["failed"]
         self.skip_when_already_exists = skip_when_already_exists
         # Runs are always waited for in the task process; there is no triggerer to defer to.
         self.deferrable = deferrable
@@ -74,51 +93,47 @@ class TriggerDagRunOperator(BaseOperator):
         return value
 
     def execute(self, context: Mapping[str, Any]) -> None:
-        from aerovane.db.engine import create_session
-        from aerovane.scheduler.wakeup import notify_schedulers
-        from aerovane.services import dag_runs
-        from aerovane.services.errors import AlreadyExists, NotFound
-
+        client = context.get("client")
+        if client is None:
+            raise AerovaneException(
+                "TriggerDagRunOperator needs the task runtime's metadata client "
+                "(context['client']), which only a task run by the scheduler has"
+            )
         ti = context["ti"]
-        triggered_by = f"{ti.dag_id}.{ti.task_id}"
         try:
-            with create_session() as session:
-                run = dag_runs.trigger_dag_run(
-                    self.trigger_dag_id,
-                    run_id=self.trigger_run_id or None,
-                    logical_date=self._logical_date(),
-                    conf=self.conf,
-                    triggered_by=triggered_by,
-                    session=session,
-                )
-                run_id, logical = run.run_id, run.logical_date
-        except NotFound as exc:
+            run_id, logical = client.trigger_dag_run(
+                self.trigger_dag_id,
+                run_id=self.trigger_run_id or None,
+                logical_date=self._logical_date(),
+                conf=self.conf,
+            )
+        except AerovaneNotFoundException as exc:
             raise DagIsPausedOrMissing(str(exc)) from None
-        except AlreadyExists:
+        except DagRunAlreadyExists:
             if self.skip_when_already_exists:
                 raise AerovaneSkipException(
                     f"A run of {self.trigger_dag_id} with that id or logical date already exists"
                 ) from None
             if not self.reset_dag_run or not self.trigger_run_id:
                 raise
-            with create_session() as session:
-                run, _ = dag_runs.clear_dag_run(
-                    self.trigger_dag_id, self.trigger_run_id, dry_run=False, session=session
-                )
-                run_id, logical = run.run_id, run.logical_date
+            run_id, logical = client.clear_dag_run(self.trigger_dag_id, self.trigger_run_id)
             self.log.info("Cleared existing run %s of %s", run_id, self.trigger_dag_id)
-        notify_schedulers()
         self.log.info("Triggered %s: run %s", self.trigger_dag_id, run_id)
         ti.xcom_push(key=XCOM_RUN_ID, value=run_id)
         ti.xcom_push(key=XCOM_LOGICAL_DATE_ISO, value=logical.isoformat())
         if not self.wait_for_completion:
             return
         while True:
+            self.log.info(
+                "Waiting for %s on %s to become allowed state %s ...",
+                self.trigger_dag_id,
+                run_id,
+                self.allowed_states,
+            )
             time.sleep(self.poke_interval)
-            with create_session(readonly=True) as session:
-                state = dag_runs.get_dag_run(self.trigger_dag_id, run_id, session=session).state
-            self.log.info("Waiting for %s run %s: %s", self.trigger_dag_id, run_id, state)
+            state = client.dag_run_state(self.trigger_dag_id, run_id)
             if state in self.failed_states:
-                raise AerovaneException(f"{self.trigger_dag_id} run {run_id} ended {state}")
+                raise AerovaneException(f"{self.trigger_dag_id} failed with failed states {state}")
             if state in self.allowed_states:
+                self.log.info("%s finished with allowed state %s", self.trigger_dag_id, state)
                 return

@@ -1,7 +1,7 @@
 """dataset aliases
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-03 09:27:17.265354
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import aerovane.db.types
 
 
-revision = '0008'
-down_revision = '0007'
+revision = '0010'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 

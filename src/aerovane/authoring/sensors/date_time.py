@@ -1,0 +1,35 @@
+"""`DateTimeSensor`: wait until a (templated) date and time has passed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from aerovane.authoring._time import as_utc, utcnow
+from aerovane.authoring.sensors.base import BaseSensorOperator
+
+__all__ = ["DateTimeSensor"]
+
+
+class DateTimeSensor(BaseSensorOperator):
+    """Done once now is later than `target_time` (a datetime, or an ISO 8601 string that may be
+    a template such as `"{{ next_ds }}T01:00:00"`; a time without zone is UTC)."""
+
+    template_fields: ClassVar[tuple[str, ...]] = ("target_time",)
+
+    def __init__(self, *, target_time: str | dt.datetime, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # A template field is kept as a string, so a datetime is stored in ISO form.
+        if isinstance(target_time, dt.datetime):
+            self.target_time = target_time.isoformat()
+        elif isinstance(target_time, str):
+            self.target_time = target_time
+        else:
+            raise TypeError(
+                f"Expected str or datetime.datetime type for target_time. Got {type(target_time)}"
+            )
+
+    def poke(self, context: Mapping[str, Any]) -> bool:
+        self.log.info("Checking if the time (%s) has come", self.target_time)
+        return utcnow() > as_utc(dt.datetime.fromisoformat(self.target_time))
