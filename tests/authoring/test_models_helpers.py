@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from contextvars import copy_context
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from aerovane.authoring.helpers import (
     partition,
     validate_key,
 )
-from aerovane.authoring.models import DagRun, TaskInstance, XCom, set_current_task_instance
+from aerovane.authoring.models import DagRun, TaskInstance, XCom
 from aerovane.runtime import test_mode
 
 
@@ -36,6 +35,8 @@ def test_runtime_objects_are_airflow_model_instances() -> None:
 
 
 def test_xcom_get_one_asks_the_running_task_instance() -> None:
+    from aerovane.authoring.context import set_current_context
+
     class Ti:
         run_id = "r1"
         task_id = "me"
@@ -43,22 +44,19 @@ def test_xcom_get_one_asks_the_running_task_instance() -> None:
         def xcom_pull(self, **kwargs: Any) -> Any:
             return kwargs
 
-    def inside() -> Any:
-        set_current_task_instance(Ti())
+    with set_current_context({"ti": Ti()}):
         got = XCom.get_one(key="k", task_id="other", run_id="r1")
         with pytest.raises(NotImplementedError, match="running task's run"):
             XCom.get_one(key="k", task_id="other", run_id="r2")
-        return got
-
-    assert copy_context().run(inside) == {
+    assert got == {
         "task_ids": "other",
         "dag_id": None,
         "key": "k",
         "map_indexes": None,
         "include_prior_dates": False,
     }
-    with pytest.raises(RuntimeError, match="running task"):
-        copy_context().run(lambda: (set_current_task_instance(None), XCom.get_one(key="k")))
+    with pytest.raises(AerovaneException, match="no context was found"):
+        XCom.get_one(key="k")
 
 
 def test_chain_linear_links_every_task_of_one_element_to_the_next() -> None:

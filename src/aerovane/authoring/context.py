@@ -148,7 +148,6 @@ def build_context(
         OutletEventAccessors,
         TriggeringDatasetEvents,
     )
-    from aerovane.authoring.models import set_current_task_instance
     from aerovane.authoring.variables import ConnectionAccessor, VariablesNamespace
     from aerovane.config import get_settings
 
@@ -165,7 +164,6 @@ def build_context(
     next_ds = next_date.strftime("%Y-%m-%d") if next_date is not None else None
     if params is None:
         params = resolve_params(dag, task, getattr(dag_run, "conf", None))
-    set_current_task_instance(ti)
     return Context(
         conf=get_settings(),
         conn=ConnectionAccessor(),
@@ -177,7 +175,7 @@ def build_context(
         ds_nodash=ds_nodash,
         execution_date=logical_date,
         expanded_ti_count=None,
-        inlet_events=InletEventsAccessors(task.inlets, getattr(ti, "dataset_events", None)),
+        inlet_events=InletEventsAccessors(task.inlets, None),  # the runtime gives a reader
         inlets=list(task.inlets),
         logical_date=logical_date,
         macros=importlib.import_module("aerovane.authoring.macros"),
@@ -202,9 +200,7 @@ def build_context(
         templates_dict=None,
         test_mode=bool(getattr(ti, "test_mode", False)),
         ti=ti,
-        triggering_dataset_events=TriggeringDatasetEvents(
-            getattr(ti, "triggering_dataset_events", None)
-        ),
+        triggering_dataset_events=TriggeringDatasetEvents(None),
         tomorrow_ds=tomorrow_ds,
         tomorrow_ds_nodash=tomorrow_ds.replace("-", ""),
         try_number=getattr(ti, "try_number", None),

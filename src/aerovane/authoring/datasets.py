@@ -8,7 +8,7 @@ Airflow 2.10's runtime side lives here too: `outlet_events[dataset].extra` sets 
 event a task records, `outlet_events[DatasetAlias(...)].add(Dataset(...))` records an event on a
 dataset chosen at run time (a `DatasetAlias` outlet), a task function may `yield Metadata(...)`
 for either, and `inlet_events[dataset_or_alias]` lists past events, read through the task
-runtime (never the database from here). A DAG scheduled on an alias is triggered by events
+runtime's client (never the database from here). A DAG scheduled on an alias is triggered by events
 recorded through it.
 """
 

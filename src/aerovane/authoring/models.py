@@ -2,20 +2,17 @@
 
 `TaskInstance` and `DagRun` are abstract: the task runtime registers the classes it hands to
 task code (`context["ti"]`, `context["dag_run"]`), so `isinstance(ti, TaskInstance)` holds and
-`ti: TaskInstance` reads as in Airflow. `XCom.get_one` asks the running task's instance (which
-the runtime installs with `set_current_task_instance`), never the database directly: outside a
-running task there is nothing to ask, and it says so.
+`ti: TaskInstance` reads as in Airflow. `XCom.get_one` asks the running task's instance (from
+`get_current_context()`), never the database directly: outside a running task there is nothing
+to ask, and it says so.
 """
 
 from __future__ import annotations
 
 from abc import ABC
-from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["DagRun", "TaskInstance", "XCom", "current_task_instance", "set_current_task_instance"]
-
-_current: ContextVar[Any] = ContextVar("aerovane_current_task_instance", default=None)
+__all__ = ["DagRun", "TaskInstance", "XCom"]
 
 
 class TaskInstance(ABC):  # noqa: B024 - a registration point, not an interface to implement
@@ -24,20 +21,6 @@ class TaskInstance(ABC):  # noqa: B024 - a registration point, not an interface 
 
 class DagRun(ABC):  # noqa: B024
     """A DAG run as task code sees it (`run_id`, `logical_date`, `conf`, ...)."""
-
-
-def set_current_task_instance(ti: Any) -> None:
-    _current.set(ti)
-
-
-def current_task_instance() -> Any:
-    ti = _current.get()
-    if ti is None:
-        raise RuntimeError(
-            "XCom is only reachable from a running task (Aerovane's task runtime); "
-            "use ti.xcom_pull in task code"
-        )
-    return ti
 
 
 class XCom:
@@ -55,7 +38,9 @@ class XCom:
         **_: Any,
     ) -> Any:
         """One XCom value of the running task's DAG run (Airflow 2's `XCom.get_one`)."""
-        ti = current_task_instance()
+        from aerovane.authoring.context import get_current_context
+
+        ti = get_current_context()["ti"]
         if run_id is not None and run_id != ti.run_id:
             raise NotImplementedError("XCom.get_one reads XComs of the running task's run only")
         return ti.xcom_pull(

@@ -81,20 +81,6 @@ class RuntimeTaskInstance(TaskInstance):
             return next(iter(found.values()), default) if found else default
         return [found.get(t, default) for t in ids]
 
-    def dataset_events(self, *, uri: str | None = None, alias: str | None = None) -> list[Any]:
-        """Past events of a dataset or alias, for the task's `inlet_events`."""
-        from aerovane.services.datasets import read_events
-
-        with create_session(readonly=True) as session:
-            return read_events(uri=uri, alias=alias, session=session)
-
-    def triggering_dataset_events(self) -> list[Any]:
-        """The events that triggered this run (none unless it is dataset-triggered)."""
-        from aerovane.services.datasets import read_events
-
-        with create_session(readonly=True) as session:
-            return read_events(dag_run_id=self._dag_run_id, session=session)
-
     def skip_tasks(self, task_ids: Iterable[str]) -> None:
         """Mark not-yet-started task instances of this run skipped (branching, short-circuit)."""
         ids = list(task_ids)

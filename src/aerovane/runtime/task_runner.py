@@ -393,6 +393,7 @@ def execute_attempt(
     Shared by the task process (`own_process`: SIGTERM ends the attempt) and `dag.test()`,
     which runs each task in the calling process and leaves its signal handlers alone."""
     from aerovane.authoring.context import build_context, set_current_context
+    from aerovane.authoring.datasets import InletEventsAccessors, TriggeringDatasetEvents
     from aerovane.authoring.exceptions import (
         AerovaneFailException,
         AerovaneRescheduleException,
@@ -437,7 +438,13 @@ def execute_attempt(
             params=None,
             previous_success=previous_success,
         )
-        context["client"] = TaskRuntimeClient(triggered_by=f"{key.dag_id}.{key.task_id}")
+        client = TaskRuntimeClient(triggered_by=f"{key.dag_id}.{key.task_id}")
+        context["client"] = client
+        # Dataset events are read through the client, like any other metadata.
+        context["inlet_events"] = InletEventsAccessors(task.inlets, client.dataset_events)
+        context["triggering_dataset_events"] = TriggeringDatasetEvents(
+            functools.partial(client.triggering_dataset_events, run_row.id)
+        )
         task.render_template_fields(context, build_jinja_env(dag))
         rendered = {f: _jsonable(getattr(task, f, None)) for f in task.template_fields}
         log.info(
