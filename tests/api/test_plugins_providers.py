@@ -1,4 +1,4 @@
-"""`/plugins` and `/providers`: honestly empty (Aerovane has neither), still paged and
+"""`/plugins` (the plugins folder's plugins) and `/providers` (honestly empty), paged and
 permission-checked like Airflow's."""
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from aerovane.api.v1.datamodels.providers import ProviderCollectionResponse
 from tests.api.test_errors import assert_problem
 
 
-def test_plugins_are_empty(client: httpx.Client, admin: httpx.BasicAuth) -> None:
+def test_plugins_are_empty_without_a_plugins_folder(
+    client: httpx.Client, admin: httpx.BasicAuth
+) -> None:
     response = client.get("/plugins", auth=admin)
     assert response.status_code == 200
     assert response.json() == {"plugins": [], "total_entries": 0}
@@ -62,3 +64,68 @@ def test_official_client(base_url: str, accounts: Any) -> None:
         assert PluginApi(api).get_plugins().plugins == []
         # The client types this response as a plain dict (the spec's inline allOf).
         assert ProviderApi(api).get_providers() == {"providers": [], "total_entries": 0}
+
+
+PLUGIN = """
+from airflow.listeners import hookimpl
+from airflow.plugins_manager import AirflowPlugin
+from airflow.timetables.base import Timetable
+
+
+def shout(text):
+    return text.upper()
+
+
+class Quiet(Timetable):
+    pass
+
+
+class Listener:
+    @hookimpl
+    def on_task_instance_success(self, task_instance):
+        pass
+
+
+class ShoutPlugin(AirflowPlugin):
+    name = "shout"
+    macros = [shout]
+    timetables = [Quiet]
+    listeners = [Listener()]
+"""
+
+
+@pytest.fixture
+def plugins_folder(db: Any) -> Any:
+    from aerovane.authoring.plugins import reset_plugins
+    from aerovane.compat import airflow_shim
+    from aerovane.config import get_settings
+
+    folder = get_settings().plugins_folder
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    finally:
+        reset_plugins()
+        airflow_shim.uninstall()
+
+
+def test_plugins_from_the_plugins_folder_are_listed(
+    client: httpx.Client, admin: httpx.BasicAuth, plugins_folder: Any
+) -> None:
+    (plugins_folder / "shout_plugin.py").write_text(PLUGIN)
+    (plugins_folder / "broken_plugin.py").write_text("import no_such_module\n")
+    response = client.get("/plugins", auth=admin)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    PluginCollectionResponse.model_validate(body)
+    assert body["total_entries"] == 1
+    (plugin,) = body["plugins"]
+    assert plugin["name"] == "shout"
+    assert plugin["macros"] == ["shout_plugin.shout"]
+    assert plugin["timetables"] == ["shout_plugin.Quiet"]
+    assert plugin["listeners"] == ["shout_plugin.Listener"]
+    assert plugin["source"] == "$PLUGINS_FOLDER/shout_plugin.py"
+    assert client.get("/plugins", params={"offset": 1}, auth=admin).json() == {
+        "plugins": [],
+        "total_entries": 1,
+    }

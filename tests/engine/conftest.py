@@ -156,6 +156,11 @@ def engine(
         else:
             migrate()
         eng = Engine(home=home, dags=settings.dags_folder, env=env)
+        plugins = getattr(request.module, "PLUGIN_FILES", {})
+        if plugins:
+            settings.plugins_folder.mkdir(parents=True, exist_ok=True)
+        for name, source in plugins.items():
+            write_dag(settings.plugins_folder, name, source)
         fill = getattr(request.module, "DAG_FILES", {})
         for name, source in fill.items():
             write_dag(eng.dags, name, source)
@@ -176,3 +181,9 @@ def engine(
                 eng.proc.wait()
             dispose_engines()
             reload_settings()
+            if plugins:  # triggering runs here rebuilt the plugins' timetables and strategies
+                from aerovane.authoring.plugins import reset_plugins
+                from aerovane.compat import airflow_shim
+
+                reset_plugins()
+                airflow_shim.uninstall()

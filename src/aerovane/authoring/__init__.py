@@ -10,7 +10,7 @@ from __future__ import annotations
 from aerovane.authoring.baseoperator import BaseOperator
 from aerovane.authoring.context import Context, get_current_context
 from aerovane.authoring.dag import DAG
-from aerovane.authoring.datasets import Dataset, DatasetAll, DatasetAny
+from aerovane.authoring.datasets import Dataset, DatasetAlias, DatasetAll, DatasetAny, Metadata
 from aerovane.authoring.decorators import dag, setup, task, teardown
 from aerovane.authoring.dependencies import chain, cross_downstream
 from aerovane.authoring.edge_labels import EdgeModifier, Label
@@ -49,6 +49,7 @@ __all__ = [
     "Connection",
     "Context",
     "Dataset",
+    "DatasetAlias",
     "DatasetAll",
     "DatasetAny",
     "DummyOperator",
@@ -58,6 +59,7 @@ __all__ = [
     "ExternalPythonOperator",
     "Label",
     "LatestOnlyOperator",
+    "Metadata",
     "Param",
     "PythonOperator",
     "PythonVirtualenvOperator",

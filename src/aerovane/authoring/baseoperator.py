@@ -20,6 +20,7 @@ from aerovane.authoring.dependencies import DependencyMixin, Relatives, chain, c
 from aerovane.authoring.edge_labels import EdgeModifier
 from aerovane.authoring.exceptions import AerovaneDagError, AerovaneException
 from aerovane.authoring.params import ParamsDict
+from aerovane.authoring.priority_strategy import PriorityWeightStrategy, coerce_weight_rule
 from aerovane.authoring.task_group import TaskGroup
 from aerovane.authoring.trigger_rule import TriggerRule
 from aerovane.authoring.weight_rule import WeightRule
@@ -104,7 +105,7 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
         dag: DAG | None = None,
         params: Mapping[str, Any] | None = None,
         priority_weight: int = 1,
-        weight_rule: str = WeightRule.DOWNSTREAM,
+        weight_rule: str | PriorityWeightStrategy = WeightRule.DOWNSTREAM,
         queue: str = "default",
         pool: str | None = None,
         pool_slots: int = 1,
@@ -115,6 +116,8 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
         on_success_callback: Callback | None = None,
         on_retry_callback: Callback | None = None,
         on_skipped_callback: Callback | None = None,
+        pre_execute: Callable[[Any], Any] | None = None,
+        post_execute: Callable[[Any, Any], Any] | None = None,
         trigger_rule: str = TriggerRule.ALL_SUCCESS,
         max_active_tis_per_dag: int | None = None,
         max_active_tis_per_dagrun: int | None = None,
@@ -179,7 +182,7 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
             )
         self.priority_weight = priority_weight
         try:
-            self.weight_rule = WeightRule.coerce(weight_rule)
+            self.weight_rule = coerce_weight_rule(weight_rule)
             self.trigger_rule = TriggerRule.coerce(trigger_rule)
         except ValueError as err:
             raise AerovaneDagError(f"Task {task_id!r}: {err}") from None
@@ -201,6 +204,8 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
         self.on_success_callback = on_success_callback
         self.on_retry_callback = on_retry_callback
         self.on_skipped_callback = on_skipped_callback
+        self._pre_execute_hook = pre_execute
+        self._post_execute_hook = post_execute
 
         if task_concurrency is not None:
             warnings.warn(
@@ -471,7 +476,8 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
     @property
     def priority_weight_total(self) -> int:
         """Effective weight per `weight_rule` (see `priority.effective_priority_weights`)."""
-        if self.weight_rule == WeightRule.ABSOLUTE or self._dag is None:
+        rule = self.weight_rule
+        if rule not in (WeightRule.DOWNSTREAM, WeightRule.UPSTREAM) or self._dag is None:
             return self.priority_weight
         task_dict = self._dag.task_dict
         relatives = self.get_flat_relative_ids(upstream=self.weight_rule == WeightRule.UPSTREAM)
@@ -547,6 +553,17 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
     def execute(self, context: Mapping[str, Any]) -> Any:
         """Do the task's work; the return value is pushed to XCom when `do_xcom_push`."""
         raise NotImplementedError(f"{type(self).__name__} must implement execute(context)")
+
+    def pre_execute(self, context: Any) -> None:
+        """Called right before `execute` (runs the `pre_execute` argument, if given)."""
+        if self._pre_execute_hook is not None:
+            self._pre_execute_hook(context)
+
+    def post_execute(self, context: Any, result: Any = None) -> None:
+        """Called right after `execute` with its result (runs the `post_execute` argument);
+        e.g. to set `context["outlet_events"][dataset].extra` from a classic operator."""
+        if self._post_execute_hook is not None:
+            self._post_execute_hook(context, result)
 
     def on_kill(self) -> None:
         """Called when the task process is told to stop; release subprocesses etc. here."""

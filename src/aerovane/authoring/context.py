@@ -44,9 +44,11 @@ KNOWN_CONTEXT_KEYS: frozenset[str] = frozenset(
         "exception",
         "execution_date",
         "expanded_ti_count",
+        "inlet_events",
         "inlets",
         "logical_date",
         "macros",
+        "outlet_events",
         "next_ds",
         "next_ds_nodash",
         "next_execution_date",
@@ -67,6 +69,7 @@ KNOWN_CONTEXT_KEYS: frozenset[str] = frozenset(
         "templates_dict",
         "test_mode",
         "ti",
+        "triggering_dataset_events",
         "tomorrow_ds",
         "tomorrow_ds_nodash",
         "try_number",
@@ -140,6 +143,11 @@ def build_context(
     (or None), for the `prev_*_success` keys. When `params` is None they are resolved from the
     DAG, the task and `dag_run.conf`. Dates are pendulum DateTimes in UTC, as in Airflow.
     """
+    from aerovane.authoring.datasets import (
+        InletEventsAccessors,
+        OutletEventAccessors,
+        TriggeringDatasetEvents,
+    )
     from aerovane.authoring.variables import ConnectionAccessor, VariablesNamespace
     from aerovane.config import get_settings
 
@@ -167,9 +175,11 @@ def build_context(
         ds_nodash=ds_nodash,
         execution_date=logical_date,
         expanded_ti_count=None,
+        inlet_events=InletEventsAccessors(task.inlets, None),  # the runtime gives a reader
         inlets=list(task.inlets),
         logical_date=logical_date,
         macros=importlib.import_module("aerovane.authoring.macros"),
+        outlet_events=OutletEventAccessors(),
         next_ds=next_ds,
         next_ds_nodash=next_ds.replace("-", "") if next_ds is not None else None,
         next_execution_date=next_date,
@@ -190,6 +200,7 @@ def build_context(
         templates_dict=None,
         test_mode=bool(getattr(ti, "test_mode", False)),
         ti=ti,
+        triggering_dataset_events=TriggeringDatasetEvents(None),
         tomorrow_ds=tomorrow_ds,
         tomorrow_ds_nodash=tomorrow_ds.replace("-", ""),
         try_number=getattr(ti, "try_number", None),

@@ -21,7 +21,9 @@ from aerovane.authoring._sentinel import NOTSET, ArgNotSet
 from aerovane.authoring._task_graph import TaskGraphView
 from aerovane.authoring._time import coerce_optional_datetime
 from aerovane.authoring.exceptions import (
+    AerovaneDagCycleException,
     AerovaneDagError,
+    DuplicateTaskIdFound,
     ParamValidationError,
 )
 from aerovane.authoring.params import DagParam, ParamsDict
@@ -332,7 +334,7 @@ class DAG(TaskGraphView["BaseOperator"]):
         """Attach `task`; its dates are clamped to the DAG's (Airflow semantics)."""
         existing = self.task_dict.get(task.task_id)
         if existing is not None and existing is not task:
-            raise AerovaneDagError(
+            raise DuplicateTaskIdFound(
                 f"Task id {task.task_id!r} has already been added to the DAG {self.dag_id!r}"
             )
         if task.start_date is None:
@@ -400,7 +402,7 @@ class DAG(TaskGraphView["BaseOperator"]):
         task_dict = self.task_dict
         cycle = find_cycle(task_dict, lambda tid: task_dict[tid].downstream_task_ids)
         if cycle is not None:
-            raise AerovaneDagError(
+            raise AerovaneDagCycleException(
                 f"Cycle detected in DAG: {self.dag_id}. Faulty task: {cycle[0]} "
                 f"(cycle: {' -> '.join(cycle)})"
             )

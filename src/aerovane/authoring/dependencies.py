@@ -96,3 +96,16 @@ def cross_downstream(from_tasks: Sequence[DependencyMixin], to_tasks: Relatives)
     """Make every task in `to_tasks` downstream of every task in `from_tasks`."""
     for task in from_tasks:
         task.set_downstream(to_tasks)
+
+
+def chain_linear(*elements: Relatives) -> None:
+    """Link each element to the next, every task of one to every task of the next.
+
+    `chain_linear(a, [b, c], d)` gives a>>b, a>>c, b>>d, c>>d (Airflow's `chain_linear`).
+    """
+    if len(elements) < 2:
+        raise ValueError("No dependencies were set. Did you forget to expand with `*`?")
+    for up, down in itertools.pairwise(elements):
+        ups = list(up) if _is_sequence(up) else [up]
+        for task in ups:
+            task.set_downstream(down)

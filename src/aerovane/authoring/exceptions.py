@@ -11,6 +11,9 @@ from __future__ import annotations
 import datetime as dt
 
 __all__ = [
+    "AerovaneBadRequest",
+    "AerovaneConfigException",
+    "AerovaneDagCycleException",
     "AerovaneDagError",
     "AerovaneException",
     "AerovaneFailException",
@@ -18,9 +21,14 @@ __all__ = [
     "AerovaneRescheduleException",
     "AerovaneSensorTimeout",
     "AerovaneSkipException",
+    "AerovaneTaskTerminated",
     "AerovaneTaskTimeout",
+    "DagNotFound",
     "DagRunAlreadyExists",
+    "DuplicateTaskIdFound",
     "ParamValidationError",
+    "RemovedInAirflow3Warning",
+    "TaskNotFound",
 ]
 
 
@@ -71,6 +79,38 @@ class ParamValidationError(AerovaneException, ValueError):
 
 class AerovaneNotFoundException(AerovaneException):
     """A named object (connection, task, ...) does not exist."""
+
+
+class AerovaneTaskTerminated(BaseException):
+    """The task process was told to stop (SIGTERM)."""
+
+
+class AerovaneConfigException(AerovaneException):
+    """A configuration option is unknown, unreadable or has a bad value."""
+
+
+class AerovaneBadRequest(AerovaneException):
+    """A request (e.g. an argument to a client call) is invalid."""
+
+
+class AerovaneDagCycleException(AerovaneDagError):
+    """A DAG's dependencies form a cycle."""
+
+
+class DuplicateTaskIdFound(AerovaneDagError):
+    """Two tasks of one DAG have the same id."""
+
+
+class DagNotFound(AerovaneNotFoundException):
+    """No DAG with the given id."""
+
+
+class TaskNotFound(AerovaneNotFoundException):
+    """No task with the given id."""
+
+
+class RemovedInAirflow3Warning(DeprecationWarning):
+    """What Airflow 2 warns about when a DAG uses something Airflow 3 removes."""
 
 
 class DagRunAlreadyExists(AerovaneException):

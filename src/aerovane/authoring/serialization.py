@@ -18,9 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from aerovane.authoring._task_graph import TaskGraphView
 from aerovane.authoring._time import dt_from_iso, dt_to_iso, td_from_seconds, td_to_seconds
-from aerovane.authoring.datasets import Dataset, outlet_datasets
+from aerovane.authoring.datasets import Dataset, outlet_aliases, outlet_datasets
 from aerovane.authoring.params import ParamsDict
 from aerovane.authoring.priority import effective_priority_weights
+from aerovane.authoring.priority_strategy import (
+    PriorityWeightStrategy,
+    strategy_from_dict,
+    strategy_to_dict,
+)
 from aerovane.authoring.task_group import SerializedTaskGroup, serialize_task_group
 from aerovane.authoring.timetables import (
     DatasetTriggeredTimetable,
@@ -28,6 +33,7 @@ from aerovane.authoring.timetables import (
     Timetable,
     time_restriction,
     timetable_from_dict,
+    timetable_to_dict,
 )
 from aerovane.authoring.timezone import timezone_name
 
@@ -107,6 +113,11 @@ def _serialize_task(task: BaseOperator, weight: int) -> dict[str, Any]:
         "priority_weight": weight,
         "own_priority_weight": task.priority_weight,
         "weight_rule": str(task.weight_rule),
+        "weight_strategy": (
+            strategy_to_dict(task.weight_rule)
+            if isinstance(task.weight_rule, PriorityWeightStrategy)
+            else None
+        ),
         "queue": task.queue,
         "owner": task.owner,
         "is_empty": _is_empty(task),
@@ -125,6 +136,7 @@ def _serialize_task(task: BaseOperator, weight: int) -> dict[str, Any]:
         "multiple_outputs": bool(task.multiple_outputs),
         "outlets": [_dataset_dict(d) for d in outlet_datasets(task.outlets)],
         "inlets": [_dataset_dict(d) for d in outlet_datasets(task.inlets)],
+        "outlet_aliases": [a.name for a in outlet_aliases(task.outlets)],
     }
     for name in _CALLBACKS:
         data[f"has_{name}"] = bool(getattr(task, name))
@@ -156,7 +168,7 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         "doc_md": dag.doc_md,
         "tags": list(dag.tags),
         "owners": list(dict.fromkeys(t.owner for t in dag.task_dict.values())),
-        "timetable": timetable.serialize(),
+        "timetable": timetable_to_dict(timetable),
         "schedule_interval": timetable.schedule_interval_json(),
         "timetable_summary": timetable.summary,
         "timetable_description": timetable.description,
@@ -245,6 +257,19 @@ class SerializedTask:
     has_on_skipped_callback: bool
     outlets: tuple[str, ...] = ()
     inlets: tuple[str, ...] = ()
+    outlet_aliases: tuple[str, ...] = ()
+    weight_strategy: dict[str, Any] | None = None
+
+    def priority_weight_for(self, ti: Any) -> int:
+        """The weight of a new task instance: the DAG's computed weight, or the strategy's."""
+        if self.weight_strategy is None:
+            return self.priority_weight
+        from aerovane.authoring.priority import PRIORITY_WEIGHT_MAX, PRIORITY_WEIGHT_MIN
+
+        ti.task = self
+        weight = int(strategy_from_dict(self.weight_strategy).get_weight(ti))
+        return max(PRIORITY_WEIGHT_MIN, min(PRIORITY_WEIGHT_MAX, weight))
+
     is_setup: bool = False
     is_teardown: bool = False
     on_failure_fail_dagrun: bool = False
@@ -299,6 +324,8 @@ class SerializedTask:
             has_on_skipped_callback=data.get("has_on_skipped_callback", False),
             outlets=tuple(d["uri"] for d in data.get("outlets", ())),
             inlets=tuple(d["uri"] for d in data.get("inlets", ())),
+            outlet_aliases=tuple(data.get("outlet_aliases", ())),
+            weight_strategy=data.get("weight_strategy"),
             is_setup=data.get("is_setup", False),
             is_teardown=data.get("is_teardown", False),
             on_failure_fail_dagrun=data.get("on_failure_fail_dagrun", False),

@@ -23,7 +23,10 @@ __all__ = [
     "CronTriggerTimetable",
     "DagRunInfo",
     "DataInterval",
+    "DatasetOrTimeSchedule",
+    "DatasetTriggeredTimetable",
     "DeltaDataIntervalTimetable",
+    "EventsTimetable",
     "NullTimetable",
     "OnceTimetable",
     "TimeRestriction",
@@ -31,6 +34,7 @@ __all__ = [
     "time_restriction",
     "timetable_from_dict",
     "timetable_from_schedule",
+    "timetable_to_dict",
 ]
 
 CRON_PRESETS: dict[str, str] = {
@@ -133,18 +137,23 @@ def _aware_interval(interval: DataInterval | None) -> DataInterval | None:
 
 
 class Timetable(ABC):
-    """Base class: decides the next automated run and the interval of manual runs."""
+    """Base class: decides the next automated run and the interval of manual runs.
 
-    type_name: ClassVar[str]
+    Built-in timetables have a `type_name`; a user's subclass (Airflow's custom timetables,
+    registered by a plugin) has none and is serialized by class path with its `serialize()`
+    data, rebuilt with its `deserialize()` classmethod, as Airflow does.
+    """
+
+    type_name: ClassVar[str] = ""
     periodic: ClassVar[bool] = True
     can_be_scheduled: ClassVar[bool] = True
     #: Largest `max_active_runs` this timetable tolerates (continuous needs exactly one).
     active_runs_limit: ClassVar[int | None] = None
 
     @property
-    @abstractmethod
     def summary(self) -> str:
         """Short human form, e.g. "0 0 * * *", "None", "@once", "1 day, 0:00:00"."""
+        return type(self).__name__
 
     @property
     def description(self) -> str:
@@ -164,19 +173,27 @@ class Timetable(ABC):
         """The data interval of a run triggered manually at `run_after`."""
 
     def serialize(self) -> dict[str, Any]:
-        return {"__type": self.type_name}
+        return {"__type": self.type_name} if self.type_name else {}
 
-    @abstractmethod
+    @classmethod
+    def deserialize(cls, data: dict[str, Any]) -> Timetable:
+        """Rebuild from `serialize()` output (override with `serialize` in a custom timetable)."""
+        return cls()
+
+    def validate(self) -> None:  # noqa: B027 - optional hook, as in Airflow
+        """Raise if the timetable cannot work (called when the DAG is validated)."""
+
     def schedule_interval_json(self) -> dict[str, Any] | None:
         """The REST API's `schedule_interval` value (CronExpression / TimeDelta / null)."""
+        return None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Timetable):
             return NotImplemented
-        return self.serialize() == other.serialize()
+        return type(self) is type(other) and self.serialize() == other.serialize()
 
     def __hash__(self) -> int:
-        return hash(repr(sorted(self.serialize().items())))
+        return hash((type(self).__qualname__, repr(sorted(self.serialize().items()))))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.summary!r})"
@@ -555,11 +572,96 @@ class CronTriggerTimetable(Timetable):
         return None
 
 
+class EventsTimetable(Timetable):
+    """Runs at listed datetimes only (Airflow's EventsTimetable); each run's interval is its
+    instant. With `restrict_to_events`, a manual run takes the latest event not after it."""
+
+    type_name = "events"
+
+    def __init__(
+        self,
+        event_dates: Iterable[datetime],
+        restrict_to_events: bool = False,
+        presorted: bool = False,
+        description: str | None = None,
+    ) -> None:
+        dates = []
+        for value in event_dates:
+            if not isinstance(value, datetime):
+                raise AerovaneDagError(f"event_dates must hold datetimes, not {value!r}")
+            dates.append(as_utc(value))
+        self.event_dates = dates if presorted else sorted(dates)
+        self.restrict_to_events = bool(restrict_to_events)
+        if description is not None:
+            self._summary = self._description = description
+        else:
+            self._summary = f"{len(self.event_dates)} events"
+            self._description = (
+                f"{len(self.event_dates)} events between {self.event_dates[0]} and "
+                f"{self.event_dates[-1]}"
+                if self.event_dates
+                else "No events"
+            )
+        self._given_description = description
+
+    @property
+    def summary(self) -> str:
+        return self._summary
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    def next_dagrun_info(
+        self,
+        *,
+        last_automated_data_interval: DataInterval | None,
+        restriction: TimeRestriction,
+    ) -> DagRunInfo | None:
+        restriction = _aware_restriction(restriction)
+        last = _aware_interval(last_automated_data_interval)
+        earliest = restriction.earliest
+        if not restriction.catchup:
+            now = utcnow()
+            if earliest is None or now > earliest:
+                earliest = now
+        for event in self.event_dates:
+            if earliest is not None and event < earliest:
+                continue
+            if last is not None and event <= last.end:
+                continue
+            break
+        else:
+            return None
+        if restriction.latest is not None and event > restriction.latest:
+            return None
+        return DagRunInfo.exact(event)
+
+    def infer_manual_data_interval(self, *, run_after: datetime) -> DataInterval:
+        run_after = as_utc(run_after)
+        if not self.restrict_to_events or not self.event_dates:
+            return DataInterval.exact(run_after)
+        past = [event for event in self.event_dates if event <= run_after]
+        return DataInterval.exact(past[-1] if past else self.event_dates[0])
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "__type": self.type_name,
+            "event_dates": [d.isoformat() for d in self.event_dates],
+            "restrict_to_events": self.restrict_to_events,
+            "description": self._given_description,
+        }
+
+
 class DatasetTriggeredTimetable(NullTimetable):
     """Runs come from dataset events, never from the clock (Airflow's DatasetTriggeredTimetable)."""
 
     def __init__(self, condition: Any) -> None:
         self.condition = condition
+
+    @property
+    def dataset_condition(self) -> Any:
+        return self.condition
 
     @property
     def summary(self) -> str:
@@ -576,6 +678,72 @@ class DatasetTriggeredTimetable(NullTimetable):
         return None
 
 
+class DatasetOrTimeSchedule(DatasetTriggeredTimetable):
+    """Runs on dataset events *and* on a time-based timetable (Airflow's DatasetOrTimeSchedule).
+
+    The scheduler reads `condition` for dataset-triggered runs and asks `next_dagrun_info`, which
+    is the wrapped timetable's, for scheduled ones.
+    """
+
+    def __init__(self, *, timetable: Timetable, datasets: Any) -> None:
+        from aerovane.authoring.datasets import BaseDataset, DatasetAll
+
+        if isinstance(timetable, DatasetTriggeredTimetable) or not isinstance(timetable, Timetable):
+            raise AerovaneDagError(
+                "DatasetOrTimeSchedule needs a time-based timetable (dataset timetables "
+                "cannot be nested)"
+            )
+        if isinstance(datasets, BaseDataset):
+            condition = datasets
+        else:
+            items = list(datasets) if isinstance(datasets, Iterable) else []
+            if not items or not all(isinstance(d, BaseDataset) for d in items):
+                raise AerovaneDagError("all elements in 'datasets' must be datasets")
+            condition = items[0] if len(items) == 1 else DatasetAll(*items)
+        super().__init__(condition)
+        self.timetable = timetable
+        self.active_runs_limit = timetable.active_runs_limit  # type: ignore[misc]
+
+    @property
+    def periodic(self) -> bool:  # type: ignore[override]
+        return self.timetable.periodic
+
+    @property
+    def can_be_scheduled(self) -> bool:  # type: ignore[override]
+        return self.timetable.can_be_scheduled
+
+    @property
+    def summary(self) -> str:
+        return f"Dataset or {self.timetable.summary}"
+
+    @property
+    def description(self) -> str:
+        return f"Triggered by datasets or {self.timetable.description}"
+
+    def next_dagrun_info(
+        self,
+        *,
+        last_automated_data_interval: DataInterval | None,
+        restriction: TimeRestriction,
+    ) -> DagRunInfo | None:
+        return self.timetable.next_dagrun_info(
+            last_automated_data_interval=last_automated_data_interval, restriction=restriction
+        )
+
+    def infer_manual_data_interval(self, *, run_after: datetime) -> DataInterval:
+        return self.timetable.infer_manual_data_interval(run_after=run_after)
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "__type": "dataset_or_time",
+            "expression": self.condition.as_expression(),
+            "timetable": timetable_to_dict(self.timetable),
+        }
+
+    def schedule_interval_json(self) -> dict[str, Any] | None:
+        return self.timetable.schedule_interval_json()
+
+
 def timetable_from_schedule(schedule: object, timezone: str | tzinfo | None = None) -> Timetable:
     """The timetable for a DAG's `schedule` argument (None, preset/cron string, timedelta, ...);
     a cron expression is evaluated in `timezone` (the DAG's, from its start date)."""
@@ -587,6 +755,7 @@ def timetable_from_schedule(schedule: object, timezone: str | tzinfo | None = No
     if condition is not None:
         return DatasetTriggeredTimetable(condition)
     if isinstance(schedule, Timetable):
+        schedule.validate()
         return schedule
     if isinstance(schedule, timedelta):
         return DeltaDataIntervalTimetable(schedule)
@@ -621,8 +790,20 @@ def _timezone_or_none(timezone: str | tzinfo | None) -> tzinfo | None:
     return timezone
 
 
+def timetable_to_dict(timetable: Timetable) -> dict[str, Any]:
+    """`timetable` as JSON: its own form if built in, else its class path and `serialize()`."""
+    if timetable.type_name:
+        return timetable.serialize()
+    cls = type(timetable)
+    return {
+        "__type": "custom",
+        "class": f"{cls.__module__}.{cls.__qualname__}",
+        "data": timetable.serialize(),
+    }
+
+
 def timetable_from_dict(data: Mapping[str, Any]) -> Timetable:
-    """Rebuild a timetable from `Timetable.serialize()` output."""
+    """Rebuild a timetable from `timetable_to_dict()` output."""
     kind = data.get("__type")
     if kind == "null":
         return NullTimetable()
@@ -630,10 +811,15 @@ def timetable_from_dict(data: Mapping[str, Any]) -> Timetable:
         return OnceTimetable()
     if kind == "continuous":
         return ContinuousTimetable()
-    if kind == "dataset":
+    if kind in ("dataset", "dataset_or_time"):
         from aerovane.authoring.datasets import condition_from_expression
 
-        return DatasetTriggeredTimetable(condition_from_expression(data["expression"]))
+        condition = condition_from_expression(data["expression"])
+        if kind == "dataset":
+            return DatasetTriggeredTimetable(condition)
+        return DatasetOrTimeSchedule(
+            timetable=timetable_from_dict(data["timetable"]), datasets=condition
+        )
     if kind == "cron":
         return CronDataIntervalTimetable(data["expression"], data.get("timezone"))
     if kind == "cron_trigger":
@@ -641,6 +827,13 @@ def timetable_from_dict(data: Mapping[str, Any]) -> Timetable:
             data["expression"],
             timezone=data.get("timezone", "UTC"),
             interval=timedelta(seconds=data.get("interval", 0)),
+        )
+    if kind == "events":
+        return EventsTimetable(
+            [datetime.fromisoformat(d) for d in data["event_dates"]],
+            restrict_to_events=data.get("restrict_to_events", False),
+            presorted=True,
+            description=data.get("description"),
         )
     if kind == "delta":
         return DeltaDataIntervalTimetable(
@@ -650,4 +843,8 @@ def timetable_from_dict(data: Mapping[str, Any]) -> Timetable:
                 microseconds=data.get("microseconds", 0),
             )
         )
+    if kind == "custom":
+        from aerovane.authoring.plugins import registered_timetable
+
+        return registered_timetable(data["class"]).deserialize(dict(data.get("data") or {}))
     raise ValueError(f"Unknown serialized timetable type {kind!r}")

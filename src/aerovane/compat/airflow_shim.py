@@ -47,6 +47,10 @@ def _public(module_name: str) -> Callable[[], dict[str, Any]]:
     return load
 
 
+def _merge(*loaders: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    return lambda: {name: obj for load in loaders for name, obj in load().items()}
+
+
 def _exceptions() -> dict[str, Any]:
     module = importlib.import_module("aerovane.authoring.exceptions")
     return {
@@ -58,12 +62,20 @@ def _exceptions() -> dict[str, Any]:
         "AirflowSensorTimeout": module.AerovaneSensorTimeout,
         "AirflowRescheduleException": module.AerovaneRescheduleException,
         "ParamValidationError": module.ParamValidationError,
+        "AirflowTaskTerminated": module.AerovaneTaskTerminated,
+        "AirflowConfigException": module.AerovaneConfigException,
+        "AirflowBadRequest": module.AerovaneBadRequest,
+        "AirflowDagCycleException": module.AerovaneDagCycleException,
+        "DuplicateTaskIdFound": module.DuplicateTaskIdFound,
+        "DagNotFound": module.DagNotFound,
+        "TaskNotFound": module.TaskNotFound,
+        "RemovedInAirflow3Warning": module.RemovedInAirflow3Warning,
         "DagRunAlreadyExists": module.DagRunAlreadyExists,
     }
 
 
 def _root() -> dict[str, Any]:
-    names = _authoring("DAG", "Dataset")()
+    names = _authoring("DAG", "Dataset", "XComArg")()
     return {**names, "__version__": AIRFLOW_COMPAT_VERSION}
 
 
@@ -77,14 +89,44 @@ _OPERATORS_PYTHON = _authoring(
 )
 _SENSORS = "aerovane.authoring.sensors"
 _MODELS = _authoring("DAG", "BaseOperator", "Variable", "Connection", "Param")
+_MODEL_NAMES = _from(
+    "aerovane.authoring.models", XCom="XCom", DagRun="DagRun", TaskInstance="TaskInstance"
+)
+_TIMETABLES = "aerovane.authoring.timetables"
+_PARAMS_DICT = _from("aerovane.authoring.params", ParamsDict="ParamsDict")
+_CHAIN_LINEAR = _from("aerovane.authoring.dependencies", chain_linear="chain_linear")
 
 #: Module name → loader of its public names. A name ending in "." is a package.
 MODULES: dict[str, Callable[[], dict[str, Any]]] = {
     "airflow.": _root,
-    "airflow.models.": _MODELS,
+    "airflow.models.": _merge(_MODELS, _MODEL_NAMES, _PARAMS_DICT, _authoring("XComArg")),
+    "airflow.models.xcom": _from("aerovane.authoring.models", XCom="XCom"),
+    "airflow.models.dagrun": _from("aerovane.authoring.models", DagRun="DagRun"),
+    "airflow.models.taskinstance": _from("aerovane.authoring.models", TaskInstance="TaskInstance"),
+    "airflow.configuration": _from("aerovane.authoring.configuration", conf="conf"),
+    "airflow.timetables.events": _from(_TIMETABLES, EventsTimetable="EventsTimetable"),
+    "airflow.timetables.datasets": _from(
+        _TIMETABLES, DatasetOrTimeSchedule="DatasetOrTimeSchedule"
+    ),
+    "airflow.io.": lambda: {},
+    "airflow.io.path": _from(
+        "aerovane.authoring.object_storage", ObjectStoragePath="ObjectStoragePath"
+    ),
+    "airflow.task.": lambda: {},
+    "airflow.task.priority_strategy": _from(
+        "aerovane.authoring.priority_strategy", PriorityWeightStrategy="PriorityWeightStrategy"
+    ),
+    "airflow.plugins_manager": _from(
+        "aerovane.authoring.plugins",
+        AirflowPlugin="AirflowPlugin",
+        AirflowPluginException="AirflowPluginException",
+    ),
+    "airflow.listeners.": _from("aerovane.authoring.listeners", hookimpl="hookimpl"),
     "airflow.models.dag": _authoring("DAG"),
-    "airflow.models.baseoperator": _authoring("BaseOperator", "chain", "cross_downstream"),
-    "airflow.models.param": _authoring("Param"),
+    "airflow.models.baseoperator": _merge(
+        _authoring("BaseOperator", "chain", "cross_downstream"), _CHAIN_LINEAR
+    ),
+    "airflow.models.param": _merge(_authoring("Param"), _PARAMS_DICT),
     "airflow.models.variable": _authoring("Variable"),
     "airflow.models.connection": _authoring("Connection"),
     "airflow.operators.": lambda: {},
@@ -120,6 +162,13 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
         get_email_address_list="get_email_address_list",
     ),
     "airflow.decorators.": _public("aerovane.authoring.decorators"),
+    "airflow.datasets.": _merge(
+        _authoring("Dataset", "DatasetAll", "DatasetAny"),
+        _from(
+            "aerovane.authoring.datasets", DatasetAlias="DatasetAlias", BaseDataset="BaseDataset"
+        ),
+    ),
+    "airflow.datasets.metadata": _from("aerovane.authoring.datasets", Metadata="Metadata"),
     "airflow.sensors.": lambda: {},
     "airflow.sensors.base": _from(
         _SENSORS + ".base",
@@ -142,7 +191,6 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
         ExternalTaskMarker="ExternalTaskMarker",
         ExternalDagLink="ExternalDagLink",
     ),
-    "airflow.datasets": _authoring("Dataset", "DatasetAll", "DatasetAny"),
     "airflow.exceptions": _exceptions,
     "airflow.macros.": _public("aerovane.authoring.macros"),
     "airflow.utils.": lambda: {},
@@ -176,7 +224,11 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
         ContinuousTimetable="ContinuousTimetable",
     ),
     "airflow.utils.trigger_rule": _authoring("TriggerRule"),
-    "airflow.utils.helpers": _authoring("chain", "cross_downstream"),
+    "airflow.utils.helpers": _merge(
+        _authoring("chain", "cross_downstream"),
+        _CHAIN_LINEAR,
+        _public("aerovane.authoring.helpers"),
+    ),
     "airflow.utils.log.": lambda: {},
     "airflow.utils.log.secrets_masker": _from(
         "aerovane.authoring.secrets_masker",
@@ -255,3 +307,11 @@ def install() -> bool:
         return False
     sys.meta_path.append(_FINDER)
     return True
+
+
+def uninstall() -> None:
+    """Stop serving `airflow.*` and forget the modules served (tests)."""
+    if _FINDER in sys.meta_path:
+        sys.meta_path.remove(_FINDER)
+    for name in [n for n, m in sys.modules.items() if getattr(m, "__aerovane_shim__", False)]:
+        del sys.modules[name]

@@ -160,6 +160,13 @@ OPTIONS: list[Option] = [
     *_opts(
         "core",
         ("dags_folder", "{AEROVANE_HOME}/dags", parse_str, False, "Where DAG files are read from."),
+        (
+            "plugins_folder",
+            "{AEROVANE_HOME}/plugins",
+            parse_str,
+            False,
+            "Where Airflow plugins (AirflowPlugin subclasses) are loaded from.",
+        ),
         ("parallelism", "32", _POS, False, "Task instances running at once, per scheduler."),
         ("max_active_tasks_per_dag", "16", _POS),
         ("max_active_runs_per_dag", "16", _POS),

@@ -202,6 +202,10 @@ class Settings:
         return Path(self.getstr("core", "dags_folder")).expanduser()
 
     @property
+    def plugins_folder(self) -> Path:
+        return Path(self.getstr("core", "plugins_folder")).expanduser()
+
+    @property
     def base_log_folder(self) -> Path:
         return Path(self.getstr("logging", "base_log_folder")).expanduser()
 

@@ -26,6 +26,9 @@ def import_dag_file(
     from aerovane.compat import airflow_shim
 
     airflow_shim.install()
+    from aerovane.authoring.plugins import load_plugins
+
+    load_plugins()  # DAG files may import plugin modules and use their timetables and macros
 
     for folder in (dags_folder, Path(path).parent):
         if folder is not None and str(folder) not in sys.path:

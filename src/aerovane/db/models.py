@@ -488,6 +488,58 @@ class DagRunDatasetEvent(Base):
     )
 
 
+class DatasetAliasModel(Base):
+    """A name under which tasks record events on datasets they pick at run time."""
+
+    __tablename__ = "dataset_alias"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(3000))
+
+    __table_args__ = (Index(None, "name", unique=True),)
+
+
+class DatasetAliasDataset(Base):
+    """Alias `alias_id` has recorded an event on dataset `dataset_id`."""
+
+    __tablename__ = "dataset_alias_dataset"
+
+    alias_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset_alias.id", ondelete="CASCADE"), primary_key=True
+    )
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class DatasetAliasDatasetEvent(Base):
+    """Event `event_id` was recorded through alias `alias_id`."""
+
+    __tablename__ = "dataset_alias_dataset_event"
+
+    alias_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset_alias.id", ondelete="CASCADE"), primary_key=True
+    )
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset_event.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class DagScheduleDatasetAliasReference(Base):
+    """DAG `dag_id` is scheduled on alias `alias_id`."""
+
+    __tablename__ = "dag_schedule_dataset_alias_reference"
+
+    alias_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset_alias.id", ondelete="CASCADE"), primary_key=True
+    )
+    dag_id: Mapped[str] = mapped_column(
+        String(ID_LEN), ForeignKey("dag.dag_id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 # -- identity: service accounts, their keys, our signing keys, IAM bindings ----------------------
 
 

@@ -71,6 +71,20 @@ class TaskRuntimeClient:
         notify_schedulers()
         return result
 
+    def dataset_events(self, *, uri: str | None = None, alias: str | None = None) -> list[Any]:
+        """Past events of a dataset or alias, oldest first (a task's `inlet_events`)."""
+        from aerovane.services.datasets import read_events
+
+        with create_session(readonly=True) as session:
+            return read_events(uri=uri, alias=alias, session=session)
+
+    def triggering_dataset_events(self, dag_run_id: int) -> list[Any]:
+        """The events that triggered a run (none unless it is dataset-triggered)."""
+        from aerovane.services.datasets import read_events
+
+        with create_session(readonly=True) as session:
+            return read_events(dag_run_id=dag_run_id, session=session)
+
     def dag_run_state(self, dag_id: str, run_id: str) -> str:
         try:
             with create_session(readonly=True) as session:

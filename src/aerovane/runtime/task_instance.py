@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import update
 
+from aerovane.authoring.models import DagRun, TaskInstance
 from aerovane.db import models
 from aerovane.db.engine import create_session
 from aerovane.db.types import utcnow
@@ -16,8 +17,10 @@ from aerovane.runtime import xcom
 from aerovane.runtime.metadata import TaskMetadataClient
 from aerovane.states import TaskState
 
+DagRun.register(models.DagRun)  # what task code gets as `dag_run`
 
-class RuntimeTaskInstance:
+
+class RuntimeTaskInstance(TaskInstance):
     """A running attempt, as `context["ti"]`. Attribute names follow Airflow's TaskInstance."""
 
     def __init__(self, row: models.TaskInstance, dag_run: models.DagRun, task: Any) -> None:

@@ -184,7 +184,7 @@ def finish(
     next_retry_at: dt.datetime | None = None,
     rendered_fields: dict[str, Any] | None = None,
     xcoms: list[models.XCom] | None = None,
-    outlets: list[str] | None = None,
+    dataset_events: list[Any] | None = None,
 ) -> bool:
     """Record the outcome (and the return-value XComs) in one transaction, unless the task
     instance was changed from outside meanwhile; then wake the scheduler, which can go on to
@@ -196,7 +196,7 @@ def finish(
         next_retry_at=next_retry_at,
         rendered_fields=None if rendered_fields is None else _masked_fields(rendered_fields),
         xcoms=xcoms,
-        outlets=outlets,
+        dataset_events=dataset_events,
     )
     if recorded:
         notify_schedulers()
@@ -219,7 +219,7 @@ def _record_outcome(
     next_retry_at: dt.datetime | None,
     rendered_fields: dict[str, Any] | None,
     xcoms: list[models.XCom] | None,
-    outlets: list[str] | None,
+    dataset_events: list[Any] | None,
 ) -> bool:
     now = utcnow()
     with create_session() as session:
@@ -244,11 +244,11 @@ def _record_outcome(
                 )
             )
             session.add(row)
-        if outlets:
-            from aerovane.services.datasets import record_outlet_events
+        if dataset_events:
+            from aerovane.services.datasets import record_task_events
 
-            record_outlet_events(
-                outlets,
+            record_task_events(
+                dataset_events,
                 dag_id=key.dag_id,
                 task_id=key.task_id,
                 run_id=key.run_id,
@@ -414,6 +414,7 @@ def execute_attempt(
     Shared by the task process (`own_process`: SIGTERM ends the attempt) and `dag.test()`,
     which runs each task in the calling process and leaves its signal handlers alone."""
     from aerovane.authoring.context import build_context, set_current_context
+    from aerovane.authoring.datasets import InletEventsAccessors, TriggeringDatasetEvents
     from aerovane.authoring.exceptions import (
         AerovaneFailException,
         AerovaneRescheduleException,
@@ -428,6 +429,8 @@ def execute_attempt(
 
     ti = RuntimeTaskInstance(ti_row, run_row, task)
     ti.state = TaskState.RUNNING.value
+    listeners = _listeners()
+    _notify(listeners, "on_task_instance_running", previous_state=TaskState.QUEUED, ti=ti)
     rendered: dict[str, Any] | None = None
     xcoms: list[models.XCom] = []
     state = TaskState.SUCCESS
@@ -456,7 +459,13 @@ def execute_attempt(
             params=None,
             previous_success=previous_success,
         )
-        context["client"] = TaskRuntimeClient(triggered_by=f"{key.dag_id}.{key.task_id}")
+        client = TaskRuntimeClient(triggered_by=f"{key.dag_id}.{key.task_id}")
+        context["client"] = client
+        # Dataset events are read through the client, like any other metadata.
+        context["inlet_events"] = InletEventsAccessors(task.inlets, client.dataset_events)
+        context["triggering_dataset_events"] = TriggeringDatasetEvents(
+            functools.partial(client.triggering_dataset_events, run_row.id)
+        )
         task.render_template_fields(context, build_jinja_env(dag))
         rendered = {f: _jsonable(getattr(task, f, None)) for f in task.template_fields}
         log.info(
@@ -465,6 +474,7 @@ def execute_attempt(
             task.task_id,
             run_row.logical_date.isoformat(),
         )
+        task.pre_execute(context)
         if timeout is not None:
 
             def on_alarm(_signum: int, _frame: object) -> None:
@@ -479,6 +489,7 @@ def execute_attempt(
         finally:
             if timeout is not None:
                 signal.setitimer(signal.ITIMER_REAL, 0)
+        task.post_execute(context, result)
         if getattr(task, "do_xcom_push", True) and result is not None:
             outputs = [(RETURN_KEY, result)]
             if getattr(task, "multiple_outputs", False) and isinstance(result, dict):
@@ -536,21 +547,31 @@ def execute_attempt(
     elif reschedule_date is not None:
         final = _reschedule(key, ti_row, reschedule_date, rendered=rendered)
     else:
-        outlets = None
+        events = None
         if state == TaskState.SUCCESS:
-            from aerovane.authoring.datasets import outlet_datasets
+            from aerovane.authoring.datasets import task_events
 
-            outlets = [d.uri for d in outlet_datasets(task.outlets)]
+            events = task_events(task.outlets, context.get("outlet_events"))
         done = finish(
             key,
             state,
             started=ti_row.start_date,
             rendered_fields=rendered,
             xcoms=xcoms,
-            outlets=outlets,
+            dataset_events=events,
         )
         final = state if done else None
     ti.state = final.value if final else ti.state
+    if final == TaskState.SUCCESS:
+        _notify(listeners, "on_task_instance_success", previous_state=TaskState.RUNNING, ti=ti)
+    elif final in (TaskState.FAILED, TaskState.UP_FOR_RETRY):
+        _notify(
+            listeners,
+            "on_task_instance_failed",
+            previous_state=TaskState.RUNNING,
+            ti=ti,
+            error=error,
+        )
     if final in (TaskState.FAILED, TaskState.UP_FOR_RETRY):
         context["exception"] = error
     callback = _CALLBACK_FOR_STATE.get(final) if final else None
@@ -561,6 +582,31 @@ def execute_attempt(
     if interrupted is not None:
         raise interrupted
     return final
+
+
+def _listeners() -> list[Any]:
+    from aerovane.authoring.plugins import load_plugins
+
+    return load_plugins().listeners
+
+
+def _notify(
+    listeners: list[Any],
+    hook: str,
+    *,
+    previous_state: TaskState,
+    ti: Any,
+    error: BaseException | None = None,
+) -> None:
+    """Airflow's task-instance listener hooks (plugins' `listeners`), after the state change."""
+    if not listeners:
+        return
+    from aerovane.authoring.listeners import notify
+
+    arguments: dict[str, Any] = {"previous_state": previous_state, "task_instance": ti}
+    if hook == "on_task_instance_failed":
+        arguments["error"] = error
+    notify(listeners, hook, session=None, **arguments)
 
 
 def _email_alert(task: Any, ti: Any, state: TaskState, error: BaseException | None) -> None:

@@ -10,9 +10,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from aerovane.authoring.models import DagRun, TaskInstance
+
 log = logging.getLogger("aerovane.task")
 
 
+@DagRun.register
 @dataclass
 class TestDagRun:
     dag_id: str
@@ -30,7 +33,7 @@ class TestDagRun:
         return self.logical_date
 
 
-class TestTaskInstance:
+class TestTaskInstance(TaskInstance):
     def __init__(self, task: Any, dag_run: TestDagRun) -> None:
         self.dag_id = dag_run.dag_id
         self.task_id = task.task_id

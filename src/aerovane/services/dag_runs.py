@@ -41,25 +41,7 @@ def generate_run_id(run_type: DagRunType, logical_date: dt.datetime) -> str:
 def create_task_instances(dag: SerializedDAG, run: models.DagRun, *, session: Session) -> None:
     """One task instance per task, state None, as Airflow's verify_integrity creates them."""
     session.add_all(
-        models.TaskInstance(
-            dag_id=run.dag_id,
-            task_id=task.task_id,
-            run_id=run.run_id,
-            map_index=-1,
-            try_number=0,
-            max_tries=task.retries,
-            state=None,
-            pool=task.pool,
-            pool_slots=task.pool_slots,
-            queue=task.queue,
-            priority_weight=task.priority_weight,
-            operator=task.operator_name,
-            task_display_name=task.task_display_name,
-            executor_config=task.executor_config or None,
-            hostname="",
-            unixname="",
-        )
-        for task in dag.task_dict.values()
+        models.TaskInstance(**row) for row in task_instance_rows(dag, run.dag_id, run.run_id)
     )
 
 
@@ -400,7 +382,7 @@ def _run_row(values: dict[str, Any]) -> dict[str, Any]:
 
 def task_instance_rows(dag: SerializedDAG, dag_id: str, run_id: str) -> list[dict[str, Any]]:
     """The rows `create_task_instances` adds, for a Core INSERT."""
-    return [
+    rows = [
         {
             "dag_id": dag_id,
             "task_id": task.task_id,
@@ -421,6 +403,10 @@ def task_instance_rows(dag: SerializedDAG, dag_id: str, run_id: str) -> list[dic
         }
         for task in dag.task_dict.values()
     ]
+    for row, task in zip(rows, dag.task_dict.values(), strict=True):
+        if task.weight_strategy is not None:  # a plugin's strategy weighs the new instance
+            row["priority_weight"] = task.priority_weight_for(models.TaskInstance(**row))
+    return rows
 
 
 def get_dag_run(dag_id: str, run_id: str, *, session: Session) -> models.DagRun:

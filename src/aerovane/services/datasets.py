@@ -19,6 +19,7 @@ from aerovane.services import strict_json
 from aerovane.services.errors import BadRequest, NotFound
 
 if TYPE_CHECKING:
+    from aerovane.authoring.datasets import DatasetEventInfo, TaskDatasetEvent
     from aerovane.authoring.serialization import SerializedDAG
 
 log = logging.getLogger("aerovane.datasets")
@@ -47,12 +48,50 @@ def ensure_datasets(uris: Iterable[str], *, session: Session) -> dict[str, model
     return found
 
 
+def ensure_aliases(
+    names: Iterable[str], *, session: Session
+) -> dict[str, models.DatasetAliasModel]:
+    """Alias rows for `names`, created as needed."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    found = {
+        a.name: a
+        for a in session.scalars(
+            select(models.DatasetAliasModel).where(models.DatasetAliasModel.name.in_(wanted))
+        )
+    }
+    for name in wanted:
+        if name not in found:
+            found[name] = models.DatasetAliasModel(name=name)
+            session.add(found[name])
+    session.flush()
+    return found
+
+
+def _sync_alias_references(
+    dag: SerializedDAG, schedule_aliases: set[str], *, session: Session
+) -> None:
+    outlet_aliases = {name for t in dag.task_dict.values() for name in t.outlet_aliases}
+    aliases = ensure_aliases(schedule_aliases | outlet_aliases, session=session)
+    reference = models.DagScheduleDatasetAliasReference
+    session.execute(delete(reference).where(reference.dag_id == dag.dag_id))
+    session.add_all(
+        reference(alias_id=aliases[name].id, dag_id=dag.dag_id) for name in sorted(schedule_aliases)
+    )
+
+
 def sync_dag_references(dag: SerializedDAG, *, session: Session) -> None:
     """Make the schedule and outlet references of `dag` match its serialized form."""
+    from aerovane.authoring.datasets import iter_aliases
+
     schedule_uris: set[str] = set()
+    schedule_aliases: set[str] = set()
     condition = getattr(dag.timetable, "condition", None)
     if condition is not None:
         schedule_uris = {d.uri for d in condition.iter_datasets()}
+        schedule_aliases = {a.name for a in iter_aliases(condition)}
+    _sync_alias_references(dag, schedule_aliases, session=session)
     outlets = {(task_id, uri) for task_id, t in dag.task_dict.items() for uri in t.outlets}
     rows = ensure_datasets(schedule_uris | {uri for _, uri in outlets}, session=session)
     session.execute(
@@ -85,9 +124,11 @@ def register_event(
     source_task_id: str | None = None,
     source_run_id: str | None = None,
     source_map_index: int | None = -1,
+    aliases: Sequence[models.DatasetAliasModel] = (),
     session: Session,
 ) -> models.DatasetEvent:
-    """Record an event and queue it for every DAG scheduled on the dataset."""
+    """Record an event and queue it for every DAG scheduled on the dataset, or on an alias the
+    event was recorded through (the alias then stands for the dataset, as in Airflow 2.10)."""
     event = models.DatasetEvent(
         dataset_id=dataset.id,
         extra=extra or {},
@@ -98,11 +139,23 @@ def register_event(
         timestamp=utcnow(),
     )
     session.add(event)
-    consumers = session.scalars(
-        select(models.DagScheduleDatasetReference.dag_id).where(
-            models.DagScheduleDatasetReference.dataset_id == dataset.id
+    consumers = set(
+        session.scalars(
+            select(models.DagScheduleDatasetReference.dag_id).where(
+                models.DagScheduleDatasetReference.dataset_id == dataset.id
+            )
         )
-    ).all()
+    )
+    if aliases:
+        session.flush()
+        _link_aliases(dataset, event, aliases, session=session)
+        consumers.update(
+            session.scalars(
+                select(models.DagScheduleDatasetAliasReference.dag_id).where(
+                    models.DagScheduleDatasetAliasReference.alias_id.in_([a.id for a in aliases])
+                )
+            )
+        )
     queued = set(
         session.scalars(
             select(models.DatasetDagRunQueue.target_dag_id).where(
@@ -112,27 +165,142 @@ def register_event(
     )
     session.add_all(
         models.DatasetDagRunQueue(dataset_id=dataset.id, target_dag_id=dag_id)
-        for dag_id in consumers
+        for dag_id in sorted(consumers)
         if dag_id not in queued
     )
     session.flush()
     return event
 
 
-def record_outlet_events(
-    uris: Iterable[str], *, dag_id: str, task_id: str, run_id: str, map_index: int, session: Session
+def _link_aliases(
+    dataset: models.DatasetModel,
+    event: models.DatasetEvent,
+    aliases: Sequence[models.DatasetAliasModel],
+    *,
+    session: Session,
 ) -> None:
-    """A task succeeded: one event per outlet dataset."""
-    rows = ensure_datasets(uris, session=session)
-    for uri in sorted(rows):
+    ids = [a.id for a in aliases]
+    linked = set(
+        session.scalars(
+            select(models.DatasetAliasDataset.alias_id).where(
+                models.DatasetAliasDataset.dataset_id == dataset.id,
+                models.DatasetAliasDataset.alias_id.in_(ids),
+            )
+        )
+    )
+    session.add_all(
+        models.DatasetAliasDataset(alias_id=alias_id, dataset_id=dataset.id)
+        for alias_id in ids
+        if alias_id not in linked
+    )
+    session.add_all(
+        models.DatasetAliasDatasetEvent(alias_id=alias_id, event_id=event.id) for alias_id in ids
+    )
+
+
+def record_task_events(
+    events: Sequence[TaskDatasetEvent],
+    *,
+    dag_id: str,
+    task_id: str,
+    run_id: str,
+    map_index: int,
+    session: Session,
+) -> None:
+    """A task succeeded: record its dataset events (outlets, and those added through aliases;
+    a dataset first named at run time is created)."""
+    if not events:
+        return
+    rows = ensure_datasets((e.uri for e in events), session=session)
+    aliases = ensure_aliases((name for e in events for name in e.aliases), session=session)
+    for event in events:
         register_event(
-            rows[uri],
+            rows[event.uri],
+            extra=event.extra,
             source_dag_id=dag_id,
             source_task_id=task_id,
             source_run_id=run_id,
             source_map_index=map_index,
+            aliases=[aliases[name] for name in event.aliases],
             session=session,
         )
+
+
+def read_events(
+    *,
+    uri: str | None = None,
+    alias: str | None = None,
+    dag_run_id: int | None = None,
+    session: Session,
+) -> list[DatasetEventInfo]:
+    """The events of a dataset, those recorded through an alias, or those that triggered a run,
+    oldest first (a task's `inlet_events` and `triggering_dataset_events`)."""
+    from aerovane.authoring.datasets import DatasetEventInfo
+
+    event = models.DatasetEvent
+    query = select(event, models.DatasetModel.uri).join(
+        models.DatasetModel, models.DatasetModel.id == event.dataset_id
+    )
+    if alias is not None:
+        query = query.join(
+            models.DatasetAliasDatasetEvent, models.DatasetAliasDatasetEvent.event_id == event.id
+        ).join(
+            models.DatasetAliasModel,
+            (models.DatasetAliasModel.id == models.DatasetAliasDatasetEvent.alias_id)
+            & (models.DatasetAliasModel.name == alias),
+        )
+    elif dag_run_id is not None:
+        query = query.join(
+            models.DagRunDatasetEvent, models.DagRunDatasetEvent.event_id == event.id
+        ).where(models.DagRunDatasetEvent.dag_run_id == dag_run_id)
+    else:
+        query = query.where(models.DatasetModel.uri == uri)
+    rows = session.execute(query.order_by(event.timestamp, event.id)).all()
+    ids = [row[0].id for row in rows]
+    names: dict[int, list[str]] = defaultdict(list)
+    if ids:
+        for event_id, name in session.execute(
+            select(models.DatasetAliasDatasetEvent.event_id, models.DatasetAliasModel.name)
+            .join(
+                models.DatasetAliasModel,
+                models.DatasetAliasModel.id == models.DatasetAliasDatasetEvent.alias_id,
+            )
+            .where(models.DatasetAliasDatasetEvent.event_id.in_(ids))
+            .order_by(models.DatasetAliasModel.name)
+        ):
+            names[event_id].append(name)
+    return [
+        DatasetEventInfo(
+            id=row.id,
+            dataset_uri=dataset_uri,
+            extra=dict(row.extra or {}),
+            source_dag_id=row.source_dag_id,
+            source_task_id=row.source_task_id,
+            source_run_id=row.source_run_id,
+            source_map_index=row.source_map_index,
+            timestamp=row.timestamp,
+            source_aliases=tuple(names[row.id]),
+        )
+        for row, dataset_uri in rows
+    ]
+
+
+def _alias_keys(dataset_ids: Iterable[int], *, session: Session) -> dict[int, set[str]]:
+    """Per dataset, the `evaluate` keys of the aliases that stand for it (one query)."""
+    from aerovane.authoring.datasets import ALIAS_KEY_PREFIX
+
+    keys: dict[int, set[str]] = defaultdict(set)
+    ids = sorted(set(dataset_ids))
+    if not ids:
+        return keys
+    link = models.DatasetAliasDataset
+    for dataset_id, name in session.execute(
+        select(link.dataset_id, models.DatasetAliasModel.name)
+        .join(models.DatasetAliasModel, link.alias_id == models.DatasetAliasModel.id)
+        .where(link.dataset_id.in_(ids))
+    ):
+        keys[dataset_id].add(ALIAS_KEY_PREFIX + name)
+    return keys
 
 
 def create_dataset_triggered_runs(*, session: Session) -> int:
@@ -157,10 +325,12 @@ def create_dataset_triggered_runs(*, session: Session) -> int:
     for dag_id, uri, dataset_id in queue:
         by_dag.setdefault(dag_id, {})[uri] = dataset_id
     created = 0
+    alias_keys = _alias_keys((dataset_id for _, _, dataset_id in queue), session=session)
     for dag_id, updated in by_dag.items():
         dag = get_serialized_dag(dag_id, session=session)
         condition = getattr(dag.timetable, "condition", None) if dag else None
-        if dag is None or condition is None or not condition.evaluate(set(updated)):
+        keys = set(updated).union(*(alias_keys[i] for i in updated.values()))
+        if dag is None or condition is None or not condition.evaluate(keys):
             continue
         previous = session.scalar(
             select(models.DagRun.queued_at)

@@ -1,4 +1,4 @@
-"""`/plugins`: Aerovane has no plugin mechanism, so the honest list is empty."""
+"""`/plugins`: the Airflow plugins loaded from `[core] plugins_folder`, paged."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from aerovane.api.pagination import PageParams
 from aerovane.api.v1.datamodels.common import error_responses
 from aerovane.api.v1.datamodels.plugins import PluginCollectionResponse
 from aerovane.auth.permissions import READ
+from aerovane.authoring.plugins import plugin_info
 
 router = APIRouter(prefix="/plugins", tags=["Plugin"])
 
@@ -22,5 +23,10 @@ router = APIRouter(prefix="/plugins", tags=["Plugin"])
     responses={200: {"model": PluginCollectionResponse}, **error_responses(400, 401, 403, 404)},
 )
 async def get_plugins(page: PageParams) -> JSONResponse:
-    # `page` still validates limit and offset as on every list.
-    return JSONResponse({"plugins": [], "total_entries": 0})
+    plugins = plugin_info()
+    return JSONResponse(
+        {
+            "plugins": plugins[page.offset : page.offset + page.limit],
+            "total_entries": len(plugins),
+        }
+    )

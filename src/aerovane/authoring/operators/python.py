@@ -92,6 +92,7 @@ class PythonOperator(BaseOperator):
             # Callbacks and later hooks see the same templates_dict the callable saw.
             context["templates_dict"] = self.templates_dict
         self.op_kwargs = self.determine_kwargs(merged)
+        self._outlet_events = context.get("outlet_events")
         result = self.execute_callable()
         if self.show_return_value_in_logs:
             self.log.info("Done. Returned value was: %s", result)
@@ -100,7 +101,11 @@ class PythonOperator(BaseOperator):
         return result
 
     def execute_callable(self) -> Any:
-        return self.python_callable(*self.op_args, **self.op_kwargs)
+        """Call the callable; a generator's yielded `Metadata` goes to `outlet_events`."""
+        from aerovane.authoring.datasets import run_callable
+
+        events = getattr(self, "_outlet_events", None)
+        return run_callable(self.python_callable, events, *self.op_args, **self.op_kwargs)
 
 
 class BranchPythonOperator(PythonOperator, BranchMixIn):

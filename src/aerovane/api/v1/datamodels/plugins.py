@@ -1,4 +1,4 @@
-"""Plugin collection (always empty: Aerovane has no plugin mechanism)."""
+"""Plugin collection: what each loaded Airflow plugin contributes, by name."""
 
 from __future__ import annotations
 
