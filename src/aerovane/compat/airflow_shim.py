@@ -59,6 +59,8 @@ def _exceptions() -> dict[str, Any]:
         "AirflowRescheduleException": module.AerovaneRescheduleException,
         "ParamValidationError": module.ParamValidationError,
         "DagRunAlreadyExists": module.DagRunAlreadyExists,
+        "TaskDeferred": module.TaskDeferred,
+        "TaskDeferralError": module.TaskDeferralError,
     }
 
 
@@ -76,6 +78,7 @@ _OPERATORS_PYTHON = _authoring(
     "get_current_context",
 )
 _SENSORS = "aerovane.authoring.sensors"
+_TRIGGERS = "aerovane.authoring.triggers"
 _MODELS = _authoring("DAG", "BaseOperator", "Variable", "Connection", "Param")
 
 #: Module name → loader of its public names. A name ending in "." is a package.
@@ -120,6 +123,16 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
         get_email_address_list="get_email_address_list",
     ),
     "airflow.decorators.": _public("aerovane.authoring.decorators"),
+    "airflow.triggers.": lambda: {},
+    "airflow.triggers.base": _from(
+        _TRIGGERS + ".base", BaseTrigger="BaseTrigger", TriggerEvent="TriggerEvent"
+    ),
+    "airflow.triggers.temporal": _from(
+        _TRIGGERS + ".temporal",
+        DateTimeTrigger="DateTimeTrigger",
+        TimeDeltaTrigger="TimeDeltaTrigger",
+    ),
+    "airflow.triggers.file": _from(_TRIGGERS + ".file", FileTrigger="FileTrigger"),
     "airflow.sensors.": lambda: {},
     "airflow.sensors.base": _from(
         _SENSORS + ".base",
