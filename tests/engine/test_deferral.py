@@ -96,6 +96,21 @@ DAG_FILES = {
             Deferring(task_id="broken", effects="{{{{ params.effects }}}}",
                       log="{{{{ params.log }}}}", fail=True)
     """,
+    "async_sensors.py": f"""
+        import datetime
+        from airflow import DAG
+        from airflow.sensors.date_time import DateTimeSensorAsync
+        from airflow.sensors.filesystem import FileSensor
+        from airflow.sensors.time_delta import TimeDeltaSensorAsync
+        from airflow.sensors.time_sensor import TimeSensorAsync
+
+        with DAG("async_sensors", schedule=None, start_date={START}, params={{"wait": ""}}):
+            DateTimeSensorAsync(task_id="date_time", target_time="{{{{ logical_date }}}}")
+            TimeDeltaSensorAsync(task_id="time_delta", delta=datetime.timedelta(seconds=1))
+            TimeSensorAsync(task_id="time", target_time=datetime.time(0, 0))
+            FileSensor(task_id="file", filepath="{{{{ params.wait }}}}", deferrable=True,
+                       poke_interval=0.1)
+    """,
 }
 
 
@@ -302,3 +317,31 @@ def test_timeout_and_broken_trigger_fail_the_task(
     # The timed-out task's trigger is dropped by the triggerer's next pass.
     wait_for(lambda: _triggers() == [], 60, "the unused trigger to be deleted")
     assert os.path.exists(conf["log"])  # the broken trigger did run
+
+
+def test_async_sensors_wait_in_the_triggerer(
+    engine: Engine, triggerers: Triggerers, tmp_path: Path
+) -> None:
+    engine.wait_dag("async_sensors")
+    triggerers.start()
+    wait = tmp_path / "ready.txt"
+    run_id = engine.trigger("async_sensors", conf={"wait": str(wait)})
+    wait_for(
+        lambda: engine.tis("async_sensors", run_id)["file"].state == "deferred",
+        60,
+        "the deferrable FileSensor to defer",
+    )
+    wait.write_text("x")
+    assert engine.wait_run("async_sensors", run_id, 60) == "success"
+    tis = engine.tis("async_sensors", run_id)
+    assert {t: (ti.state, ti.try_number) for t, ti in tis.items()} == {
+        t: ("success", 1) for t in ("date_time", "time_delta", "time", "file")
+    }
+    for task_id in ("date_time", "time", "file"):
+        log = engine.log("async_sensors", run_id, task_id)
+        assert "Pausing task as DEFERRED" in log, task_id
+        assert "Resuming after deferral in execute_complete" in log, task_id
+    # One second after the run's data interval: deferred, unless that passed before it started.
+    log = engine.log("async_sensors", run_id, "time_delta")
+    assert "Resuming after deferral in execute_complete" in log or "not deferring" in log
+    assert "file completed successfully" in engine.log("async_sensors", run_id, "file")

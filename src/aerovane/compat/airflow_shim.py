@@ -143,11 +143,19 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
     "airflow.sensors.bash": _from(_SENSORS + ".bash", BashSensor="BashSensor"),
     "airflow.sensors.python": _from(_SENSORS + ".python", PythonSensor="PythonSensor"),
     "airflow.sensors.filesystem": _from(_SENSORS + ".filesystem", FileSensor="FileSensor"),
-    "airflow.sensors.time_sensor": _from(_SENSORS + ".time_sensor", TimeSensor="TimeSensor"),
-    "airflow.sensors.time_delta": _from(
-        _SENSORS + ".time_delta", TimeDeltaSensor="TimeDeltaSensor"
+    "airflow.sensors.time_sensor": _from(
+        _SENSORS + ".time_sensor", TimeSensor="TimeSensor", TimeSensorAsync="TimeSensorAsync"
     ),
-    "airflow.sensors.date_time": _from(_SENSORS + ".date_time", DateTimeSensor="DateTimeSensor"),
+    "airflow.sensors.time_delta": _from(
+        _SENSORS + ".time_delta",
+        TimeDeltaSensor="TimeDeltaSensor",
+        TimeDeltaSensorAsync="TimeDeltaSensorAsync",
+    ),
+    "airflow.sensors.date_time": _from(
+        _SENSORS + ".date_time",
+        DateTimeSensor="DateTimeSensor",
+        DateTimeSensorAsync="DateTimeSensorAsync",
+    ),
     "airflow.sensors.weekday": _from(_SENSORS + ".weekday", DayOfWeekSensor="DayOfWeekSensor"),
     "airflow.sensors.external_task": _from(
         _SENSORS + ".external_task",
