@@ -345,3 +345,41 @@ def test_async_sensors_wait_in_the_triggerer(
     log = engine.log("async_sensors", run_id, "time_delta")
     assert "Resuming after deferral in execute_complete" in log or "not deferring" in log
     assert "file completed successfully" in engine.log("async_sensors", run_id, "file")
+
+
+def test_marking_a_deferred_task_drops_its_trigger(
+    engine: Engine, triggerers: Triggerers, tmp_path: Path
+) -> None:
+    from aerovane.db import models
+    from aerovane.db.engine import create_session
+    from aerovane.services.dag_bag import get_serialized_dag
+    from aerovane.services.task_instances import set_task_instance_state
+
+    engine.wait_dag("deferring")
+    triggerers.start()
+    conf = _params(tmp_path)
+    run_id = engine.trigger("deferring", conf=conf)
+    wait_for(
+        lambda: (
+            engine.tis("deferring", run_id)["probe"].state == "deferred"
+            and any(owner is not None for _, owner in _triggers())
+        ),
+        60,
+        "probe to be deferred and its trigger claimed",
+    )
+    with create_session() as session:
+        run = session.scalar(
+            select(models.DagRun).where(
+                models.DagRun.dag_id == "deferring", models.DagRun.run_id == run_id
+            )
+        )
+        dag = get_serialized_dag("deferring", session=session)
+        set_task_instance_state(
+            dag, task_id="probe", run=run, state="success", commit=True, session=session
+        )
+    probe = engine.tis("deferring", run_id)["probe"]
+    assert (probe.state, probe.trigger_id, probe.next_method) == ("success", None, None)
+    wait_for(lambda: _triggers() == [], 60, "the triggerer to drop the unused trigger")
+    assert engine.wait_run("deferring", run_id, 60) == "success"
+    Path(conf["wait"]).touch()  # too late: nothing resumes "probe" any more
+    assert Path(conf["effects"]).read_text().splitlines() == ["wait 1"]
