@@ -27,6 +27,14 @@ def test_standalone_tour(tmp_path: Path) -> None:
     try:
         password = wait_healthy(url, home)
         assert (home / "standalone_admin_password.txt").stat().st_mode & 0o077 == 0
+        # Standalone runs a triggerer too.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            triggerer = httpx.get(f"{url}/health", timeout=5).json()["triggerer"]
+            if triggerer["status"] == "healthy":
+                break
+            time.sleep(0.05)
+        assert triggerer["status"] == "healthy" and triggerer["latest_triggerer_heartbeat"]
         auth = ("admin", password)
         assert httpx.get(f"{url}/dags", timeout=5).status_code == 401
         dag_id = "composer_sample_trigger_response_dag"

@@ -1,8 +1,9 @@
 """Assembling the long-running components into one process.
 
-`aerovane standalone` runs all of them (API server, scheduler, DAG processor, local executor);
-`aerovane scheduler` and `aerovane api-server` run subsets. The zygote is forked before any
-thread starts, so task processes are forked from a single-threaded parent.
+`aerovane standalone` runs all of them (API server, scheduler, DAG processor, local executor,
+triggerer); `aerovane scheduler`, `aerovane triggerer` and `aerovane api-server` run subsets.
+The zygote is forked before any thread starts, so task processes are forked from a
+single-threaded parent.
 
 With `[proxy] enabled` (the default), standalone serves the identity-aware proxy on the public
 port ([webserver] web_server_host:web_server_port), calling the API app in-process, and the API
@@ -45,6 +46,9 @@ class Plan:
     api: bool = True
     scheduler: bool = True
     dag_processor: bool = True
+    triggerer: bool = True
+    #: Override of `[triggerer] default_capacity`.
+    triggerer_capacity: int | None = None
     host: str | None = None
     port: int | None = None
     #: Serve the public port through the identity-aware proxy; None: `[proxy] enabled`.
@@ -57,6 +61,7 @@ class Components:
         self.settings = ensure_home()
         self.scheduler = None
         self.processor = None
+        self.triggerer = None
         self.factory = None
         self.server = None
         self._threads: list[threading.Thread] = []
@@ -112,6 +117,11 @@ class Components:
                 on_change=wakeup.notify if wakeup else None,
             )
             self._spawn(self.processor.serve, "dag-processor")
+        if self.plan.triggerer:
+            from aerovane.triggerer.job import Triggerer
+
+            self.triggerer = Triggerer(capacity=self.plan.triggerer_capacity)
+            self._spawn(self.triggerer.serve, "triggerer")
         try:
             if self.plan.api:
                 self._serve_api(sockets)
@@ -210,6 +220,7 @@ class Components:
         while time.monotonic() < deadline:
             servers_up = all(server.started for server in self._servers)
             scheduler_up = self.scheduler is None or self.scheduler.job_id is not None
+            scheduler_up &= self.triggerer is None or self.triggerer.job_id is not None
             if self.ready.is_set() and servers_up and scheduler_up:
                 return True
             time.sleep(0.005)
@@ -230,7 +241,7 @@ class Components:
         from aerovane.control.live import stop_watcher
 
         stop_watcher()
-        for service in (self.processor, self.scheduler):
+        for service in (self.processor, self.scheduler, self.triggerer):
             if service is not None:
                 service.stop()
         for thread in self._threads:

@@ -78,3 +78,28 @@ def test_root_health_matches_api_health(base_url: str) -> None:
     assert response.status_code == 200
     assert response.json()["metadatabase"] == {"status": "healthy"}
     assert response.headers["cache-control"] == "no-store"
+
+
+def test_health_reports_the_newest_triggerer(client: httpx.Client) -> None:
+    beat = utcnow() - dt.timedelta(seconds=2)
+    _add_job("running", beat - dt.timedelta(minutes=5), job_type="TriggererJob")
+    _add_job("running", beat, job_type="TriggererJob")
+    body = client.get("/health").json()
+    assert body["triggerer"] == {
+        "status": "healthy",
+        "latest_triggerer_heartbeat": beat.isoformat(),
+    }
+
+
+def test_health_of_a_stale_or_stopped_triggerer(client: httpx.Client, configure) -> None:  # type: ignore[no-untyped-def]
+    beat = utcnow() - dt.timedelta(seconds=31)
+    _add_job("running", beat, job_type="TriggererJob")
+    body = client.get("/health").json()
+    assert body["triggerer"] == {
+        "status": "unhealthy",
+        "latest_triggerer_heartbeat": beat.isoformat(),
+    }
+    configure(triggerer__triggerer_health_check_threshold="120")
+    assert client.get("/health").json()["triggerer"]["status"] == "healthy"
+    _add_job("success", utcnow(), job_type="TriggererJob")
+    assert client.get("/health").json()["triggerer"]["status"] == "unhealthy"

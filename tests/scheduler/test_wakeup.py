@@ -112,8 +112,8 @@ def test_schedulers_started_after_a_listing_are_poked(
         # A socket that appears without the directory's mtime moving (timestamp granularity)
         # is found once the listing is LISTING_TTL old.
         run = own.path.parent
-        mtime, listed_at, _ = module._listings[run]
-        module._listings[run] = (mtime, listed_at, [str(own.path)])
+        mtime, listed_at, _ = module._listings[(run, "scheduler")]
+        module._listings[(run, "scheduler")] = (mtime, listed_at, [str(own.path)])
         notify_schedulers()
         other.settimeout(0.05)
         with pytest.raises(TimeoutError):
@@ -125,3 +125,20 @@ def test_schedulers_started_after_a_listing_are_poked(
     finally:
         own.close()
         other.close()
+
+
+def test_triggerers_and_schedulers_are_poked_separately(aerovane_home: Path) -> None:
+    from aerovane.scheduler.wakeup import notify_triggerers
+
+    scheduler, triggerer = Wakeup(), Wakeup("triggerer")
+    try:
+        scheduler.wait(0.01), triggerer.wait(0.01)
+        notify_triggerers()
+        assert triggerer.wait(5) is True
+        assert scheduler.wait(0.01) is False
+        notify_schedulers()
+        assert scheduler.wait(5) is True
+        assert triggerer.wait(0.01) is False
+    finally:
+        scheduler.close()
+        triggerer.close()

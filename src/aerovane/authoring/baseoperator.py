@@ -11,14 +11,19 @@ import logging
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from aerovane.authoring._defaults import BaseOperatorMeta
 from aerovane.authoring._time import coerce_optional_datetime
 from aerovane.authoring.dag import DAG, validate_key
 from aerovane.authoring.dependencies import DependencyMixin, Relatives, chain, cross_downstream
 from aerovane.authoring.edge_labels import EdgeModifier
-from aerovane.authoring.exceptions import AerovaneDagError, AerovaneException
+from aerovane.authoring.exceptions import (
+    AerovaneDagError,
+    AerovaneException,
+    TaskDeferralError,
+    TaskDeferred,
+)
 from aerovane.authoring.params import ParamsDict
 from aerovane.authoring.priority_strategy import PriorityWeightStrategy, coerce_weight_rule
 from aerovane.authoring.task_group import TaskGroup
@@ -567,6 +572,30 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
 
     def on_kill(self) -> None:
         """Called when the task process is told to stop; release subprocesses etc. here."""
+
+    def defer(
+        self,
+        *,
+        trigger: Any,
+        method_name: str,
+        kwargs: dict[str, Any] | None = None,
+        timeout: timedelta | None = None,
+    ) -> NoReturn:
+        """End this attempt as `deferred`; `method_name(context, event=..., **kwargs)` runs on
+        a worker once `trigger` fires (the task fails if `timeout` passes first)."""
+        raise TaskDeferred(trigger=trigger, method_name=method_name, kwargs=kwargs, timeout=timeout)
+
+    def resume_execution(
+        self, next_method: str, next_kwargs: dict[str, Any] | None, context: Mapping[str, Any]
+    ) -> Any:
+        """Called instead of `execute` when the attempt resumes from a deferral."""
+        if next_method == "__fail__":
+            next_kwargs = next_kwargs or {}
+            if (trace := next_kwargs.get("traceback")) is not None:
+                self.log.error("Trigger failed:\n%s", "\n".join(trace))
+            raise TaskDeferralError(next_kwargs.get("error", "Unknown"))
+        method = getattr(self, next_method)
+        return method(context, **(next_kwargs or {}))
 
     def skip(self, context: Mapping[str, Any], task_ids: Iterable[str]) -> None:
         """Mark the given tasks of this run as skipped (through the engine's `ti`)."""

@@ -9,6 +9,7 @@ compatibility shim can alias them one to one.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 __all__ = [
     "AerovaneBadRequest",
@@ -28,6 +29,8 @@ __all__ = [
     "DuplicateTaskIdFound",
     "ParamValidationError",
     "RemovedInAirflow3Warning",
+    "TaskDeferralError",
+    "TaskDeferred",
     "TaskNotFound",
 ]
 
@@ -56,6 +59,36 @@ class AerovaneRescheduleException(AerovaneException):
     def __init__(self, reschedule_date: dt.datetime) -> None:
         super().__init__(f"Rescheduled to {reschedule_date.isoformat()}")
         self.reschedule_date = reschedule_date
+
+
+class TaskDeferred(BaseException):
+    """Raised by `BaseOperator.defer()`: end the attempt as `deferred` and hand `trigger` to the
+    triggerer; the task resumes in `method_name` when it fires (or fails after `timeout`).
+
+    A `BaseException`, as in Airflow, so a task's `except Exception:` cannot swallow it."""
+
+    def __init__(
+        self,
+        *,
+        trigger: Any,
+        method_name: str,
+        kwargs: dict[str, Any] | None = None,
+        timeout: dt.timedelta | None = None,
+    ) -> None:
+        super().__init__()
+        self.trigger = trigger
+        self.method_name = method_name
+        self.kwargs = kwargs
+        self.timeout = timeout
+        if timeout is not None and not isinstance(timeout, dt.timedelta):
+            raise ValueError("Timeout value must be a timedelta")
+
+    def __repr__(self) -> str:
+        return f"<TaskDeferred trigger={self.trigger} method={self.method_name}>"
+
+
+class TaskDeferralError(AerovaneException):
+    """A deferred task could not resume: its trigger timed out or failed."""
 
 
 class AerovaneTaskTimeout(BaseException):

@@ -233,7 +233,7 @@ def scheduler(no_dag_processor: bool) -> None:
     from aerovane.components import Components, Plan
 
     _setup_logging()
-    Components(Plan(api=False, dag_processor=not no_dag_processor)).run()
+    Components(Plan(api=False, dag_processor=not no_dag_processor, triggerer=False)).run()
 
 
 @click.command("dag-processor")
@@ -242,9 +242,26 @@ def dag_processor() -> None:
     from aerovane.components import Components, Plan
 
     _setup_logging()
-    Components(Plan(api=False, scheduler=False)).run()
+    Components(Plan(api=False, scheduler=False, triggerer=False)).run()
+
+
+@click.command("triggerer")
+@click.option(
+    "--capacity",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Override [triggerer] default_capacity.",
+)
+def triggerer(capacity: int | None) -> None:
+    """Run the triggerer: deferred tasks' triggers on one asyncio loop."""
+    from aerovane.components import Components, Plan
+
+    _setup_logging()
+    Components(
+        Plan(api=False, scheduler=False, dag_processor=False, triggerer_capacity=capacity)
+    ).run()
 
 
 def register(cli: click.Group) -> None:
-    for command in (standalone, api_server, scheduler, dag_processor, proxy):
+    for command in (standalone, api_server, scheduler, dag_processor, triggerer, proxy):
         cli.add_command(command)

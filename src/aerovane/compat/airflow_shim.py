@@ -71,6 +71,8 @@ def _exceptions() -> dict[str, Any]:
         "TaskNotFound": module.TaskNotFound,
         "RemovedInAirflow3Warning": module.RemovedInAirflow3Warning,
         "DagRunAlreadyExists": module.DagRunAlreadyExists,
+        "TaskDeferred": module.TaskDeferred,
+        "TaskDeferralError": module.TaskDeferralError,
     }
 
 
@@ -88,6 +90,7 @@ _OPERATORS_PYTHON = _authoring(
     "get_current_context",
 )
 _SENSORS = "aerovane.authoring.sensors"
+_TRIGGERS = "aerovane.authoring.triggers"
 _MODELS = _authoring("DAG", "BaseOperator", "Variable", "Connection", "Param")
 _MODEL_NAMES = _from(
     "aerovane.authoring.models", XCom="XCom", DagRun="DagRun", TaskInstance="TaskInstance"
@@ -169,6 +172,16 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
         ),
     ),
     "airflow.datasets.metadata": _from("aerovane.authoring.datasets", Metadata="Metadata"),
+    "airflow.triggers.": lambda: {},
+    "airflow.triggers.base": _from(
+        _TRIGGERS + ".base", BaseTrigger="BaseTrigger", TriggerEvent="TriggerEvent"
+    ),
+    "airflow.triggers.temporal": _from(
+        _TRIGGERS + ".temporal",
+        DateTimeTrigger="DateTimeTrigger",
+        TimeDeltaTrigger="TimeDeltaTrigger",
+    ),
+    "airflow.triggers.file": _from(_TRIGGERS + ".file", FileTrigger="FileTrigger"),
     "airflow.sensors.": lambda: {},
     "airflow.sensors.base": _from(
         _SENSORS + ".base",
@@ -179,11 +192,19 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
     "airflow.sensors.bash": _from(_SENSORS + ".bash", BashSensor="BashSensor"),
     "airflow.sensors.python": _from(_SENSORS + ".python", PythonSensor="PythonSensor"),
     "airflow.sensors.filesystem": _from(_SENSORS + ".filesystem", FileSensor="FileSensor"),
-    "airflow.sensors.time_sensor": _from(_SENSORS + ".time_sensor", TimeSensor="TimeSensor"),
-    "airflow.sensors.time_delta": _from(
-        _SENSORS + ".time_delta", TimeDeltaSensor="TimeDeltaSensor"
+    "airflow.sensors.time_sensor": _from(
+        _SENSORS + ".time_sensor", TimeSensor="TimeSensor", TimeSensorAsync="TimeSensorAsync"
     ),
-    "airflow.sensors.date_time": _from(_SENSORS + ".date_time", DateTimeSensor="DateTimeSensor"),
+    "airflow.sensors.time_delta": _from(
+        _SENSORS + ".time_delta",
+        TimeDeltaSensor="TimeDeltaSensor",
+        TimeDeltaSensorAsync="TimeDeltaSensorAsync",
+    ),
+    "airflow.sensors.date_time": _from(
+        _SENSORS + ".date_time",
+        DateTimeSensor="DateTimeSensor",
+        DateTimeSensorAsync="DateTimeSensorAsync",
+    ),
     "airflow.sensors.weekday": _from(_SENSORS + ".weekday", DayOfWeekSensor="DayOfWeekSensor"),
     "airflow.sensors.external_task": _from(
         _SENSORS + ".external_task",

@@ -280,6 +280,19 @@ OPTIONS: list[Option] = [
         ("task_heartbeat_sec", "5", parse_float(0.1)),
     ),
     *_opts(
+        "triggerer",
+        ("default_capacity", "1000", _POS, False, "Most triggers one triggerer runs at once."),
+        ("job_heartbeat_sec", "5", parse_float(0.1)),
+        ("triggerer_health_check_threshold", "30", _POS),
+        (
+            "trigger_timeout_check_interval",
+            "15",
+            parse_float(0.1),
+            False,
+            "How often (seconds) the scheduler fails deferred tasks whose trigger timed out.",
+        ),
+    ),
+    *_opts(
         "sensors",
         (
             "default_timeout",

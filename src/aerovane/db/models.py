@@ -183,6 +183,11 @@ class TaskInstance(Base):
     task_display_name: Mapped[str | None] = mapped_column(String(2000))
     note: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: A `deferred` attempt's trigger, and what the attempt resumes with once it fires.
+    trigger_id: Mapped[int | None] = mapped_column(ForeignKey("trigger.id", ondelete="SET NULL"))
+    trigger_timeout: Mapped[dt.datetime | None]
+    next_method: Mapped[str | None] = mapped_column(String(1000))
+    next_kwargs: Mapped[Any] = mapped_column(JSON, nullable=True)
 
     __table_args__ = (
         ForeignKeyConstraint(
@@ -190,7 +195,22 @@ class TaskInstance(Base):
         ),
         Index(None, "dag_id", "run_id"),
         Index(None, "state"),
+        Index(None, "trigger_id"),
     )
+
+
+class Trigger(Base):
+    """A deferred task's serialized trigger; `triggerer_id` is the triggerer job running it."""
+
+    __tablename__ = "trigger"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    classpath: Mapped[str] = mapped_column(String(1000))
+    kwargs: Mapped[Any] = mapped_column(JSON)
+    created_date: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    triggerer_id: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (Index(None, "triggerer_id"),)
 
 
 class TaskInstanceHistory(Base):

@@ -32,7 +32,7 @@ from aerovane.db.types import utcnow
 from aerovane.executors.base import TaskKey, TaskWorkload
 from aerovane.identity.project import metadata_host
 from aerovane.runtime.task_log import MaskedLog
-from aerovane.scheduler.wakeup import notify_schedulers
+from aerovane.scheduler.wakeup import notify_schedulers, notify_triggerers
 from aerovane.states import TaskState
 
 log = logging.getLogger("aerovane.task")
@@ -108,14 +108,16 @@ def _drop_xcoms(key: TaskKey, dag_run_id: int, *, session: Session) -> None:
 
 def claim(key: TaskKey) -> tuple[models.TaskInstance, models.DagRun, Any] | None:
     """queued → running for this try, read the rows (and the DAG's previous successful run),
-    drop the task's old XComs: one write transaction. None if the attempt is no longer wanted."""
+    drop the task's old XComs (unless resuming from a deferral): one write transaction. None if
+    the attempt is no longer wanted."""
     with create_session() as session:
         if not _mark_running(key, session=session):
             return None
         ti, run = _claimed_rows(key, session=session)
         assert ti is not None and run is not None
         previous = _previous_success(run.dag_id, run.logical_date, session=session)
-        _drop_xcoms(key, run.id, session=session)
+        if ti.next_method is None:  # a resumed deferral keeps what the attempt pushed
+            _drop_xcoms(key, run.id, session=session)
         return ti, run, previous
 
 
@@ -169,7 +171,13 @@ def prime_statement_cache() -> None:
         _claimed_rows(key, session=session)
         _previous_success("", dt.datetime.now(dt.UTC), session=session)
         _drop_xcoms(key, -1, session=session)
-        values = {"state": "", "end_date": None, "duration": None, "next_retry_at": None}
+        values = {
+            "state": "",
+            "end_date": None,
+            "duration": None,
+            "next_retry_at": None,
+            **_NO_DEFERRAL,
+        }
         session.execute(_outcome_statement(key, values))
         session.execute(_outcome_statement(key, {**values, "rendered_fields": {}}))
         session.execute(_heartbeat_statement(key))
@@ -203,6 +211,15 @@ def finish(
     return recorded
 
 
+#: An outcome ends any deferral: the attempt no longer resumes.
+_NO_DEFERRAL: dict[str, Any] = {
+    "next_method": None,
+    "next_kwargs": None,
+    "trigger_id": None,
+    "trigger_timeout": None,
+}
+
+
 def _masked_fields(rendered: dict[str, Any]) -> dict[str, Any]:
     """Rendered fields as stored: secrets known by the end of the attempt masked, and each
     field's value redacted under its name (so a field or key named `password` shows `***`)."""
@@ -228,6 +245,7 @@ def _record_outcome(
             "end_date": now,
             "duration": (now - started).total_seconds() if started else None,
             "next_retry_at": next_retry_at,
+            **_NO_DEFERRAL,
         }
         if rendered_fields is not None:
             values["rendered_fields"] = rendered_fields
@@ -421,6 +439,7 @@ def execute_attempt(
         AerovaneSensorTimeout,
         AerovaneSkipException,
         AerovaneTaskTimeout,
+        TaskDeferred,
     )
     from aerovane.authoring.templating import build_jinja_env
     from aerovane.runtime.client import TaskRuntimeClient
@@ -437,6 +456,7 @@ def execute_attempt(
     retryable = True
     error: BaseException | None = None
     reschedule_date: dt.datetime | None = None
+    deferral: TaskDeferred | None = None
     context: dict[str, Any] = {}
     interrupted: KeyboardInterrupt | None = None
 
@@ -485,7 +505,11 @@ def execute_attempt(
         try:
             _run_callbacks(task, "on_execute_callback", context)
             with set_current_context(context):
-                result = task.execute(context)
+                if ti_row.next_method is not None:
+                    log.info("Resuming after deferral in %s", ti_row.next_method)
+                    result = task.resume_execution(ti_row.next_method, ti_row.next_kwargs, context)
+                else:
+                    result = task.execute(context)
         finally:
             if timeout is not None:
                 signal.setitimer(signal.ITIMER_REAL, 0)
@@ -517,6 +541,8 @@ def execute_attempt(
         log.info("Skipping task: %s", exc or "skip requested")
     except AerovaneRescheduleException as exc:
         state, reschedule_date = TaskState.UP_FOR_RESCHEDULE, exc.reschedule_date
+    except TaskDeferred as exc:
+        state, deferral = TaskState.DEFERRED, exc
     except AerovaneSensorTimeout as exc:
         state, retryable = TaskState.FAILED, False
         log.error("Sensor timed out (no retry): %s", exc)
@@ -546,6 +572,8 @@ def execute_attempt(
         final = _handle_failure(key, task, ti_row, retryable=retryable, rendered=rendered)
     elif reschedule_date is not None:
         final = _reschedule(key, ti_row, reschedule_date, rendered=rendered)
+    elif deferral is not None:
+        final = _defer(key, ti_row, deferral, rendered=rendered)
     else:
         events = None
         if state == TaskState.SUCCESS:
@@ -687,6 +715,7 @@ def _reschedule(
             "end_date": now,
             "duration": (now - started).total_seconds(),
             "next_retry_at": reschedule_date,
+            **_NO_DEFERRAL,
         }
         if rendered is not None:
             values["rendered_fields"] = _masked_fields(rendered)
@@ -707,6 +736,50 @@ def _reschedule(
         )
     notify_schedulers()
     return TaskState.UP_FOR_RESCHEDULE
+
+
+def _defer(
+    key: TaskKey, ti_row: models.TaskInstance, deferral: Any, *, rendered: dict[str, Any] | None
+) -> TaskState | None:
+    """End the attempt as `deferred`: store its trigger and what it resumes with, in one
+    transaction. The slot is free once this process exits; the triggerer takes it from here."""
+    from aerovane.services.triggers import defer_task_instance, encode
+
+    try:
+        classpath, trigger_kwargs = deferral.trigger.serialize()
+        encode(trigger_kwargs), encode(deferral.kwargs)
+    except Exception:  # noqa: BLE001 - user code: a trigger that cannot be stored fails the try
+        log.error("Failed to serialize the trigger:\n%s", traceback.format_exc())
+        return _handle_failure(key, None, ti_row, retryable=True, rendered=rendered)
+    timeout = deferral.timeout
+    log.info(
+        "Pausing task as DEFERRED. dag_id=%s, task_id=%s, run_id=%s",
+        key.dag_id,
+        key.task_id,
+        key.run_id,
+    )
+    now = utcnow()
+    with create_session() as session:
+        values: dict[str, Any] = {
+            "end_date": now,
+            "duration": (now - (ti_row.start_date or now)).total_seconds(),
+        }
+        if rendered is not None:
+            values["rendered_fields"] = _masked_fields(rendered)
+        deferred = defer_task_instance(
+            _ti_filter(key),
+            classpath=classpath,
+            trigger_kwargs=trigger_kwargs,
+            next_method=deferral.method_name,
+            next_kwargs=deferral.kwargs,
+            timeout_at=now + timeout if timeout is not None else None,
+            values=values,
+            session=session,
+        )
+    if not deferred:
+        return None
+    notify_triggerers()
+    return TaskState.DEFERRED
 
 
 def _safe_on_kill(task: Any) -> None:

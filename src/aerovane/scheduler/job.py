@@ -29,6 +29,7 @@ from aerovane.scheduler.queueing import Limits, queue_task_instances
 from aerovane.scheduler.wakeup import Wakeup
 from aerovane.services.datasets import create_dataset_triggered_runs
 from aerovane.services.loop_service import LoopService
+from aerovane.services.triggers import expire_timed_out
 from aerovane.states import ACTIVE_TI_VALUES, DagRunState
 
 JOB_TYPE = SCHEDULER_JOB
@@ -61,6 +62,10 @@ class Scheduler(LoopService):
         self._orphan_check_every = settings.getfloat("scheduler", "orphaned_tasks_check_interval")
         self._last_heartbeat = 0.0
         self._last_orphan_check = 0.0
+        self._trigger_timeout_check_every = settings.getfloat(
+            "triggerer", "trigger_timeout_check_interval"
+        )
+        self._last_trigger_timeout_check = 0.0
         #: When the last pass that advanced runs began: one happens at least every `interval`,
         #: so a run whose task instances all ended gets its state even if no event says so.
         self._last_full_pass = 0.0
@@ -258,6 +263,13 @@ class Scheduler(LoopService):
                     .where(models.Job.id == self.job_id)
                     .values(latest_heartbeat=utcnow())
                 )
+        if now - self._last_trigger_timeout_check >= self._trigger_timeout_check_every:
+            self._last_trigger_timeout_check = now
+            with create_session() as session:
+                expired = expire_timed_out(session=session)
+            if expired:
+                self.log.info("%d deferred task instance(s) timed out", expired)
+                self.wakeup.notify()
         if now - self._last_orphan_check >= self._orphan_check_every:
             self._last_orphan_check = now
             self._recover_orphans()

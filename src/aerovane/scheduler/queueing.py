@@ -126,14 +126,15 @@ def queue_task_instances(
             continue  # an unknown pool never opens; the task waits, as in Airflow
         if capacity >= 0 and used_by_pool[ti.pool] + ti.pool_slots > capacity:
             continue
-        if ti.next_retry_at is None:  # a new try (see runs.advance_run)
+        if ti.next_retry_at is None and ti.next_method is None:  # a new try (runs.advance_run)
             if ti.try_number > 0:
                 archive_try(ti, session=session)
             ti.try_number += 1
         elif TaskKey(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number) in limits.busy:
             limits.held_back = True
             continue
-        # else: back from up_for_reschedule, the sensor's next poke in the same try
+        # else: back from up_for_reschedule (the sensor's next poke) or from a deferral (the
+        # resume): the same try
         ti.state = TaskState.QUEUED.value
         ti.queued_dttm = now
         ti.queued_by_job_id = job_id

@@ -47,7 +47,7 @@ class Wakeup:
     can tell a wake-up that only says "a process exited" from one that says "state changed".
     """
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "scheduler") -> None:
         self._changed = True
         #: Guards the pipe against a notify racing close(): a stop request sets the loop's stop
         #: flag and then wakes it, and the loop may already have seen the flag and closed us.
@@ -58,7 +58,7 @@ class Wakeup:
         os.set_blocking(self._write_fd, False)
         run = _run_dir()
         run.mkdir(parents=True, exist_ok=True, mode=0o700)  # in case it was removed since
-        self.path = run / f"scheduler-{os.getpid()}.sock"
+        self.path = run / f"{kind}-{os.getpid()}.sock"
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -115,32 +115,41 @@ class Wakeup:
 
 #: A listing of the run directory is trusted this long unless the directory itself changed.
 LISTING_TTL = 1.0
-_listings: dict[Path, tuple[int, float, list[str]]] = {}
+_listings: dict[tuple[Path, str], tuple[int, float, list[str]]] = {}
 
 
-def _scheduler_sockets(run: Path) -> list[str]:
+def _sockets(run: Path, kind: str) -> list[str]:
     """The scheduler sockets in `run`, listed again only when the directory changed (its
     mtime) or the last listing is LISTING_TTL old: every trigger pokes the schedulers, and a
     directory scan each time showed in the profile. The age bound covers a socket made within
     the file system's timestamp granularity of the last listing."""
     mtime = os.stat(run).st_mtime_ns
     now = time.monotonic()
-    cached = _listings.get(run)
+    cached = _listings.get((run, kind))
     if cached is not None and cached[0] == mtime and now - cached[1] < LISTING_TTL:
         return cached[2]
     with os.scandir(run) as entries:
         paths = [
-            e.path for e in entries if e.name.startswith("scheduler-") and e.name.endswith(".sock")
+            e.path for e in entries if e.name.startswith(f"{kind}-") and e.name.endswith(".sock")
         ]
-    _listings[run] = (mtime, now, paths)
+    _listings[(run, kind)] = (mtime, now, paths)
     return paths
 
 
 def notify_schedulers() -> None:
     """Poke every scheduler on this host. Never raises: a missed poke only delays by a tick."""
+    _notify("scheduler")
+
+
+def notify_triggerers() -> None:
+    """Poke every triggerer on this host (a task deferred), like `notify_schedulers`."""
+    _notify("triggerer")
+
+
+def _notify(kind: str) -> None:
     try:
         run = _run_dir()
-        paths = _scheduler_sockets(run)
+        paths = _sockets(run, kind)
     except OSError:
         return
     if not paths:
@@ -151,7 +160,7 @@ def notify_schedulers() -> None:
             try:
                 sock.sendto(b"", path)
             except ConnectionRefusedError:
-                # The scheduler that owned it is gone.
+                # The process that owned it is gone.
                 with contextlib.suppress(OSError):
                     os.unlink(path)
             except OSError:

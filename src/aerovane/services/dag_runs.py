@@ -27,6 +27,7 @@ from aerovane.db.types import utcnow
 from aerovane.services import strict_json
 from aerovane.services.dag_bag import get_serialized_dag, serialized_dag_version
 from aerovane.services.errors import AlreadyExists, BadRequest, NotFound
+from aerovane.services.triggers import clear_deferral
 from aerovane.states import FINISHED_TI_VALUES, DagRunState, DagRunType, TaskState
 
 if TYPE_CHECKING:
@@ -527,6 +528,7 @@ def _finish_ti(ti: models.TaskInstance, state: TaskState, now: dt.datetime) -> N
     ti.end_date = ti.end_date or now
     ti.duration = (ti.end_date - ti.start_date).total_seconds()
     ti.next_retry_at = None
+    clear_deferral(ti)
 
 
 def set_dag_run_state(
@@ -593,6 +595,7 @@ def clear_dag_run(
             ti.max_tries = max(ti.max_tries, ti.try_number)
         ti.state = None
         ti.next_retry_at = None
+        clear_deferral(ti)
     now = utcnow()
     set_run_state(run, DagRunState.QUEUED, now=now)
     run.start_date = None

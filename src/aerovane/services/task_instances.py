@@ -38,6 +38,7 @@ from aerovane.db import models
 from aerovane.db.engine import is_postgres
 from aerovane.db.types import utcnow
 from aerovane.services.errors import BadRequest, NotFound
+from aerovane.services.triggers import clear_deferral
 from aerovane.states import ACTIVE_TI_VALUES, FINISHED_TI_VALUES, DagRunState, TaskState
 
 if TYPE_CHECKING:
@@ -520,6 +521,7 @@ def clear_task_instances(
         if ti.state == TaskState.RUNNING.value:
             ti.state = TaskState.UP_FOR_RETRY.value
             ti.next_retry_at = retry_at
+            clear_deferral(ti)
             continue
         owner = dag if dag is not None and dag.dag_id == ti.dag_id else None
         if owner is None and dag is not None:  # reached through an ExternalTaskMarker
@@ -533,6 +535,7 @@ def clear_task_instances(
             ti.max_tries = max(ti.max_tries, ti.try_number)
         ti.state = None
         ti.next_retry_at = None
+        clear_deferral(ti)
     session.flush()
     if not reset_dag_runs or not tis:
         return
@@ -575,6 +578,7 @@ def _mark(ti: models.TaskInstance, state: str, now: dt.datetime) -> None:
     ti.duration = (ti.end_date - ti.start_date).total_seconds()
     ti.state = state
     ti.next_retry_at = None
+    clear_deferral(ti)
 
 
 def find_run(

@@ -2,8 +2,9 @@
 
 Health reports the metadata database (a `SELECT 1`) and the scheduler (the job row with the
 newest heartbeat: healthy if it is running and beat within
-`[scheduler] scheduler_health_check_threshold` seconds). Aerovane has no triggerer and no
-standalone DAG processor job, so those report null.
+`[scheduler] scheduler_health_check_threshold` seconds) and the triggerer the same way
+(`[triggerer] triggerer_health_check_threshold`; null when no triggerer ever ran, as in
+Airflow). Aerovane has no standalone DAG processor job, so that reports null.
 """
 
 from __future__ import annotations
@@ -32,42 +33,66 @@ router = APIRouter(tags=["Monitoring"])
 
 HEALTHY, UNHEALTHY = "healthy", "unhealthy"
 SCHEDULER_JOB = "SchedulerJob"
+TRIGGERER_JOB = "TriggererJob"
 
 _JOB = models.Job.__table__.c
-_NEWEST_SCHEDULER = (
-    select(_JOB.state, _JOB.latest_heartbeat)
-    .where(_JOB.job_type == SCHEDULER_JOB)
-    .order_by(_JOB.latest_heartbeat.desc())
-    .limit(1)
-)
+
+
+def _newest(job_type: str) -> Any:
+    return (
+        select(_JOB.state, _JOB.latest_heartbeat)
+        .where(_JOB.job_type == job_type)
+        .order_by(_JOB.latest_heartbeat.desc())
+        .limit(1)
+    )
+
+
+_NEWEST_SCHEDULER = _newest(SCHEDULER_JOB)
+_NEWEST_TRIGGERER = _newest(TRIGGERER_JOB)
+
+
+def _status(newest: Any, threshold: int) -> tuple[str, dt.datetime | None]:
+    if newest is None:
+        return UNHEALTHY, None
+    state, heartbeat = newest
+    alive = (
+        state == "running"
+        and heartbeat is not None
+        and (utcnow() - heartbeat).total_seconds() < threshold
+    )
+    return (HEALTHY if alive else UNHEALTHY), heartbeat
+
+
 _VERSION = {"version": AIRFLOW_COMPAT_VERSION, "git_version": f"aerovane-{__version__}"}
 
 
 def health_info() -> dict[str, Any]:
-    threshold = get_settings().getint("scheduler", "scheduler_health_check_threshold")
+    settings = get_settings()
     database = HEALTHY
-    scheduler = UNHEALTHY
-    heartbeat: dt.datetime | None = None
     try:
         with create_session(readonly=True) as session:
             session.execute(text("SELECT 1"))
             newest = session.execute(_NEWEST_SCHEDULER).first()
+            newest_triggerer = session.execute(_NEWEST_TRIGGERER).first()
     except SQLAlchemyError:
         log.warning("health check: metadata database unreachable", exc_info=True)
         database = UNHEALTHY
-        newest = None
-    if newest is not None:
-        state, heartbeat = newest
-        if (
-            state == "running"
-            and heartbeat is not None
-            and (utcnow() - heartbeat).total_seconds() < threshold
-        ):
-            scheduler = HEALTHY
+        newest = newest_triggerer = None
+    scheduler, heartbeat = _status(
+        newest, settings.getint("scheduler", "scheduler_health_check_threshold")
+    )
+    triggerer: str | None = None
+    if newest_triggerer is not None:
+        triggerer, triggerer_heartbeat = _status(
+            newest_triggerer, settings.getint("triggerer", "triggerer_health_check_threshold")
+        )
     return {
         "metadatabase": {"status": database},
         "scheduler": {"status": scheduler, "latest_scheduler_heartbeat": iso(heartbeat)},
-        "triggerer": {"status": None, "latest_triggerer_heartbeat": None},
+        "triggerer": {
+            "status": triggerer,
+            "latest_triggerer_heartbeat": iso(triggerer_heartbeat) if triggerer else None,
+        },
         "dag_processor": {"status": None, "latest_dag_processor_heartbeat": None},
     }
 

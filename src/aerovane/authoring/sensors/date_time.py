@@ -1,4 +1,5 @@
-"""`DateTimeSensor`: wait until a (templated) date and time has passed."""
+"""`DateTimeSensor`: wait until a (templated) date and time has passed; `DateTimeSensorAsync`
+waits in the triggerer instead of a worker slot."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any, ClassVar
 
 from aerovane.authoring._time import as_utc, utcnow
 from aerovane.authoring.sensors.base import BaseSensorOperator
+from aerovane.authoring.triggers.temporal import DateTimeTrigger
 
-__all__ = ["DateTimeSensor"]
+__all__ = ["DateTimeSensor", "DateTimeSensorAsync"]
 
 
 class DateTimeSensor(BaseSensorOperator):
@@ -33,3 +35,14 @@ class DateTimeSensor(BaseSensorOperator):
     def poke(self, context: Mapping[str, Any]) -> bool:
         self.log.info("Checking if the time (%s) has come", self.target_time)
         return utcnow() > as_utc(dt.datetime.fromisoformat(self.target_time))
+
+
+class DateTimeSensorAsync(DateTimeSensor):
+    """Defers until `target_time` (rendered, as for `DateTimeSensor`)."""
+
+    def execute(self, context: Mapping[str, Any]) -> None:
+        moment = as_utc(dt.datetime.fromisoformat(self.target_time))
+        self.defer(trigger=DateTimeTrigger(moment=moment), method_name="execute_complete")
+
+    def execute_complete(self, context: Mapping[str, Any], event: Any = None) -> None:
+        """The trigger fired: the time has come."""

@@ -3,6 +3,8 @@
 The path is joined to the `path` in the extra of the `fs_conn_id` connection, as Airflow's
 `FSHook` does. Airflow creates `fs_default` (path "/") with its default connections; Aerovane
 does not, so a missing `fs_default` means "/" here, while any other missing connection fails.
+With `deferrable=True` a first poke that finds nothing hands the wait to the triggerer
+(`FileTrigger`), as Airflow 2.10 does.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from aerovane.authoring.exceptions import AerovaneNotFoundException
+from aerovane.authoring.exceptions import AerovaneException, AerovaneNotFoundException
 from aerovane.authoring.sensors.base import BaseSensorOperator
+from aerovane.authoring.triggers.file import FileTrigger
 from aerovane.authoring.variables import Connection
 
 __all__ = ["FileSensor"]
@@ -35,12 +38,32 @@ class FileSensor(BaseSensorOperator):
         filepath: str,
         fs_conn_id: str = DEFAULT_FS_CONN_ID,
         recursive: bool = False,
+        deferrable: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.filepath = filepath
         self.fs_conn_id = fs_conn_id
         self.recursive = recursive
+        self.deferrable = deferrable
+
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        if not self.poke(context):
+            self.defer(
+                timeout=dt.timedelta(seconds=self.timeout),
+                trigger=FileTrigger(
+                    filepath=self.path, recursive=self.recursive, poke_interval=self.poke_interval
+                ),
+                method_name="execute_complete",
+            )
+        return None
+
+    def execute_complete(self, context: Mapping[str, Any], event: Any = None) -> None:
+        if not event:
+            raise AerovaneException(f"{self.task_id} task failed as {self.filepath} not found.")
+        self.log.info("%s completed successfully as %s found.", self.task_id, self.filepath)
 
     @property
     def path(self) -> str:

@@ -1,0 +1,1 @@
+"""The triggerer: runs deferred tasks' triggers on one asyncio loop and resumes the tasks."""
