@@ -61,10 +61,12 @@ def _register() -> None:
         dags_commands,
         db_commands,
         environments_commands,
+        pools_commands,
         roles_commands,
         servers,
         tasks_commands,
         users_commands,
+        variables_commands,
     )
 
     for module in (
@@ -73,6 +75,8 @@ def _register() -> None:
         config_commands,
         dags_commands,
         tasks_commands,
+        variables_commands,
+        pools_commands,
         users_commands,
         roles_commands,
         environments_commands,

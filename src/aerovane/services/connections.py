@@ -115,6 +115,19 @@ def delete_connection(conn_id: str, *, session: Session) -> None:
     session.flush()
 
 
+def list_connections(*, session: Session) -> list[models.Connection]:
+    """Every connection, by id (the CLI's `connections list/export`)."""
+    return list(session.scalars(select(models.Connection).order_by(models.Connection.conn_id)))
+
+
+def revealed(row: Any) -> tuple[str | None, str | None]:
+    """(password, extra) decrypted: only for what Airflow's CLI prints (get, list, export)."""
+    return (
+        _decrypted(row.password, row.is_encrypted, f"password of connection {row.conn_id!r}"),
+        _decrypted(row.extra, row.is_extra_encrypted, f"extra of connection {row.conn_id!r}"),
+    )
+
+
 def _decrypted(stored: str | None, encrypted: bool, what: str) -> str | None:
     if stored is None:
         return None
