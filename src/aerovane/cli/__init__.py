@@ -58,6 +58,7 @@ def cli() -> None:
 def _register() -> None:
     from aerovane.cli import (
         config_commands,
+        connections_commands,
         dags_commands,
         db_commands,
         environments_commands,
@@ -76,6 +77,7 @@ def _register() -> None:
         dags_commands,
         tasks_commands,
         variables_commands,
+        connections_commands,
         pools_commands,
         users_commands,
         roles_commands,
