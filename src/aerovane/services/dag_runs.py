@@ -423,6 +423,16 @@ def task_instance_rows(dag: SerializedDAG, dag_id: str, run_id: str) -> list[dic
     ]
 
 
+def find_run_by_logical_date(
+    dag_id: str, logical_date: dt.datetime, *, session: Session
+) -> models.DagRun | None:
+    return session.scalar(
+        select(models.DagRun).where(
+            models.DagRun.dag_id == dag_id, models.DagRun.logical_date == logical_date
+        )
+    )
+
+
 def get_dag_run(dag_id: str, run_id: str, *, session: Session) -> models.DagRun:
     run = session.scalar(
         select(models.DagRun).where(models.DagRun.dag_id == dag_id, models.DagRun.run_id == run_id)
