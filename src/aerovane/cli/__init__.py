@@ -62,6 +62,7 @@ def _register() -> None:
         dags_commands,
         db_commands,
         environments_commands,
+        info_commands,
         pools_commands,
         roles_commands,
         servers,
@@ -82,6 +83,7 @@ def _register() -> None:
         users_commands,
         roles_commands,
         environments_commands,
+        info_commands,
     ):
         module.register(cli)
     from aerovane.cli import auth_commands, iam_commands  # the identity issue's commands
