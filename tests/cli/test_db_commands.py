@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -62,7 +64,9 @@ def test_dry_run_changes_nothing(runner: CliRunner, runs: None) -> None:
     assert len(_run_ids()) == 4 and _ti_count() == 4
 
 
-def test_clean_keeps_the_newest_scheduled_run_and_archives(runner: CliRunner, runs: None) -> None:
+def test_clean_keeps_the_newest_scheduled_run_and_archives(
+    runner: CliRunner, runs: None, tmp_path: Path
+) -> None:
     declined = runner.invoke(
         cli, ["db", "clean", "--clean-before-timestamp", "2024-03-01", "-t", "dag_run"], input="n\n"
     )
@@ -93,8 +97,13 @@ def test_clean_keeps_the_newest_scheduled_run_and_archives(runner: CliRunner, ru
             "backfill__2024-01-02T00:00:00+00:00",
             "manual_old",
         ]
-        session.execute(text(f'DROP TABLE "{archives[0]}"'))
-        session.commit()
+    exported = ok(runner, "db", "export-archived", "--output-path", str(tmp_path / "out"))
+    assert "Exported 3 row(s)" in exported
+    with (tmp_path / "out" / f"{archives[0]}.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(r["run_id"] for r in rows)[-1] == "manual_old"
+    assert "Dropped 1 archive table(s)" in ok(runner, "db", "drop-archived", "-t", "dag_run", "-y")
+    assert "No archive tables" in ok(runner, "db", "drop-archived", "-y")
     assert json.loads(ok(runner, "dags", "list", "-o", "json"))[0]["dag_id"] == "old"
 
 

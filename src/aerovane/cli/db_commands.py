@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: Kept in step with `aerovane.services.db_cleanup.TABLES` (a test checks); listed here so
 #: `--help` does not import the models.
@@ -136,6 +140,96 @@ def clean_cmd(
         if result.rows or verbose:
             where = f", archived in {result.archive}" if result.archive else ""
             click.echo(f"{result.table}: {result.rows} row(s) deleted{where}")
+
+
+def _tables_option(help_text: str) -> Callable[[F], F]:
+    return click.option("-t", "--tables", default=None, help=help_text)
+
+
+def _chosen_tables(tables: str | None) -> list[str] | None:
+    if not tables:
+        return None
+    names = [t.strip() for t in tables.split(",") if t.strip()]
+    unknown = sorted(set(names) - set(_TABLES))
+    if unknown:
+        raise click.ClickException(f"unknown table(s) {unknown}; choose from {', '.join(_TABLES)}")
+    return names
+
+
+@db.command("export-archived")
+@click.option(
+    "--output-path",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="The path to the output directory to export the cleaned data.",
+)
+@click.option(
+    "--export-format",
+    type=click.Choice(["csv"]),
+    default="csv",
+    show_default=True,
+    help="The file format to export the cleaned data.",
+)
+@_tables_option("Table names to export (comma-separated list).")
+@click.option(
+    "--drop-archives",
+    is_flag=True,
+    help="Drop the archive tables after exporting. Use with caution.",
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not prompt to confirm. Use with care!")
+def export_archived_cmd(
+    output_path: str, export_format: str, tables: str | None, drop_archives: bool, yes: bool
+) -> None:
+    """Export archived data from the archive tables (made by `db clean`) to CSV files."""
+    import csv
+    from pathlib import Path
+
+    from aerovane.db.engine import create_session
+    from aerovane.services.db_cleanup import archive_rows, archive_tables, drop_archive_table
+
+    del export_format  # csv is the only format, as in Airflow
+    target = Path(output_path)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(f"Cannot create {output_path}: {exc}") from None
+    with create_session(readonly=True) as session:
+        names = archive_tables(session=session, tables=_chosen_tables(tables))
+        for name in names:
+            columns, rows = archive_rows(name, session=session)
+            with (target / f"{name}.csv").open("w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(columns)
+                writer.writerows(rows)
+            click.echo(f"Exported {len(rows)} row(s) of {name} to {target / (name + '.csv')}")
+    if drop_archives and names:
+        if not yes:
+            click.confirm(f"Drop {len(names)} archive table(s)?", abort=True)
+        with create_session() as session:
+            for name in names:
+                drop_archive_table(name, session=session)
+        click.echo(f"Dropped {len(names)} archive table(s)")
+
+
+@db.command("drop-archived")
+@_tables_option("Table names whose archives to drop (comma-separated list).")
+@click.option("-y", "--yes", is_flag=True, help="Do not prompt to confirm. Use with care!")
+def drop_archived_cmd(tables: str | None, yes: bool) -> None:
+    """Drop archived tables created through the db clean command."""
+    from aerovane.db.engine import create_session
+    from aerovane.services.db_cleanup import archive_tables, drop_archive_table
+
+    with create_session(readonly=True) as session:
+        names = archive_tables(session=session, tables=_chosen_tables(tables))
+    if not names:
+        click.echo("No archive tables to drop")
+        return
+    if not yes:
+        click.confirm(f"Drop {len(names)} archive table(s): {', '.join(names)}?", abort=True)
+    with create_session() as session:
+        for name in names:
+            drop_archive_table(name, session=session)
+    click.echo(f"Dropped {len(names)} archive table(s)")
 
 
 def register(cli: click.Group) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import click
+from sqlalchemy.orm import Session
 
 from aerovane.cli.output import emit, output_option
 
@@ -218,7 +220,7 @@ def import_(file: str) -> None:
     click.echo(f"roles {sorted(perms)} successfully imported")
 
 
-def _session(readonly: bool = False):
+def _session(readonly: bool = False) -> AbstractContextManager[Session]:
     from aerovane.db.engine import create_session
 
     return create_session(readonly=readonly)

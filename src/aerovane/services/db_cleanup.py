@@ -79,3 +79,31 @@ def clean_table(
         session.execute(insert(copy).from_select(columns, select(table).where(condition)))
     result = session.execute(delete(table).where(condition))
     return TableCleanup(name, result.rowcount, archive_name)
+
+
+def archive_tables(*, session: Session, tables: list[str] | None = None) -> list[str]:
+    """Names of the archive tables `clean_table` made (of `tables` only, if given), sorted."""
+    from sqlalchemy import inspect
+
+    names = inspect(session.connection()).get_table_names()
+    found = []
+    for name in sorted(names):
+        if not name.startswith(ARCHIVE_PREFIX):
+            continue
+        source = name[len(ARCHIVE_PREFIX) :].rsplit("__", 1)[0]
+        if tables is None or source in tables:
+            found.append(name)
+    return found
+
+
+def drop_archive_table(name: str, *, session: Session) -> None:
+    if not name.startswith(ARCHIVE_PREFIX):
+        raise ValueError(f"{name!r} is not an archive table")
+    Table(name, MetaData(), autoload_with=session.connection()).drop(bind=session.connection())
+
+
+def archive_rows(name: str, *, session: Session) -> tuple[list[str], list[tuple[object, ...]]]:
+    """The columns and rows of an archive table (for `db export-archived`)."""
+    table = Table(name, MetaData(), autoload_with=session.connection())
+    result = session.execute(select(table))
+    return list(result.keys()), [tuple(row) for row in result]
