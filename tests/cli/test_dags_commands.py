@@ -195,3 +195,31 @@ def test_backfill_needs_a_schedule(runner: CliRunner) -> None:
         runner, "dags", "backfill", "unscheduled", "-s", "2024-01-01", "-e", "2024-01-02"
     )
     assert "no periodic schedule" in result.stderr
+
+
+def test_list_runs_filters(runner: CliRunner, daily: str) -> None:
+    ok(runner, "dags", "backfill", daily, "-s", "2024-02-01", "-e", "2024-02-03")
+    ok(runner, "dags", "trigger", daily, "-r", "by_hand", "-e", "2024-02-10")
+    assert len(_runs(runner, daily)) == 4
+    no_backfill = json.loads(
+        ok(runner, "dags", "list-runs", "-d", daily, "--no-backfill", "-o", "json")
+    )
+    assert [r["run_id"] for r in no_backfill] == ["by_hand"]
+    ranged = ok(
+        runner,
+        "dags",
+        "list-runs",
+        "-d",
+        daily,
+        "-s",
+        "2024-02-02",
+        "-e",
+        "2024-02-03",
+        "-o",
+        "plain",
+    ).splitlines()
+    assert [line.split("\t")[1] for line in ranged] == [
+        "backfill__2024-02-03T00:00:00+00:00",
+        "backfill__2024-02-02T00:00:00+00:00",
+    ]
+    assert "ISO-8601" in fails(runner, "dags", "list-runs", "-d", daily, "-s", "x").stderr

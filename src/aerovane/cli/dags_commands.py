@@ -144,21 +144,40 @@ def unpause(dag_id: str) -> None:
 
 
 @dags.command("list-runs")
-@click.option("-d", "--dag-id", required=True)
-@click.option("--state", default=None)
+@click.option("-d", "--dag-id", required=True, help="The id of the dag.")
+@click.option("--state", default=None, help="Only list the DAG runs corresponding to the state.")
+@click.option(
+    "--no-backfill", is_flag=True, help="Filter all the backfill dagruns given the dag id."
+)
+@click.option("-s", "--start-date", default=None, help="Override start_date YYYY-MM-DD.")
+@click.option("-e", "--end-date", default=None, help="Override end_date YYYY-MM-DD.")
 @output_option
-def list_runs(dag_id: str, state: str | None, output: str) -> None:
-    """Runs of one DAG, newest first."""
+def list_runs(
+    dag_id: str,
+    state: str | None,
+    no_backfill: bool,
+    start_date: str | None,
+    end_date: str | None,
+    output: str,
+) -> None:
+    """List DAG runs given a DAG id, newest first."""
     from aerovane.db import models
     from aerovane.db.engine import create_session
+    from aerovane.services.dag_runs import list_dag_runs
     from aerovane.services.errors import NotFound
 
+    start, end = parse_date(start_date), parse_date(end_date)
     with create_session(readonly=True) as session:
         if session.get(models.DagModel, dag_id) is None:
             raise NotFound(f"DAG {dag_id!r} not found; `aerovane dags list` shows the DAGs")
-        query = select(models.DagRun).where(models.DagRun.dag_id == dag_id)
-        if state:
-            query = query.where(models.DagRun.state == state)
+        runs = list_dag_runs(
+            dag_id,
+            state=state,
+            no_backfill=no_backfill,
+            start=start,
+            end=end,
+            session=session,
+        )
         rows = [
             {
                 "dag_id": r.dag_id,
@@ -168,7 +187,7 @@ def list_runs(dag_id: str, state: str | None, output: str) -> None:
                 "start_date": r.start_date.isoformat() if r.start_date else None,
                 "end_date": r.end_date.isoformat() if r.end_date else None,
             }
-            for r in session.scalars(query.order_by(models.DagRun.logical_date.desc()).limit(500))
+            for r in runs
         ]
     emit(rows, ["dag_id", "run_id", "state", "logical_date", "start_date", "end_date"], output)
 
