@@ -223,3 +223,25 @@ def test_list_runs_filters(runner: CliRunner, daily: str) -> None:
         "backfill__2024-02-02T00:00:00+00:00",
     ]
     assert "ISO-8601" in fails(runner, "dags", "list-runs", "-d", daily, "-s", "x").stderr
+
+
+def test_report_imports_each_file(runner: CliRunner) -> None:
+    from aerovane.config import get_settings
+
+    folder = get_settings().dags_folder
+    (folder / "two.py").write_text(
+        "import datetime\nfrom aerovane.authoring import DAG, BashOperator\n"
+        "for name in ('r_one', 'r_two'):\n"
+        "    with DAG(name, schedule=None, start_date=datetime.datetime(2024, 1, 1)):\n"
+        "        BashOperator(task_id='a', bash_command='true')\n"
+        "        BashOperator(task_id='b', bash_command='true')\n"
+    )
+    (folder / "broken_dag.py").write_text(
+        "from aerovane.authoring import DAG\nraise ValueError('boom')\n"
+    )
+    rows = {r["file"]: r for r in json.loads(ok(runner, "dags", "report", "-o", "json"))}
+    assert rows["/two.py"]["dag_num"] == 2 and rows["/two.py"]["task_num"] == 4
+    assert rows["/two.py"]["dags"] == "r_one, r_two"
+    assert rows["/broken_dag.py"]["dags"] == "ValueError: boom"
+    assert json.loads(ok(runner, "dags", "list", "-o", "json")) == []  # nothing stored
+    assert "neither a DAG file" in fails(runner, "dags", "report", "-S", "/no/such").stderr
