@@ -63,6 +63,7 @@ def _register() -> None:
         db_commands,
         environments_commands,
         info_commands,
+        jobs_commands,
         pools_commands,
         roles_commands,
         servers,
@@ -84,6 +85,7 @@ def _register() -> None:
         roles_commands,
         environments_commands,
         info_commands,
+        jobs_commands,
     ):
         module.register(cli)
     from aerovane.cli import auth_commands, iam_commands  # the identity issue's commands
