@@ -125,6 +125,10 @@ def role_not_found(name: str) -> NotFound:
     return NotFound(f"Role with name {name!r} was not found")
 
 
+def all_roles(*, session: Session) -> list[models.Role]:
+    return list(session.scalars(select(models.Role).order_by(models.Role.name)))
+
+
 def find_role(name: str, *, session: Session) -> models.Role | None:
     return session.scalar(select(models.Role).where(models.Role.name == name))
 

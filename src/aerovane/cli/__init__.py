@@ -58,13 +58,18 @@ def cli() -> None:
 def _register() -> None:
     from aerovane.cli import (
         config_commands,
+        connections_commands,
         dags_commands,
         db_commands,
         environments_commands,
+        info_commands,
+        jobs_commands,
+        pools_commands,
         roles_commands,
         servers,
         tasks_commands,
         users_commands,
+        variables_commands,
     )
 
     for module in (
@@ -73,9 +78,14 @@ def _register() -> None:
         config_commands,
         dags_commands,
         tasks_commands,
+        variables_commands,
+        connections_commands,
+        pools_commands,
         users_commands,
         roles_commands,
         environments_commands,
+        info_commands,
+        jobs_commands,
     ):
         module.register(cli)
     from aerovane.cli import auth_commands, iam_commands  # the identity issue's commands

@@ -1,9 +1,13 @@
-"""`aerovane dags list|trigger|pause|unpause|list-runs|test`."""
+"""`aerovane dags`: Airflow 2's `airflow dags` commands over the metadata database.
+
+The DAG processor writes what these commands read; they never import DAG files (but `test`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 import time
 
 import click
@@ -43,7 +47,7 @@ def parse_date(value: str | None) -> dt.datetime | None:
 
 @click.group("dags")
 def dags() -> None:
-    """List, trigger, pause and test DAGs."""
+    """Manage DAGs."""
 
 
 @dags.command("list")
@@ -140,21 +144,40 @@ def unpause(dag_id: str) -> None:
 
 
 @dags.command("list-runs")
-@click.option("-d", "--dag-id", required=True)
-@click.option("--state", default=None)
+@click.option("-d", "--dag-id", required=True, help="The id of the dag.")
+@click.option("--state", default=None, help="Only list the DAG runs corresponding to the state.")
+@click.option(
+    "--no-backfill", is_flag=True, help="Filter all the backfill dagruns given the dag id."
+)
+@click.option("-s", "--start-date", default=None, help="Override start_date YYYY-MM-DD.")
+@click.option("-e", "--end-date", default=None, help="Override end_date YYYY-MM-DD.")
 @output_option
-def list_runs(dag_id: str, state: str | None, output: str) -> None:
-    """Runs of one DAG, newest first."""
+def list_runs(
+    dag_id: str,
+    state: str | None,
+    no_backfill: bool,
+    start_date: str | None,
+    end_date: str | None,
+    output: str,
+) -> None:
+    """List DAG runs given a DAG id, newest first."""
     from aerovane.db import models
     from aerovane.db.engine import create_session
+    from aerovane.services.dag_runs import list_dag_runs
     from aerovane.services.errors import NotFound
 
+    start, end = parse_date(start_date), parse_date(end_date)
     with create_session(readonly=True) as session:
         if session.get(models.DagModel, dag_id) is None:
             raise NotFound(f"DAG {dag_id!r} not found; `aerovane dags list` shows the DAGs")
-        query = select(models.DagRun).where(models.DagRun.dag_id == dag_id)
-        if state:
-            query = query.where(models.DagRun.state == state)
+        runs = list_dag_runs(
+            dag_id,
+            state=state,
+            no_backfill=no_backfill,
+            start=start,
+            end=end,
+            session=session,
+        )
         rows = [
             {
                 "dag_id": r.dag_id,
@@ -164,7 +187,7 @@ def list_runs(dag_id: str, state: str | None, output: str) -> None:
                 "start_date": r.start_date.isoformat() if r.start_date else None,
                 "end_date": r.end_date.isoformat() if r.end_date else None,
             }
-            for r in session.scalars(query.order_by(models.DagRun.logical_date.desc()).limit(500))
+            for r in runs
         ]
     emit(rows, ["dag_id", "run_id", "state", "logical_date", "start_date", "end_date"], output)
 
@@ -200,6 +223,413 @@ def test(dag_id: str, logical_date: str | None, conf: str | None) -> None:
     click.echo(f"Run {result.run_id} finished {result.state} in {time.monotonic() - started:.2f}s")
     if result.state != "success":
         raise SystemExit(1)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
+
+
+def _required_date(value: str, option: str) -> dt.datetime:
+    parsed = parse_date(value)
+    if parsed is None:
+        raise click.ClickException(f"{option} is required")
+    return parsed
+
+
+@dags.command("state")
+@click.argument("dag_id")
+@click.argument("execution_date")
+def state(dag_id: str, execution_date: str) -> None:
+    """Get the status of a dag run (and its conf, if any)."""
+    from aerovane.db.engine import create_session
+    from aerovane.services.dag_runs import find_run_by_logical_date
+    from aerovane.services.dags import get_dag_with_model
+
+    when = _required_date(execution_date, "EXECUTION_DATE")
+    with create_session(readonly=True) as session:
+        get_dag_with_model(dag_id, session=session)
+        run = find_run_by_logical_date(dag_id, when, session=session)
+        out = None if run is None else run.state
+        conf = run.conf if run is not None else None
+    click.echo(f"{out}, {json.dumps(conf)}" if out and conf else str(out))
+
+
+@dags.command("next-execution")
+@click.argument("dag_id")
+@click.option(
+    "-n",
+    "--num-executions",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="The number of next logical date times to show.",
+)
+def next_execution(dag_id: str, num_executions: int) -> None:
+    """Get the next logical datetimes of a DAG."""
+    from aerovane.authoring.timetables import DataInterval, TimeRestriction
+    from aerovane.db.engine import create_session
+    from aerovane.services.dags import get_dag_with_model
+
+    with create_session(readonly=True) as session:
+        dag_model, dag = get_dag_with_model(dag_id, session=session)
+        paused = dag_model.is_paused
+        start = _aware(dag_model.next_dagrun_data_interval_start)
+        end = _aware(dag_model.next_dagrun_data_interval_end)
+    if paused:
+        click.echo("[INFO] Please be reminded this DAG is PAUSED now.", err=True)
+    interval = None if start is None or end is None else DataInterval(start, end)
+    unrestricted = TimeRestriction(dag.time_restriction.earliest, None, True)
+    for number in range(num_executions):
+        if number:
+            info = dag.timetable.next_dagrun_info(
+                last_automated_data_interval=interval, restriction=unrestricted
+            )
+            interval = None if info is None else info.data_interval
+        if interval is None:
+            click.echo(
+                "[WARN] No following schedule can be found. "
+                "This DAG may have schedule interval '@once' or `None`.",
+                err=True,
+            )
+            click.echo("None")
+            return
+        click.echo(interval.start.isoformat())
+
+
+@dags.command("list-import-errors")
+@output_option
+def list_import_errors(output: str) -> None:
+    """List all the DAGs that have import errors."""
+    from aerovane.db.engine import create_session
+    from aerovane.services.import_errors import list_import_errors as import_errors
+
+    with create_session(readonly=True) as session:
+        rows = [
+            {"filepath": row.filename, "error": row.stacktrace}
+            for row in import_errors(session=session)
+        ]
+    emit(rows, ["filepath", "error"], output)
+    if rows:
+        raise SystemExit(1)  # as Airflow: import errors make the command fail
+
+
+DETAIL_COLUMNS = [
+    "dag_id",
+    "dag_display_name",
+    "is_paused",
+    "is_active",
+    "last_parsed_time",
+    "fileloc",
+    "owners",
+    "description",
+    "timetable_summary",
+    "timetable_description",
+    "tags",
+    "max_active_tasks",
+    "max_active_runs",
+    "has_task_concurrency_limits",
+    "has_import_errors",
+    "next_dagrun",
+    "next_dagrun_data_interval_start",
+    "next_dagrun_data_interval_end",
+    "next_dagrun_create_after",
+    "start_date",
+    "end_date",
+    "catchup",
+    "timezone",
+    "dagrun_timeout",
+    "params",
+]
+
+
+@dags.command("details")
+@click.argument("dag_id")
+@output_option
+def details(dag_id: str, output: str) -> None:
+    """Get DAG details given a DAG id."""
+    from aerovane.db.engine import create_session
+    from aerovane.services.dags import get_dag_with_model
+
+    def iso(value: dt.datetime | None) -> str | None:
+        return None if value is None else _aware(value).isoformat()  # type: ignore[union-attr]
+
+    with create_session(readonly=True) as session:
+        model, dag = get_dag_with_model(dag_id, session=session)
+        row = {
+            "dag_id": model.dag_id,
+            "dag_display_name": model.dag_display_name or model.dag_id,
+            "is_paused": model.is_paused,
+            "is_active": model.is_active,
+            "last_parsed_time": iso(model.last_parsed_time),
+            "fileloc": model.fileloc,
+            "owners": model.owners,
+            "description": model.description,
+            "timetable_summary": dag.timetable.summary,
+            "timetable_description": model.timetable_description,
+            "tags": [tag.name for tag in model.tags],
+            "max_active_tasks": model.max_active_tasks,
+            "max_active_runs": model.max_active_runs,
+            "has_task_concurrency_limits": model.has_task_concurrency_limits,
+            "has_import_errors": model.has_import_errors,
+            "next_dagrun": iso(model.next_dagrun),
+            "next_dagrun_data_interval_start": iso(model.next_dagrun_data_interval_start),
+            "next_dagrun_data_interval_end": iso(model.next_dagrun_data_interval_end),
+            "next_dagrun_create_after": iso(model.next_dagrun_create_after),
+            "start_date": iso(dag.start_date),
+            "end_date": iso(dag.end_date),
+            "catchup": dag.catchup,
+            "timezone": dag.timezone,
+            "dagrun_timeout": None if dag.dagrun_timeout is None else str(dag.dagrun_timeout),
+            "params": dag.params.dump(),
+        }
+    if output in ("table", "plain"):  # one property per line reads better than a wide row
+        emit(
+            [{"property_name": k, "property_value": row[k]} for k in DETAIL_COLUMNS],
+            ["property_name", "property_value"],
+            output,
+        )
+        return
+    emit([row], DETAIL_COLUMNS, output)
+
+
+@dags.command("delete")
+@click.argument("dag_id")
+@click.option("-y", "--yes", is_flag=True, help="Do not prompt to confirm. Use with care!")
+def delete(dag_id: str, yes: bool) -> None:
+    """Delete all DB records related to the specified DAG."""
+    from aerovane.db.engine import create_session
+    from aerovane.services.dags import delete_dag, get_dag_with_model
+
+    with create_session(readonly=True) as session:
+        get_dag_with_model(dag_id, session=session)
+    if not yes:
+        click.confirm(
+            "This will drop all existing records related to the specified DAG. Proceed?",
+            abort=True,
+        )
+    with create_session() as session:
+        count = delete_dag(dag_id, session=session)
+    click.echo(f"Removed {count} record(s)")
+
+
+def _dot(dag: object) -> str:
+    """The DAG as Graphviz DOT: one node per task (the operator's colours), one edge per
+    dependency; Airflow's `dags show` prints the same shape."""
+    tasks = sorted(dag.task_dict.values(), key=lambda t: t.task_id)  # type: ignore[attr-defined]
+
+    def quoted(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines = [
+        f"digraph {quoted(dag.dag_id)} {{",
+        "\tgraph [label=" + quoted(dag.dag_id) + " labelloc=t rankdir=LR]",
+    ]  # type: ignore[attr-defined]
+    for task in tasks:
+        lines.append(
+            f"\t{quoted(task.task_id)} [color={quoted(task.ui_fgcolor)} "
+            f"fillcolor={quoted(task.ui_color)} "
+            "label=" + quoted(task.task_display_name) + ' shape=rectangle style="filled,rounded"]'
+        )
+    for task in tasks:
+        for downstream in sorted(task.downstream_task_ids):
+            lines.append(f"\t{quoted(task.task_id)} -> {quoted(downstream)}")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+@dags.command("show")
+@click.argument("dag_id")
+@click.option(
+    "-s", "--save", default=None, help="Save the DOT source to the given file (.dot or .gv)."
+)
+def show(dag_id: str, save: str | None) -> None:
+    """Display the DAG's tasks with their dependencies, as Graphviz DOT."""
+    from pathlib import Path
+
+    from aerovane.db.engine import create_session
+    from aerovane.services.dags import get_dag_with_model
+
+    with create_session(readonly=True) as session:
+        _, dag = get_dag_with_model(dag_id, session=session)
+    source = _dot(dag)
+    if save is None:
+        click.echo(source)
+        return
+    if Path(save).suffix.lower() not in (".dot", ".gv"):
+        raise click.ClickException(
+            f"--save {save}: only DOT source (.dot, .gv) can be written; render images with "
+            "Graphviz (`dot -Tpng file.dot`)"
+        )
+    try:
+        Path(save).write_text(source + "\n")
+    except OSError as exc:
+        raise click.ClickException(f"Cannot write {save}: {exc}") from None
+    click.echo(f"File {save} saved")
+
+
+@dags.command("report")
+@click.option(
+    "-S",
+    "--subdir",
+    default=None,
+    help="File location or directory from which to look for the dag (default: [core] dags_folder).",
+)
+@output_option
+def report(subdir: str | None, output: str) -> None:
+    """Show DagBag loading report: how long each DAG file takes to import, and what it defines.
+
+    As Airflow's, the files are imported in this process (user code runs here); the
+    metadata database is not touched."""
+    from pathlib import Path
+
+    from aerovane.components import startup_finished
+    from aerovane.config import get_settings
+    from aerovane.dag_processing.importer import import_dag_file
+    from aerovane.dag_processing.manager import list_dag_files
+
+    folder = Path(subdir).expanduser() if subdir else get_settings().dags_folder
+    if folder.is_file():
+        files = [str(folder.resolve())]
+        folder = folder.parent
+    elif folder.is_dir():
+        files = sorted(list_dag_files(folder, include_examples=False))
+    else:
+        raise click.ClickException(f"{folder} is neither a DAG file nor a folder")
+    startup_finished()  # user code runs next, with the garbage collector on
+    rows = []
+    for path in files:
+        started = time.perf_counter()
+        try:
+            found, _ = import_dag_file(path, folder)
+            error = None
+        except Exception as exc:  # noqa: BLE001 - a broken file is a row of the report
+            found, error = {}, f"{type(exc).__name__}: {exc}"
+        duration = time.perf_counter() - started
+        relative = (
+            path[len(str(folder.resolve())) :] if path.startswith(str(folder.resolve())) else path
+        )
+        rows.append(
+            {
+                "file": relative,
+                "duration": f"{duration:.6f}",
+                "dag_num": len(found),
+                "task_num": sum(len(d.task_dict) for d in found.values()),  # type: ignore[attr-defined]
+                "dags": ", ".join(sorted(found)) if error is None else error,
+            }
+        )
+    rows.sort(key=lambda row: float(row["duration"]), reverse=True)
+    emit(rows, ["file", "duration", "dag_num", "task_num", "dags"], output)
+
+
+@dags.command("backfill")
+@click.argument("dag_id")
+@click.option("-s", "--start-date", required=True, help="Override start_date YYYY-MM-DD.")
+@click.option("-e", "--end-date", required=True, help="Override end_date YYYY-MM-DD.")
+@click.option(
+    "-c",
+    "--conf",
+    default=None,
+    help="JSON string that gets pickled into the DagRun's conf attribute.",
+)
+@click.option(
+    "--reset-dagruns",
+    is_flag=True,
+    help="If set, the backfill clears existing runs in the range and runs them anew.",
+)
+@click.option(
+    "--rerun-failed-tasks",
+    is_flag=True,
+    help="If set, the backfill reruns the failed tasks of existing runs in the range.",
+)
+@click.option(
+    "-n", "--dry-run", is_flag=True, help="Perform a dry run: list the runs, change nothing."
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not prompt to confirm reset. Use with care!")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Wait, showing progress, until the scheduler has finished every run.",
+)
+def backfill(
+    dag_id: str,
+    start_date: str,
+    end_date: str,
+    conf: str | None,
+    reset_dagruns: bool,
+    rerun_failed_tasks: bool,
+    dry_run: bool,
+    yes: bool,
+    wait: bool,
+) -> None:
+    """Create a run of every schedule interval in a date range, for the scheduler to run.
+
+    Runs that already exist are left alone, unless --reset-dagruns (cleared whole) or
+    --rerun-failed-tasks (their failed tasks cleared) is given."""
+    from aerovane.db.engine import create_session
+    from aerovane.scheduler.wakeup import notify_schedulers
+    from aerovane.services.backfill import Action
+    from aerovane.services.backfill import backfill as plan_backfill
+
+    if reset_dagruns and rerun_failed_tasks:
+        raise click.ClickException(
+            "--reset-dagruns and --rerun-failed-tasks cannot be used together"
+        )
+    conf_obj = parse_conf(conf)
+    start = _required_date(start_date, "--start-date")
+    end = _required_date(end_date, "--end-date")
+    if reset_dagruns and not dry_run and not yes:
+        click.confirm(
+            "You are about to delete these task instances and reset their runs. Are you sure?",
+            abort=True,
+        )
+    with create_session(readonly=dry_run) as session:
+        steps = plan_backfill(
+            dag_id,
+            start,
+            end,
+            reset_dagruns=reset_dagruns,
+            rerun_failed_tasks=rerun_failed_tasks,
+            conf=conf_obj,
+            dry_run=dry_run,
+            session=session,
+        )
+    for step in steps:
+        verb = step.action.value if not dry_run else f"would be {step.action.value}"
+        click.echo(f"{step.logical_date.isoformat()}\t{step.run_id}\t{verb}")
+    active = [s.run_id for s in steps if s.action is not Action.SKIPPED]
+    click.echo(
+        f"{len(steps)} run(s) in range, {len(active)} to run" + (" (dry run)" if dry_run else "")
+    )
+    if dry_run or not active:
+        return
+    notify_schedulers()
+    if wait:
+        _wait_for_runs(dag_id, active)
+
+
+def _wait_for_runs(dag_id: str, run_ids: list[str]) -> None:
+    from aerovane.db.engine import create_session
+    from aerovane.services.backfill import run_states
+
+    finished: dict[str, str] = {}
+    with click.progressbar(
+        length=len(run_ids), label="Backfill runs finished", file=sys.stderr
+    ) as bar:
+        while len(finished) < len(run_ids):
+            with create_session(readonly=True) as session:
+                states = run_states(dag_id, run_ids, session=session)
+            for run_id, run_state in states.items():
+                if run_state in ("success", "failed") and run_id not in finished:
+                    finished[run_id] = run_state
+                    bar.update(1)
+            if len(finished) < len(run_ids):
+                time.sleep(1.0)
+    failed = sorted(run_id for run_id, s in finished.items() if s == "failed")
+    if failed:
+        raise click.ClickException(f"{len(failed)} backfill run(s) failed: {', '.join(failed)}")
+    click.echo(f"All {len(run_ids)} backfill run(s) succeeded")
 
 
 def register(cli: click.Group) -> None:

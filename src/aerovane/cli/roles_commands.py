@@ -1,10 +1,14 @@
-"""`aerovane roles list|create|delete|add-perms|del-perms`, as `airflow roles ...`."""
+"""`aerovane roles list|create|delete|add-perms|del-perms|export|import`, as `airflow roles`."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from contextlib import AbstractContextManager
+from pathlib import Path
 
 import click
+from sqlalchemy.orm import Session
 
 from aerovane.cli.output import emit, output_option
 
@@ -122,6 +126,104 @@ def del_perms(role: tuple[str, ...], resource: tuple[str, ...], action: tuple[st
     """Revoke every ACTION on every RESOURCE from each ROLE."""
     for line in _change_permissions(role, resource, action, add=False):
         click.echo(line)
+
+
+@roles.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+@click.option(
+    "-p",
+    "--pretty",
+    is_flag=True,
+    help="Format output JSON file by sorting role names and indenting by 4 spaces.",
+)
+def export(file: str, pretty: bool) -> None:
+    """Export roles and their permissions to a JSON file.
+
+    As Airflow: the default roles are left out; each custom role is one entry per resource,
+    {"role": ..., "resource": ..., "action": "can_read,can_edit"}."""
+    from aerovane.auth.permissions import DEFAULT_ROLES
+    from aerovane.auth.roles import all_roles, role_permission_pairs
+
+    with _session(readonly=True) as session:
+        custom = [role for role in all_roles(session=session) if role.name not in DEFAULT_ROLES]
+        actions: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for role in custom:
+            pairs = role_permission_pairs(role)
+            if not pairs:
+                actions[(role.name, "")].append("")
+            for action, resource in pairs:
+                actions[(role.name, resource)].append(action)
+    data = [
+        {"role": name, "resource": resource, "action": ",".join(sorted(a for a in acts if a))}
+        for (name, resource), acts in actions.items()
+    ]
+    if pretty:
+        data.sort(key=lambda row: (row["role"], row["resource"]))
+    try:
+        Path(file).write_text(json.dumps(data, indent=4 if pretty else None))
+    except OSError as exc:
+        raise click.ClickException(f"Cannot write {file}: {exc}") from None
+    click.echo(f"{len(custom)} roles successfully exported to {file}")
+
+
+def _import_rows(file: str) -> list[dict[str, str]]:
+    try:
+        data = json.loads(Path(file).read_text())
+    except FileNotFoundError:
+        raise click.ClickException(f"File '{file}' does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(
+            f"File '{file}' is not a valid JSON file. Error: {exc}"
+        ) from None
+    if not isinstance(data, list):
+        raise click.ClickException(f"File '{file}' must hold a JSON list of roles")
+    rows = []
+    for item in data:
+        if isinstance(item, str):  # the older export: role names only
+            item = {"role": item, "resource": "", "action": ""}
+        if not (isinstance(item, dict) and isinstance(item.get("role"), str) and item["role"]):
+            raise click.ClickException(f"File '{file}' has an entry without a role name: {item!r}")
+        rows.append(
+            {
+                "role": item["role"],
+                "resource": str(item.get("resource") or ""),
+                "action": str(item.get("action") or ""),
+            }
+        )
+    return rows
+
+
+@roles.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+def import_(file: str) -> None:
+    """Import roles (and their permissions) from a JSON file made by `roles export`."""
+    from aerovane.auth.roles import (
+        check_permissions_exist,
+        create_role,
+        find_role,
+        grant_permissions,
+    )
+
+    rows = _import_rows(file)
+    with _session() as session:
+        perms: dict[str, list[tuple[str, str]]] = {row["role"]: [] for row in rows}
+        for row in rows:
+            if row["resource"]:
+                perms[row["role"]] += [
+                    (a.strip(), row["resource"]) for a in row["action"].split(",") if a.strip()
+                ]
+        check_permissions_exist([p for ps in perms.values() for p in ps], session=session)
+        with click.progressbar(perms.items(), label="Importing roles") as items:
+            for name, granted in items:
+                role = find_role(name, session=session) or create_role(name, session=session)
+                grant_permissions(role, granted, session=session)
+    click.echo(f"roles {sorted(perms)} successfully imported")
+
+
+def _session(readonly: bool = False) -> AbstractContextManager[Session]:
+    from aerovane.db.engine import create_session
+
+    return create_session(readonly=readonly)
 
 
 def register(cli: click.Group) -> None:

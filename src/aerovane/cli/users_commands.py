@@ -97,6 +97,37 @@ def delete(username: str | None, email: str | None) -> None:
     click.echo(f"User {name} deleted")
 
 
+@users.command("reset-password")
+@_username_option
+@_email_option
+@click.option(
+    "-p", "--password", default=None, help="Password of the user (prompted for if not given)."
+)
+@click.option(
+    "--use-random-password",
+    is_flag=True,
+    help="Do not prompt for password. Use random string instead.",
+)
+def reset_password(
+    username: str | None, email: str | None, password: str | None, use_random_password: bool
+) -> None:
+    """Reset a user's password (named by username or email)."""
+    from aerovane.auth.users import find_user_by_name_or_email, random_password, update_user
+    from aerovane.db.engine import create_session
+
+    if password and use_random_password:
+        raise click.UsageError("give at most one of --password and --use-random-password")
+    if use_random_password:
+        password = random_password()
+    with create_session() as session:
+        user = find_user_by_name_or_email(username=username, email=email, session=session)
+        if password is None:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        update_user(user, {"password": password}, session=session)
+        name = user.username
+    click.echo(f"{name} password reset successfully")
+
+
 @users.command("add-role")
 @_username_option
 @_email_option

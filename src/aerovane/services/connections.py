@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -113,6 +113,55 @@ def update_connection(
 def delete_connection(conn_id: str, *, session: Session) -> None:
     session.delete(get_connection(conn_id, session=session))
     session.flush()
+
+
+def parse_uri(uri: str) -> dict[str, Any]:
+    """Connection fields from an Airflow connection URI (`type://login:pass@host:port/schema?x=1`,
+    `http://https://host` for a host with its own scheme, `?__extra__=<json>` for nested extras).
+    """
+    if uri.count("://") > 2 or "://" not in uri:
+        raise BadRequest(f"The URI provided is invalid: {uri}")
+    parts = urlsplit(uri)
+    conn_type = parts.scheme.replace("-", "_")
+    if not conn_type:
+        raise BadRequest(f"The URI provided is invalid: {uri}")
+    protocol = None
+    if uri.count("://") == 2:
+        protocol, rest = uri.split("://", 1)[1].split("://", 1)
+        parts = urlsplit(f"{conn_type}://{rest}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise BadRequest(f"The URI provided has an invalid port: {uri}") from None
+    host = unquote(parts.hostname or "")
+    if protocol:
+        host = f"{protocol}://{host}"
+    values: dict[str, Any] = {
+        "conn_type": conn_type,
+        "host": host or None,
+        "schema": unquote(parts.path[1:]) or None,
+        "login": unquote(parts.username) if parts.username is not None else None,
+        "password": unquote(parts.password) if parts.password is not None else None,
+        "port": port,
+        "extra": None,
+    }
+    if parts.query:
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        values["extra"] = query["__extra__"] if "__extra__" in query else json.dumps(query)
+    return values
+
+
+def list_connections(*, session: Session) -> list[models.Connection]:
+    """Every connection, by id (the CLI's `connections list/export`)."""
+    return list(session.scalars(select(models.Connection).order_by(models.Connection.conn_id)))
+
+
+def revealed(row: Any) -> tuple[str | None, str | None]:
+    """(password, extra) decrypted: only for what Airflow's CLI prints (get, list, export)."""
+    return (
+        _decrypted(row.password, row.is_encrypted, f"password of connection {row.conn_id!r}"),
+        _decrypted(row.extra, row.is_extra_encrypted, f"extra of connection {row.conn_id!r}"),
+    )
 
 
 def _decrypted(stored: str | None, encrypted: bool, what: str) -> str | None:

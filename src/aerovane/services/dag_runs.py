@@ -410,6 +410,39 @@ def task_instance_rows(dag: SerializedDAG, dag_id: str, run_id: str) -> list[dic
     return rows
 
 
+def list_dag_runs(
+    dag_id: str,
+    *,
+    state: str | None = None,
+    no_backfill: bool = False,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    limit: int = 500,
+    session: Session,
+) -> list[models.DagRun]:
+    """One DAG's runs, newest logical date first (the CLI's `dags list-runs`), bounded."""
+    query = select(models.DagRun).where(models.DagRun.dag_id == dag_id)
+    if state:
+        query = query.where(models.DagRun.state == state)
+    if no_backfill:
+        query = query.where(models.DagRun.run_type != DagRunType.BACKFILL.value)
+    if start is not None:
+        query = query.where(models.DagRun.logical_date >= start)
+    if end is not None:
+        query = query.where(models.DagRun.logical_date <= end)
+    return list(session.scalars(query.order_by(models.DagRun.logical_date.desc()).limit(limit)))
+
+
+def find_run_by_logical_date(
+    dag_id: str, logical_date: dt.datetime, *, session: Session
+) -> models.DagRun | None:
+    return session.scalar(
+        select(models.DagRun).where(
+            models.DagRun.dag_id == dag_id, models.DagRun.logical_date == logical_date
+        )
+    )
+
+
 def get_dag_run(dag_id: str, run_id: str, *, session: Session) -> models.DagRun:
     run = session.scalar(
         select(models.DagRun).where(models.DagRun.dag_id == dag_id, models.DagRun.run_id == run_id)

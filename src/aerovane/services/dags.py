@@ -88,6 +88,12 @@ def delete_dag(dag_id: str, *, keep_records_in_log: bool = True, session: Sessio
     return count
 
 
+def active_dag_ids(*, session: Session) -> list[str]:
+    """Ids of the DAGs whose files still define them, sorted."""
+    query = select(models.DagModel.dag_id).where(models.DagModel.is_active)
+    return list(session.scalars(query.order_by(models.DagModel.dag_id)))
+
+
 def get_dag_with_model(dag_id: str, *, session: Session) -> tuple[models.DagModel, SerializedDAG]:
     """The DAG's row and its parsed (serialized) form; NotFound unless both exist."""
     dag_model = session.get(models.DagModel, dag_id)

@@ -47,6 +47,12 @@ def import_error_query(readable: Collection[str] | None) -> Select[Any]:
     return query
 
 
+def list_import_errors(*, session: Session) -> list[Any]:
+    """Every import error, by file (the CLI's `dags list-import-errors`)."""
+    query = import_error_query(None).order_by(models.ImportErrorModel.filename)
+    return list(session.execute(query))
+
+
 def dags_by_file(filenames: Iterable[str], *, session: Session) -> dict[str, set[str]]:
     names = sorted(set(filenames))
     found: dict[str, set[str]] = defaultdict(set)

@@ -101,6 +101,11 @@ def get_pool(name: str, *, session: Session) -> models.Pool:
     return row
 
 
+def list_pools(*, session: Session) -> list[models.Pool]:
+    """Every pool, by name (the CLI's `pools list/export`)."""
+    return list(session.scalars(select(models.Pool).order_by(models.Pool.pool)))
+
+
 def _apply(row: models.Pool, values: Mapping[str, Any]) -> None:
     for field, value in values.items():
         if field == "name":

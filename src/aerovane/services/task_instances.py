@@ -596,6 +596,12 @@ def find_run(
     return session.scalar(query)
 
 
+def run_task_instances(dag_id: str, run_id: str, *, session: Session) -> list[models.TaskInstance]:
+    """Every task instance of one run, by task id and map index."""
+    query = select(TI).where(TI.dag_id == dag_id, TI.run_id == run_id)
+    return list(session.scalars(query.order_by(TI.task_id, TI.map_index)))
+
+
 def _run_ids_between(
     dag_id: str, run: models.DagRun, *, future: bool, past: bool, session: Session
 ) -> list[str]:

@@ -38,6 +38,18 @@ def get_variable(key: str, *, session: Session) -> models.Variable:
     return row
 
 
+def list_variables(*, session: Session) -> list[models.Variable]:
+    """Every variable, by key (the CLI's `variables list/export`; the API pages its own)."""
+    return list(session.scalars(select(models.Variable).order_by(models.Variable.key)))
+
+
+def stored_value(row: Any) -> str | None:
+    """The decrypted value, unmasked: for an operator at the CLI, as Airflow's `Variable.get`."""
+    if row.val is None:
+        return None
+    return decrypt(row.val, row.is_encrypted)
+
+
 def _store(row: models.Variable, value: str) -> None:
     row.val, row.is_encrypted = encrypt(value)
 
