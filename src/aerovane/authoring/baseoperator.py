@@ -28,6 +28,8 @@ from aerovane.authoring.xcom_arg import XCOM_RETURN_KEY, XComArg, iter_xcom_args
 if TYPE_CHECKING:
     import jinja2
 
+    from aerovane.authoring.mapping import OperatorPartial
+
 __all__ = ["BaseOperator", "chain", "cross_downstream"]
 
 Callback = Callable[..., Any] | list[Callable[..., Any]]
@@ -82,6 +84,8 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
     _is_setup: bool = False
     _is_teardown: bool = False
     _on_failure_fail_dagrun: bool = False
+    #: Set by `.partial(...).expand(...)`: what the task maps over (see `authoring/mapping.py`).
+    expand_input: dict[str, Any] | None = None
 
     def __init__(
         self,
@@ -225,6 +229,17 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
         self._log: logging.Logger | None = None
         if dag is not None:
             self.dag = dag
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> OperatorPartial:
+        """`Op.partial(task_id=..., **fixed).expand(arg=[...])`: one task instance per value."""
+        from aerovane.authoring.mapping import OperatorPartial
+
+        return OperatorPartial(cls, kwargs)
+
+    @property
+    def is_mapped(self) -> bool:
+        return self.expand_input is not None
 
     def _post_init(self) -> None:
         """Runs after the outermost `__init__`: XComArgs in templated fields become edges."""

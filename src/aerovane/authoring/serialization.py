@@ -135,6 +135,8 @@ def _serialize_task(task: BaseOperator, weight: int) -> dict[str, Any]:
         data["is_teardown"] = True
     if task.on_failure_fail_dagrun:
         data["on_failure_fail_dagrun"] = True
+    if task.expand_input is not None:
+        data["expand_input"] = _json_safe(task.expand_input)
     return data
 
 
@@ -244,10 +246,16 @@ class SerializedTask:
     is_setup: bool = False
     is_teardown: bool = False
     on_failure_fail_dagrun: bool = False
+    #: What a mapped task maps over (`authoring/mapping.py`); None for an ordinary task.
+    expand_input: dict[str, Any] | None = None
 
     @property
     def task_type(self) -> str:
         return self.operator_name
+
+    @property
+    def is_mapped(self) -> bool:
+        return self.expand_input is not None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SerializedTask:
@@ -296,6 +304,7 @@ class SerializedTask:
             is_setup=data.get("is_setup", False),
             is_teardown=data.get("is_teardown", False),
             on_failure_fail_dagrun=data.get("on_failure_fail_dagrun", False),
+            expand_input=data.get("expand_input"),
         )
 
 

@@ -91,7 +91,10 @@ class XComArg(Resolvable, DependencyMixin):
         return f"{{{{ task_instance.xcom_pull(task_ids={task_id!r}, key={key!r}) }}}}"
 
     def resolve(self, context: Mapping[str, Any]) -> Any:
-        return context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key)
+        value = context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key)
+        if value is None and self.operator.is_mapped:
+            return []  # a mapped task that expanded to nothing (or pushed nothing) reduces to []
+        return value
 
 
 def iter_xcom_args(value: Any, _seen: set[int] | None = None) -> Iterator[XComArg]:

@@ -1,0 +1,206 @@
+"""Dynamic task mapping end to end through the real scheduler and executor: expansion over
+literals and XComs, per-index kwargs, XComs and logs, reduce, zero length and max_map_length."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.engine.conftest import Engine
+
+DAG_FILES = {
+    "mapping.py": """
+        import pendulum
+        from airflow import DAG
+        from airflow.decorators import task
+        from airflow.operators.bash import BashOperator
+
+        with DAG("mapping", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+            @task
+            def numbers():
+                return [1, 2, 3]
+
+            @task
+            def add(x, y):
+                print(f"adding {x} and {y}")
+                return x + y
+
+            @task
+            def total(values):
+                return sum(values)
+
+            added = add.partial(y=10).expand(x=numbers())
+            total(added)
+            echo = BashOperator.partial(task_id="echo", do_xcom_push=True).expand(
+                bash_command=["echo one", "echo two"]
+            )
+            added >> echo
+
+            @task
+            def pairs():
+                return [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
+
+            @task
+            def join(a, b):
+                return f"{b}{a}"
+
+            join.expand_kwargs(pairs())
+            BashOperator.partial(task_id="kw").expand_kwargs(
+                [{"bash_command": "echo $V", "env": {"V": "first"}}, {"bash_command": "echo lit"}]
+            )
+
+            @task
+            def cross(letter, digit):
+                return f"{letter}{digit}"
+
+            cross.expand(letter=["a", "b"], digit=[1, 2])
+    """,
+    "mapping_empty.py": """
+        import pendulum
+        from airflow import DAG
+        from airflow.decorators import task
+
+        with DAG("mapping_empty", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+            @task
+            def nothing():
+                return []
+
+            @task
+            def each(x):
+                return x
+
+            @task(trigger_rule="all_done")
+            def after(values):
+                return list(values)
+
+            after(each.expand(x=nothing()))
+    """,
+    "mapping_too_long.py": """
+        import pendulum
+        from airflow import DAG
+        from airflow.decorators import task
+
+        with DAG("mapping_too_long", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+            @task
+            def many():
+                return list(range(6))
+
+            @task
+            def each(x):
+                return x
+
+            each.expand(x=many())
+    """,
+    "mapping_not_a_list.py": """
+        import pendulum
+        from airflow import DAG
+        from airflow.decorators import task
+
+        with DAG("mapping_not_a_list", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+            @task
+            def scalar():
+                return 7
+
+            @task
+            def each(x):
+                return x
+
+            each.expand(x=scalar())
+    """,
+}
+
+
+@pytest.fixture(scope="module")
+def engine_env() -> dict[str, str]:
+    return {"AEROVANE__CORE__MAX_MAP_LENGTH": "5"}
+
+
+def _instances(dag_id: str, run_id: str) -> dict[tuple[str, int], tuple[str | None, object]]:
+    """(task_id, map_index) → (state, return value)."""
+    import json
+
+    from sqlalchemy import select
+
+    from aerovane.db import models
+    from aerovane.db.engine import create_session
+
+    TI, XCom = models.TaskInstance, models.XCom
+    with create_session(readonly=True) as session:
+        states = {
+            (ti.task_id, ti.map_index): ti.state
+            for ti in session.scalars(select(TI).where(TI.dag_id == dag_id, TI.run_id == run_id))
+        }
+        values = {
+            (x.task_id, x.map_index): json.loads(x.value) if x.value is not None else None
+            for x in session.scalars(
+                select(XCom).where(
+                    XCom.dag_id == dag_id, XCom.run_id == run_id, XCom.key == "return_value"
+                )
+            )
+        }
+    return {k: (state, values.get(k)) for k, state in states.items()}
+
+
+def _log(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+    from aerovane.services.task_logs import log_path
+
+    path = log_path(dag_id, run_id, task_id, 1, map_index)
+    return path.read_text() if path.exists() else ""
+
+
+def test_mapped_tasks_expand_run_per_index_and_reduce(engine: Engine) -> None:
+    engine.wait_dag("mapping")
+    run_id = engine.trigger("mapping")
+    state = engine.wait_run("mapping", run_id)
+    got = _instances("mapping", run_id)
+    assert state == "success", {k: v for k, v in got.items() if v[0] != "success"}
+
+    assert {k: v for k, v in got.items() if k[0] == "add"} == {
+        ("add", 0): ("success", 11),
+        ("add", 1): ("success", 12),
+        ("add", 2): ("success", 13),
+    }
+    assert got[("total", -1)] == ("success", 36)
+    assert got[("echo", 0)] == ("success", "one")
+    assert got[("echo", 1)] == ("success", "two")
+    assert got[("join", 0)] == ("success", "x1")
+    assert got[("join", 1)] == ("success", "y2")
+    assert got[("kw", 0)] == ("success", "first")
+    assert got[("kw", 1)] == ("success", "lit")
+    # Several mapped arguments: their cross product, the last varying fastest.
+    assert [got[("cross", i)][1] for i in range(4)] == ["a1", "a2", "b1", "b2"]
+    assert ("add", -1) not in got
+
+    # Each map index logs to its own file.
+    assert "adding 2 and 10" in _log("mapping", run_id, "add", 1)
+    assert "adding 2 and 10" not in _log("mapping", run_id, "add", 0)
+
+
+def test_zero_length_skips_the_mapped_task(engine: Engine) -> None:
+    engine.wait_dag("mapping_empty")
+    run_id = engine.trigger("mapping_empty")
+    assert engine.wait_run("mapping_empty", run_id) == "success"
+    got = _instances("mapping_empty", run_id)
+    assert got[("each", -1)] == ("skipped", None)
+    assert got[("after", -1)][0] == "success"
+
+
+def test_over_max_map_length_fails_the_task_with_the_reason(engine: Engine) -> None:
+    engine.wait_dag("mapping_too_long")
+    run_id = engine.trigger("mapping_too_long")
+    assert engine.wait_run("mapping_too_long", run_id) == "failed"
+    got = _instances("mapping_too_long", run_id)
+    assert got[("each", -1)] == ("failed", None)
+    assert "mapped length 6 exceeds [core] max_map_length (5)" in _log(
+        "mapping_too_long", run_id, "each", -1
+    )
+
+
+def test_mapping_over_a_non_list_fails_the_task(engine: Engine) -> None:
+    engine.wait_dag("mapping_not_a_list")
+    run_id = engine.trigger("mapping_not_a_list")
+    assert engine.wait_run("mapping_not_a_list", run_id) == "failed"
+    got = _instances("mapping_not_a_list", run_id)
+    assert got[("each", -1)] == ("failed", None)
+    assert "can only map over a list or a dict, got int" in _log(
+        "mapping_not_a_list", run_id, "each", -1
+    )
