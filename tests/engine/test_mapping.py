@@ -204,3 +204,53 @@ def test_mapping_over_a_non_list_fails_the_task(engine: Engine) -> None:
     assert "can only map over a list or a dict, got int" in _log(
         "mapping_not_a_list", run_id, "each", -1
     )
+
+
+def test_api_lists_and_serves_mapped_instances(engine: Engine) -> None:
+    import httpx
+
+    from aerovane.api.app import create_app
+    from tests.api.conftest import add_user, run_server
+
+    engine.wait_dag("mapping")
+    run_id = engine.trigger("mapping")
+    assert engine.wait_run("mapping", run_id) == "success"
+    empty_run = engine.trigger("mapping_empty")
+    assert engine.wait_run("mapping_empty", empty_run) == "success"
+    admin = add_user("mapping-admin", ["Admin"]).auth
+
+    with run_server(create_app()) as url, httpx.Client(base_url=url + "/api/v1", auth=admin) as c:
+        tis = f"/dags/mapping/dagRuns/{run_id}/taskInstances"
+        listed = c.get(tis, params={"limit": 100}).json()["task_instances"]
+        assert sorted(t["map_index"] for t in listed if t["task_id"] == "add") == [0, 1, 2]
+        assert [t["map_index"] for t in listed if t["task_id"] == "total"] == [-1]
+
+        mapped = c.get(f"{tis}/add/listMapped").json()
+        assert mapped["total_entries"] == 3
+        assert [t["map_index"] for t in mapped["task_instances"]] == [0, 1, 2]
+        assert {t["state"] for t in mapped["task_instances"]} == {"success"}
+
+        one = c.get(f"{tis}/add/1")
+        assert one.status_code == 200
+        assert (one.json()["map_index"], one.json()["state"]) == (1, "success")
+        assert c.get(f"{tis}/add/7").status_code == 404
+
+        log = c.get(f"{tis}/add/logs/1", params={"map_index": 1, "full_content": True})
+        assert log.status_code == 200
+        assert "adding 2 and 10" in log.text
+
+        xcom = c.get(f"{tis}/add/xcomEntries/return_value", params={"map_index": 2})
+        assert xcom.status_code == 200
+        assert xcom.json()["value"] in (13, "13")
+
+        not_mapped = c.get(f"{tis}/total/listMapped")
+        assert not_mapped.status_code == 404
+        assert not_mapped.json()["title"] == "Task id total is not mapped"
+        # A mapped task that expanded to nothing is still mapped: an empty list, not a 404.
+        nothing = c.get(f"/dags/mapping_empty/dagRuns/{empty_run}/taskInstances/each/listMapped")
+        assert nothing.status_code == 200
+        assert nothing.json()["total_entries"] == 0
+
+        tasks = {t["task_id"]: t for t in c.get("/dags/mapping/tasks").json()["tasks"]}
+        assert tasks["add"]["is_mapped"] is True
+        assert tasks["numbers"]["is_mapped"] is False
