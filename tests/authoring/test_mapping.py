@@ -141,3 +141,46 @@ def test_expand_kwargs_names_a_taskflow_argument_or_an_operator_attribute() -> N
     kw = dag.get_task("kw")
     with pytest.raises(AerovaneException, match="has no argument 'nope' to map"):
         unmap(kw, element_kwargs(kw.expand_input, _no_pull, 0))
+
+
+def test_map_and_zip_keep_functions_out_of_the_serialized_spec() -> None:
+    with DAG("m", schedule=None, start_date=START) as dag:
+
+        @task
+        def numbers() -> list[int]:
+            return [1, 2, 3]
+
+        @task
+        def letters() -> list[str]:
+            return ["a", "b"]
+
+        @task
+        def show(v: object) -> object:
+            return v
+
+        nums, chars = numbers(), letters()
+        show.override(task_id="m")(v=1)  # an unmapped task among mapped ones
+        show.override(task_id="doubled").expand(v=nums.map(lambda n: n * 2).map(str))
+        show.override(task_id="zipped").expand(v=nums.zip(chars, fillvalue=None))
+
+    serialized = SerializedDAG.from_dict(serialize_dag(dag))
+    assert serialized.get_task("zipped").upstream_task_ids == {"numbers", "letters"}
+    doubled = serialized.get_task("doubled").expand_input
+    assert doubled["args"]["v"] == {
+        "map": {"xcom": {"task_id": "numbers", "key": "return_value"}},
+        "fn": 0,
+    }
+    values = {"numbers": [1, 2, 3], "letters": ["a", "b"]}
+
+    def pull(task_id: str, key: str) -> object:
+        return values[task_id]
+
+    # The scheduler needs only lengths; the task process has the functions.
+    assert expanded_length(doubled, pull) == 3
+    op = dag.get_task("doubled")
+    assert element_kwargs(op.expand_input, pull, 2, op.expand_callables) == {"v": "6"}
+    with pytest.raises(AerovaneException, match="only run in the task process"):
+        element_kwargs(doubled, pull, 0)
+    zipped = dag.get_task("zipped").expand_input
+    assert expanded_length(zipped, pull) == 3
+    assert element_kwargs(zipped, pull, 2) == {"v": (3, None)}

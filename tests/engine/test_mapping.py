@@ -28,8 +28,23 @@ DAG_FILES = {
             def total(values):
                 return sum(values)
 
-            added = add.partial(y=10).expand(x=numbers())
+            nums = numbers()
+            added = add.partial(y=10).expand(x=nums)
             total(added)
+
+            @task
+            def letters():
+                return ["a", "b"]
+
+            @task
+            def show(v):
+                return v
+
+            chars = letters()
+            show.override(task_id="upper").expand(v=chars.map(lambda s: s.upper()))
+            show.override(task_id="zipped").expand(v=nums.zip(chars))
+            show.override(task_id="zipped_long").expand(v=nums.zip(chars, fillvalue="-"))
+            total.override(task_id="doubled_total")(nums.map(lambda n: n * 2))
             echo = BashOperator.partial(task_id="echo", do_xcom_push=True).expand(
                 bash_command=["echo one", "echo two"]
             )
@@ -169,6 +184,13 @@ def test_mapped_tasks_expand_run_per_index_and_reduce(engine: Engine) -> None:
     # Several mapped arguments: their cross product, the last varying fastest.
     assert [got[("cross", i)][1] for i in range(4)] == ["a1", "a2", "b1", "b2"]
     assert ("add", -1) not in got
+
+    # .map() runs in each consuming task; .zip() stops at the shortest unless given a fillvalue.
+    assert [got[("upper", i)][1] for i in range(2)] == ["A", "B"]
+    assert [got[("zipped", i)][1] for i in range(2)] == [[1, "a"], [2, "b"]]
+    assert ("zipped", 2) not in got
+    assert [got[("zipped_long", i)][1] for i in range(3)] == [[1, "a"], [2, "b"], [3, "-"]]
+    assert got[("doubled_total", -1)] == ("success", 12)
 
     # Each map index logs to its own file.
     assert "adding 2 and 10" in _log("mapping", run_id, "add", 1)

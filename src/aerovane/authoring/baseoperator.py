@@ -86,6 +86,8 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
     _on_failure_fail_dagrun: bool = False
     #: Set by `.partial(...).expand(...)`: what the task maps over (see `authoring/mapping.py`).
     expand_input: dict[str, Any] | None = None
+    #: The `.map()` functions the expand input refers to by index (never serialized).
+    expand_callables: Sequence[Callable[[Any], Any]] = ()
 
     def __init__(
         self,

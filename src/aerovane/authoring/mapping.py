@@ -14,8 +14,9 @@ import copy
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from aerovane.authoring._sentinel import NOTSET
 from aerovane.authoring.exceptions import AerovaneException
-from aerovane.authoring.xcom_arg import XComArg
+from aerovane.authoring.xcom_arg import MapXComArg, XComArg, ZipXComArg, iter_xcom_args
 
 if TYPE_CHECKING:
     from aerovane.authoring.baseoperator import BaseOperator
@@ -53,34 +54,90 @@ class MappedArgument:
         return self
 
 
-def _source(value: Any, what: str) -> dict[str, Any]:
-    if isinstance(value, XComArg):
-        return {"xcom": {"task_id": value.operator.task_id, "key": value.key}}
-    if isinstance(value, (list, tuple, dict)):
-        return {"literal": value}
-    raise UnmappableValue(f"{what}: can only map over a list, a dict or an XComArg, got {value!r}")
+class _Spec:
+    """Builds an expand spec; `.map()` functions are kept aside (they cannot be serialized: the
+    scheduler only needs lengths, the task process has the functions)."""
+
+    def __init__(self) -> None:
+        self.callables: list[Callable[[Any], Any]] = []
+
+    def source(self, value: Any, what: str) -> dict[str, Any]:
+        if isinstance(value, MapXComArg):
+            self.callables.append(value.apply)
+            return {"map": self.source(value.arg, what), "fn": len(self.callables) - 1}
+        if isinstance(value, ZipXComArg):
+            zipped: dict[str, Any] = {"zip": [self.source(a, what) for a in value.args]}
+            if value.fillvalue is not NOTSET:
+                zipped["fillvalue"] = value.fillvalue
+            return zipped
+        if isinstance(value, XComArg):
+            return {"xcom": {"task_id": value.operator.task_id, "key": value.key}}
+        if isinstance(value, (list, tuple, dict)):
+            return {"literal": value}
+        raise UnmappableValue(
+            f"{what}: can only map over a list, a dict or an XComArg, got {value!r}"
+        )
 
 
-def expand_spec(mapped: Mapping[str, Any] | None, kwargs_source: Any = None) -> dict[str, Any]:
-    """The spec of `.expand(**mapped)` (`kind` "dict") or `.expand_kwargs(kwargs_source)`."""
+def expand_spec(
+    mapped: Mapping[str, Any] | None, kwargs_source: Any = None
+) -> tuple[dict[str, Any], list[Callable[[Any], Any]]]:
+    """The spec of `.expand(**mapped)` (`kind` "dict") or `.expand_kwargs(kwargs_source)`,
+    and the `.map()` functions it refers to by index."""
+    builder = _Spec()
     if mapped is not None:
-        return {
-            "kind": "dict",
-            "args": {name: _source(value, f"expand({name}=...)") for name, value in mapped.items()},
+        args = {
+            name: builder.source(value, f"expand({name}=...)") for name, value in mapped.items()
         }
-    source = _source(kwargs_source, "expand_kwargs(...)")
+        return {"kind": "dict", "args": args}, builder.callables
+    source = builder.source(kwargs_source, "expand_kwargs(...)")
     if "literal" in source and not isinstance(source["literal"], (list, tuple)):
         raise UnmappableValue("expand_kwargs(...) needs a list of dicts or an XComArg")
-    return {"kind": "list", "value": source}
+    return {"kind": "list", "value": source}, builder.callables
 
 
-def upstream_args(spec: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The upstream XComs (task_id, key) the spec reads."""
-    sources = spec["args"].values() if spec["kind"] == "dict" else [spec["value"]]
-    return [s["xcom"] for s in sources if "xcom" in s]
+class _Items(Sequence[Any]):
+    """A lazily transformed or zipped sequence: only the items asked for are computed."""
+
+    def __init__(self, length: int, item: Callable[[int], Any]) -> None:
+        self._length = length
+        self._item = item
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self._item(i) for i in range(*index.indices(self._length))]
+        if not 0 <= index < self._length:
+            raise IndexError(index)
+        return self._item(index)
 
 
-def _resolve(source: Mapping[str, Any], pull: Pull, what: str) -> Sequence[Any]:
+def _resolve(
+    source: Mapping[str, Any],
+    pull: Pull,
+    what: str,
+    callables: Sequence[Callable[[Any], Any]] | None,
+) -> Sequence[Any]:
+    if "map" in source:
+        base = _resolve(source["map"], pull, what, callables)
+
+        def mapped(i: int) -> Any:
+            if callables is None:
+                raise AerovaneException("map() functions only run in the task process")
+            return callables[source["fn"]](base[i])
+
+        return _Items(len(base), mapped)
+    if "zip" in source:
+        parts = [_resolve(s, pull, what, callables) for s in source["zip"]]
+        fill = "fillvalue" in source
+        length = (max if fill else min)(len(p) for p in parts) if parts else 0
+
+        def zipped(i: int) -> tuple[Any, ...]:
+            return tuple(p[i] if i < len(p) else source.get("fillvalue") for p in parts)
+
+        return _Items(length, zipped)
     if "literal" in source:
         value = source["literal"]
     else:
@@ -95,10 +152,14 @@ def _resolve(source: Mapping[str, Any], pull: Pull, what: str) -> Sequence[Any]:
     )
 
 
-def _lengths(spec: Mapping[str, Any], pull: Pull) -> dict[str, Sequence[Any]]:
+def _lengths(
+    spec: Mapping[str, Any],
+    pull: Pull,
+    callables: Sequence[Callable[[Any], Any]] | None = None,
+) -> dict[str, Sequence[Any]]:
     if spec["kind"] == "dict":
-        return {name: _resolve(s, pull, name) for name, s in spec["args"].items()}
-    return {"": _resolve(spec["value"], pull, "expand_kwargs")}
+        return {name: _resolve(s, pull, name, callables) for name, s in spec["args"].items()}
+    return {"": _resolve(spec["value"], pull, "expand_kwargs", callables)}
 
 
 def expanded_length(spec: Mapping[str, Any], pull: Pull) -> int:
@@ -109,10 +170,15 @@ def expanded_length(spec: Mapping[str, Any], pull: Pull) -> int:
     return total
 
 
-def element_kwargs(spec: Mapping[str, Any], pull: Pull, map_index: int) -> dict[str, Any]:
+def element_kwargs(
+    spec: Mapping[str, Any],
+    pull: Pull,
+    map_index: int,
+    callables: Sequence[Callable[[Any], Any]] | None = None,
+) -> dict[str, Any]:
     """The arguments of one map index; with several mapped arguments, the last varies fastest
-    (Airflow's cross product order)."""
-    resolved = _lengths(spec, pull)
+    (Airflow's cross product order). `callables`: the operator's `.map()` functions."""
+    resolved = _lengths(spec, pull, callables)
     if spec["kind"] == "list":
         element = resolved[""][map_index]
         if not isinstance(element, Mapping):
@@ -177,12 +243,15 @@ def _check_no_overlap(partial: Mapping[str, Any], mapped: Mapping[str, Any]) -> 
         raise TypeError("expand() needs at least one argument to map over")
 
 
-def attach(operator: BaseOperator, spec: dict[str, Any], sources: Sequence[Any]) -> BaseOperator:
+def attach(
+    operator: BaseOperator,
+    spec: tuple[dict[str, Any], list[Callable[[Any], Any]]],
+    sources: Sequence[Any],
+) -> BaseOperator:
     """Make `operator` mapped by `spec`: each XComArg among `sources` becomes an upstream."""
-    operator.expand_input = spec
-    for source in sources:
-        if isinstance(source, XComArg):
-            operator.set_upstream(source.operator)
+    operator.expand_input, operator.expand_callables = spec
+    for arg in iter_xcom_args(list(sources)):
+        operator.set_upstream(arg.operator)
     return operator
 
 

@@ -383,7 +383,8 @@ def _unmapped(task: Any, ti: Any) -> Any:
     def pull(task_id: str, key: str) -> Any:
         return ti.xcom_pull(task_ids=task_id, key=key)
 
-    return unmap(task, element_kwargs(task.expand_input, pull, ti.map_index))
+    values = element_kwargs(task.expand_input, pull, ti.map_index, task.expand_callables)
+    return unmap(task, values)
 
 
 def execute_attempt(
