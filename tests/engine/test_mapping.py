@@ -89,6 +89,26 @@ DAG_FILES = {
 
             after(each.expand(x=nothing()))
     """,
+    "mapping_fail.py": """
+        import pendulum
+        from airflow import DAG
+        from airflow.decorators import task
+
+        with DAG("mapping_fail", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+            @task(retries=1, retry_delay=0)
+            def flaky(x, ti=None):
+                if x == 2 and ti.try_number == 1:
+                    raise ValueError("first try of 2 fails")
+                if x == 3:
+                    raise ValueError("3 always fails")
+                return x
+
+            @task
+            def after(values):
+                return values
+
+            after(flaky.expand(x=[1, 2, 3]))
+    """,
     "mapping_too_long.py": """
         import pendulum
         from airflow import DAG
@@ -195,6 +215,19 @@ def test_mapped_tasks_expand_run_per_index_and_reduce(engine: Engine) -> None:
     # Each map index logs to its own file.
     assert "adding 2 and 10" in _log("mapping", run_id, "add", 1)
     assert "adding 2 and 10" not in _log("mapping", run_id, "add", 0)
+
+
+def test_each_map_index_retries_and_fails_on_its_own(engine: Engine) -> None:
+    engine.wait_dag("mapping_fail")
+    run_id = engine.trigger("mapping_fail")
+    assert engine.wait_run("mapping_fail", run_id) == "failed"
+    got = _instances("mapping_fail", run_id)
+    assert got[("flaky", 0)] == ("success", 1)
+    assert got[("flaky", 1)] == ("success", 2)
+    assert got[("flaky", 2)][0] == "failed"
+    assert got[("after", -1)][0] == "upstream_failed"
+    assert "first try of 2 fails" in _log("mapping_fail", run_id, "flaky", 1)
+    assert "3 always fails" in _log("mapping_fail", run_id, "flaky", 2)
 
 
 def test_zero_length_skips_the_mapped_task(engine: Engine) -> None:
