@@ -245,9 +245,23 @@ def test_over_max_map_length_fails_the_task_with_the_reason(engine: Engine) -> N
     assert engine.wait_run("mapping_too_long", run_id) == "failed"
     got = _instances("mapping_too_long", run_id)
     assert got[("each", -1)] == ("failed", None)
-    assert "mapped length 6 exceeds [core] max_map_length (5)" in _log(
-        "mapping_too_long", run_id, "each", -1
-    )
+    reason = "mapped length 6 exceeds [core] max_map_length (5)"
+    assert reason in _log("mapping_too_long", run_id, "each", -1)
+    # The reason is where an API client looks: the instance's log of its one try.
+    import httpx
+
+    from aerovane.api.app import create_app
+    from tests.api.conftest import add_user, run_server
+
+    admin = add_user("too-long-admin", ["Admin"]).auth
+    with run_server(create_app()) as url, httpx.Client(base_url=url + "/api/v1", auth=admin) as c:
+        log = c.get(
+            f"/dags/mapping_too_long/dagRuns/{run_id}/taskInstances/each/logs/1",
+            params={"full_content": True},
+            headers={"Accept": "application/json"},
+        )
+        assert log.status_code == 200, log.text
+        assert reason in log.json()["content"]
 
 
 def test_mapping_over_a_non_list_fails_the_task(engine: Engine) -> None:

@@ -67,10 +67,13 @@ def expand(run: models.DagRun, task: SerializedTask, *, session: Session) -> tup
     now = utcnow()
     if reason is not None or length == 0:
         state = TaskState.FAILED.value if reason else TaskState.SKIPPED.value
+        values: dict[str, Any] = {"state": state, "start_date": now, "end_date": now}
+        if reason is not None:
+            values["try_number"] = 1  # the failed expansion is its one try, with a log
         session.execute(
             update(TI)
             .where(*where, TI.map_index == -1, TI.state.is_(None))
-            .values(state=state, start_date=now, end_date=now, duration=0.0)
+            .values(duration=0.0, **values)
         )
         if reason is not None:
             log.error("run %s: task %s cannot be expanded: %s", run.run_id, task.task_id, reason)
