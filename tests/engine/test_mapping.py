@@ -12,6 +12,7 @@ DAG_FILES = {
         import pendulum
         from airflow import DAG
         from airflow.decorators import task
+        from airflow.models.xcom_arg import MapXComArg, XComArg
         from airflow.operators.bash import BashOperator
 
         with DAG("mapping", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
@@ -29,6 +30,7 @@ DAG_FILES = {
                 return sum(values)
 
             nums = numbers()
+            assert isinstance(nums, XComArg) and isinstance(nums.map(str), MapXComArg)
             added = add.partial(y=10).expand(x=nums)
             total(added)
 
@@ -45,6 +47,8 @@ DAG_FILES = {
             show.override(task_id="zipped").expand(v=nums.zip(chars))
             show.override(task_id="zipped_long").expand(v=nums.zip(chars, fillvalue="-"))
             total.override(task_id="doubled_total")(nums.map(lambda n: n * 2))
+            # A mapped task over a mapped task's results: one instance per upstream index.
+            show.override(task_id="chained").expand(v=added)
             echo = BashOperator.partial(task_id="echo", do_xcom_push=True).expand(
                 bash_command=["echo one", "echo two"]
             )
@@ -211,6 +215,7 @@ def test_mapped_tasks_expand_run_per_index_and_reduce(engine: Engine) -> None:
     assert ("zipped", 2) not in got
     assert [got[("zipped_long", i)][1] for i in range(3)] == [[1, "a"], [2, "b"], [3, "-"]]
     assert got[("doubled_total", -1)] == ("success", 12)
+    assert [got[("chained", i)][1] for i in range(3)] == [11, 12, 13]
 
     # Each map index logs to its own file.
     assert "adding 2 and 10" in _log("mapping", run_id, "add", 1)
