@@ -184,3 +184,37 @@ def test_map_and_zip_keep_functions_out_of_the_serialized_spec() -> None:
     zipped = dag.get_task("zipped").expand_input
     assert expanded_length(zipped, pull) == 3
     assert element_kwargs(zipped, pull, 2) == {"v": (3, None)}
+
+
+def test_mapped_task_group_maps_every_task_in_it() -> None:
+    from aerovane.authoring import task_group
+
+    @task
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    @task
+    def double(v: int) -> int:
+        return v * 2
+
+    @task_group
+    def per_item(x: int, y: int) -> object:
+        return double(add(x, y))
+
+    @task_group
+    def nested(x: int) -> object:
+        return add.expand(x=[1], y=[x])
+
+    with DAG("m", schedule=None, start_date=START) as dag:
+        per_item.partial(y=1).expand(x=[1, 2])
+        with pytest.raises(TypeError, match="mapped inside the mapped task group"):
+            nested.expand(x=[1])
+
+    first, second = dag.get_task("per_item.add"), dag.get_task("per_item.double")
+    assert first.is_mapped and second.is_mapped
+    assert first.expand_input is second.expand_input
+    assert expanded_length(second.expand_input, _no_pull) == 2
+    # `double` takes no group argument: the group's values only reach tasks that take them.
+    values = element_kwargs(second.expand_input, _no_pull, 1)
+    assert unmap(second, values).op_kwargs == second.op_kwargs
+    assert list(unmap(first, values).op_args) == [2, 1]

@@ -73,6 +73,30 @@ DAG_FILES = {
 
             cross.expand(letter=["a", "b"], digit=[1, 2])
     """,
+    "mapping_group.py": """
+        import pendulum
+        from airflow import DAG
+        from airflow.decorators import task, task_group
+
+        with DAG("mapping_group", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+            @task
+            def add(x, y):
+                return x + y
+
+            @task
+            def double(v):
+                return v * 2
+
+            @task
+            def collect(values):
+                return values
+
+            @task_group
+            def per_item(x, y):
+                return double(add(x, y))
+
+            collect(per_item.partial(y=100).expand(x=[1, 2, 3]))
+    """,
     "mapping_empty.py": """
         import pendulum
         from airflow import DAG
@@ -233,6 +257,18 @@ def test_each_map_index_retries_and_fails_on_its_own(engine: Engine) -> None:
     assert got[("after", -1)][0] == "upstream_failed"
     assert "first try of 2 fails" in _log("mapping_fail", run_id, "flaky", 1)
     assert "3 always fails" in _log("mapping_fail", run_id, "flaky", 2)
+
+
+def test_mapped_task_group_runs_each_index_through_the_group(engine: Engine) -> None:
+    engine.wait_dag("mapping_group")
+    run_id = engine.trigger("mapping_group")
+    state = engine.wait_run("mapping_group", run_id)
+    got = _instances("mapping_group", run_id)
+    assert state == "success", got
+    assert [got[("per_item.add", i)][1] for i in range(3)] == [101, 102, 103]
+    # Each index of `double` read its own index of `add`, not the whole list.
+    assert [got[("per_item.double", i)][1] for i in range(3)] == [202, 204, 206]
+    assert got[("collect", -1)] == ("success", [202, 204, 206])
 
 
 def test_zero_length_skips_the_mapped_task(engine: Engine) -> None:

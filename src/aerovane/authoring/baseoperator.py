@@ -88,6 +88,8 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
     expand_input: dict[str, Any] | None = None
     #: The `.map()` functions the expand input refers to by index (never serialized).
     expand_callables: Sequence[Callable[[Any], Any]] = ()
+    #: Mapped because it is in a mapped task group: its in-group inputs are per map index.
+    mapped_by_group: bool = False
 
     def __init__(
         self,

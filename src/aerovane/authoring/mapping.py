@@ -20,6 +20,7 @@ from aerovane.authoring.xcom_arg import MapXComArg, XComArg, ZipXComArg, iter_xc
 
 if TYPE_CHECKING:
     from aerovane.authoring.baseoperator import BaseOperator
+    from aerovane.authoring.task_group import TaskGroup
 
 __all__ = [
     "MappedArgument",
@@ -220,9 +221,13 @@ def unmap(task: BaseOperator, values: Mapping[str, Any]) -> BaseOperator:
     clone = copy.copy(task)
     used: set[str] = set()
     for attr, value in list(vars(task).items()):
+        if attr in ("expand_input", "expand_callables"):
+            continue
         if isinstance(value, (MappedArgument, dict, list, tuple)):
             setattr(clone, attr, _substitute(value, values, used))
     for name in values.keys() - used:
+        if task.mapped_by_group:
+            continue  # the group's mapped arguments reach only the tasks that take them
         op_kwargs = getattr(clone, "op_kwargs", None)
         if getattr(clone, "python_callable", None) is not None and isinstance(op_kwargs, dict):
             op_kwargs[name] = values[name]
@@ -291,3 +296,25 @@ def _required_arguments(operator_class: type[BaseOperator]) -> set[str]:
         init = getattr(init, "__wrapped__", init)
         required |= _init_parameters(init)[1]
     return required - {"task_id"}
+
+
+def map_group(
+    group: TaskGroup,
+    function: Callable[..., Any],
+    fixed: dict[str, Any],
+    mapped: dict[str, Any],
+) -> Any:
+    """Build a `@task_group` function's tasks with `mapped` as placeholders (inside `group`),
+    then map every task in it over `mapped`. Returns what the function returned."""
+    _check_no_overlap(fixed, mapped)
+    spec = expand_spec(mapped)
+    result = function(**fixed, **{name: MappedArgument(name) for name in mapped})
+    for operator in group:
+        if operator.is_mapped:
+            raise TypeError(
+                f"task {operator.task_id!r} is mapped inside the mapped task group "
+                f"{group.group_id!r}; mapping inside a mapped group is not supported"
+            )
+        attach(operator, spec, list(mapped.values()))
+        operator.mapped_by_group = True
+    return result

@@ -108,6 +108,17 @@ class XComArg(Resolvable, DependencyMixin):
         return ZipXComArg([self, *others], fillvalue=fillvalue)
 
     def resolve(self, context: Mapping[str, Any]) -> Any:
+        consumer = context.get("task")
+        if (
+            self.operator.mapped_by_group
+            and getattr(consumer, "mapped_by_group", False)
+            and consumer.expand_input is self.operator.expand_input
+        ):
+            # Inside a mapped task group, each map index reads its own index's value.
+            ti = context["ti"]
+            return ti.xcom_pull(
+                task_ids=self.operator.task_id, key=self.key, map_indexes=ti.map_index
+            )
         value = context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key)
         if value is None and self.operator.is_mapped:
             return []  # a mapped task that expanded to nothing (or pushed nothing) reduces to []
