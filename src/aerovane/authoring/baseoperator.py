@@ -34,6 +34,8 @@ from aerovane.authoring.xcom_arg import XCOM_RETURN_KEY, XComArg, iter_xcom_args
 if TYPE_CHECKING:
     import jinja2
 
+    from aerovane.authoring.mapping import OperatorPartial
+
 __all__ = ["BaseOperator", "chain", "cross_downstream"]
 
 Callback = Callable[..., Any] | list[Callable[..., Any]]
@@ -90,6 +92,12 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
     _on_failure_fail_dagrun: bool = False
     #: Attributes written to the serialized DAG for the server to act on (unrendered).
     serialized_extra_fields: ClassVar[tuple[str, ...]] = ()
+    #: Set by `.partial(...).expand(...)`: what the task maps over (see `authoring/mapping.py`).
+    expand_input: dict[str, Any] | None = None
+    #: The `.map()` functions the expand input refers to by index (never serialized).
+    expand_callables: Sequence[Callable[[Any], Any]] = ()
+    #: Mapped because it is in a mapped task group: its in-group inputs are per map index.
+    mapped_by_group: bool = False
 
     def __init__(
         self,
@@ -237,6 +245,17 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
         self._log: logging.Logger | None = None
         if dag is not None:
             self.dag = dag
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> OperatorPartial:
+        """`Op.partial(task_id=..., **fixed).expand(arg=[...])`: one task instance per value."""
+        from aerovane.authoring.mapping import OperatorPartial
+
+        return OperatorPartial(cls, kwargs)
+
+    @property
+    def is_mapped(self) -> bool:
+        return self.expand_input is not None
 
     def _post_init(self) -> None:
         """Runs after the outermost `__init__`: XComArgs in templated fields become edges."""

@@ -93,6 +93,21 @@ class _TaskDecorator(Generic[F]):
         self._signature = _parse_time_signature(function)
 
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
+        return XComArg(self._create_operator(args, kwargs))
+
+    def partial(self, **kwargs: Any) -> _TaskPartial:
+        """`fn.partial(fixed=...).expand(x=[...])`: fixed arguments for every map index."""
+        return _TaskPartial(self, kwargs)
+
+    def expand(self, **mapped: Any) -> XComArg:
+        """One task instance per value of each mapped argument (their cross product)."""
+        return self.partial().expand(**mapped)
+
+    def expand_kwargs(self, kwargs: Any) -> XComArg:
+        """One task instance per dict of arguments (a list of dicts, or an XComArg of one)."""
+        return self.partial().expand_kwargs(kwargs)
+
+    def _create_operator(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> BaseOperator:
         try:
             self._signature.bind(*args, **kwargs)
         except TypeError as err:
@@ -117,7 +132,7 @@ class _TaskDecorator(Generic[F]):
             operator.as_setup()
         elif self.is_teardown:
             operator.as_teardown(on_failure_fail_dagrun=self.on_failure_fail_dagrun)
-        return XComArg(operator)
+        return operator
 
     def override(self, **kwargs: Any) -> _TaskDecorator[F]:
         """A copy with some operator arguments replaced: `my_task.override(task_id="x")()`."""
@@ -131,6 +146,43 @@ class _TaskDecorator(Generic[F]):
 
     def __repr__(self) -> str:
         return f"<@task {self.function.__name__} ({self.operator_class.__name__})>"
+
+
+class _TaskPartial:
+    """`fn.partial(**fixed)` of a `@task` function."""
+
+    def __init__(self, decorated: _TaskDecorator[Any], kwargs: dict[str, Any]) -> None:
+        self.decorated = decorated
+        self.kwargs = kwargs
+
+    def expand(self, **mapped: Any) -> XComArg:
+        from aerovane.authoring.mapping import (
+            MappedArgument,
+            _check_no_overlap,
+            attach,
+            expand_spec,
+        )
+
+        _check_no_overlap(self.kwargs, mapped)
+        spec = expand_spec(mapped)
+        placeholders = {name: MappedArgument(name) for name in mapped}
+        operator = self.decorated._create_operator((), {**self.kwargs, **placeholders})
+        return XComArg(attach(operator, spec, list(mapped.values())))
+
+    def expand_kwargs(self, kwargs: Any) -> XComArg:
+        from aerovane.authoring.mapping import MappedArgument, attach, expand_spec
+
+        spec = expand_spec(None, kwargs)
+        # Required parameters the elements must supply: placeholders keep parse-time binding.
+        missing = {
+            name: MappedArgument(name)
+            for name, param in self.decorated._signature.parameters.items()
+            if param.default is inspect.Parameter.empty
+            and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+            and name not in self.kwargs
+        }
+        operator = self.decorated._create_operator((), {**self.kwargs, **missing})
+        return XComArg(attach(operator, spec, [kwargs]))
 
 
 def _decorator_for(operator_path: str) -> Callable[..., Any]:

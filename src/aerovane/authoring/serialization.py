@@ -151,6 +151,8 @@ def _serialize_task(task: BaseOperator, weight: int) -> dict[str, Any]:
     extra = {name: _json_safe(getattr(task, name)) for name in cls.serialized_extra_fields}
     if extra:
         data["extra_fields"] = extra
+    if task.expand_input is not None:
+        data["expand_input"] = _json_safe(task.expand_input)
     return data
 
 
@@ -275,10 +277,16 @@ class SerializedTask:
     on_failure_fail_dagrun: bool = False
     #: The operator's `serialized_extra_fields`, as written (templates unrendered).
     extra_fields: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
+    #: What a mapped task maps over (`authoring/mapping.py`); None for an ordinary task.
+    expand_input: dict[str, Any] | None = None
 
     @property
     def task_type(self) -> str:
         return self.operator_name
+
+    @property
+    def is_mapped(self) -> bool:
+        return self.expand_input is not None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SerializedTask:
@@ -330,6 +338,7 @@ class SerializedTask:
             is_teardown=data.get("is_teardown", False),
             on_failure_fail_dagrun=data.get("on_failure_fail_dagrun", False),
             extra_fields=data.get("extra_fields"),
+            expand_input=data.get("expand_input"),
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+import types
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -327,7 +328,20 @@ def task_group(python_callable: Callable[..., Any] | None = None, **tg_kwargs: A
         def override(**more: Any) -> Callable[..., Any]:
             return task_group(function, **{**tg_kwargs, **more})
 
+        def expand_with(fixed: dict[str, Any], mapped: dict[str, Any]) -> Any:
+            """A mapped task group: each task in it maps over `mapped`, index by index."""
+            from aerovane.authoring.mapping import map_group
+
+            options = {"group_id": function.__name__, **tg_kwargs}
+            with TaskGroup(add_suffix_on_collision=True, **options) as group:
+                result = map_group(group, function, fixed, mapped)
+            return group if result is None else result
+
         build.override = override  # type: ignore[attr-defined]
+        build.expand = lambda **mapped: expand_with({}, mapped)  # type: ignore[attr-defined]
+        build.partial = lambda **fixed: types.SimpleNamespace(  # type: ignore[attr-defined]
+            expand=lambda **mapped: expand_with(fixed, mapped)
+        )
         return build
 
     if python_callable is not None:

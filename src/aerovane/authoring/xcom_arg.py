@@ -7,17 +7,26 @@ makes the producer upstream of the consumer and, at run time, is replaced by
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import itertools
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from aerovane.authoring._resolvable import Resolvable
+from aerovane.authoring._sentinel import NOTSET
 from aerovane.authoring.dependencies import DependencyMixin, Relatives
 from aerovane.authoring.exceptions import AerovaneException
 
 if TYPE_CHECKING:
     from aerovane.authoring.baseoperator import BaseOperator
 
-__all__ = ["XCOM_RETURN_KEY", "XComArg", "iter_xcom_args", "xcom_outputs"]
+__all__ = [
+    "XCOM_RETURN_KEY",
+    "MapXComArg",
+    "XComArg",
+    "ZipXComArg",
+    "iter_xcom_args",
+    "xcom_outputs",
+]
 
 XCOM_RETURN_KEY = "return_value"
 
@@ -90,14 +99,88 @@ class XComArg(Resolvable, DependencyMixin):
         task_id, key = self.operator.task_id, self.key
         return f"{{{{ task_instance.xcom_pull(task_ids={task_id!r}, key={key!r}) }}}}"
 
+    def map(self, function: Callable[[Any], Any]) -> MapXComArg:
+        """Each item of this (list) value passed through `function`, in the consuming task."""
+        return MapXComArg(self, (function,))
+
+    def zip(self, *others: XComArg, fillvalue: Any = NOTSET) -> ZipXComArg:
+        """Tuples of this value's items and `others`' (shortest wins, unless `fillvalue`)."""
+        return ZipXComArg([self, *others], fillvalue=fillvalue)
+
     def resolve(self, context: Mapping[str, Any]) -> Any:
-        return context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key)
+        consumer = context.get("task")
+        if (
+            self.operator.mapped_by_group
+            and getattr(consumer, "mapped_by_group", False)
+            and consumer.expand_input is self.operator.expand_input
+        ):
+            # Inside a mapped task group, each map index reads its own index's value.
+            ti = context["ti"]
+            return ti.xcom_pull(
+                task_ids=self.operator.task_id, key=self.key, map_indexes=ti.map_index
+            )
+        value = context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key)
+        if value is None and self.operator.is_mapped:
+            return []  # a mapped task that expanded to nothing (or pushed nothing) reduces to []
+        return value
+
+
+class MapXComArg(XComArg):
+    """`xcom_arg.map(fn)`: the items of `arg`'s value, each through `callables` in turn."""
+
+    __slots__ = ("arg", "callables")
+
+    def __init__(self, arg: XComArg, callables: tuple[Callable[[Any], Any], ...]) -> None:
+        super().__init__(arg.operator, arg.key)
+        self.arg = arg
+        self.callables = callables
+
+    def map(self, function: Callable[[Any], Any]) -> MapXComArg:
+        return MapXComArg(self.arg, (*self.callables, function))
+
+    def apply(self, item: Any) -> Any:
+        for function in self.callables:
+            item = function(item)
+        return item
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def resolve(self, context: Mapping[str, Any]) -> Any:
+        value = self.arg.resolve(context)
+        if isinstance(value, Mapping):
+            value = list(value.items())
+        return [self.apply(item) for item in value]
+
+
+class ZipXComArg(Resolvable):
+    """`a.zip(b, ...)`: tuples of the items of several XComArgs' values."""
+
+    __slots__ = ("args", "fillvalue")
+
+    def __init__(self, args: list[XComArg], *, fillvalue: Any = NOTSET) -> None:
+        for arg in args:
+            if not isinstance(arg, XComArg):
+                raise TypeError(f"zip() takes XComArgs, got {type(arg).__name__}")
+        self.args = args
+        self.fillvalue = fillvalue
+
+    def resolve(self, context: Mapping[str, Any]) -> Any:
+        values = [arg.resolve(context) for arg in self.args]
+        if self.fillvalue is NOTSET:
+            return list(zip(*values, strict=False))
+        return list(itertools.zip_longest(*values, fillvalue=self.fillvalue))
 
 
 def iter_xcom_args(value: Any, _seen: set[int] | None = None) -> Iterator[XComArg]:
     """Every XComArg inside `value`, looking into lists, tuples, sets and dict values."""
     if isinstance(value, XComArg):
         yield value
+    elif isinstance(value, ZipXComArg):
+        yield from value.args
     elif isinstance(value, (list, tuple, set, frozenset)):
         seen = _seen if _seen is not None else set()
         if id(value) in seen:

@@ -221,7 +221,12 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
     "airflow.utils.edgemodifier": _from(
         "aerovane.authoring.edge_labels", EdgeModifier="EdgeModifier", Label="Label"
     ),
-    "airflow.models.xcom_arg": _authoring("XComArg"),
+    "airflow.models.xcom_arg": _from(
+        "aerovane.authoring.xcom_arg",
+        XComArg="XComArg",
+        MapXComArg="MapXComArg",
+        ZipXComArg="ZipXComArg",
+    ),
     "airflow.timetables.": lambda: {},
     "airflow.timetables.base": _from(
         "aerovane.authoring.timetables",

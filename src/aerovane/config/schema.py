@@ -174,6 +174,7 @@ OPTIONS: list[Option] = [
         ("load_examples", "True", _BOOL),
         ("fernet_key", "", parse_fernet_key, True, "Encrypts connection and variable secrets."),
         ("default_task_retries", "0", _NONNEG),
+        ("max_map_length", "1024", _POS, False, "Most task instances one mapped task expands to."),
         ("default_task_execution_timeout", "", parse_str),
         ("dagbag_import_timeout", "30.0", parse_float(0.1)),
         ("executor", "LocalExecutor", parse_choice("LocalExecutor")),

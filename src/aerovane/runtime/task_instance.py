@@ -73,6 +73,11 @@ class RuntimeTaskInstance(TaskInstance):
         if include_prior_dates:
             raise NotImplementedError("include_prior_dates is not supported")
         single = isinstance(task_ids, str)
+        if isinstance(task_ids, str) and map_indexes is None and key is not None:
+            # A mapped task's values, in map-index order (Airflow's lazy sequence, as a list).
+            rows = xcom.pull_all_indexes(dag_run_id=self._dag_run_id, task_id=task_ids, key=key)
+            if any(index >= 0 for index, _ in rows):
+                return [value for index, value in rows if index >= 0]
         ids = [task_ids] if single else (None if task_ids is None else list(task_ids))
         found = xcom.pull(dag_run_id=self._dag_run_id, task_ids=ids, key=key, map_index=map_indexes)
         if single:

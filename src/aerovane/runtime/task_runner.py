@@ -415,6 +415,17 @@ def _run_claimed(
     return 0
 
 
+def _unmapped(task: Any, ti: Any) -> Any:
+    """The operator of one map index: its mapped arguments replaced by that index's values."""
+    from aerovane.authoring.mapping import element_kwargs, unmap
+
+    def pull(task_id: str, key: str) -> Any:
+        return ti.xcom_pull(task_ids=task_id, key=key)
+
+    values = element_kwargs(task.expand_input, pull, ti.map_index, task.expand_callables)
+    return unmap(task, values)
+
+
 def execute_attempt(
     key: TaskKey,
     dag: Any,
@@ -470,6 +481,9 @@ def execute_attempt(
     if threading.current_thread() is not threading.main_thread():
         timeout = None
     try:
+        if ti.map_index >= 0 and getattr(task, "expand_input", None) is not None:
+            task = _unmapped(task, ti)
+            ti.task = task
         # params=None: DAG params, then the task's, then the run's conf, as Airflow merges them.
         context = build_context(
             dag=dag,

@@ -78,6 +78,24 @@ def pull(
     return out
 
 
+def pull_all_indexes(*, dag_run_id: int, task_id: str, key: str) -> list[tuple[int, Any]]:
+    """(map_index, value) of every XCom `task_id` pushed under `key` in the run, by map index."""
+    query = (
+        select(models.XCom.map_index, models.XCom.value)
+        .where(
+            models.XCom.dag_run_id == dag_run_id,
+            models.XCom.task_id == task_id,
+            models.XCom.key == key,
+        )
+        .order_by(models.XCom.map_index)
+    )
+    with create_session(readonly=True) as session:
+        return [
+            (index, None if value is None else json.loads(value))
+            for index, value in session.execute(query)
+        ]
+
+
 def clear(*, dag_run_id: int, task_id: str, map_index: int) -> None:
     with create_session() as session:
         session.execute(

@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import weakref
 from collections import Counter
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, func, or_, select, update
@@ -17,6 +18,7 @@ from aerovane.db import models
 from aerovane.db.engine import is_postgres
 from aerovane.db.types import utcnow
 from aerovane.scheduler import trigger_rules
+from aerovane.services import task_mapping
 from aerovane.services.callbacks import request_dag_callback
 from aerovane.services.dag_bag import get_serialized_dag
 from aerovane.services.dag_runs import create_dag_run, create_task_instances, generate_run_id
@@ -280,11 +282,23 @@ def advance_run(
         _finish(run, DagRunState.FAILED, now)
         progress.finished = DagRunState.FAILED.value
         return progress
-    ti_where = (TI.dag_id == run.dag_id, TI.run_id == run.run_id, TI.map_index == -1)
-    rows = session.execute(select(TI.task_id, TI.state, TI.next_retry_at).where(*ti_where)).all()
-    states: dict[str, str | None] = {r.task_id: r.state for r in rows}
+    ti_where = (TI.dag_id == run.dag_id, TI.run_id == run.run_id)
+    rows = session.execute(
+        select(TI.task_id, TI.map_index, TI.state, TI.next_retry_at).where(*ti_where)
+    ).all()
+    # The states of each task's instances by map index (-1 alone for an unmapped task, or
+    # for a mapped one not expanded yet).
+    by_task: dict[str, dict[int, str | None]] = {}
+    for r in rows:
+        by_task.setdefault(r.task_id, {})[r.map_index] = r.state
     if run.dag_hash != dag.dag_hash:
+        states = {t: _summary(v) for t, v in by_task.items()}
         _verify_integrity(run, dag, states, session=session)
+        for task_id, state in states.items():
+            if task_id not in by_task:
+                by_task[task_id] = {-1: state}
+            elif state == TaskState.REMOVED.value:
+                by_task[task_id] = dict.fromkeys(by_task[task_id], state)
 
     timeout = dag.dagrun_timeout
     if timeout is not None and run.start_date is not None and now - run.start_date > timeout:
@@ -298,42 +312,51 @@ def advance_run(
         progress.finished = DagRunState.FAILED.value
         return progress
 
-    retry_at = {r.task_id: r.next_retry_at for r in rows if r.state in _WAITING}
+    retry_at = {(r.task_id, r.map_index): r.next_retry_at for r in rows if r.state in _WAITING}
     changes: dict[str, list[str]] = {}
-    due: dict[str, list[str]] = {}
+    due: dict[str, list[tuple[str, int]]] = {}
+    expanded = False
     shape = _shape(dag)
     for task_id in shape.order:
-        if task_id not in states:
+        instances = by_task.get(task_id)
+        if instances is None:
             continue
-        state = states[task_id]
-        if state in _WAITING:
-            when = retry_at.get(task_id)
+        for map_index, state in instances.items():
+            if state not in _WAITING:
+                continue
+            when = retry_at.get((task_id, map_index))
             if when is None or when <= now:
-                due.setdefault(state, []).append(task_id)
-                states[task_id] = TaskState.SCHEDULED.value
+                due.setdefault(state, []).append((task_id, map_index))
+                instances[map_index] = TaskState.SCHEDULED.value
             elif progress.next_retry_at is None or when < progress.next_retry_at:
                 progress.next_retry_at = when
-            continue
-        if state is not None:
+        if all(state is not None for state in instances.values()):
             continue
         task = dag.task_dict[task_id]
         decision = None
         indirect = shape.indirect_setups.get(task_id)
         if indirect:
-            decision = trigger_rules.evaluate_setup_constraint(states.get(s) for s in indirect)
+            decision = trigger_rules.evaluate_setup_constraint(_states_of(by_task, indirect))
         if decision is None:
             decision = trigger_rules.evaluate(
                 str(task.trigger_rule),
-                [states.get(u) for u in task.upstream_task_ids],
-                [states.get(s) for s in shape.direct_setups.get(task_id, ())],
+                _states_of(by_task, task.upstream_task_ids),
+                _states_of(by_task, shape.direct_setups.get(task_id, ())),
             )
+        if decision == trigger_rules.READY and task.is_mapped and list(instances) == [-1]:
+            new, length = task_mapping.expand(run, task, session=session)
+            by_task[task_id] = {i: new for i in range(length)} if length else {-1: new}
+            expanded = True
+            continue
         if decision == trigger_rules.READY:
             new = TaskState.SUCCESS.value if task.is_empty else TaskState.SCHEDULED.value
         elif decision in (trigger_rules.SKIPPED, trigger_rules.UPSTREAM_FAILED):
             new = decision
         else:
             continue
-        states[task_id] = new
+        for map_index, state in instances.items():
+            if state is None:
+                instances[map_index] = new
         changes.setdefault(new, []).append(task_id)
 
     for new, task_ids in changes.items():
@@ -346,28 +369,37 @@ def advance_run(
                 .where(*ti_where, TI.task_id.in_(chunk), TI.state.is_(None))
                 .values(**values)
             )
-    for state, task_ids in due.items():
+    for state, keys in due.items():
         # A retry starts a new try; a reschedule resumes the same one, which queueing tells by
         # the reschedule date left in next_retry_at.
         values = {"state": TaskState.SCHEDULED.value}
         if state == TaskState.UP_FOR_RETRY.value:
             values["next_retry_at"] = None
-        for chunk in _chunks(task_ids):
+        for task_id, map_index in keys:
             session.execute(
                 update(TI)
-                .where(*ti_where, TI.task_id.in_(chunk), TI.state == state)
+                .where(
+                    *ti_where,
+                    TI.task_id == task_id,
+                    TI.map_index == map_index,
+                    TI.state == state,
+                )
                 .values(**values)
             )
 
-    values_now = list(states.values())
+    values_now = [s for instances in by_task.values() for s in instances.values()]
     if all(s in FINISHED_TI_VALUES for s in values_now):
-        leaves = [states[t] for t in shape.state_leaves if t in states]
+        leaves = _states_of(by_task, shape.state_leaves)
         failed = any(s in (TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value) for s in leaves)
         outcome = DagRunState.FAILED if failed else DagRunState.SUCCESS
         reason = "task_failure" if failed else "success"
         _finish(run, outcome, now, dag=dag, reason=reason, session=session)
         progress.finished = outcome.value
-    elif all(s in FINISHED_TI_VALUES or s is None for s in values_now) and not changes:
+    elif (
+        all(s in FINISHED_TI_VALUES or s is None for s in values_now)
+        and not changes
+        and not expanded
+    ):
         log.error("run %s of %s is deadlocked: no task can run; failing it", run.run_id, run.dag_id)
         _finish(
             run, DagRunState.FAILED, now, dag=dag, reason="all_tasks_deadlocked", session=session
@@ -375,6 +407,24 @@ def advance_run(
         progress.finished = DagRunState.FAILED.value
     run.last_scheduling_decision = now
     return progress
+
+
+def _summary(states: dict[int, str | None]) -> str | None:
+    """One state for a task's instances: the first unfinished one, else any."""
+    for state in states.values():
+        if state not in FINISHED_TI_VALUES:
+            return state
+    return next(iter(states.values()))
+
+
+def _states_of(
+    by_task: dict[str, dict[int, str | None]], task_ids: Iterable[str]
+) -> list[str | None]:
+    """The states of every instance (every map index) of `task_ids`; None for a missing task."""
+    out: list[str | None] = []
+    for task_id in task_ids:
+        out.extend(by_task.get(task_id, {-1: None}).values())
+    return out
 
 
 def _chunks(items: list[str], size: int = 500) -> list[list[str]]:

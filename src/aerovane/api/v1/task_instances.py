@@ -341,7 +341,8 @@ def get_mapped_task_instances(
             raise ApiError(404, None, title=f"DAG {dag_id} not found")
         if not dag.has_task(task_id):
             raise ApiError(404, None, title=f"Task id {task_id} not found")
-        raise ApiError(404, None, title=f"Task id {task_id} is not mapped")
+        if not dag.get_task(task_id).is_mapped:
+            raise ApiError(404, None, title=f"Task id {task_id} is not mapped")
     name = (order_by or "map_index").lstrip("-")
     if name not in _MAPPED_ORDER_BY:
         raise ApiError(400, f"Ordering with {order_by!r} is not supported")

@@ -299,7 +299,7 @@ def task_to_dict(task: Any, params: dict[str, Any]) -> dict[str, Any]:
         "trigger_rule": task.trigger_rule,
         "extra_links": [],
         "depends_on_past": task.depends_on_past,
-        "is_mapped": False,
+        "is_mapped": task.is_mapped,
         "wait_for_downstream": task.wait_for_downstream,
         "retries": task.retries,
         "queue": task.queue,
