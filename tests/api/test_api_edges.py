@@ -1,0 +1,46 @@
+"""Edges of the API found by fuzzing and by the official client (issue 13)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.conftest import add_dag, add_run
+from tests.api.test_errors import assert_problem
+
+D1 = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+RUN1 = "/dags/etl/dagRuns/run_1/taskInstances"
+HUGE = 2**63
+
+
+@pytest.fixture
+def etl(accounts: Any) -> None:
+    add_dag("etl", task_ids=("extract",))
+    add_run("etl", "run_1", logical_date=D1, state="running")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", f"{RUN1}/extract/{HUGE}", None),
+        ("PATCH", f"{RUN1}/extract/{HUGE}", {"new_state": "success", "dry_run": True}),
+        ("PATCH", f"{RUN1}/extract/{HUGE}/setNote", {"note": "x"}),
+        ("GET", f"{RUN1}/extract/{HUGE}/dependencies", None),
+        ("GET", f"{RUN1}/extract/{HUGE}/tries", None),
+        ("GET", f"{RUN1}/extract/tries/{HUGE}", None),
+        ("GET", f"{RUN1}/extract/{HUGE}/tries/1", None),
+        ("GET", f"{RUN1}/extract/0/tries/{HUGE}", None),
+        ("GET", f"{RUN1}/extract/logs/{HUGE}", None),
+        ("GET", f"{RUN1}/extract/logs/1?map_index={HUGE}", None),
+        ("GET", f"{RUN1}/extract/links?map_index={HUGE}", None),
+    ],
+)
+def test_numbers_beyond_64_bits_are_not_found(
+    client: httpx.Client, admin: httpx.BasicAuth, etl: None, method: str, path: str, body: Any
+) -> None:
+    """SQLite cannot bind an integer >= 2**63; no row can hold one, so the answer is 404."""
+    response = client.request(method, path, json=body, auth=admin)
+    assert_problem(response, 404)
