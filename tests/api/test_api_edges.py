@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from aerovane.authoring import DAG, Dataset, EmptyOperator
 from tests.api.conftest import add_dag, add_run
+from tests.api.test_dags_more import store_dags
 from tests.api.test_errors import assert_problem
 
 D1 = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
@@ -44,3 +47,26 @@ def test_numbers_beyond_64_bits_are_not_found(
     """SQLite cannot bind an integer >= 2**63; no row can hold one, so the answer is 404."""
     response = client.request(method, path, json=body, auth=admin)
     assert_problem(response, 404)
+
+
+# -- dataset_expression ---------------------------------------------------------------------------
+
+
+def test_dag_on_one_dataset_has_an_all_expression_the_official_client_reads(
+    base_url: str, accounts: Any, tmp_path: Path
+) -> None:
+    """`schedule=[Dataset(uri)]` is `DatasetAll(uri)` in Airflow; the 2.10 client refuses the
+    bare string `uri` as a `dataset_expression`."""
+    client = pytest.importorskip("airflow_client.client")
+    from airflow_client.client.api import dag_api
+
+    with DAG(
+        "consumer", schedule=[Dataset("s3://bucket/one")], start_date=D1, auto_register=False
+    ) as dag:
+        EmptyOperator(task_id="wait")
+    store_dags(tmp_path / "consumer.py", dag)
+
+    conf = client.Configuration(host=base_url + "/api/v1", username="admin", password="Admin-pw")
+    with client.ApiClient(conf) as api:
+        detail = dag_api.DAGApi(api).get_dag_details("consumer")
+    assert detail.dataset_expression == {"all": ["s3://bucket/one"]}
