@@ -70,3 +70,33 @@ def test_dag_on_one_dataset_has_an_all_expression_the_official_client_reads(
     with client.ApiClient(conf) as api:
         detail = dag_api.DAGApi(api).get_dag_details("consumer")
     assert detail.dataset_expression == {"all": ["s3://bucket/one"]}
+
+
+# -- timetable_description ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("schedule", "description"),
+    [
+        ("@daily", "At 00:00"),
+        ("*/5 9-17 * * 1-5", "Every 5 minutes, between 09:00 and 17:59, Monday through Friday"),
+        (None, "Never, external triggers only"),
+        ("@once", "Once, as soon as possible"),
+        ([Dataset("s3://bucket/one")], "Triggered by datasets"),
+    ],
+)
+def test_timetable_description_is_the_human_text(
+    client: httpx.Client,
+    admin: httpx.BasicAuth,
+    accounts: Any,
+    tmp_path: Path,
+    schedule: Any,
+    description: str,
+) -> None:
+    with DAG("described", schedule=schedule, start_date=D1, auto_register=False) as dag:
+        EmptyOperator(task_id="only")
+    store_dags(tmp_path / "described.py", dag)
+    for path in ("/dags/described", "/dags/described/details"):
+        assert client.get(path, auth=admin).json()["timetable_description"] == description
+    listed = client.get("/dags", auth=admin).json()["dags"]
+    assert [d["timetable_description"] for d in listed] == [description]
