@@ -100,3 +100,55 @@ def test_timetable_description_is_the_human_text(
         assert client.get(path, auth=admin).json()["timetable_description"] == description
     listed = client.get("/dags", auth=admin).json()["dags"]
     assert [d["timetable_description"] for d in listed] == [description]
+
+
+# -- request bodies typed as Airflow's spec types them ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "detail"),
+    [
+        ("PATCH", "/dags/etl", {"is_paused": 0}, "0 is not of type 'boolean' - 'is_paused'"),
+        (
+            "PATCH",
+            "/dags/etl",
+            {"is_paused": "yes"},
+            "'yes' is not of type 'boolean' - 'is_paused'",
+        ),
+        (
+            "PATCH",
+            f"{RUN1}/extract",
+            {"new_state": "success", "dry_run": 0},
+            "0 is not of type 'boolean' - 'dry_run'",
+        ),
+        ("POST", "/dags/etl/clearTaskInstances", {"dry_run": 0}, None),
+        ("POST", "/dags/etl/dagRuns/run_1/clear", {"dry_run": 0}, None),
+        ("POST", "/dags/etl/dagRuns", {"conf": None}, "None is not of type 'object' - 'conf'"),
+        ("PATCH", "/dags/etl/dagRuns/run_1/setNote", {"note": None}, None),
+        ("PATCH", f"{RUN1}/extract/setNote", {"note": None}, None),
+        ("POST", "/dags/~/dagRuns/list", {"execution_date_gte": 0}, None),
+        ("POST", "/dags/~/dagRuns/list", {"start_date_lte": None}, None),
+        ("POST", "/dags/~/dagRuns/~/taskInstances/list", {"end_date_gte": 0}, None),
+        ("POST", "/dags/~/dagRuns/~/taskInstances/list", {"execution_date_lte": None}, None),
+    ],
+)
+def test_wrongly_typed_values_are_refused(
+    client: httpx.Client,
+    admin: httpx.BasicAuth,
+    etl: None,
+    method: str,
+    path: str,
+    body: dict[str, Any],
+    detail: str | None,
+) -> None:
+    """`0` is no boolean and no date, `null` no object or string: Airflow answers 400 before
+    reading the body, and nothing changes."""
+    response = client.request(method, path, json=body, auth=admin)
+    problem = assert_problem(response, 400)
+    if detail is not None:
+        assert problem["detail"] == detail
+    dag = client.get("/dags/etl", auth=admin).json()
+    assert dag["is_paused"] is False
+    runs = client.get("/dags/etl/dagRuns", auth=admin).json()
+    assert [r["dag_run_id"] for r in runs["dag_runs"]] == ["run_1"]
+    assert runs["dag_runs"][0]["note"] is None
