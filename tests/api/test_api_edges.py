@@ -102,7 +102,7 @@ def test_timetable_description_is_the_human_text(
     assert [d["timetable_description"] for d in listed] == [description]
 
 
-# -- request bodies typed as Airflow's spec types them ----------------------------------------------
+# -- request bodies typed as Airflow's spec types them ----------------------------------------
 
 
 @pytest.mark.parametrize(
