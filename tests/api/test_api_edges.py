@@ -152,3 +152,22 @@ def test_wrongly_typed_values_are_refused(
     runs = client.get("/dags/etl/dagRuns", auth=admin).json()
     assert [r["dag_run_id"] for r in runs["dag_runs"]] == ["run_1"]
     assert runs["dag_runs"][0]["note"] is None
+
+
+# -- 405 ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("POST", "/dags/etl", "DELETE, GET, PATCH"),
+        ("PUT", "/dags/etl/dagRuns/run_1", "DELETE, GET, PATCH"),
+        ("DELETE", "/version", "GET"),
+    ],
+)
+def test_405_allows_every_method_of_the_path(
+    client: httpx.Client, admin: httpx.BasicAuth, etl: None, method: str, path: str, allow: str
+) -> None:
+    response = client.request(method, path, auth=admin)
+    assert_problem(response, 405, type="about:blank")
+    assert response.headers["allow"] == allow
