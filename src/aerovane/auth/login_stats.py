@@ -5,7 +5,8 @@ Airflow (FAB) writes both on every basic-auth request. Here a sign-in is recorde
 per `RECORD_INTERVAL` per user: every write to `ab_user` moves the auth stamp and empties the
 access memo of every connection (docs/decisions/0007), so a write per request would cost each
 API request the five-table access query again. `login_count` therefore counts periods of use
-(a new one after `RECORD_INTERVAL` without a recorded sign-in), not requests.
+(a new one after `RECORD_INTERVAL` without a recorded sign-in), not requests
+(docs/decisions/0016).
 
 The write is conditional on the stored `last_login`, so several processes record a period once;
 it never waits for SQLite's write lock (a busy lock skips it, and the next request retries).
