@@ -37,6 +37,33 @@ def _worker_database_url() -> str:
 
 
 PG_URL = _worker_database_url()
+
+#: What a test's HTTP client waits for a server (that may share 2 busy cores with 7 other test
+#: runs) before giving up; httpx's own default is 5 s.
+HTTP_TIMEOUT_SECONDS = 120.0
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _generous_http_timeouts() -> Iterator[None]:
+    """Every httpx client a test makes without its own timeout (`httpx.get(...)`,
+    `httpx.Client()`) waits `HTTP_TIMEOUT_SECONDS`: no test may depend on an idle machine.
+    A timeout a test (or the code under test) sets itself is kept."""
+    import httpx
+    from httpx._config import DEFAULT_TIMEOUT_CONFIG
+
+    original = httpx._client.BaseClient.__init__
+    generous = httpx.Timeout(HTTP_TIMEOUT_SECONDS)
+
+    def __init__(self: httpx._client.BaseClient, *args: object, **kwargs: object) -> None:
+        if kwargs.get("timeout", DEFAULT_TIMEOUT_CONFIG) is DEFAULT_TIMEOUT_CONFIG:
+            kwargs["timeout"] = generous
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    httpx._client.BaseClient.__init__ = __init__  # type: ignore[method-assign]
+    yield
+    httpx._client.BaseClient.__init__ = original  # type: ignore[method-assign]
+
+
 _TEMPLATE: dict[str, Path] = {}
 
 
@@ -86,10 +113,14 @@ def _truncate_all() -> None:
 @pytest.fixture
 def db(aerovane_home: Path) -> Path:
     """A migrated database with only the default rows (pool, roles)."""
+    from aerovane.auth import login_stats
     from aerovane.config import get_settings
     from aerovane.db.engine import dispose_engines
     from aerovane.db.migrate import ensure_default_rows, migrate
 
+    # User ids start again in every test's database; sign-ins recorded by an earlier test's
+    # users must not keep this test's from being recorded.
+    login_stats.forget()
     if PG_URL:
         migrate()
         _truncate_all()

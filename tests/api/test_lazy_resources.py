@@ -51,3 +51,14 @@ def test_openapi_document_includes_everything(db: Path) -> None:
     with run_server(create_app()) as url:
         served = httpx.get(f"{url}/api/v1/openapi.json").json()["paths"]
     assert set(served) == set(paths)
+
+
+def test_http_clients_in_tests_wait_generously() -> None:
+    """test_openapi_document_includes_everything failed on a busy machine at httpx's default
+    5 s; the shared fixture gives every client without its own timeout a generous one."""
+    from tests.conftest import HTTP_TIMEOUT_SECONDS
+
+    with httpx.Client() as client:
+        assert client.timeout == httpx.Timeout(HTTP_TIMEOUT_SECONDS)
+    with httpx.Client(timeout=3) as client:
+        assert client.timeout == httpx.Timeout(3)

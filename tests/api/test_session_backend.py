@@ -202,3 +202,19 @@ def test_unknown_backend_stops_the_api_server(aerovane_home: Path) -> None:
         "Error: [api] auth_backends: unknown auth backend "
         "'airflow.api.auth.backend.kerberos_auth'; allowed:"
     )
+
+
+def test_a_deleted_users_cookie_does_not_sign_in_the_next_user(
+    client: httpx.Client, session_auth: None
+) -> None:
+    """SQLite gave a new user the id of the newest deleted one, and with it that user's cookies
+    (and ID tokens: both name users by id). ab_user ids are never reused (migration 0010)."""
+    gone = add_user("leaver", ["Viewer"], email="same@example.com")
+    old_id = user_id(gone.username)
+    cookie = with_cookie(issue_session_cookie(old_id))
+    assert client.get("/dags", headers=cookie).status_code == 200
+    with create_session() as session:
+        session.delete(session.get(models.User, old_id))
+    add_user("newcomer", ["Admin"], email="same@example.com")
+    assert user_id("newcomer") != old_id
+    assert_401(client.get("/users", headers=cookie), challenge=False)

@@ -70,7 +70,8 @@ def test_summaries_and_schedule_interval_json() -> None:
         "microseconds": 0,
     }
     cron = CronDataIntervalTimetable("*/15 9-17 * * 1-5")
-    assert cron.summary == "*/15 9-17 * * 1-5" and cron.description == ""
+    assert cron.summary == "*/15 9-17 * * 1-5"
+    assert cron.description == "Every 15 minutes, between 09:00 and 17:59, Monday through Friday"
 
 
 def test_cron_catchup_first_run_is_the_first_full_interval_after_start() -> None:

@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aerovane import AIRFLOW_COMPAT_VERSION
@@ -168,9 +169,29 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return problem_response(400, detail=_validation_message(exc))
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every method some route serves at this path, as werkzeug lists them; Starlette names only
+    the methods of the first route whose path matched (GET /dags/x hid PATCH and DELETE)."""
+    router = getattr(request.scope.get("app"), "router", None)
+    routes = [r for r in getattr(router, "routes", ()) if not isinstance(r, Mount)]
+    allowed = [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
+    return ", ".join(allowed) or None
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    if status == 405:
+        allow = _allowed_methods(request)
+        if allow is not None:
+            exc.headers = {**(exc.headers or {}), "Allow": allow}
     if status in _ROUTING_DETAILS:
         detail = exc.detail if exc.detail not in (None, TITLES.get(status)) else None
         return problem_response(

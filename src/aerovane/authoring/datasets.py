@@ -148,7 +148,7 @@ def condition_from_schedule(schedule: object) -> BaseDataset | None:
         return schedule
     if isinstance(schedule, (list, tuple)) and schedule:
         if all(isinstance(s, BaseDataset) for s in schedule):
-            return schedule[0] if len(schedule) == 1 else DatasetAll(*schedule)
+            return DatasetAll(*schedule)
         raise AerovaneDagError("A list schedule must contain only Dataset objects")
     return None
 

@@ -48,14 +48,29 @@ CRON_PRESETS: dict[str, str] = {
     "@midnight": "0 0 * * *",
 }
 
-_PRESET_DESCRIPTIONS: dict[str, str] = {
-    "0 * * * *": "At 0 minutes past the hour",
-    "0 0 * * *": "At 00:00",
-    "0 0 * * 0": "At 00:00, only on Sunday",
-    "0 0 1 * *": "At 00:00, on day 1 of the month",
-    "0 0 1 */3 *": "At 00:00, on day 1 of the month, every 3 months",
-    "0 0 1 1 *": "At 00:00, on day 1 of the month, only in January",
-}
+
+def describe_cron(expression: str) -> str:
+    """Airflow's human text for a cron expression ("At 00:00"), from `cron_descriptor` as
+    Airflow's `CronMixin` does; "" for what it cannot describe (and, like Airflow, for
+    expressions with more than five fields, which croniter reads differently)."""
+    from cron_descriptor import (
+        CasingTypeEnum,
+        ExpressionDescriptor,
+        FormatException,
+        MissingFieldException,
+    )
+
+    if len(expression.split()) > 5:
+        return ""
+    try:
+        descriptor = ExpressionDescriptor(
+            expression=expression,
+            casing_type=CasingTypeEnum.Sentence,
+            use_24hour_time_format=True,
+        )
+        return str(descriptor.get_description())
+    except (FormatException, MissingFieldException):
+        return ""
 
 
 class DataInterval(NamedTuple):
@@ -392,7 +407,7 @@ class CronDataIntervalTimetable(_DataIntervalTimetable):
 
     @property
     def description(self) -> str:
-        return _PRESET_DESCRIPTIONS.get(self._expression, "")
+        return describe_cron(self._expression)
 
     def _get_next(self, current: datetime) -> datetime:
         if self._timezone is None:

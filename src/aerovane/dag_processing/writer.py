@@ -57,7 +57,8 @@ def store_parse_result(
                 paused = get_settings().getboolean("core", "dags_are_paused_at_creation")
             row = models.DagModel(dag_id=dag.dag_id, is_paused=paused)
             session.add(row)
-        schedule_changed = row.timetable_description != dag.timetable.summary
+        stored = session.get(models.SerializedDagModel, dag.dag_id)
+        schedule_changed = stored is None or stored.data.get("timetable") != data["timetable"]
         row.fileloc = path
         row.is_active = True
         row.has_import_errors = False
@@ -66,7 +67,7 @@ def store_parse_result(
         row.description = dag.description
         row.dag_display_name = dag.dag_display_name
         row.schedule_interval = dag.timetable.schedule_interval_json()
-        row.timetable_description = dag.timetable.summary
+        row.timetable_description = dag.timetable.description
         row.max_active_tasks = dag.max_active_tasks
         row.max_active_runs = dag.max_active_runs
         row.has_task_concurrency_limits = dag.has_task_concurrency_limits
@@ -75,7 +76,6 @@ def store_parse_result(
             models.DagTag(name=name, dag_id=dag.dag_id)
             for name in sorted(wanted_tags - {t.name for t in row.tags})
         ]
-        stored = session.get(models.SerializedDagModel, dag.dag_id)
         dag_changed = stored is None or stored.dag_hash != dag.dag_hash
         if stored is None:
             session.add(

@@ -738,6 +738,9 @@ class AirflowCommandOutput(Base):
 
 class User(Base):
     __tablename__ = "ab_user"
+    #: A deleted user's id is never handed to a new user (migration 0010): tokens and cookies
+    #: name users by id.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     first_name: Mapped[str] = mapped_column(String(256), default="")

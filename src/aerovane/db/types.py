@@ -36,5 +36,16 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
+#: The range of a 64-bit signed integer, the widest integer any backend stores.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+def storable_integers(*numbers: int) -> bool:
+    """Whether every number fits a database integer. SQLite's driver raises OverflowError on
+    binding a wider one; no row can hold one, so a lookup by it finds nothing."""
+    return all(INT64_MIN <= n <= INT64_MAX for n in numbers)
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from aerovane.config import get_settings
 from aerovane.db import models
 from aerovane.db.engine import is_postgres
-from aerovane.db.types import utcnow
+from aerovane.db.types import storable_integers, utcnow
 from aerovane.services.errors import BadRequest, NotFound
 from aerovane.services.triggers import clear_deferral
 from aerovane.states import ACTIVE_TI_VALUES, FINISHED_TI_VALUES, DagRunState, TaskState
@@ -93,6 +93,8 @@ def get_task_instance(
     `map_index=None` asks for the unmapped task instance: TaskInstanceIsMapped when the task's
     instances are mapped. NotFound when there is no such task instance.
     """
+    if map_index is not None and not storable_integers(map_index):
+        raise NotFound(f"Task instance {task_id!r} of run {run_id!r} of DAG {dag_id!r} not found")
     query = _with_logical_date(select(TI, DR.logical_date).where(*_tis_of(dag_id, run_id, task_id)))
     if map_index is not None:
         query = query.where(TI.map_index == map_index)
@@ -158,6 +160,8 @@ def try_state(row: Any) -> str | None:
 def task_instance_exists(
     dag_id: str, run_id: str, task_id: str, map_index: int, *, session: Session
 ) -> bool:
+    if not storable_integers(map_index):
+        return False
     return (
         session.scalar(
             select(literal(1)).where(*_tis_of(dag_id, run_id, task_id), TI.map_index == map_index)
@@ -170,10 +174,12 @@ def get_try(
     dag_id: str, run_id: str, task_id: str, try_number: int, *, map_index: int, session: Session
 ) -> Any:
     """One attempt (a row of `tries_query`); NotFound if there was no such try."""
-    base = tries_query(dag_id, run_id, task_id, map_index).subquery()
-    row = session.execute(
-        select(base).where(base.c.try_number == try_number).order_by(base.c.archived.desc())
-    ).first()
+    row = None
+    if storable_integers(map_index, try_number):
+        base = tries_query(dag_id, run_id, task_id, map_index).subquery()
+        row = session.execute(
+            select(base).where(base.c.try_number == try_number).order_by(base.c.archived.desc())
+        ).first()
     if row is None:
         raise NotFound(
             f"Task Instance not found for dag_id={dag_id}, run_id={run_id}, task_id={task_id}, "

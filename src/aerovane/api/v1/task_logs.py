@@ -25,6 +25,7 @@ from aerovane.api.v1.datamodels.common import error_responses
 from aerovane.api.v1.datamodels.task_instances import TaskLogResponse
 from aerovane.auth.rbac import DagEntity
 from aerovane.db.models import TaskInstance
+from aerovane.db.types import storable_integers
 from aerovane.services.task_logs import log_path, read_log
 from aerovane.states import FINISHED_TI_VALUES, TaskState
 
@@ -160,14 +161,16 @@ def get_log(
 ) -> Response:
     metadata = _decode_token(token)
     full_content = full_content or bool(metadata.get("download_logs"))
-    ti = session.execute(
-        select(TI.try_number, TI.state).where(
-            TI.dag_id == dag_id,
-            TI.run_id == dag_run_id,
-            TI.task_id == task_id,
-            TI.map_index == map_index,
-        )
-    ).first()
+    ti = None
+    if storable_integers(map_index):
+        ti = session.execute(
+            select(TI.try_number, TI.state).where(
+                TI.dag_id == dag_id,
+                TI.run_id == dag_run_id,
+                TI.task_id == task_id,
+                TI.map_index == map_index,
+            )
+        ).first()
     if ti is None:
         raise ApiError(
             404,

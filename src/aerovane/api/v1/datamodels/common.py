@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 from sqlalchemy import String, type_coerce
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql.elements import ColumnElement
@@ -16,6 +16,35 @@ class StrictModel(BaseModel):
     """Response models reject unknown keys so tests catch drift from the spec."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# -- request fields typed as Airflow's spec types them ---------------------------------------------
+#
+# Airflow validates request bodies against its OpenAPI document before reading them, so a JSON
+# value of the wrong type is a 400 there ("0 is not of type 'boolean' - 'dry_run'"), where
+# pydantic's lax mode would read `0` as False, `0` as 1970-01-01 and `null` as "not given".
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "boolean": (bool,),
+    "string": (str,),
+    "object": (dict,),
+}
+T = TypeVar("T")
+
+
+def _json_type(name: str) -> BeforeValidator:
+    def check(value: Any) -> Any:
+        if not isinstance(value, _JSON_TYPES[name]):
+            raise ValueError(f"{value!r} is not of type {name!r}")
+        return value
+
+    return BeforeValidator(check)
+
+
+#: A boolean that is `true` or `false`, never `0`, `1` or `"yes"`.
+JsonBool = Annotated[bool, _json_type("boolean")]
+#: A string field (e.g. a date-time) that may be left out but not sent as `null` or a number.
+OmittableString = Annotated[T | None, _json_type("string")]
 
 
 class ErrorResponse(StrictModel):

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from aerovane.api.v1.datamodels.common import StrictModel, iso
+from aerovane.api.v1.datamodels.common import JsonBool, OmittableString, StrictModel, iso
 from aerovane.services import strict_json
 
 NAIVE_DISALLOWED = "Naive datetime is disallowed"
@@ -60,6 +60,8 @@ class TriggerDAGRunBody(StrictModel):
     @field_validator("conf", mode="before")
     @classmethod
     def _conf_from_string(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("None is not of type 'object'")
         if isinstance(value, str):
             try:
                 return strict_json.loads(value)
@@ -158,14 +160,14 @@ class ListDagRunsBody(StrictModel):
     page_limit: int = Field(default=100, ge=1)
     dag_ids: list[str] | None = None
     states: list[str] | None = None
-    execution_date_gte: dt.datetime | None = None
-    execution_date_lte: dt.datetime | None = None
-    start_date_gte: dt.datetime | None = None
-    start_date_lte: dt.datetime | None = None
-    end_date_gte: dt.datetime | None = None
-    end_date_lte: dt.datetime | None = None
-    updated_at_gte: dt.datetime | None = None
-    updated_at_lte: dt.datetime | None = None
+    execution_date_gte: OmittableString[dt.datetime] = None
+    execution_date_lte: OmittableString[dt.datetime] = None
+    start_date_gte: OmittableString[dt.datetime] = None
+    start_date_lte: OmittableString[dt.datetime] = None
+    end_date_gte: OmittableString[dt.datetime] = None
+    end_date_lte: OmittableString[dt.datetime] = None
+    updated_at_gte: OmittableString[dt.datetime] = None
+    updated_at_lte: OmittableString[dt.datetime] = None
 
     @field_validator(
         "execution_date_gte",
@@ -187,11 +189,11 @@ class UpdateDagRunStateBody(StrictModel):
 
 
 class ClearDagRunBody(StrictModel):
-    dry_run: bool = True
+    dry_run: JsonBool = True
 
 
 class SetDagRunNoteBody(StrictModel):
-    note: str | None = Field(max_length=1000)
+    note: str = Field(max_length=1000)
 
 
 class TaskInstanceReference(StrictModel):

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from aerovane.api.v1.datamodels.common import StrictModel, iso
+from aerovane.api.v1.datamodels.common import JsonBool, StrictModel, iso
 
 
 class TimeDelta(StrictModel):
@@ -90,7 +90,7 @@ class DAGPatchBody(StrictModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    is_paused: bool
+    is_paused: JsonBool
 
 
 DAG_FIELDS: tuple[str, ...] = tuple(DAGResponse.model_fields)

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
-from aerovane.api.v1.datamodels.common import StrictModel, iso
+from aerovane.api.v1.datamodels.common import JsonBool, OmittableString, StrictModel, iso
 from aerovane.services.redaction import redact
 
 TaskStateValue = (
@@ -211,7 +211,7 @@ def schema_error(message: str) -> str:
 
 
 class UpdateTaskInstanceBody(StrictModel):
-    dry_run: bool = True
+    dry_run: JsonBool = True
     new_state: UpdateTaskState
 
 
@@ -220,22 +220,22 @@ class SetTaskInstanceNoteBody(StrictModel):
 
 
 class ClearTaskInstancesBody(StrictModel):
-    dry_run: bool = True
+    dry_run: JsonBool = True
     task_ids: list[str] | None = Field(default=None, min_length=1)
-    start_date: AwareDatetime | None = None
-    end_date: AwareDatetime | None = None
-    only_failed: bool = True
-    only_running: bool = False
-    include_subdags: bool = False
-    include_parentdag: bool = False
+    start_date: OmittableString[AwareDatetime] = None
+    end_date: OmittableString[AwareDatetime] = None
+    only_failed: JsonBool = True
+    only_running: JsonBool = False
+    include_subdags: JsonBool = False
+    include_parentdag: JsonBool = False
     #: Airflow's server defaults this to false (the spec gives no default): without it, cleared
     #: task instances of a finished run wait until the run is started again.
-    reset_dag_runs: bool = False
+    reset_dag_runs: JsonBool = False
     dag_run_id: str | None = None
-    include_upstream: bool = False
-    include_downstream: bool = False
-    include_future: bool = False
-    include_past: bool = False
+    include_upstream: JsonBool = False
+    include_downstream: JsonBool = False
+    include_future: JsonBool = False
+    include_past: JsonBool = False
 
     def form_error(self) -> str | None:
         """Airflow's cross-field checks, in its order and wording."""
@@ -253,14 +253,14 @@ class ClearTaskInstancesBody(StrictModel):
 
 
 class UpdateTaskInstancesStateBody(StrictModel):
-    dry_run: bool = True
+    dry_run: JsonBool = True
     task_id: str
-    execution_date: AwareDatetime | None = None
+    execution_date: OmittableString[AwareDatetime] = None
     dag_run_id: str | None = None
-    include_upstream: bool
-    include_downstream: bool
-    include_future: bool
-    include_past: bool
+    include_upstream: JsonBool
+    include_downstream: JsonBool
+    include_future: JsonBool
+    include_past: JsonBool
     new_state: UpdateTaskState
 
     def form_error(self) -> str | None:
@@ -275,12 +275,12 @@ class ListTaskInstanceFormBody(StrictModel):
     dag_ids: list[str] | None = None
     dag_run_ids: list[str] | None = None
     task_ids: list[str] | None = None
-    execution_date_gte: AwareDatetime | None = None
-    execution_date_lte: AwareDatetime | None = None
-    start_date_gte: AwareDatetime | None = None
-    start_date_lte: AwareDatetime | None = None
-    end_date_gte: AwareDatetime | None = None
-    end_date_lte: AwareDatetime | None = None
+    execution_date_gte: OmittableString[AwareDatetime] = None
+    execution_date_lte: OmittableString[AwareDatetime] = None
+    start_date_gte: OmittableString[AwareDatetime] = None
+    start_date_lte: OmittableString[AwareDatetime] = None
+    end_date_gte: OmittableString[AwareDatetime] = None
+    end_date_lte: OmittableString[AwareDatetime] = None
     duration_gte: float | None = None
     duration_lte: float | None = None
     state: list[TaskStateValue] | None = None
