@@ -63,7 +63,7 @@ def test_db_cli_check_reset(db: Path) -> None:
 
 @pytest.mark.skipif(bool(PG_URL), reason="replays migrations into a private SQLite file")
 def test_ab_user_autoincrement_migration_keeps_memberships_and_triggers(tmp_path: Path) -> None:
-    """0010 rebuilds ab_user on SQLite: role memberships (which the drop cascades to) and the
+    """0012 rebuilds ab_user on SQLite: role memberships (which the drop cascades to) and the
     auth_version triggers survive, and a deleted user's id is not handed out again."""
     from alembic import command
     from sqlalchemy import create_engine, event, text
@@ -73,7 +73,7 @@ def test_ab_user_autoincrement_migration_keeps_memberships_and_triggers(tmp_path
     engine = create_engine(f"sqlite:///{tmp_path / 'upgrade.db'}")
     event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA foreign_keys=ON"))
     with engine.begin() as conn:
-        command.upgrade(migrate._alembic_config(conn), "0009")
+        command.upgrade(migrate._alembic_config(conn), "0011")
         conn.execute(text("INSERT INTO ab_role (id, name) VALUES (1, 'Admin')"))
         for uid in (1, 2):
             conn.execute(

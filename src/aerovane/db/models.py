@@ -738,7 +738,7 @@ class AirflowCommandOutput(Base):
 
 class User(Base):
     __tablename__ = "ab_user"
-    #: A deleted user's id is never handed to a new user (migration 0010): tokens and cookies
+    #: A deleted user's id is never handed to a new user (migration 0012): tokens and cookies
     #: name users by id.
     __table_args__ = {"sqlite_autoincrement": True}
 

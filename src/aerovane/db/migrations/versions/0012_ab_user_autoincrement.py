@@ -4,8 +4,8 @@ Without AUTOINCREMENT SQLite gives a new row the largest id + 1, so deleting the
 creating another handed the new one the old id, and with it the deleted user's unexpired ID
 tokens and session cookies (they name the user by id). PostgreSQL's sequence never reuses ids.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
