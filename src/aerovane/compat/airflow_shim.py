@@ -9,6 +9,8 @@ import of a piece Aerovane does not have fails with an ImportError that names it
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -323,6 +325,43 @@ def real_airflow_installed() -> bool:
     finally:
         if installed:
             sys.meta_path.append(_FINDER)
+
+
+def airflow_module_of(cls: type) -> str | None:
+    """The Airflow module an Aerovane class is served from, as Airflow's `class_ref` names it:
+    the first module in the map that exports it (the map lists the defining module before
+    deprecated aliases such as `airflow.operators.bash_operator`); None if none does."""
+    return _class_modules().get(cls)
+
+
+@functools.cache
+def _class_modules() -> dict[type, str]:
+    found: dict[type, str] = {}
+    for name, load in MODULES.items():
+        if name.endswith("."):
+            continue  # packages re-export what their modules define
+        for value in load().values():
+            if isinstance(value, type):
+                found.setdefault(value, name)
+    return found
+
+
+def imports_airflow(source: str) -> bool:
+    """Whether Python source imports `airflow` or one of its modules (statically)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        if any(n == "airflow" or n.startswith("airflow.") for n in names):
+            return True
+    return False
 
 
 def install() -> bool:

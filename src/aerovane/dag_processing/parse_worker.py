@@ -13,6 +13,7 @@ from typing import Any
 
 def parse_file(payload: dict[str, Any]) -> int:
     from aerovane.authoring.serialization import serialize_dag
+    from aerovane.compat import airflow_shim
     from aerovane.dag_processing.importer import import_dag_file
 
     path: str = payload["path"]
@@ -25,10 +26,25 @@ def parse_file(payload: dict[str, Any]) -> int:
     result: dict[str, Any]
     try:
         dags, _ = import_dag_file(path, Path(payload["dags_folder"]))
-        result = {"dags": [serialize_dag(d) for d in dags.values()], "error": None}
+        serialized = [serialize_dag(d) for d in dags.values()]
+        if airflow_shim.imports_airflow(Path(path).read_text(encoding="utf-8", errors="replace")):
+            for dag, data in zip(dags.values(), serialized, strict=True):
+                _name_operators_as_airflow(dag, data)
+        result = {"dags": serialized, "error": None}
     except BaseException:  # noqa: BLE001 - any failure is an import error to report
         result = {"dags": [], "error": traceback.format_exc()}
     tmp = result_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result), encoding="utf-8")
     tmp.replace(result_path)
     return 0
+
+
+def _name_operators_as_airflow(dag: Any, data: dict[str, Any]) -> None:
+    """A file written for Airflow sees its operators as Airflow's (`class_ref.module_path`
+    `airflow.operators.bash`, not Aerovane's module), as the API reports them on Airflow."""
+    from aerovane.compat.airflow_shim import airflow_module_of
+
+    for entry in data["tasks"]:
+        module = airflow_module_of(type(dag.task_dict[entry["task_id"]]))
+        if module is not None:
+            entry["operator_module"] = module
