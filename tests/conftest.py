@@ -113,14 +113,10 @@ def _truncate_all() -> None:
 @pytest.fixture
 def db(aerovane_home: Path) -> Path:
     """A migrated database with only the default rows (pool, roles)."""
-    from aerovane.auth import login_stats
     from aerovane.config import get_settings
     from aerovane.db.engine import dispose_engines
     from aerovane.db.migrate import ensure_default_rows, migrate
 
-    # User ids start again in every test's database; sign-ins recorded by an earlier test's
-    # users must not keep this test's from being recorded.
-    login_stats.forget()
     if PG_URL:
         migrate()
         _truncate_all()

@@ -124,7 +124,8 @@ def test_outlet_aliases_are_serialized() -> None:
     restored = SerializedDAG(serialize_dag(dag))
     task = restored.task_dict["p"]
     assert (task.outlets, task.outlet_aliases) == (("x",), ("out",))
-    assert restored.timetable.condition.as_expression() == {"alias": "in"}
+    # A list schedule is DatasetAll, as in Airflow, even with one member.
+    assert restored.timetable.condition.as_expression() == {"all": [{"alias": "in"}]}
 
 
 def test_triggering_dataset_events_group_by_uri_lazily() -> None:

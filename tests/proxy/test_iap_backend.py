@@ -182,19 +182,3 @@ def test_composer_role_rules_through_the_api(api_url: str, monkeypatch: pytest.M
     bad = httpx.get(f"{api_url}/api/v1/dags", headers={"X-Goog-IAP-JWT-Assertion": "x.y.z"})
     assert bad.status_code == 401
     assert bad.headers["www-authenticate"] == "Composer"
-
-
-def test_a_proxy_sign_in_is_recorded(db: Path) -> None:
-    from aerovane.auth import login_stats
-    from aerovane.identity.principals import principal_for_user
-
-    login_stats.forget()
-    add_user("bob", ["Viewer"], email="bob@example.com")
-    with create_session(readonly=True) as session:
-        principal = principal_for_user(find_user("bob", session=session))
-    for _ in range(2):
-        assert _authenticate(_assertion(principal)).outcome is AuthOutcome.USER
-    with create_session(readonly=True) as session:
-        user = find_user("bob", session=session)
-        assert user is not None
-        assert user.last_login is not None and user.login_count == 1

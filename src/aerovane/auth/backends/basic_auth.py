@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
 from aerovane.auth.backends.base import AuthResult
-from aerovane.auth.login_stats import record_sign_in
 from aerovane.auth.passwords import burn_verification, verify_user_password
 from aerovane.auth.rbac import load_user_access
 
@@ -57,7 +56,6 @@ class BasicAuthBackend:
             return AuthResult.failure(401, CHALLENGE)
         if not verify_user_password(username, user.password, password) or not user.active:
             return AuthResult.failure(401, CHALLENGE)
-        record_sign_in(user.user_id)
         return AuthResult.authenticated(user)
 
 

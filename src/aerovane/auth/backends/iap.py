@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
 from aerovane.auth.backends.base import AuthResult
-from aerovane.auth.login_stats import record_sign_in
 from aerovane.auth.rbac import UserAccess, load_user_access, load_user_access_by_id
 from aerovane.auth.token_cache import VerifiedTokenCache, check_principal
 from aerovane.auth.users import create_user, find_user, find_user_by_email
@@ -148,7 +147,6 @@ class IapBackend:
         user = find_or_register(sub, email, session=session)
         if user is None or not user.active:
             return AuthResult.failure(401, CHALLENGE)
-        record_sign_in(user.user_id)
         return AuthResult.authenticated(user)
 
 
