@@ -6,6 +6,7 @@ PostgreSQL database, in which case that database is migrated once and emptied be
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -108,6 +109,49 @@ def _truncate_all() -> None:
     names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with get_engine().begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@contextlib.contextmanager
+def subprocess_home(
+    home: Path, overrides: dict[str, str] | None = None
+) -> Iterator[dict[str, str]]:
+    """A home for tests that start Aerovane processes (scheduler, standalone): switches this
+    process's settings to it (migrated; emptied on PostgreSQL) and yields the environment the
+    children get: no inherited `AEROVANE__`/`AIRFLOW__` settings, this suite's database, quick
+    DAG-folder scans, then `overrides`. This process's settings are restored afterwards."""
+    from aerovane.config import ensure_home, reload_settings
+    from aerovane.db.engine import dispose_engines
+    from aerovane.db.migrate import ensure_default_rows, migrate
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AEROVANE__", "AIRFLOW__"))}
+    env.update(
+        AEROVANE_HOME=str(home),
+        AEROVANE__CORE__LOAD_EXAMPLES="False",
+        AEROVANE__SCHEDULER__DAG_DIR_LIST_INTERVAL="0.2",
+        AEROVANE__SCHEDULER__MIN_FILE_PROCESS_INTERVAL="0",
+    )
+    if PG_URL:
+        env["AEROVANE__DATABASE__SQL_ALCHEMY_CONN"] = PG_URL
+    env.update(overrides or {})
+    with pytest.MonkeyPatch.context() as mp:
+        for key in list(os.environ):
+            if key.startswith(("AEROVANE__", "AIRFLOW__")):
+                mp.delenv(key)
+        for key, value in env.items():
+            if key.startswith("AEROVANE"):
+                mp.setenv(key, value)
+        dispose_engines()
+        reload_settings()
+        ensure_home()
+        migrate()
+        if PG_URL:
+            _truncate_all()
+            ensure_default_rows()
+        try:
+            yield env
+        finally:
+            dispose_engines()
+            reload_settings()
 
 
 @pytest.fixture

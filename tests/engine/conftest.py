@@ -6,7 +6,6 @@ files; nothing in the engine is replaced or faked.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PG_URL
+from tests.conftest import subprocess_home
 
 
 @dataclass
@@ -121,40 +120,12 @@ def engine(
     request: pytest.FixtureRequest,
     engine_env: dict[str, str],
 ) -> Iterator[Engine]:
-    from aerovane.config import ensure_home, reload_settings
-    from aerovane.db.engine import dispose_engines
-    from aerovane.db.migrate import ensure_default_rows, migrate
+    from aerovane.config import get_settings
 
     home = tmp_path_factory.mktemp("engine") / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AEROVANE__", "AIRFLOW__"))}
-    env.update(
-        AEROVANE_HOME=str(home),
-        AEROVANE__CORE__LOAD_EXAMPLES="False",
-        AEROVANE__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
-        AEROVANE__SCHEDULER__DAG_DIR_LIST_INTERVAL="0.2",
-        AEROVANE__SCHEDULER__MIN_FILE_PROCESS_INTERVAL="0",
-    )
-    if PG_URL:
-        env["AEROVANE__DATABASE__SQL_ALCHEMY_CONN"] = PG_URL
-    env.update(engine_env)
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith(("AEROVANE__", "AIRFLOW__")):
-                mp.delenv(key)
-        for key, value in env.items():
-            if key.startswith("AEROVANE"):
-                mp.setenv(key, value)
-        dispose_engines()
-        reload_settings()
-        settings = ensure_home()
-        if PG_URL:
-            from tests.conftest import _truncate_all
-
-            migrate()
-            _truncate_all()
-            ensure_default_rows()
-        else:
-            migrate()
+    overrides = {"AEROVANE__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False", **engine_env}
+    with subprocess_home(home, overrides) as env:
+        settings = get_settings()
         eng = Engine(home=home, dags=settings.dags_folder, env=env)
         plugins = getattr(request.module, "PLUGIN_FILES", {})
         if plugins:
@@ -179,8 +150,6 @@ def engine(
             except subprocess.TimeoutExpired:
                 eng.proc.kill()
                 eng.proc.wait()
-            dispose_engines()
-            reload_settings()
             if plugins:  # triggering runs here rebuilt the plugins' timetables and strategies
                 from aerovane.authoring.plugins import reset_plugins
                 from aerovane.compat import airflow_shim

@@ -7,7 +7,6 @@ zombie threshold and the test times out.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from benchmarks._crash import (
     wait_for,
 )
 
-from tests.conftest import PG_URL
+from tests.conftest import subprocess_home
 
 DAG_ID = "crash"
 RUNS = 6
@@ -43,44 +42,15 @@ class Rig:
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    from aerovane.config import ensure_home, reload_settings
-    from aerovane.db.engine import dispose_engines
-    from aerovane.db.migrate import ensure_default_rows, migrate
+    from aerovane.config import get_settings
 
     home = tmp_path / "home"
     out = tmp_path / "side-effects"
     out.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AEROVANE__", "AIRFLOW__"))}
-    env.update(
-        AEROVANE_HOME=str(home),
-        AEROVANE__CORE__LOAD_EXAMPLES="False",
-        AEROVANE__SCHEDULER__DAG_DIR_LIST_INTERVAL="0.2",
-        AEROVANE__SCHEDULER__MIN_FILE_PROCESS_INTERVAL="0",
-    )
-    if PG_URL:
-        env["AEROVANE__DATABASE__SQL_ALCHEMY_CONN"] = PG_URL
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith(("AEROVANE__", "AIRFLOW__")):
-                mp.delenv(key)
-        for key, value in env.items():
-            if key.startswith("AEROVANE"):
-                mp.setenv(key, value)
-        dispose_engines()
-        reload_settings()
-        settings = ensure_home()
-        migrate()
-        if PG_URL:
-            from tests.conftest import _truncate_all
-
-            _truncate_all()
-            ensure_default_rows()
-        (settings.dags_folder / "crash.py").write_text(side_effect_dag(DAG_ID, out, seconds=1.0))
-        try:
-            yield Rig(home=home, out=out, env=env)
-        finally:
-            dispose_engines()
-            reload_settings()
+    with subprocess_home(home) as env:
+        dags = get_settings().dags_folder
+        (dags / "crash.py").write_text(side_effect_dag(DAG_ID, out, seconds=1.0))
+        yield Rig(home=home, out=out, env=env)
 
 
 def test_sigkill_of_the_whole_tree_recovers_every_run_exactly_once(rig: Rig) -> None:
