@@ -121,10 +121,15 @@ def crash_mid_run(
     succeeded: int,
     timeout: float,
     task_processes_survive: bool = False,
-) -> tuple[Counter[str], set[int]]:
+) -> tuple[dict[tuple[str, str], str], set[int]]:
     """Wait until some task instances ended, then freeze the tree; if the frozen metadata
-    shows attempts running, kill the tree and return the task-instance states it left and the
-    pids left alive, else let it go on and try again.
+    shows attempts running, kill the tree and return the task-instance states it left, by
+    (run id, task id), and the pids left alive, else let it go on and try again.
+
+    The states are those the database showed while the tree was frozen. On PostgreSQL a
+    process stopped just after sending COMMIT still has that commit applied by its server
+    backend, so an attempt shown `running` may end `success` at try 1 (its commit was in
+    flight), and one shown `queued` may have been claimed and then killed (and is retried).
 
     With `task_processes_survive`, only the server's process group (the main process and its
     zygote) is killed, as when the OOM killer picks the server: task processes, each in a
@@ -136,8 +141,8 @@ def crash_mid_run(
             time.sleep(0.02)
             continue
         frozen = freeze_tree(proc)
-        states = ti_states(dag_id)
-        if states["running"] > 0:
+        states = ti_snapshot(dag_id)
+        if "running" in states.values():
             survivors = set()
             if task_processes_survive:
                 survivors = {pid for pid in frozen if _pgid(pid) != proc.pid}
@@ -202,17 +207,21 @@ def run_states(dag_id: str) -> Counter[str]:
         return Counter(str(s) for s in rows)
 
 
-def ti_states(dag_id: str) -> Counter[str]:
+def ti_snapshot(dag_id: str) -> dict[tuple[str, str], str]:
+    """The state of each task instance of `dag_id`, by (run id, task id)."""
     from sqlalchemy import select
 
     from aerovane.db import models
     from aerovane.db.engine import create_session
 
+    ti = models.TaskInstance
     with create_session(readonly=True) as session:
-        rows = session.scalars(
-            select(models.TaskInstance.state).where(models.TaskInstance.dag_id == dag_id)
-        )
-        return Counter(str(s) for s in rows)
+        rows = session.execute(select(ti.run_id, ti.task_id, ti.state).where(ti.dag_id == dag_id))
+        return {(r.run_id, r.task_id): str(r.state) for r in rows}
+
+
+def ti_states(dag_id: str) -> Counter[str]:
+    return Counter(ti_snapshot(dag_id).values())
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -295,6 +304,8 @@ class Accounting:
     lost: int
     #: Attempts interrupted by the crash and run again as a later try (not duplicates).
     retried: int
+    #: The (run id, task id) of those task instances.
+    retried_tis: frozenset[tuple[str, str]]
     #: Task instances not in a final state.
     unfinished: int
 
@@ -330,5 +341,6 @@ def account(dag_id: str, out_dir: Path) -> Accounting:
         duplicated=duplicated,
         lost=lost,
         retried=sum(1 for r in rows if r.try_number > 1),
+        retried_tis=frozenset((r.run_id, r.task_id) for r in rows if r.try_number > 1),
         unfinished=sum(1 for r in rows if r.state not in ("success", "failed", "skipped")),
     )

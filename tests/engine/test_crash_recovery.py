@@ -63,7 +63,7 @@ def test_sigkill_of_the_whole_tree_recovers_every_run_exactly_once(rig: Rig) -> 
     finally:
         stop_tree(first)
     assert first.returncode == -9
-    assert left["running"] > 0
+    assert "running" in left.values()
 
     restarted = time.monotonic()
     second = start_tree(["scheduler"], rig.env, log)
@@ -76,8 +76,10 @@ def test_sigkill_of_the_whole_tree_recovers_every_run_exactly_once(rig: Rig) -> 
         stop_tree(second)
     assert run_states(DAG_ID) == {"success": RUNS}
     assert (result.duplicated, result.lost, result.unfinished) == (0, 0, 0)
-    # Each attempt the crash interrupted ran again as the next try; nothing else was retried.
-    assert result.retried == left["running"]
+    # Only an attempt the crash interrupted ran again as the next try: one the frozen database
+    # showed running, or queued with its claim's commit in flight (see `crash_mid_run`).
+    interrupted = {key for key, state in left.items() if state in ("queued", "running")}
+    assert result.retried_tis <= interrupted
     # Every final attempt ran once; an interrupted one may have been killed before its line.
     assert RUNS * 5 <= result.executions <= RUNS * 5 + result.retried
 
@@ -97,7 +99,7 @@ def test_task_processes_that_survive_the_server_are_not_run_again(rig: Rig) -> N
         )
     finally:
         stop_tree(first)
-    assert left["running"] > 0 and survivors
+    assert "running" in left.values() and survivors
 
     second = start_tree(["scheduler"], rig.env, log)
     try:
