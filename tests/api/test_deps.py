@@ -33,6 +33,12 @@ def statement_threads(accounts: Any) -> Any:
 def test_reads_run_where_they_are_cheapest(
     client: httpx.Client, admin: httpx.BasicAuth, statement_threads: list[tuple[str, str]]
 ) -> None:
+    # A password's first check is a sign-in: a write, recorded by a worker thread.
+    assert client.get("/dags", auth=admin).status_code == 200
+    signing_in = [name for name, sql in statement_threads if sql.lstrip().startswith("UPDATE")]
+    assert len(signing_in) == 1 and signing_in[0].startswith("AnyIO worker")
+    # Later requests of the same sign-in only read.
+    statement_threads.clear()
     assert client.get("/dags", auth=admin).status_code == 200
     assert statement_threads
     threads = [name for name, _ in statement_threads]

@@ -162,7 +162,10 @@ def test_create_user(client: httpx.Client, admin: httpx.BasicAuth) -> None:
     assert verify_password(stored.password, "wonderland")
     # The new account works at once.
     assert client.get("/dags", auth=("alice", "wonderland")).status_code == 200
-    assert client.get("/users/alice", auth=admin).json() == body
+    signed_in = client.get("/users/alice", auth=admin).json()
+    # That was a sign-in (aerovane.auth.sign_ins); nothing else about the user changed.
+    assert signed_in.pop("login_count") == 1 and signed_in.pop("last_login") is not None
+    assert {k: v for k, v in body.items() if k not in ("login_count", "last_login")} == signed_in
 
 
 def test_create_google_style_username_and_long_email(

@@ -182,3 +182,25 @@ def test_composer_role_rules_through_the_api(api_url: str, monkeypatch: pytest.M
     bad = httpx.get(f"{api_url}/api/v1/dags", headers={"X-Goog-IAP-JWT-Assertion": "x.y.z"})
     assert bad.status_code == 401
     assert bad.headers["www-authenticate"] == "Composer"
+
+
+def test_a_service_account_signs_in_with_each_new_assertion(api_url: str) -> None:
+    from sqlalchemy import select
+
+    from aerovane.db import models
+
+    def login_count() -> int | None:
+        with create_session(readonly=True) as session:
+            return session.scalar(select(models.User.login_count).where(models.User.email == email))
+
+    principal = _service_account()
+    email = principal.email
+    headers = {"X-Goog-IAP-JWT-Assertion": _assertion(principal)}
+    for _ in range(2):
+        assert httpx.get(f"{api_url}/api/v1/importErrors", headers=headers).status_code == 200
+    assert login_count() == 1
+    renewed = _assertion(principal)
+    assert renewed != headers["X-Goog-IAP-JWT-Assertion"]  # ES256 signatures are randomised
+    headers = {"X-Goog-IAP-JWT-Assertion": renewed}
+    assert httpx.get(f"{api_url}/api/v1/importErrors", headers=headers).status_code == 200
+    assert login_count() == 2

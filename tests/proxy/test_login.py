@@ -432,3 +432,28 @@ def test_oidc_callback_needs_the_browser_that_started(
     with httpx.Client(base_url=proxy_url) as stranger:
         assert stranger.get(back.headers["location"]).status_code == 400
     assert urlsplit(back.headers["location"]).path == "/_aerovane/oidc/callback"
+
+
+def _sign_in_stats(username: str) -> tuple[Any, int | None, int | None]:
+    from sqlalchemy import select
+
+    from aerovane.db import models
+    from aerovane.db.engine import create_session
+
+    columns = (models.User.last_login, models.User.login_count, models.User.fail_login_count)
+    with create_session(readonly=True) as session:
+        row = session.execute(select(*columns).where(models.User.username == username)).one()
+        return tuple(row)  # type: ignore[return-value]
+
+
+def test_the_form_records_sign_ins(browser: httpx.Client, people: None) -> None:
+    """FAB's `update_user_auth_stat`: a wrong password counts a failure, a sign-in counts once
+    however many requests its session then makes (docs/decisions/0019)."""
+    assert _sign_in(browser, "/", "carol", "nope").status_code == 401
+    assert _sign_in_stats("carol") == (None, 0, 1)
+    assert _sign_in(browser, "/api/v1/dags", "carol", PASSWORD).status_code == 302
+    for _ in range(2):
+        response = browser.get("/api/v1/dags", headers={"Accept": "application/json"})
+        assert response.status_code == 200, response.text
+    last_login, count, failed = _sign_in_stats("carol")
+    assert last_login is not None and (count, failed) == (1, 0)

@@ -43,6 +43,7 @@ from aerovane.api.errors import ApiError
 from aerovane.auth.backends.base import AuthBackend, AuthOutcome, load_backends
 from aerovane.auth.permissions import Perm
 from aerovane.auth.rbac import PUBLIC_ROLE, DagEntity, is_authorized_dag, role_permissions
+from aerovane.auth.sign_ins import SignIns
 from aerovane.config import Settings, get_settings
 from aerovane.db import models
 from aerovane.db.engine import begin_write_nowait, create_session, get_engine
@@ -306,23 +307,55 @@ def backend_chain(settings: Settings) -> tuple[AuthBackend, ...]:
     return chain
 
 
-def authenticate(request: Request, session: Session) -> Principal:
-    """Try each backend in order; 401 (with the last backend's headers) if none passes."""
+def _authenticate(
+    request: Request, session: Session
+) -> tuple[Principal | None, dict[str, str], SignIns]:
+    """(the caller or None, the last backend's challenge headers, sign-ins to record)."""
     last_headers: dict[str, str] = {}
+    failed: list[int] = []
     for backend in backend_chain(get_settings()):
         result = backend.authenticate(request, session)
+        if result.failed_user_id is not None:
+            failed.append(result.failed_user_id)
         if result.outcome is AuthOutcome.USER and result.user is not None:
             user = result.user
-            return Principal(user.username, user.display_name, user.permissions, user.user_id)
+            principal = Principal(user.username, user.display_name, user.permissions, user.user_id)
+            signed_in = user.user_id if result.signed_in else None
+            return principal, {}, SignIns(signed_in, tuple(failed))
         if result.outcome is AuthOutcome.ANONYMOUS:
-            return Principal(None, "", role_permissions(PUBLIC_ROLE, session=session))
+            principal = Principal(None, "", role_permissions(PUBLIC_ROLE, session=session))
+            return principal, {}, SignIns(failed=tuple(failed))
         last_headers = dict(result.headers)
-    raise ApiError(401, headers=last_headers)
+    return None, last_headers, SignIns(failed=tuple(failed))
+
+
+def authenticate(request: Request, session: Session) -> Principal:
+    """Try each backend in order; 401 (with the last backend's headers) if none passes.
+    Sign-ins found on the way are recorded in the calling thread."""
+    principal, challenge, sign_ins = _authenticate(request, session)
+    sign_ins.record()
+    if principal is None:
+        raise ApiError(401, headers=challenge)
+    return principal
 
 
 async def get_principal(request: Request, session: DbSession) -> Principal:
+    """The caller. A sign-in (`aerovane.auth.sign_ins`) is written in a worker thread and
+    committed before the handler runs, so the request that signed in already shows it."""
     read = read_session_for(session)
-    return await run_db(read, authenticate, request, read)
+    principal, challenge, sign_ins = await run_db(read, _authenticate, request, read)
+    if sign_ins:
+        await run_in_threadpool(_record_sign_ins, read, sign_ins)
+    if principal is None:
+        raise ApiError(401, headers=challenge)
+    return principal
+
+
+def _record_sign_ins(read: Session, sign_ins: SignIns) -> None:
+    # The lookups' connection goes back to the pool first: the write takes one of its own, and
+    # a request holds at most one at a time (`_slots`).
+    read.rollback()
+    sign_ins.record()
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import hashlib
 import hmac
 import secrets
@@ -163,17 +164,30 @@ def _dummy_hash() -> str:
     return _DUMMY_HASH
 
 
-def verify_user_password(username: str, stored: str | None, candidate: str) -> bool:
+class PasswordCheck(enum.Enum):
+    WRONG = "wrong"
+    #: Checked by the KDF just now: a new sign-in (`aerovane.auth.sign_ins`).
+    VERIFIED = "verified"
+    #: The same check passed within `CACHE_TTL_SECONDS`: part of an earlier sign-in.
+    REMEMBERED = "remembered"
+
+
+def check_user_password(username: str, stored: str | None, candidate: str) -> PasswordCheck:
     """`verify_password` for a login, skipping the KDF when this exact check passed recently."""
     if not stored:
         burn_verification(candidate)
-        return False
+        return PasswordCheck.WRONG
     if verification_cache.contains(username, candidate, stored):
-        return True
+        return PasswordCheck.REMEMBERED
     if not verify_password(stored, candidate):
-        return False
+        return PasswordCheck.WRONG
     verification_cache.add(username, candidate, stored)
-    return True
+    return PasswordCheck.VERIFIED
+
+
+def verify_user_password(username: str, stored: str | None, candidate: str) -> bool:
+    """Whether `candidate` is the user's password (see `check_user_password`)."""
+    return check_user_password(username, stored, candidate) is not PasswordCheck.WRONG
 
 
 def burn_verification(candidate: str) -> None:

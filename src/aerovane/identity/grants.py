@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from aerovane.auth.passwords import burn_verification, verify_user_password
+from aerovane.auth.sign_ins import record_failed_sign_in, record_sign_in
 from aerovane.auth.users import find_user
 from aerovane.identity import throttle, tokens
 from aerovane.identity.principals import (
@@ -154,8 +155,11 @@ def _password(
     elif verify_user_password(user.username, user.password, password) and user.active:
         body = {"refresh_token": tokens.mint_refresh_token(user, session=session)}
         throttle.record_success(username, client_address)
+        record_sign_in(user.id)  # `aerovane auth login` signs in as the form does
         return body
     throttle.record_failure(username, client_address)
+    if user is not None and user.active:
+        record_failed_sign_in(user.id)
     raise OAuthError("invalid_grant", "Invalid username or password")
 
 

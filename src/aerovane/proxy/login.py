@@ -14,7 +14,8 @@ sessions (see `aerovane.proxy.session`).
 With `[proxy] oidc_issuer` set, `/_aerovane/oidc/start` sends the browser to the provider and
 `/_aerovane/oidc/callback` completes the authorization-code flow; a person who passes the
 access policy and has no account yet gets one (role `[api] composer_auth_user_registration_role`,
-no password). This module never logs a password, a code or a token.
+no password). Each sign-in is recorded in the account's `last_login`/`login_count`
+(`aerovane.auth.sign_ins`). This module never logs a password, a code or a token.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route, Router
 
 from aerovane.auth.passwords import burn_verification, verify_user_password
+from aerovane.auth.sign_ins import record_failed_sign_in, record_sign_in
 from aerovane.auth.users import create_user, find_user, find_user_by_email
 from aerovane.config import get_settings
 from aerovane.db.engine import create_session
@@ -199,6 +201,7 @@ def check_password(
     """The principal of an active local account with this password and a session cookie for
     them (one KDF run either way); `throttle.Throttled` while guesses from `address` or at
     this account must wait, without checking the password."""
+    signed_in = None
     with create_session(readonly=True) as session:
         throttle.check(username, address, session=session)
         user = find_user(username, session=session)
@@ -206,9 +209,13 @@ def check_password(
             burn_verification(password)
         elif verify_user_password(user.username, user.password, password) and user.active:
             signed_in = session_for(user, lifetime=_lifetime())
-            throttle.record_success(username, address)
-            return signed_in
+    if signed_in is not None and user is not None:
+        throttle.record_success(username, address)
+        record_sign_in(user.id)
+        return signed_in
     throttle.record_failure(username, address)
+    if user is not None and user.active:
+        record_failed_sign_in(user.id)
     return None
 
 
@@ -362,7 +369,9 @@ def oidc_account(claims: dict[str, Any]) -> tuple[Principal, str] | None:
             log.info("proxy: registered %s from the identity provider (role %s)", email, role)
         if not user.active:
             return None
-        return session_for(user, lifetime=_lifetime())
+        signed_in = session_for(user, lifetime=_lifetime())
+    record_sign_in(user.id)
+    return signed_in
 
 
 async def oidc_callback(request: Request) -> Response:

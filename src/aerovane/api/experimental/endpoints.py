@@ -22,6 +22,7 @@ from aerovane.api.experimental import operations
 from aerovane.api.experimental.operations import ExperimentalError
 from aerovane.api.responses import JSONResponse
 from aerovane.auth.backends.base import AuthOutcome
+from aerovane.auth.sign_ins import SignIns
 from aerovane.config import get_settings
 from aerovane.db.engine import create_session
 from aerovane.scheduler.wakeup import notify_schedulers
@@ -41,21 +42,23 @@ def error_response(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def _authenticate(request: Request) -> Principal | Response:
+def _authenticate(request: Request) -> tuple[Principal | Response, SignIns]:
     backend = backend_chain(get_settings())[0]
     with create_session(readonly=True) as session:
         result = backend.authenticate(request, session)
     if result.outcome is AuthOutcome.USER and result.user is not None:
         user = result.user
-        return Principal(user.username, user.display_name, user.permissions, user.user_id)
+        principal = Principal(user.username, user.display_name, user.permissions, user.user_id)
+        return principal, SignIns(user.user_id if result.signed_in else None)
+    failed = () if result.failed_user_id is None else (result.failed_user_id,)
     if result.outcome is AuthOutcome.ANONYMOUS:
-        return Principal(None, "", frozenset())
+        return Principal(None, "", frozenset()), SignIns(failed=failed)
     return Response(
         _REFUSALS.get(result.status, "Unauthorized"),
         status_code=result.status,
         headers=dict(result.headers),
         media_type="text/html",
-    )
+    ), SignIns(failed=failed)
 
 
 def experimental_endpoint(fn: Handler) -> Handler:
@@ -65,7 +68,9 @@ def experimental_endpoint(fn: Handler) -> Handler:
     @functools.wraps(fn)
     async def handler(*args: Any, **kwargs: Any) -> Response:
         request: Request = kwargs["request"]
-        caller = await run_read(functools.partial(_authenticate, request))
+        caller, sign_ins = await run_read(functools.partial(_authenticate, request))
+        if sign_ins:  # a write: never on the event loop
+            await run_in_threadpool(sign_ins.record)
         if isinstance(caller, Response):
             return caller
         request.state.principal = caller

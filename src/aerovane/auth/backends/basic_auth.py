@@ -3,7 +3,8 @@
 The user must exist, be active and have a matching password hash. Failures all look the same
 (401 with `WWW-Authenticate: Basic`), and an unknown username costs a KDF run like a wrong
 password does. Successful checks are cached briefly by `aerovane.auth.passwords`, so steady API
-traffic pays one indexed query per request, not a KDF.
+traffic pays one indexed query per request, not a KDF. A KDF-checked password is a sign-in, a
+wrong one for an active account a failed one (`aerovane.auth.sign_ins`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
 from aerovane.auth.backends.base import AuthResult
-from aerovane.auth.passwords import burn_verification, verify_user_password
+from aerovane.auth.passwords import PasswordCheck, burn_verification, check_user_password
 from aerovane.auth.rbac import load_user_access
 
 CHALLENGE = {"WWW-Authenticate": "Basic"}
@@ -54,9 +55,13 @@ class BasicAuthBackend:
         if user is None:
             burn_verification(password)
             return AuthResult.failure(401, CHALLENGE)
-        if not verify_user_password(username, user.password, password) or not user.active:
+        if not user.active:
+            burn_verification(password)
             return AuthResult.failure(401, CHALLENGE)
-        return AuthResult.authenticated(user)
+        checked = check_user_password(username, user.password, password)
+        if checked is PasswordCheck.WRONG:
+            return AuthResult.failure(401, CHALLENGE, failed_user_id=user.user_id)
+        return AuthResult.authenticated(user, signed_in=checked is PasswordCheck.VERIFIED)
 
 
 backend = BasicAuthBackend()

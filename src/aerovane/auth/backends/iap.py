@@ -17,7 +17,8 @@ No user is ever renamed or taken over by email. Every failure, including an inac
 
 Lookups use the read-only session handed in; registering (once per principal) writes in a
 session of its own. A verified assertion's signature is not checked again while it lives
-(`aerovane.auth.token_cache`); its principal is, on every request.
+(`aerovane.auth.token_cache`); its principal is, on every request. A service account's newly
+verified assertion is a sign-in (`aerovane.auth.sign_ins`); people sign in on the proxy's page.
 """
 
 from __future__ import annotations
@@ -119,17 +120,18 @@ def find_or_register(sub: str, email: str, *, session: Session) -> UserAccess | 
 verified_assertions: VerifiedTokenCache[tuple[str, str]] = VerifiedTokenCache()
 
 
-def _verified(token: str, session: Session) -> tuple[str, str]:
-    """(sub, email) of a valid assertion whose principal still exists and is enabled."""
+def _verified(token: str, session: Session) -> tuple[str, str, bool]:
+    """(sub, email, verified now) of a valid assertion whose principal still exists and is
+    enabled; `verified now` is False for an assertion verified earlier."""
     verified_assertions.bind(get_settings())
     cached = verified_assertions.get(token)
     if cached is None:
         cached = verify_iap_assertion(token, audience=iap_audience(), session=session)
         verified_assertions.put(token, cached)
-        return cached
+        return (*cached, True)
     sub, email = cached
     check_principal(sub.rpartition(":")[2], email, session=session)
-    return cached
+    return (sub, email, False)
 
 
 class IapBackend:
@@ -140,14 +142,17 @@ class IapBackend:
         if not token:
             return AuthResult.failure(401, CHALLENGE)
         try:
-            sub, email = _verified(token, session)
+            sub, email, fresh = _verified(token, session)
         except TokenError as exc:
             log.info("iap: JWT verification error: %s", exc.reason)
             return AuthResult.failure(401, CHALLENGE)
         user = find_or_register(sub, email, session=session)
         if user is None or not user.active:
             return AuthResult.failure(401, CHALLENGE)
-        return AuthResult.authenticated(user)
+        # A person's sign-in was recorded by the proxy's page; a service account signs in
+        # with each new assertion (the proxy reuses one for minutes).
+        signed_in = fresh and not is_user_id(sub.rpartition(":")[2])
+        return AuthResult.authenticated(user, signed_in=signed_in)
 
 
 backend = IapBackend()
