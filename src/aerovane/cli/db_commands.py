@@ -1,4 +1,5 @@
-"""`aerovane db migrate|check|reset|clean`."""
+"""`aerovane db`: migrate (init, upgrade), downgrade, check, check-migrations, shell, reset,
+clean and its archives, with Airflow 2's flags."""
 
 from __future__ import annotations
 
@@ -32,39 +33,269 @@ def db() -> None:
     """Manage the metadata database."""
 
 
-@db.command("migrate")
-def migrate_cmd() -> None:
-    """Create or upgrade the schema to the newest version."""
-    from aerovane.config import ensure_home
-    from aerovane.db.migrate import head_revision, migrate
+def _migrate_options(fn: F) -> F:
+    fn = click.option(
+        "-s",
+        "--show-sql-only",
+        is_flag=True,
+        help="Don't actually run migrations; just print out sql scripts for offline migration.",
+    )(fn)
+    fn = click.option(
+        "--from-revision",
+        default=None,
+        help="(Optional) If generating sql, may supply a *from* Alembic revision.",
+    )(fn)
+    fn = click.option(
+        "-r",
+        "--to-revision",
+        default=None,
+        help="(Optional) If provided, only run migrations up to and including this Alembic "
+        "revision (`aerovane db migrate --help` lists them).",
+    )(fn)
+    return fn
 
+
+def _migrate(to_revision: str | None, from_revision: str | None, show_sql_only: bool) -> None:
+    from aerovane.config import ensure_home
+    from aerovane.db.migrate import head_revision, migrate, upgrade_to
+
+    if from_revision and not show_sql_only:
+        raise click.UsageError("--from-revision only goes with --show-sql-only")
     ensure_home()
+    if show_sql_only or to_revision:
+        sql = _revision_call(upgrade_to, to_revision or "head", show_sql_only, from_revision)
+        if sql is not None:
+            click.echo(sql, nl=False)
+            return
+        click.echo(f"Database migrated to {to_revision}.")
+        return
     applied = migrate()
     click.echo(f"Database migrated to {head_revision()}." if applied else "Database is up to date.")
 
 
+def _revision_call(
+    fn: Callable[..., str | None], revision: str, sql_only: bool, from_revision: str | None
+) -> str | None:
+    try:
+        if from_revision:
+            return fn(revision, sql_only=sql_only, from_revision=from_revision)
+        return fn(revision, sql_only=sql_only)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@db.command("migrate")
+@_migrate_options
+def migrate_cmd(to_revision: str | None, from_revision: str | None, show_sql_only: bool) -> None:
+    """Migrates the metadata database to the latest version.
+
+    Create the schema if it does not exist yet. Revisions are Aerovane's (0001, 0002, ...),
+    not Airflow's."""
+    _migrate(to_revision, from_revision, show_sql_only)
+
+
+@db.command("upgrade")
+@_migrate_options
+def upgrade_cmd(to_revision: str | None, from_revision: str | None, show_sql_only: bool) -> None:
+    """Upgrade the metadata database to latest version (deprecated: use `db migrate`)."""
+    click.echo(
+        "DeprecationWarning: `db upgrade` is deprecated. Use `db migrate` instead.", err=True
+    )
+    _migrate(to_revision, from_revision, show_sql_only)
+
+
+@db.command("init")
+def init_cmd() -> None:
+    """Initialize the metadata database (deprecated: use `db migrate`)."""
+    click.echo("DeprecationWarning: `db init` is deprecated. Use `db migrate` instead.", err=True)
+    _migrate(None, None, False)
+    click.echo("Initialization done")
+
+
+@db.command("downgrade")
+@click.option(
+    "-r",
+    "--to-revision",
+    default=None,
+    help="The Alembic revision to downgrade to (`base`: no tables). Note: must provide either "
+    "`--to-revision` or `--to-version`.",
+)
+@click.option(
+    "-n",
+    "--to-version",
+    default=None,
+    help="(Optional) If provided, only run migrations up to this version. Aerovane's "
+    "versions carry no schema of Airflow's: the only accepted value is `base`.",
+)
+@click.option(
+    "--from-revision",
+    default=None,
+    help="(Optional) If generating sql, may supply a *from* Alembic revision.",
+)
+@click.option(
+    "-s",
+    "--show-sql-only",
+    is_flag=True,
+    help="Don't actually run migrations; just print out sql scripts for offline migration. "
+    "Required if using either `--from-revision` or `--from-version`.",
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not prompt to confirm. Use with care!")
+def downgrade_cmd(
+    to_revision: str | None,
+    to_version: str | None,
+    from_revision: str | None,
+    show_sql_only: bool,
+    yes: bool,
+) -> None:
+    """Downgrade the schema of the metadata database.
+
+    You must provide either `--to-revision` or `--to-version`. To print but not execute
+    commands, use option `--show-sql-only`."""
+    from aerovane.db.migrate import current_revision, downgrade_to
+
+    if bool(to_revision) == bool(to_version):
+        raise click.UsageError("Must provide either --to-revision or --to-version.")
+    if from_revision and not show_sql_only:
+        raise click.UsageError("--from-revision only goes with --show-sql-only")
+    if to_version and to_version != "base":
+        raise click.ClickException(
+            f"unknown version {to_version!r}: Aerovane's schema has its own revisions "
+            "(pass -r with one of them, or -n base)"
+        )
+    revision = to_revision or "base"
+    if not show_sql_only and not yes:
+        click.confirm(
+            f"Performing downgrade with database {_safe_url()}\n"
+            "Warning: About to reverse schema migrations for the airflow metastore. Please "
+            "ensure you have backed up your database before any upgrade or downgrade "
+            "operation. Proceed?",
+            abort=True,
+        )
+    if not show_sql_only:
+        click.echo(f"Downgrading from {current_revision()} to {revision}.")
+    sql = _revision_call(downgrade_to, revision, show_sql_only, from_revision)
+    if sql is not None:
+        click.echo(sql, nl=False)
+        return
+    click.echo("Downgrade complete")
+
+
+def _safe_url() -> str:
+    from aerovane.db.engine import get_engine
+
+    return get_engine().url.render_as_string(hide_password=True)
+
+
 @db.command("check")
-def check_cmd() -> None:
-    """Exit 0 if the database is reachable and at the newest schema."""
+@click.option(
+    "--retry",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Retry database check upon failure.",
+)
+@click.option(
+    "--retry-delay",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Wait time between retries in seconds.",
+)
+def check_cmd(retry: int, retry_delay: int) -> None:
+    """Check if the database can be reached (and is at the newest schema)."""
+    import time
+
     from aerovane.db.migrate import check
 
     ok, message = check()
+    for _ in range(retry):
+        if ok:
+            break
+        time.sleep(retry_delay)
+        ok, message = check()
     click.echo(message, err=not ok)
     sys.exit(0 if ok else 1)
 
 
+@db.command("check-migrations")
+@click.option(
+    "-t",
+    "--migration-wait-timeout",
+    type=click.IntRange(min=0),
+    default=60,
+    show_default=True,
+    help="Timeout to wait for db to migrate.",
+)
+def check_migrations_cmd(migration_wait_timeout: int) -> None:
+    """Check if migration have finished (or continually check until timeout)."""
+    import time
+
+    from aerovane.db.migrate import current_revision, head_revision
+
+    head = head_revision()
+    deadline = time.monotonic() + migration_wait_timeout
+    while True:
+        try:
+            current = current_revision()
+        except Exception:  # noqa: BLE001 - not reachable yet: keep waiting like Airflow
+            current = None
+        if current == head:
+            click.echo("DB migrations are done.")
+            return
+        if time.monotonic() >= deadline:
+            raise click.ClickException(
+                f"There are still unapplied migrations after {migration_wait_timeout} seconds "
+                f"(schema at {current or 'nothing'}, expected {head}): run `aerovane db migrate`."
+            )
+        click.echo(f"Waiting for migrations... {int(deadline - time.monotonic())} second(s)")
+        time.sleep(1)
+
+
+@db.command("shell")
+def shell_cmd() -> None:
+    """Runs a shell to access the database (sqlite3 or psql)."""
+    import os
+    import shutil
+    import subprocess
+
+    from aerovane.db.engine import get_engine
+
+    url = get_engine().url
+    env = dict(os.environ)
+    if url.get_backend_name() == "sqlite":
+        argv = ["sqlite3", url.database or ""]
+    elif url.get_backend_name() == "postgresql":
+        argv = ["psql"]
+        env.update(
+            {
+                "PGHOST": url.host or "",
+                "PGPORT": str(url.port or ""),
+                "PGUSER": url.username or "",
+                "PGDATABASE": url.database or "",
+            }
+        )
+        if url.password:
+            env["PGPASSWORD"] = url.password  # the child's environment, never printed
+    else:
+        raise click.ClickException(f"unsupported database {url.get_backend_name()!r}")
+    if shutil.which(argv[0]) is None:
+        raise click.ClickException(f"{argv[0]} is not installed (needed by `db shell`)")
+    sys.exit(subprocess.call(argv, env=env))
+
+
 @db.command("reset")
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-def reset_cmd(yes: bool) -> None:
-    """Drop all data and recreate the schema."""
+@click.option("-y", "--yes", is_flag=True, help="Do not prompt to confirm. Use with care!")
+@click.option("-s", "--skip-init", is_flag=True, help="Only remove tables; do not perform db init.")
+def reset_cmd(yes: bool, skip_init: bool) -> None:
+    """Burn down and rebuild the metadata database."""
     from aerovane.config import ensure_home
     from aerovane.db.migrate import reset
 
     if not yes:
         click.confirm("This drops every table of the metadata database. Continue?", abort=True)
     ensure_home()
-    reset()
-    click.echo("Database reset.")
+    reset(skip_init=skip_init)
+    click.echo("Database reset." if not skip_init else "Tables dropped.")
 
 
 @db.command("clean")

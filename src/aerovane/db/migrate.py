@@ -1,4 +1,5 @@
-"""Schema migrations (`aerovane db migrate|check|reset`) and the rows every install needs.
+"""Schema migrations (`aerovane db migrate|downgrade|check|reset`) and the rows every install
+needs.
 
 Alembic is imported only when the schema is behind: the common start-up path just compares the
 stored revision with the head, which keeps `aerovane standalone` quick to become healthy.
@@ -92,6 +93,65 @@ def migrate() -> bool:
     return True
 
 
+def revisions() -> list[str]:
+    """Every revision, oldest first."""
+    names = sorted(path.name for path in (MIGRATIONS / "versions").glob("*.py"))
+    return [name.split("_", 1)[0] for name in names]
+
+
+def _alembic(
+    action: str, revision: str, *, sql_only: bool = False, from_revision: str | None = None
+) -> str | None:
+    """Run Alembic's `upgrade`/`downgrade` to `revision`; with `sql_only`, return the SQL
+    it would run instead (Alembic's offline mode) and change nothing."""
+    from alembic import command
+
+    if revision not in ("head", "base") and revision not in revisions():
+        raise ValueError(f"unknown revision {revision!r}; known: {', '.join(revisions())}")
+    engine = get_engine()
+    if sql_only:
+        import io
+
+        from alembic.config import Config
+
+        current = from_revision or current_revision() or "base"
+        buffer = io.StringIO()
+        cfg = Config(output_buffer=buffer)
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+        try:
+            getattr(command, action)(cfg, f"{current}:{revision}", sql=True)
+        except Exception as exc:  # noqa: BLE001 - reported as one line by the CLI
+            raise ValueError(
+                f"the SQL from {current} to {revision} cannot be printed offline: a migration "
+                f"on the way reads the live schema ({type(exc).__name__}); run it without "
+                "--show-sql-only, or pick a range that avoids it"
+            ) from None
+        return buffer.getvalue()
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(7361502)"))
+        getattr(command, action)(_alembic_config(conn), revision)
+    return None
+
+
+def upgrade_to(
+    revision: str, *, sql_only: bool = False, from_revision: str | None = None
+) -> str | None:
+    """Upgrade to `revision` (Airflow's `db migrate -r`); see `_alembic`."""
+    if revision == "head" and not sql_only:
+        migrate()
+        return None
+    return _alembic("upgrade", revision, sql_only=sql_only, from_revision=from_revision)
+
+
+def downgrade_to(
+    revision: str, *, sql_only: bool = False, from_revision: str | None = None
+) -> str | None:
+    """Downgrade to `revision` (`base`: no tables); see `_alembic`."""
+    return _alembic("downgrade", revision, sql_only=sql_only, from_revision=from_revision)
+
+
 def _is_empty(engine) -> bool:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
         return not inspect(conn).get_table_names()
@@ -120,13 +180,14 @@ def check() -> tuple[bool, str]:
     return True, f"database reachable, schema at head ({head})"
 
 
-def reset() -> None:
-    """Drop every table (including Alembic's) and migrate from scratch."""
+def reset(*, skip_init: bool = False) -> None:
+    """Drop every table (including Alembic's) and, unless `skip_init`, migrate from scratch."""
     engine = get_engine()
     with engine.begin() as conn:
         models.Base.metadata.drop_all(conn)
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    migrate()
+    if not skip_init:
+        migrate()
 
 
 def ensure_default_rows() -> None:
