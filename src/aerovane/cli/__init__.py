@@ -64,6 +64,7 @@ def _register() -> None:
         environments_commands,
         info_commands,
         jobs_commands,
+        plugins_commands,
         pools_commands,
         roles_commands,
         servers,
@@ -86,6 +87,7 @@ def _register() -> None:
         environments_commands,
         info_commands,
         jobs_commands,
+        plugins_commands,
     ):
         module.register(cli)
     from aerovane.cli import auth_commands, iam_commands  # the identity issue's commands
