@@ -632,5 +632,177 @@ def _wait_for_runs(dag_id: str, run_ids: list[str]) -> None:
     click.echo(f"All {len(run_ids)} backfill run(s) succeeded")
 
 
+_SUBDIR_HELP = (
+    "File location or directory from which to look for the dag (default: [core] dags_folder)."
+)
+
+
+@dags.command("list-jobs")
+@click.option("-d", "--dag-id", default=None, help="The id of the dag.")
+@click.option(
+    "--state",
+    type=click.Choice(["running", "success", "failed", "restarting"]),
+    default=None,
+    help="Only list the jobs corresponding to the state.",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="Return a limited number of records."
+)
+@click.option("-S", "--subdir", default=None, help=_SUBDIR_HELP)
+@click.option("-v", "--verbose", is_flag=True, help="Make logging output more verbose.")
+@output_option
+def list_jobs(
+    dag_id: str | None,
+    state: str | None,
+    limit: int | None,
+    subdir: str | None,
+    verbose: bool,
+    output: str,
+) -> None:
+    """List the jobs.
+
+    Aerovane's jobs are its components (SchedulerJob, DagProcessorJob, TriggererJob); task
+    attempts run without a job row of their own (Airflow's LocalTaskJob), so a DAG has none."""
+    from aerovane.db.engine import create_session
+    from aerovane.services.dags import get_dag_with_model
+    from aerovane.services.jobs import recent_jobs
+
+    with create_session(readonly=True) as session:
+        if dag_id:
+            get_dag_with_model(dag_id, session=session)  # NotFound: one line, exit 1
+            jobs = []
+        else:
+            jobs = recent_jobs(state=state, limit=limit or 100, session=session)
+        rows = [
+            {
+                "dag_id": dag_id,
+                "state": job.state,
+                "job_type": job.job_type,
+                "start_date": _iso(job.start_date),
+                "end_date": _iso(job.end_date),
+            }
+            for job in jobs
+        ]
+    emit(rows, ["dag_id", "state", "job_type", "start_date", "end_date"], output)
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (_aware(value) or value).isoformat()
+
+
+def _dependencies_dot(deps: dict[str, list[object]]) -> str:
+    """Airflow's `render_dag_dependencies`: one subgraph per DAG, an edge source → dependency
+    → target per dependency."""
+
+    def quoted(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines = ["digraph {", "\tgraph [rankdir=LR]"]
+    for dag_id, dependencies in deps.items():
+        for dep in dependencies:
+            lines.append(f"\tsubgraph {quoted(dag_id)} {{")
+            lines.append(f"\t\tgraph [label={quoted(dag_id)} labelloc=t rankdir=LR]")
+            source, target = dep.source, dep.target  # type: ignore[attr-defined]
+            dependency_id = dep.dependency_id  # type: ignore[attr-defined]
+            lines.append(f"\t\t{quoted(source)} -> {quoted(dependency_id)}")
+            lines.append(f"\t\t{quoted(dependency_id)} -> {quoted(target)}")
+            lines.append("\t}")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _save_dot(source: str, save: str) -> None:
+    from pathlib import Path
+
+    if Path(save).suffix.lower() not in (".dot", ".gv"):
+        raise click.ClickException(
+            f"--save {save}: only DOT source (.dot, .gv) can be written; render images with "
+            "Graphviz (`dot -Tpng file.dot`)"
+        )
+    try:
+        Path(save).write_text(source + "\n")
+    except OSError as exc:
+        raise click.ClickException(f"Cannot write {save}: {exc}") from None
+    click.echo(f"File {save} saved")
+
+
+@dags.command("show-dependencies")
+@click.option(
+    "-s", "--save", default=None, help="Save the DOT source to the given file (.dot or .gv)."
+)
+@click.option("-S", "--subdir", default=None, help=_SUBDIR_HELP)
+@click.option("-v", "--verbose", is_flag=True, help="Make logging output more verbose.")
+def show_dependencies(save: str | None, subdir: str | None, verbose: bool) -> None:
+    """Displays DAGs with their dependencies (datasets, TriggerDagRunOperator,
+    ExternalTaskSensor), as Graphviz DOT."""
+    from aerovane.db.engine import create_session
+    from aerovane.services.dag_dependencies import dag_dependencies
+
+    with create_session(readonly=True) as session:
+        deps = dag_dependencies(session=session)
+    source = _dependencies_dot(deps)  # type: ignore[arg-type]
+    if save is None:
+        click.echo(source)
+        return
+    _save_dot(source, save)
+
+
+@dags.command("reserialize")
+@click.option(
+    "--clear-only",
+    is_flag=True,
+    help="If passed, serialized DAGs will be cleared but not reserialized.",
+)
+@click.option("-S", "--subdir", default=None, help=_SUBDIR_HELP)
+@click.option("-v", "--verbose", is_flag=True, help="Make logging output more verbose.")
+def reserialize(clear_only: bool, subdir: str | None, verbose: bool) -> None:
+    """Reserialize all DAGs by parsing the DagBag files.
+
+    As Airflow's, the files are imported in this process (user code runs here)."""
+    from pathlib import Path
+
+    from aerovane.components import startup_finished
+    from aerovane.config import get_settings
+    from aerovane.dag_processing.manager import list_dag_files
+    from aerovane.dag_processing.parse_worker import parse_result
+    from aerovane.dag_processing.writer import store_parse_result
+    from aerovane.db.engine import create_session
+    from aerovane.services.dags import clear_serialized_dags
+
+    with create_session() as session:
+        cleared = clear_serialized_dags(session=session)
+    click.echo(f"Cleared {cleared} serialized DAG(s).")
+    if clear_only:
+        return
+    settings = get_settings()
+    folder = Path(subdir).expanduser() if subdir else settings.dags_folder
+    if folder.is_file():
+        files = [str(folder.resolve())]
+        folder = folder.parent
+    elif folder.is_dir():
+        files = sorted(
+            list_dag_files(folder, include_examples=settings.getboolean("core", "load_examples"))
+        )
+    else:
+        raise click.ClickException(f"{folder} is neither a DAG file nor a folder")
+    startup_finished()  # user code runs next, with the garbage collector on
+    count, errors = 0, 0
+    for path in files:
+        result = parse_result(path, folder)
+        with create_session() as session:
+            store_parse_result(path, result["dags"], result["error"], session=session)
+        count += len(result["dags"])
+        if result["error"]:
+            errors += 1
+            click.echo(f"Import error in {path} (see `dags list-import-errors`)", err=True)
+        elif verbose:
+            click.echo(f"{path}: {len(result['dags'])} DAG(s)")
+    click.echo(f"Serialized {count} DAG(s) from {len(files)} file(s).")
+    if errors:
+        raise SystemExit(1)
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(dags)

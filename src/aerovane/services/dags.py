@@ -88,6 +88,12 @@ def delete_dag(dag_id: str, *, keep_records_in_log: bool = True, session: Sessio
     return count
 
 
+def clear_serialized_dags(*, session: Session) -> int:
+    """Forget every serialized DAG (`dags reserialize --clear-only`); the DAG processor writes
+    them again as it parses the files. The number of rows removed."""
+    return session.execute(delete(models.SerializedDagModel)).rowcount or 0
+
+
 def active_dag_ids(*, session: Session) -> list[str]:
     """Ids of the DAGs whose files still define them, sorted."""
     query = select(models.DagModel.dag_id).where(models.DagModel.is_active)

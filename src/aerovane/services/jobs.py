@@ -28,3 +28,11 @@ def alive_jobs(
     if hostname:
         query = query.where(models.Job.hostname == hostname)
     return list(session.scalars(query.order_by(models.Job.latest_heartbeat.desc()).limit(limit)))
+
+
+def recent_jobs(*, state: str | None, limit: int, session: Session) -> list[models.Job]:
+    """Jobs newest first (`dags list-jobs`), optionally only those in `state`."""
+    query = select(models.Job)
+    if state:
+        query = query.where(models.Job.state == state)
+    return list(session.scalars(query.order_by(models.Job.start_date.desc()).limit(limit)))

@@ -48,6 +48,8 @@ class TriggerDagRunOperator(BaseOperator):
 
     template_fields = ("trigger_dag_id", "trigger_run_id", "logical_date", "conf")
     ui_color = "#ffefeb"
+    #: In the serialized DAG for `dags show-dependencies` (Airflow's "trigger" dependency).
+    serialized_extra_fields = ("trigger_dag_id",)
 
     def __init__(
         self,

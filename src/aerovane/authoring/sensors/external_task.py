@@ -49,6 +49,8 @@ class ExternalTaskSensor(BaseSensorOperator):
         "external_task_ids",
     )
     ui_color: ClassVar[str] = "#4db7db"
+    #: In the serialized DAG for `dags show-dependencies` (Airflow's "sensor" dependency).
+    serialized_extra_fields: ClassVar[tuple[str, ...]] = ("external_dag_id",)
 
     def __init__(
         self,
