@@ -60,7 +60,7 @@ def _migrate(to_revision: str | None, from_revision: str | None, show_sql_only: 
     from aerovane.db.migrate import head_revision, migrate, upgrade_to
 
     if from_revision and not show_sql_only:
-        raise click.UsageError("--from-revision only goes with --show-sql-only")
+        raise click.ClickException("--from-revision only goes with --show-sql-only")
     ensure_home()
     if show_sql_only or to_revision:
         sql = _revision_call(upgrade_to, to_revision or "head", show_sql_only, from_revision)
@@ -154,9 +154,9 @@ def downgrade_cmd(
     from aerovane.db.migrate import current_revision, downgrade_to
 
     if bool(to_revision) == bool(to_version):
-        raise click.UsageError("Must provide either --to-revision or --to-version.")
+        raise click.ClickException("Must provide either --to-revision or --to-version.")
     if from_revision and not show_sql_only:
-        raise click.UsageError("--from-revision only goes with --show-sql-only")
+        raise click.ClickException("--from-revision only goes with --show-sql-only")
     if to_version and to_version != "base":
         raise click.ClickException(
             f"unknown version {to_version!r}: Aerovane's schema has its own revisions "
