@@ -54,7 +54,31 @@ def test_serialization_round_trip(tmp_path: Path) -> None:
         ObjectStoragePath.deserialize(data, 2)
 
 
-@pytest.mark.parametrize("uri", ["s3://bucket/key", "gcs://bucket/key", "file://host/tmp/x"])
-def test_remote_stores_are_refused_by_name(uri: str) -> None:
-    with pytest.raises(ValueError, match="ObjectStoragePath"):
-        ObjectStoragePath(uri, conn_id="aws_default")
+def test_a_file_uri_on_another_host_is_refused() -> None:
+    with pytest.raises(ValueError, match="must name a local path"):
+        ObjectStoragePath("file://host/tmp/x")
+
+
+@pytest.mark.parametrize("uri", ["s3://aws_default@bucket/", "gcs://bucket/"])
+def test_remote_paths_are_made_and_joined_but_refuse_io_by_name(uri: str) -> None:
+    import pickle
+
+    base = ObjectStoragePath(uri, conn_id="aws_default")
+    path = base / "dir" / "data.parquet"
+    protocol = uri.split(":")[0]
+    assert isinstance(path, ObjectStoragePath)
+    assert str(path) == f"{protocol}://bucket/dir/data.parquet"
+    assert (path.protocol, path.conn_id, path.bucket, path.key) == (
+        protocol,
+        "aws_default",
+        "bucket",
+        "dir/data.parquet",
+    )
+    assert path.parent == base / "dir" and path.name == "data.parquet"
+    assert path != ObjectStoragePath("/bucket/dir/data.parquet")
+    assert ObjectStoragePath.deserialize(path.serialize(), 1) == path
+    assert pickle.loads(pickle.dumps(path)) == path
+    refused = f"protocol '{protocol}' is not available in Aerovane"
+    for io in (path.exists, path.read_text, lambda: path.write_bytes(b"x"), path.size, path.mkdir):
+        with pytest.raises(ValueError, match=refused):
+            io()

@@ -212,3 +212,30 @@ def test_is_venv_installed() -> None:
     assert is_venv_installed() is True
     assert issubclass(BranchPythonVirtualenvOperator, PythonVirtualenvOperator)
     assert issubclass(BranchExternalPythonOperator, ExternalPythonOperator)
+
+
+def apply(f, x):
+    return f(x)
+
+
+def test_dill_serializer_carries_what_pickle_cannot() -> None:
+    # A lambda argument: pickle refuses it, dill (a dependency, as in Airflow) carries it over
+    # (made outside any module, so that dill sends it by value rather than naming a module).
+    double = eval("lambda x: x * 2", {})
+    with DAG("ext_dill", schedule=None):
+        op = ExternalPythonOperator(
+            task_id="d",
+            python=sys.executable,
+            python_callable=apply,
+            serializer="dill",
+            op_kwargs={"f": double, "x": 21},
+        )
+        plain = ExternalPythonOperator(
+            task_id="p",
+            python=sys.executable,
+            python_callable=apply,
+            op_kwargs={"f": double, "x": 21},
+        )
+    assert run_task(op) == 42
+    with pytest.raises(Exception, match="lambda"):
+        run_task(plain)

@@ -169,6 +169,55 @@ DAG_FILES = {
 
             each.expand(x=scalar())
     """,
+    "mapping_named.py": """
+        import pendulum
+        from airflow import DAG
+        from airflow.decorators import task
+        from airflow.operators.bash import BashOperator
+        from airflow.operators.python import get_current_context
+
+        with DAG("mapping_named", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+            @task(map_index_template="{{ city_label }}")
+            def weather(city):
+                get_current_context()["city_label"] = f"city {city}"
+                if city == "Lima":
+                    raise ValueError("no weather in Lima")
+                return city
+
+            weather.expand(city=["Oslo", "Lima"])
+            BashOperator.partial(
+                task_id="named_echo", map_index_template="run {{ task.bash_command }}"
+            ).expand(bash_command=["echo x", "echo y"])
+    """,
+    "mapping_clear.py": """
+        import pendulum
+        from airflow import DAG
+        from airflow.decorators import task
+
+        with DAG("mapping_clear", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+            @task
+            def shrinking(ti=None):
+                return list(range(4 - ti.try_number))
+
+            @task
+            def growing(ti=None):
+                return list(range(1 + ti.try_number))
+
+            @task
+            def each(x):
+                return x * 10
+
+            @task
+            def total(values):
+                return sorted(values)
+
+            total.override(task_id="shrunk_total")(
+                each.override(task_id="shrunk").expand(x=shrinking())
+            )
+            total.override(task_id="grown_total")(
+                each.override(task_id="grown").expand(x=growing())
+            )
+    """,
 }
 
 
@@ -364,3 +413,73 @@ def test_api_lists_and_serves_mapped_instances(engine: Engine) -> None:
         tasks = {t["task_id"]: t for t in c.get("/dags/mapping/tasks").json()["tasks"]}
         assert tasks["add"]["is_mapped"] is True
         assert tasks["numbers"]["is_mapped"] is False
+
+
+def test_map_index_template_names_each_index_in_the_api(engine: Engine) -> None:
+    import httpx
+
+    from aerovane.api.app import create_app
+    from tests.api.conftest import add_user, run_server
+
+    engine.wait_dag("mapping_named", timeout=120)
+    run_id = engine.trigger("mapping_named")
+    assert engine.wait_run("mapping_named", run_id, timeout=120) == "failed"
+    admin = add_user("named-admin", ["Admin"]).auth
+    with run_server(create_app()) as url, httpx.Client(base_url=url + "/api/v1", auth=admin) as c:
+        tis = f"/dags/mapping_named/dagRuns/{run_id}/taskInstances"
+        weather = c.get(f"{tis}/weather/listMapped").json()["task_instances"]
+        # Rendered with the context the task left, also when the task failed.
+        assert [(t["rendered_map_index"], t["state"]) for t in weather] == [
+            ("city Oslo", "success"),
+            ("city Lima", "failed"),
+        ]
+        echo = c.get(f"{tis}/named_echo/listMapped").json()["task_instances"]
+        assert [t["rendered_map_index"] for t in echo] == ["run echo x", "run echo y"]
+        listed = c.get(tis, params={"limit": 100}).json()["task_instances"]
+        assert {t["rendered_map_index"] for t in listed} == {
+            "city Oslo",
+            "city Lima",
+            "run echo x",
+            "run echo y",
+        }
+
+
+def test_clearing_a_mapped_task_reexpands_to_the_new_length(engine: Engine) -> None:
+    from sqlalchemy import select
+
+    from aerovane.db import models
+    from aerovane.db.engine import create_session
+    from aerovane.scheduler.wakeup import notify_schedulers
+    from aerovane.services.dag_bag import get_serialized_dag
+    from aerovane.services.task_instances import clear_task_instances
+
+    engine.wait_dag("mapping_clear", timeout=120)
+    run_id = engine.trigger("mapping_clear")
+    assert engine.wait_run("mapping_clear", run_id, timeout=120) == "success"
+    got = _instances("mapping_clear", run_id)
+    assert got[("shrunk_total", -1)] == ("success", [0, 10, 20])
+    assert got[("grown_total", -1)] == ("success", [0, 10])
+
+    TI = models.TaskInstance
+    with create_session() as session:
+        tis = session.scalars(
+            select(TI).where(TI.dag_id == "mapping_clear", TI.run_id == run_id)
+        ).all()
+        dag = get_serialized_dag("mapping_clear", session=session)
+        clear_task_instances(tis, dag=dag, reset_dag_runs=True, session=session)
+    notify_schedulers()
+    assert engine.wait_run("mapping_clear", run_id, timeout=120) == "success"
+    got = _instances("mapping_clear", run_id)
+    # The upstreams' second tries returned one value fewer and one more than the first.
+    assert {k[1]: v for k, v in got.items() if k[0] == "shrunk"} == {
+        0: ("success", 0),
+        1: ("success", 10),
+        2: ("removed", None),
+    }
+    assert got[("shrunk_total", -1)] == ("success", [0, 10])
+    assert {k[1]: v for k, v in got.items() if k[0] == "grown"} == {
+        0: ("success", 0),
+        1: ("success", 10),
+        2: ("success", 20),
+    }
+    assert got[("grown_total", -1)] == ("success", [0, 10, 20])

@@ -132,3 +132,61 @@ def test_send_email_logs_in_with_the_smtp_default_connection(
     reload_settings()
     assert sink.logins == ["conn-user"]
     assert len(sink.messages) == 1
+
+
+def test_a_mapped_task_misses_once_per_run_when_any_index_is_late(db: Path) -> None:
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    with DAG("sla_mapped", schedule=None, start_date=start) as d:
+        BashOperator.partial(task_id="each", sla=SLA).expand(bash_command=["a", "b", "c"])
+    with create_session() as session:
+        store_parse_result("/dags/sla_mapped.py", [serialize_dag(d)], None, session=session)
+    with create_session() as session:
+        rid = trigger_dag_run("sla_mapped", logical_date=LOGICAL, session=session).run_id
+    TI = models.TaskInstance
+    on_time = DEADLINE - dt.timedelta(minutes=1)
+    with create_session() as session:  # expanded as the scheduler does: -1 becomes index 0
+        session.execute(
+            update(TI)
+            .where(TI.run_id == rid, TI.task_id == "each")
+            .values(map_index=0, state="success", end_date=on_time)
+        )
+        for index in (1, 2):
+            session.add(
+                TI(
+                    dag_id="sla_mapped",
+                    task_id="each",
+                    run_id=rid,
+                    map_index=index,
+                    state="success",
+                    end_date=on_time,
+                    hostname="",
+                    unixname="",
+                )
+            )
+
+    def record(now: dt.datetime) -> int:
+        with create_session() as session:
+            return record_sla_misses(
+                dag_id="sla_mapped",
+                fileloc="/dags/sla_mapped.py",
+                slas={"each": SLA},
+                notify=False,
+                now=now,
+                window=dt.timedelta(days=3650),
+                session=session,
+            )
+
+    assert record(DEADLINE + dt.timedelta(hours=1)) == 0  # every index finished in time
+    with create_session() as session:
+        session.execute(
+            update(TI)
+            .where(TI.run_id == rid, TI.map_index.in_([1, 2]))
+            .values(state="running", end_date=None)
+        )
+    assert record(DEADLINE + dt.timedelta(hours=2)) == 1  # two late indexes, one miss
+    assert record(DEADLINE + dt.timedelta(hours=3)) == 0
+    with create_session(readonly=True) as session:
+        misses = session.scalars(
+            select(models.SlaMiss).where(models.SlaMiss.dag_id == "sla_mapped")
+        ).all()
+        assert [(m.task_id, m.execution_date) for m in misses] == [("each", LOGICAL)]

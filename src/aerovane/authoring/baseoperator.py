@@ -143,6 +143,7 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
         doc: str | None = None,
         doc_md: str | None = None,
         task_display_name: str | None = None,
+        map_index_template: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.task_id = validate_key(task_id, "task_id")
@@ -238,6 +239,9 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
         self.doc = doc
         self.doc_md = doc_md
         self.task_display_name = task_display_name or task_id
+        #: Jinja rendered after the task ran, with its (possibly changed) context: the map
+        #: index's name shown as `rendered_map_index` (Airflow 2.9+).
+        self.map_index_template = map_index_template
 
         self._dag: DAG | None = None
         self.upstream_task_ids: set[str] = set()

@@ -180,6 +180,8 @@ class TaskInstance(Base):
     next_retry_at: Mapped[dt.datetime | None]
     last_heartbeat_at: Mapped[dt.datetime | None]
     rendered_fields: Mapped[Any] = mapped_column(JSON, nullable=True)
+    #: The task's `map_index_template` rendered after its last attempt ran (Airflow 2.9+).
+    rendered_map_index: Mapped[str | None] = mapped_column(String(250))
     task_display_name: Mapped[str | None] = mapped_column(String(2000))
     note: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)

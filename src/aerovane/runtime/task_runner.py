@@ -180,6 +180,9 @@ def prime_statement_cache() -> None:
         }
         session.execute(_outcome_statement(key, values))
         session.execute(_outcome_statement(key, {**values, "rendered_fields": {}}))
+        session.execute(
+            _outcome_statement(key, {**values, "rendered_fields": {}, "rendered_map_index": ""})
+        )
         session.execute(_heartbeat_statement(key))
         session.rollback()
 
@@ -193,6 +196,7 @@ def finish(
     rendered_fields: dict[str, Any] | None = None,
     xcoms: list[models.XCom] | None = None,
     dataset_events: list[Any] | None = None,
+    rendered_map_index: str | None = None,
 ) -> bool:
     """Record the outcome (and the return-value XComs) in one transaction, unless the task
     instance was changed from outside meanwhile; then wake the scheduler, which can go on to
@@ -205,6 +209,7 @@ def finish(
         rendered_fields=None if rendered_fields is None else _masked_fields(rendered_fields),
         xcoms=xcoms,
         dataset_events=dataset_events,
+        rendered_map_index=rendered_map_index,
     )
     if recorded:
         notify_schedulers()
@@ -237,6 +242,7 @@ def _record_outcome(
     rendered_fields: dict[str, Any] | None,
     xcoms: list[models.XCom] | None,
     dataset_events: list[Any] | None,
+    rendered_map_index: str | None = None,
 ) -> bool:
     now = utcnow()
     with create_session() as session:
@@ -249,6 +255,8 @@ def _record_outcome(
         }
         if rendered_fields is not None:
             values["rendered_fields"] = rendered_fields
+        if rendered_map_index is not None:
+            values["rendered_map_index"] = rendered_map_index[:250]
         result = session.execute(_outcome_statement(key, values))
         if result.rowcount != 1:
             return False
@@ -470,6 +478,8 @@ def execute_attempt(
     deferral: TaskDeferred | None = None
     context: dict[str, Any] = {}
     interrupted: KeyboardInterrupt | None = None
+    jinja_env: Any = None
+    map_index_name: str | None = None
 
     def on_term(signum: int, _frame: object) -> None:
         raise TaskTerminated(f"received signal {signal.Signals(signum).name}")
@@ -500,7 +510,8 @@ def execute_attempt(
         context["triggering_dataset_events"] = TriggeringDatasetEvents(
             functools.partial(client.triggering_dataset_events, run_row.id)
         )
-        task.render_template_fields(context, build_jinja_env(dag))
+        jinja_env = build_jinja_env(dag)
+        task.render_template_fields(context, jinja_env)
         rendered = {f: _jsonable(getattr(task, f, None)) for f in task.template_fields}
         log.info(
             "Executing <Task(%s): %s> on %s",
@@ -524,9 +535,15 @@ def execute_attempt(
                     result = task.resume_execution(ti_row.next_method, ti_row.next_kwargs, context)
                 else:
                     result = task.execute(context)
+        except BaseException:
+            # The task's own error wins over one in its map index template.
+            with contextlib.suppress(Exception):
+                map_index_name = render_map_index(context, jinja_env)
+            raise
         finally:
             if timeout is not None:
                 signal.setitimer(signal.ITIMER_REAL, 0)
+        map_index_name = render_map_index(context, jinja_env)
         task.post_execute(context, result)
         if getattr(task, "do_xcom_push", True) and result is not None:
             outputs = [(RETURN_KEY, result)]
@@ -583,7 +600,14 @@ def execute_attempt(
         heartbeat.stopped.set()
 
     if state == TaskState.FAILED:
-        final = _handle_failure(key, task, ti_row, retryable=retryable, rendered=rendered)
+        final = _handle_failure(
+            key,
+            task,
+            ti_row,
+            retryable=retryable,
+            rendered=rendered,
+            rendered_map_index=map_index_name,
+        )
     elif reschedule_date is not None:
         final = _reschedule(key, ti_row, reschedule_date, rendered=rendered)
     elif deferral is not None:
@@ -601,6 +625,7 @@ def execute_attempt(
             rendered_fields=rendered,
             xcoms=xcoms,
             dataset_events=events,
+            rendered_map_index=map_index_name,
         )
         final = state if done else None
     ti.state = final.value if final else ti.state
@@ -624,6 +649,15 @@ def execute_attempt(
     if interrupted is not None:
         raise interrupted
     return final
+
+
+def render_map_index(context: dict[str, Any], jinja_env: Any) -> str | None:
+    """The task's `map_index_template` rendered with its context as the task left it (a task
+    may set context keys for it), as Airflow names a map index; None without a template."""
+    template = context.get("map_index_template")
+    if template is None or jinja_env is None:
+        return None
+    return jinja_env.from_string(template).render(context)
 
 
 def _listeners() -> list[Any]:
@@ -679,6 +713,7 @@ def _handle_failure(
     *,
     retryable: bool,
     rendered: dict[str, Any] | None = None,
+    rendered_map_index: str | None = None,
 ) -> TaskState | None:
     max_tries, started = ti_row.max_tries, ti_row.start_date
     if retryable and key.try_number <= max_tries:
@@ -696,6 +731,7 @@ def _handle_failure(
             started=started,
             next_retry_at=next_at,
             rendered_fields=rendered,
+            rendered_map_index=rendered_map_index,
         )
         return TaskState.UP_FOR_RETRY if ok else None
     log.info(
@@ -704,7 +740,13 @@ def _handle_failure(
         key.task_id,
         key.run_id,
     )
-    ok = finish(key, TaskState.FAILED, started=started, rendered_fields=rendered)
+    ok = finish(
+        key,
+        TaskState.FAILED,
+        started=started,
+        rendered_fields=rendered,
+        rendered_map_index=rendered_map_index,
+    )
     return TaskState.FAILED if ok else None
 
 

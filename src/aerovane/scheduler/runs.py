@@ -348,6 +348,11 @@ def advance_run(
             by_task[task_id] = {i: new for i in range(length)} if length else {-1: new}
             expanded = True
             continue
+        if decision == trigger_rules.READY and task.is_mapped:
+            # Cleared instances of an expanded task: its length may have changed since.
+            revised = task_mapping.revise(run, task, session=session)
+            expanded = expanded or revised.keys() != instances.keys()
+            by_task[task_id] = instances = revised
         if decision == trigger_rules.READY:
             new = TaskState.SUCCESS.value if task.is_empty else TaskState.SCHEDULED.value
         elif decision in (trigger_rules.SKIPPED, trigger_rules.UPSTREAM_FAILED):
@@ -417,13 +422,19 @@ def _summary(states: dict[int, str | None]) -> str | None:
     return next(iter(states.values()))
 
 
+_REMOVED = TaskState.REMOVED.value
+
+
 def _states_of(
     by_task: dict[str, dict[int, str | None]], task_ids: Iterable[str]
 ) -> list[str | None]:
-    """The states of every instance (every map index) of `task_ids`; None for a missing task."""
+    """The states of every instance (every map index) of `task_ids`; None for a missing task.
+    Map indexes `removed` when a cleared mapped task shrank are not counted."""
     out: list[str | None] = []
     for task_id in task_ids:
-        out.extend(by_task.get(task_id, {-1: None}).values())
+        for map_index, state in by_task.get(task_id, {-1: None}).items():
+            if map_index < 0 or state != _REMOVED:
+                out.append(state)
     return out
 
 

@@ -59,6 +59,7 @@ SERIALIZABLE_CONTEXT_KEYS = frozenset(
         "data_interval_start",
         "execution_date",
         "logical_date",
+        "map_index_template",
     }
 )
 _COMPLETE_MARKER = "aerovane-venv-complete.json"

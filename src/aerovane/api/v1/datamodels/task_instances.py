@@ -106,7 +106,7 @@ def task_instance_to_dict(ti: Any, logical_date: Any) -> dict[str, Any]:
         "executor": ti.executor,
         "executor_config": _executor_config_text(ti.executor_config),
         "sla_miss": None,
-        "rendered_map_index": None,
+        "rendered_map_index": getattr(ti, "rendered_map_index", None),
         "rendered_fields": _shown_rendered_fields(ti.rendered_fields),
         "trigger": None,
         "triggerer_job": None,
