@@ -94,6 +94,9 @@ def _register() -> None:
 
     for module in (iam_commands, auth_commands):
         module.register(cli)
+    from aerovane.cli import airflow_flags
+
+    airflow_flags.apply(cli)
 
 
 def main() -> None:

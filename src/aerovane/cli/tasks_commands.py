@@ -15,6 +15,10 @@ import click
 
 from aerovane.cli.output import emit, output_option
 
+_SUBDIR_HELP = (
+    "File location or directory from which to look for the dag (default: [core] dags_folder)."
+)
+
 
 @click.group("tasks")
 def tasks() -> None:
@@ -30,6 +34,7 @@ def tasks() -> None:
     "-t", "--task-params", default=None, help="JSON object of params for this task (as -t)."
 )
 @click.option("-n", "--dry-run", is_flag=True, help="Only render the template fields.")
+@click.option("-S", "--subdir", default=None, help=_SUBDIR_HELP)
 def test(
     dag_id: str,
     task_id: str,
@@ -37,6 +42,7 @@ def test(
     conf: str | None,
     task_params: str | None,
     dry_run: bool,
+    subdir: str | None,
 ) -> None:
     """Run one task in this process without dependencies, recording nothing.
 
@@ -54,7 +60,7 @@ def test(
     out = MaskedStream(sys.stdout)  # the task's secrets stay off the terminal, as in its log
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=out)
     try:
-        dag = load_dag(dag_id)
+        dag = load_dag(dag_id, subdir)
     except DagNotFound as exc:
         raise click.ClickException(str(exc)) from None
     if not dag.has_task(task_id):
@@ -331,7 +337,13 @@ def failed_deps(
     help="Ignore task-specific dependencies, e.g. upstream, depends_on_past, and retry delay "
     "dependencies.",
 )
-@click.option("-S", "--subdir", default=None, hidden=True)
+@click.option(
+    "-S",
+    "--subdir",
+    default=None,
+    help="Accepted for Airflow compatibility: the worker imports the DAG's file as the "
+    "metadata database names it.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Make logging output more verbose.")
 def run_cmd(
     dag_id: str,
@@ -423,7 +435,10 @@ def _run_in_child(payload: dict[str, Any]) -> int:
 @click.argument("task_id")
 @click.argument("execution_date_or_run_id")
 @click.option("-m", "--map-index", type=int, default=-1, help="Mapped task index.")
-def render(dag_id: str, task_id: str, execution_date_or_run_id: str, map_index: int) -> None:
+@click.option("-S", "--subdir", default=None, help=_SUBDIR_HELP)
+def render(
+    dag_id: str, task_id: str, execution_date_or_run_id: str, map_index: int, subdir: str | None
+) -> None:
     """Render a task instance's template(s)."""
     from aerovane.cli.dags_commands import parse_date
     from aerovane.components import startup_finished
@@ -441,7 +456,7 @@ def render(dag_id: str, task_id: str, execution_date_or_run_id: str, map_index: 
             when, conf = parse_date(execution_date_or_run_id), None
     when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
     try:
-        dag = load_dag(dag_id)
+        dag = load_dag(dag_id, subdir)
     except DagNotFound as exc:
         raise click.ClickException(str(exc)) from None
     if not dag.has_task(task_id):
