@@ -188,6 +188,18 @@ def report(home: Path, files: list[str], url: str, deadline: float) -> int:
         print(f"  {dag_id}: {first_task_error(client, dag_id, runs[dag_id])}")
         if dag_id in FAILS_ON_AIRFLOW:
             print(f"    fails on Airflow 2.10.5 too: {FAILS_ON_AIRFLOW[dag_id]}")
+    # Unpaused DAGs also ran on their schedules meanwhile: say which of those runs failed.
+    scheduled = [
+        r
+        for r in get_all(client, "/dags/~/dagRuns", "dag_runs")
+        if r["run_type"] == "scheduled" and r["state"] == "failed"
+    ]
+    print(f"\nscheduled runs failed: {len(scheduled)}")
+    for dag_id in sorted({r["dag_id"] for r in scheduled}):
+        latest = max((r for r in scheduled if r["dag_id"] == dag_id), key=lambda r: r["dag_run_id"])
+        print(f"  {dag_id}: {first_task_error(client, dag_id, latest['dag_run_id'])}")
+        if dag_id in FAILS_ON_AIRFLOW:
+            print(f"    fails on Airflow 2.10.5 too: {FAILS_ON_AIRFLOW[dag_id]}")
     if unfinished:
         print("\nunfinished runs:")
         for dag_id in sorted(unfinished):

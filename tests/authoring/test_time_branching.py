@@ -180,3 +180,26 @@ def test_airflow_paths() -> None:
     assert AirflowLatest is LatestOnlyOperator
     assert AirflowWeekday is BranchDayOfWeekOperator
     assert AirflowWeekDay is WeekDay
+
+
+def test_latest_only_on_a_timedelta_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The context's dates are pendulum DateTimes; interval arithmetic on them stays aware.
+    monkeypatch.setattr(latest_only, "utcnow", lambda: dt.datetime(2024, 3, 10, 12, tzinfo=UTC))
+    start = dt.datetime(2024, 1, 1, tzinfo=UTC)
+    with DAG("lo_delta", schedule=dt.timedelta(hours=4), start_date=start):
+        op = LatestOnlyOperator(task_id="latest")
+        op >> EmptyOperator(task_id="a")
+    interval = dt.timedelta(hours=4)
+    latest_start = dt.datetime(2024, 3, 10, 4, tzinfo=UTC)  # next interval: 08:00 → 12:00
+    run = FakeDagRun(
+        logical_date=latest_start,
+        data_interval_start=latest_start,
+        data_interval_end=latest_start + interval,
+    )
+    ti = FakeTI()
+    assert run_task(op, ti, run) == ["a"]
+    old = dt.datetime(2024, 3, 9, tzinfo=UTC)
+    ti = FakeTI()
+    run_task(op, ti, FakeDagRun(logical_date=old, data_interval_start=old,
+                                data_interval_end=old + interval))  # fmt: skip
+    assert ti.skipped_ids == {"a"}

@@ -55,7 +55,7 @@ def test_deprecated_init_and_upgrade_migrate(restored: CliRunner) -> None:
     assert upgraded.stdout == "Database is up to date.\n"
 
 
-def test_bad_revisions_and_flags_are_one_line(runner: CliRunner) -> None:
+def test_bad_revisions_flags_and_show_sql_only(runner: CliRunner) -> None:
     assert "unknown revision '9999'" in fails(runner, "db", "migrate", "-r", "9999").stderr
     assert "unknown revision" in fails(runner, "db", "downgrade", "-r", "x", "-y").stderr
     assert "Aerovane's schema" in fails(runner, "db", "downgrade", "-n", "2.10.0", "-y").stderr
@@ -64,9 +64,7 @@ def test_bad_revisions_and_flags_are_one_line(runner: CliRunner) -> None:
     # Declining the confirmation changes nothing.
     declined = runner.invoke(cli, ["db", "downgrade", "-r", "0001"])
     assert declined.exit_code == 1 and current_revision() == head_revision()
-
-
-def test_show_sql_only_prints_and_changes_nothing(runner: CliRunner) -> None:
+    # --show-sql-only prints and changes nothing.
     head, previous = head_revision(), revisions()[-2]
     args = ("db", "downgrade", "-r", previous, "-s", "--from-revision", head)
     if PG_URL:

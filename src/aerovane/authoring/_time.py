@@ -26,7 +26,15 @@ def utcnow() -> datetime:
 
 
 def as_utc(value: datetime) -> datetime:
-    """`value` as an aware UTC datetime; naive input is interpreted as UTC."""
+    """`value` as an aware UTC datetime; naive input is interpreted as UTC.
+
+    A pendulum `DateTime` (the context's dates) becomes a stdlib datetime first: pendulum 3
+    drops a `datetime.timezone` when a timedelta is added, which would make timetable
+    arithmetic naive."""
+    if type(value) is not datetime and isinstance(value, datetime):
+        value = datetime(
+            *value.timetuple()[:6], value.microsecond, tzinfo=value.tzinfo, fold=value.fold
+        )
     if value.tzinfo is None or value.utcoffset() is None:
         return value.replace(tzinfo=UTC)
     if value.tzinfo is UTC:

@@ -45,6 +45,11 @@ def parse_date(value: str | None) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+_SUBDIR_HELP = (
+    "File location or directory from which to look for the dag (default: [core] dags_folder)."
+)
+
+
 @click.group("dags")
 def dags() -> None:
     """Manage DAGs."""
@@ -196,7 +201,8 @@ def list_runs(
 @click.argument("dag_id")
 @click.argument("logical_date", required=False)
 @click.option("-c", "--conf", default=None, help="JSON object for dag_run.conf.")
-def test(dag_id: str, logical_date: str | None, conf: str | None) -> None:
+@click.option("-S", "--subdir", default=None, help=_SUBDIR_HELP)
+def test(dag_id: str, logical_date: str | None, conf: str | None, subdir: str | None) -> None:
     """Run one DAG run in this process, each task in dependency order, printing its log.
 
     As Airflow's `dags test`: only this run is created; no scheduler or executor runs, so other
@@ -210,7 +216,7 @@ def test(dag_id: str, logical_date: str | None, conf: str | None) -> None:
     when = parse_date(logical_date)
     started = time.monotonic()
     try:
-        dag = load_dag(dag_id)
+        dag = load_dag(dag_id, subdir)
     except DagNotFound as exc:
         raise click.ClickException(str(exc)) from None
     startup_finished()  # user code runs next, with the garbage collector on
@@ -632,11 +638,6 @@ def _wait_for_runs(dag_id: str, run_ids: list[str]) -> None:
     click.echo(f"All {len(run_ids)} backfill run(s) succeeded")
 
 
-_SUBDIR_HELP = (
-    "File location or directory from which to look for the dag (default: [core] dags_folder)."
-)
-
-
 @dags.command("list-jobs")
 @click.option("-d", "--dag-id", default=None, help="The id of the dag.")
 @click.option(
@@ -648,17 +649,8 @@ _SUBDIR_HELP = (
 @click.option(
     "--limit", type=click.IntRange(min=1), default=None, help="Return a limited number of records."
 )
-@click.option("-S", "--subdir", default=None, help=_SUBDIR_HELP)
-@click.option("-v", "--verbose", is_flag=True, help="Make logging output more verbose.")
 @output_option
-def list_jobs(
-    dag_id: str | None,
-    state: str | None,
-    limit: int | None,
-    subdir: str | None,
-    verbose: bool,
-    output: str,
-) -> None:
+def list_jobs(dag_id: str | None, state: str | None, limit: int | None, output: str) -> None:
     """List the jobs.
 
     Aerovane's jobs are its components (SchedulerJob, DagProcessorJob, TriggererJob); task

@@ -15,6 +15,10 @@ import click
 
 from aerovane.cli.output import emit, output_option
 
+_SUBDIR_HELP = (
+    "File location or directory from which to look for the dag (default: [core] dags_folder)."
+)
+
 
 @click.group("tasks")
 def tasks() -> None:
@@ -30,6 +34,7 @@ def tasks() -> None:
     "-t", "--task-params", default=None, help="JSON object of params for this task (as -t)."
 )
 @click.option("-n", "--dry-run", is_flag=True, help="Only render the template fields.")
+@click.option("-S", "--subdir", default=None, help=_SUBDIR_HELP)
 def test(
     dag_id: str,
     task_id: str,
@@ -37,6 +42,7 @@ def test(
     conf: str | None,
     task_params: str | None,
     dry_run: bool,
+    subdir: str | None,
 ) -> None:
     """Run one task in this process without dependencies, recording nothing.
 
@@ -54,7 +60,7 @@ def test(
     out = MaskedStream(sys.stdout)  # the task's secrets stay off the terminal, as in its log
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=out)
     try:
-        dag = load_dag(dag_id)
+        dag = load_dag(dag_id, subdir)
     except DagNotFound as exc:
         raise click.ClickException(str(exc)) from None
     if not dag.has_task(task_id):
@@ -308,12 +314,131 @@ def failed_deps(
         click.echo(f"{dep.name}: {dep.reason}")
 
 
+@tasks.command("run")
+@click.argument("dag_id")
+@click.argument("task_id")
+@click.argument("execution_date_or_run_id")
+@click.option("--map-index", type=int, default=-1, show_default=True, help="Mapped task index.")
+@click.option("-l", "--local", is_flag=True, help="Run the task using the LocalExecutor.")
+@click.option(
+    "-r", "--raw", is_flag=True, help="Run the task directly (its log is printed here too)."
+)
+@click.option("-f", "--force", is_flag=True, help="Ignore previous task instance state.")
+@click.option(
+    "-A",
+    "--ignore-all-dependencies",
+    is_flag=True,
+    help="Ignores all non-critical dependencies, including ignore_ti_state and ignore_task_deps.",
+)
+@click.option(
+    "-i",
+    "--ignore-dependencies",
+    is_flag=True,
+    help="Ignore task-specific dependencies, e.g. upstream, depends_on_past, and retry delay "
+    "dependencies.",
+)
+@click.option(
+    "-S",
+    "--subdir",
+    default=None,
+    help="Accepted for Airflow compatibility: the worker imports the DAG's file as the "
+    "metadata database names it.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Make logging output more verbose.")
+def run_cmd(
+    dag_id: str,
+    task_id: str,
+    execution_date_or_run_id: str,
+    map_index: int,
+    local: bool,
+    raw: bool,
+    force: bool,
+    ignore_all_dependencies: bool,
+    ignore_dependencies: bool,
+    subdir: str | None,
+    verbose: bool,
+) -> None:
+    """Run a single task instance, as a worker would.
+
+    The task instance becomes a new queued try, then a child process runs it exactly as a
+    worker does (claims it, heartbeats, writes its log, state and XComs); the command waits
+    for it. `--local` and `--raw` run it the same way (Aerovane has no separate job process);
+    `--raw` also prints the attempt's log when it ends. Exits 1 unless the try succeeded
+    (or was skipped)."""
+
+    from sqlalchemy import select
+
+    from aerovane.db import models
+    from aerovane.db.engine import create_session, dispose_engines
+    from aerovane.executors.base import TaskWorkload
+    from aerovane.runtime.task_runner import TaskKey, hostname
+    from aerovane.scheduler import trigger_rules
+    from aerovane.services.task_instances import get_task_instance, queue_for_run
+    from aerovane.services.task_logs import log_path
+
+    with create_session() as session:
+        run = _find_run(dag_id, execution_date_or_run_id, session=session)
+        ti, _ = get_task_instance(dag_id, run.run_id, task_id, map_index=map_index, session=session)
+        queue_for_run(
+            ti,
+            force=force or ignore_all_dependencies,
+            ignore_dependencies=ignore_dependencies or ignore_all_dependencies,
+            evaluate_trigger_rule=trigger_rules.evaluate,
+            queued_by="cli",
+            session=session,
+        )
+        fileloc = session.scalar(
+            select(models.DagModel.fileloc).where(models.DagModel.dag_id == dag_id)
+        )
+        key = TaskKey(dag_id, task_id, run.run_id, map_index, ti.try_number)
+    path = log_path(dag_id, key.run_id, task_id, key.try_number, map_index)
+    workload = TaskWorkload(key=key, fileloc=str(fileloc), log_path=str(path), queue=ti.queue)
+    label = f"<TaskInstance: {dag_id}.{task_id} {key.run_id} map_index={map_index}>"
+    click.echo(f"Running {label} on host {hostname()}")
+    sys.stdout.flush()
+    dispose_engines()  # the child opens connections of its own
+    code = _run_in_child(workload.to_dict())
+    with create_session(readonly=True) as session:
+        final, _ = get_task_instance(
+            dag_id, key.run_id, task_id, map_index=map_index, session=session
+        )
+        state = final.state
+    if raw and path.exists():
+        click.echo(path.read_text(encoding="utf-8", errors="replace"), nl=False)
+    click.echo(f"Task exited with return code {code}; {label} is {state} (log: {path})")
+    if code != 0 or state not in ("success", "skipped"):
+        raise SystemExit(1)
+
+
+def _run_in_child(payload: dict[str, Any]) -> int:
+    """Fork a worker process for one attempt (as the executor's zygote does) and wait."""
+    import os
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child; its work is checked through the database
+        code = 1
+        try:
+            os.setsid()
+            from aerovane.runtime.task_runner import run_workload
+
+            code = run_workload(payload)
+        except BaseException:  # noqa: BLE001 - the attempt's log has the details
+            code = 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
 @tasks.command("render")
 @click.argument("dag_id")
 @click.argument("task_id")
 @click.argument("execution_date_or_run_id")
 @click.option("-m", "--map-index", type=int, default=-1, help="Mapped task index.")
-def render(dag_id: str, task_id: str, execution_date_or_run_id: str, map_index: int) -> None:
+@click.option("-S", "--subdir", default=None, help=_SUBDIR_HELP)
+def render(
+    dag_id: str, task_id: str, execution_date_or_run_id: str, map_index: int, subdir: str | None
+) -> None:
     """Render a task instance's template(s)."""
     from aerovane.cli.dags_commands import parse_date
     from aerovane.components import startup_finished
@@ -331,7 +456,7 @@ def render(dag_id: str, task_id: str, execution_date_or_run_id: str, map_index: 
             when, conf = parse_date(execution_date_or_run_id), None
     when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
     try:
-        dag = load_dag(dag_id)
+        dag = load_dag(dag_id, subdir)
     except DagNotFound as exc:
         raise click.ClickException(str(exc)) from None
     if not dag.has_task(task_id):

@@ -52,34 +52,46 @@ class DagNotFound(LookupError):
     """No file in the DAG folder defines the DAG (or its file fails to import)."""
 
 
-def load_dag(dag_id: str) -> Any:
+def load_dag(dag_id: str, subdir: str | Path | None = None) -> Any:
     """`dag_id` freshly imported from its file: the one the metadata database names, else the
-    first file of the DAG folder that defines it (as Airflow's `get_dag` parses the folder)."""
+    first file of the DAG folder that defines it (as Airflow's `get_dag` parses the folder).
+    With `subdir` (Airflow's `-S`, a file or folder), only the files there are looked at."""
     from aerovane.config import get_settings
     from aerovane.dag_processing.importer import import_dag_file
     from aerovane.dag_processing.manager import list_dag_files
 
     settings = get_settings()
-    known: str | None = None
-    with contextlib.suppress(Exception), create_session(readonly=True) as session:
-        known = session.scalar(
-            select(models.DagModel.fileloc).where(models.DagModel.dag_id == dag_id)
+    folder = settings.dags_folder
+    candidates: list[str] = []
+    if subdir is not None:
+        chosen = Path(subdir).expanduser()
+        if chosen.is_file():
+            candidates, folder = [str(chosen.resolve())], chosen.parent
+        elif chosen.is_dir():
+            candidates, folder = sorted(list_dag_files(chosen, include_examples=False)), chosen
+        else:
+            raise DagNotFound(f"-S/--subdir {subdir} is neither a DAG file nor a folder")
+    else:
+        known: str | None = None
+        with contextlib.suppress(Exception), create_session(readonly=True) as session:
+            known = session.scalar(
+                select(models.DagModel.fileloc).where(models.DagModel.dag_id == dag_id)
+            )
+        candidates = [known] if known and Path(known).is_file() else []
+        candidates += sorted(
+            list_dag_files(settings.dags_folder, settings.getboolean("core", "load_examples"))
         )
-    candidates = [known] if known and Path(known).is_file() else []
-    candidates += sorted(
-        list_dag_files(settings.dags_folder, settings.getboolean("core", "load_examples"))
-    )
     failures: list[str] = []
     for path in dict.fromkeys(candidates):
         try:
-            dags, _ = import_dag_file(path, settings.dags_folder)
+            dags, _ = import_dag_file(path, folder)
         except Exception as exc:  # noqa: BLE001 - a broken file is reported, others still tried
             failures.append(f"{path}: {type(exc).__name__}: {exc}")
             continue
         if dag_id in dags:
             return dags[dag_id]
     hint = f" (files that failed to import: {'; '.join(failures)})" if failures else ""
-    raise DagNotFound(f"DAG {dag_id!r} is not defined in {settings.dags_folder}{hint}")
+    raise DagNotFound(f"DAG {dag_id!r} is not defined in {folder}{hint}")
 
 
 def run_dag_test(

@@ -503,6 +503,46 @@ def _archive_try(ti: models.TaskInstance, now: dt.datetime, *, session: Session)
     session.execute(insert(TIH).values(**values))
 
 
+def queue_for_run(
+    ti: models.TaskInstance,
+    *,
+    force: bool,
+    ignore_dependencies: bool,
+    evaluate_trigger_rule: Callable[[str, Sequence[str | None]], str],
+    queued_by: str,
+    session: Session,
+) -> None:
+    """Make `ti` a new queued try, as the scheduler does before handing it to a worker (for
+    `tasks run`). BadRequest when it is already under way, finished (unless `force`, as
+    Airflow's `--force`), or, unless `ignore_dependencies`, blocked by its dependencies."""
+    name = f"<TaskInstance: {ti.dag_id}.{ti.task_id} {ti.run_id} [{ti.state}]>"
+    if ti.state in ACTIVE_TI_VALUES or ti.state in _STILL_RUNNING:
+        raise BadRequest(f"{name} is already {ti.state}; wait for it or clear it first")
+    if ti.state in FINISHED_TI_VALUES and not force:
+        raise BadRequest(
+            f"Task is in the '{ti.state}' state which is not a valid state for execution. "
+            "The task must be cleared in order to be run (or pass --force)."
+        )
+    if not ignore_dependencies:
+        blocked = blocking_dependencies(
+            ti, evaluate_trigger_rule=evaluate_trigger_rule, session=session
+        )
+        if blocked:
+            reasons = "; ".join(f"{dep.name}: {dep.reason}" for dep in blocked)
+            raise BadRequest(f"Dependencies not met for {name}: {reasons}")
+    now = utcnow()
+    _archive_try(ti, now, session=session)
+    ti.try_number += 1
+    ti.state = TaskState.QUEUED.value
+    ti.queued_dttm = now
+    ti.queued_by_job_id = None
+    ti.executor = queued_by
+    ti.pid = None
+    ti.next_retry_at = None
+    ti.next_method = None
+    ti.next_kwargs = None
+
+
 def restart_delay() -> dt.timedelta:
     """How long a cleared running attempt gets to notice and stop before its next try starts:
     two task heartbeats."""
