@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import json
 import os
 import signal
@@ -180,6 +181,33 @@ def states(procs: Processes, dag_id: str) -> dict[str, int]:
     return {state or "none": count for state, count in rows}
 
 
+def rescheduled(procs: Processes, dag_id: str) -> int:
+    """Tasks with a reschedule: sensors whose first poke said "not yet"."""
+    with contextlib.closing(procs.db()) as conn:
+        query = "SELECT count(DISTINCT task_id) FROM task_reschedule WHERE dag_id = ?"
+        return int(conn.execute(query, (dag_id,)).fetchone()[0])
+
+
+def spread(values: list[float]) -> str:
+    values = sorted(values)
+    p99 = values[min(len(values) - 1, int(len(values) * 0.99))]
+    return (
+        f"median {statistics.median(values) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
+        f"max {values[-1] * 1000:.0f} ms (n={len(values)})"
+    )
+
+
+def fired_at(home: Path, dag_id: str, task_id: str) -> float:
+    """When the triggerer logged the task's trigger event (its line in the task's log, local
+    time with milliseconds)."""
+    (log,) = (home / "logs" / f"dag_id={dag_id}").glob(f"run_id=*/task_id={task_id}/attempt=1.log")
+    for line in log.read_text().splitlines():
+        if "Trigger fired event" in line:
+            stamp = dt.datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f")
+            return stamp.astimezone().timestamp()  # naive local time -> epoch
+    raise SystemExit(f"no trigger event in {log}")
+
+
 def run_mode(procs: Processes, dag_id: str, waiting_state: str, args: argparse.Namespace) -> None:
     out = procs.home / dag_id
     out.mkdir()
@@ -195,15 +223,13 @@ def run_mode(procs: Processes, dag_id: str, waiting_state: str, args: argparse.N
         capture_output=True,
     )
 
-    # Every task waiting: deferred, or (reschedule) past its first poke.
+    # Every task has started its wait (deferred, or past a first poke that said "not yet"), or
+    # is done already (its first check came after its due time: the lead was too short).
     def all_waiting() -> bool:
+        done = sum(1 for _ in out.iterdir())
         if waiting_state == "deferred":
-            return states(procs, dag_id).get("deferred", 0) >= args.tasks
-        with contextlib.closing(procs.db()) as conn:
-            poked = conn.execute(
-                "SELECT count(DISTINCT task_id) FROM task_reschedule WHERE dag_id = ?", (dag_id,)
-            ).fetchone()[0]
-        return poked >= args.tasks
+            return states(procs, dag_id).get("deferred", 0) + done >= args.tasks
+        return rescheduled(procs, dag_id) + done >= args.tasks
 
     wait_for(f"{dag_id}: all tasks waiting", all_waiting, args.lead + 600)
     waiting_at = time.time()
@@ -224,12 +250,12 @@ def run_mode(procs: Processes, dag_id: str, waiting_state: str, args: argparse.N
         attempts = conn.execute(
             "SELECT count(*) FROM task_reschedule WHERE dag_id = ?", (dag_id,)
         ).fetchone()[0] + args.tasks * (2 if waiting_state == "deferred" else 1)
-    lateness = []
+    lateness, fired = [], []
     for path in out.iterdir():
         due_at, resumed = map(float, path.read_text().split())
         lateness.append(resumed - due_at)
-    lateness.sort()
-    p99 = lateness[min(len(lateness) - 1, int(len(lateness) * 0.99))]
+        if waiting_state == "deferred":
+            fired.append(fired_at(procs.home, dag_id, f"t{path.name}") - due_at)
 
     print(f"\n== {dag_id}: {args.tasks} tasks, due over {args.window:.0f} s from t0")
     margin = t0 - waiting_at
@@ -240,10 +266,11 @@ def run_mode(procs: Processes, dag_id: str, waiting_state: str, args: argparse.N
             f"!! the last task started waiting {-margin:.1f} s after the first due time "
             "(raise --lead)"
         )
-    print(
-        f"due -> resume: median {statistics.median(lateness) * 1000:.0f} ms, "
-        f"p99 {p99 * 1000:.0f} ms, max {lateness[-1] * 1000:.0f} ms (n={len(lateness)})"
-    )
+    if waiting_state == "up_for_reschedule" and (late := args.tasks - rescheduled(procs, dag_id)):
+        print(f"!! {late} sensors found their time due at their first poke (never waited)")
+    print(f"due -> task resumed on a worker: {spread(lateness)}")
+    if fired:
+        print(f"due -> trigger fired in the triggerer (its log line): {spread(fired)}")
     print(f"task attempts (process starts): {attempts}")
     print(
         f"triggerer: RSS idle {trig_rss_idle:.1f} MiB, at most {trig_rss_peak:.1f} MiB; CPU "
