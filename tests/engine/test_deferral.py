@@ -97,6 +97,7 @@ DAG_FILES = {
                       log="{{{{ params.log }}}}", fail=True)
     """,
     "external_deferred.py": f"""
+        import datetime
         from airflow import DAG
         from airflow.operators.bash import BashOperator
         from airflow.sensors.external_task import ExternalTaskSensor
