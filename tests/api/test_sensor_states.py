@@ -28,8 +28,33 @@ def waiting(accounts: Any) -> None:
     store_dag(dag)
     add_run("waits", "r1", logical_date=D1, state="running")
     update_ti("waits", "r1", "sensor", state="up_for_reschedule", try_number=1, start_date=D1)
-    update_ti("waits", "r1", "deferring", state="deferred", try_number=1, start_date=D1)
+    update_ti("waits", "r1", "deferring", state="running", try_number=1, start_date=D1)
     update_ti("waits", "r1", "done", state="success", try_number=1, start_date=D1)
+    _defer("waits", "r1", "deferring")
+
+
+def _defer(dag_id: str, run_id: str, task_id: str) -> None:
+    """Defer a running task instance as the task runtime does, and let a triggerer claim it."""
+    from aerovane.db import models
+    from aerovane.db.engine import create_session
+    from aerovane.services import triggers
+
+    ti = models.TaskInstance
+    with create_session() as session:
+        assert triggers.defer_task_instance(
+            [ti.dag_id == dag_id, ti.run_id == run_id, ti.task_id == task_id],
+            classpath="aerovane.authoring.triggers.temporal.DateTimeTrigger",
+            trigger_kwargs={"moment": D1, "password": "hunter2"},
+            next_method="execute_complete",
+            next_kwargs=None,
+            timeout_at=None,
+            values={},
+            session=session,
+        )
+        job = models.Job(job_type=triggers.TRIGGERER_JOB, hostname="trig-host", unixname="av")
+        session.add(job)
+        session.flush()
+        assert triggers.assign_unassigned(job.id, capacity=10, alive=[], session=session) == 1
 
 
 def _ids(response: httpx.Response) -> list[str]:
@@ -57,3 +82,28 @@ def test_waiting_states_are_listed_and_filtered(
     one = client.get(f"{base}/sensor", auth=admin)
     assert one.status_code == 200 and one.json()["state"] == "up_for_reschedule"
     assert client.get(f"{base}/deferring", auth=admin).json()["state"] == "deferred"
+
+
+def test_deferred_task_instance_shows_its_trigger_and_triggerer(
+    client: httpx.Client, admin: httpx.BasicAuth, waiting: None
+) -> None:
+    base = "/dags/waits/dagRuns/r1/taskInstances"
+    listed = client.get(base, auth=admin).json()["task_instances"]
+    by_id = {t["task_id"]: t for t in listed}
+    assert by_id["sensor"]["trigger"] is None and by_id["sensor"]["triggerer_job"] is None
+    one = client.get(f"{base}/deferring", auth=admin).json()
+    batch = client.post(
+        "/dags/~/dagRuns/~/taskInstances/list", json={"state": ["deferred"]}, auth=admin
+    ).json()["task_instances"]
+    for shown in (by_id["deferring"], one, batch[0]):
+        trigger, job = shown["trigger"], shown["triggerer_job"]
+        assert trigger["classpath"] == "aerovane.authoring.triggers.temporal.DateTimeTrigger"
+        # As Airflow prints it: the kwargs dict's text; a secret-named value masked.
+        assert trigger["kwargs"] == f"{{'moment': {D1!r}, 'password': '***'}}"
+        assert trigger["triggerer_id"] == job["id"] and trigger["created_date"]
+        assert job["job_type"] == "TriggererJob" and job["hostname"] == "trig-host"
+        assert job["state"] == "running" and job["latest_heartbeat"] and job["dag_id"] is None
+        assert set(job) == {
+            "id", "dag_id", "state", "job_type", "start_date", "end_date", "latest_heartbeat",
+            "executor_class", "hostname", "unixname",
+        }  # fmt: skip

@@ -394,8 +394,16 @@ def test_external_task_sensor_date_function_and_validation() -> None:
                 task_id="z", external_dag_id="o", allowed_states=["success"],
                 failed_states=["success"],
             )  # fmt: skip
-        with pytest.raises(AerovaneException, match="task groups"):
-            ExternalTaskSensor(task_id="g", external_dag_id="o", external_task_group_id="grp")
+        with pytest.raises(ValueError, match="Only one of `external_task_group_id`"):
+            ExternalTaskSensor(
+                task_id="g", external_dag_id="o", external_task_group_id="grp",
+                external_task_ids=["a"],
+            )  # fmt: skip
+        with pytest.raises(ValueError, match="Valid values"):
+            ExternalTaskSensor(
+                task_id="h", external_dag_id="o", external_task_group_id="grp",
+                allowed_states=["nonsense"],
+            )  # fmt: skip
     context = {"logical_date": LOGICAL, "ds": "2024-03-05"}
     assert several._dates(context) == [LOGICAL, LOGICAL.replace(hour=0)]
 

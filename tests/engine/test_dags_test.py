@@ -92,6 +92,43 @@ DAG_FILES = {
                 return 1
             pong()
     """,
+    # Deferrable tasks: no triggerer runs in this environment, so only dag.test() running
+    # their triggers itself lets the run finish.
+    "deferred_test.py": f"""
+        import datetime
+        from airflow import DAG
+        from airflow.models.baseoperator import BaseOperator
+        from airflow.sensors.time_delta import TimeDeltaSensorAsync
+        from airflow.triggers.base import BaseTrigger, TriggerEvent
+        from airflow.triggers.temporal import TimeDeltaTrigger
+
+        class Broken(BaseTrigger):
+            def serialize(self):
+                return ("deferred_test.Broken", {{}})
+
+            async def run(self):
+                raise ValueError("this trigger broke")
+                yield
+
+        class Deferring(BaseOperator):
+            def __init__(self, broken=False, **kwargs):
+                super().__init__(**kwargs)
+                self.broken = broken
+
+            def execute(self, context):
+                trigger = Broken() if self.broken else TimeDeltaTrigger(
+                    datetime.timedelta(seconds=0.2))
+                self.defer(trigger=trigger, method_name="done", kwargs={{"n": 5}})
+
+            def done(self, context, event=None, n=0):
+                print(f"resumed with n={{n}}", flush=True)
+                return n
+
+        with DAG("deferred_test", schedule=None, start_date={START}):
+            Deferring(task_id="defers") >> TimeDeltaSensorAsync(
+                task_id="sensor", delta=datetime.timedelta(seconds=0))
+            Deferring(task_id="broken", broken=True)
+    """,
     # The `if __name__ == "__main__": dag.test()` idiom, with a task that waits for the test.
     "streamed.py": """
         import datetime, os, time
@@ -313,3 +350,28 @@ def test_ctrl_c_fails_the_test_run_and_leaves_nothing_running(engine: Engine) ->
     states = {ti.task_id: ti.state for ti in _rows(models.TaskInstance, run_id=run.run_id)}
     # Interrupted, not retried; what never started stays as it was.
     assert states == {"forever": "failed", "after": None}
+
+
+def test_dags_test_runs_deferred_tasks_triggers_in_process(engine: Engine) -> None:
+    """As Airflow 2.10's dag.test(): a deferred task's trigger runs in the testing process and
+    the task resumes there in the same try; a trigger that raises fails its task."""
+    from aerovane.db import models
+
+    engine.wait_dag("deferred_test")
+    result, pid = _dags_test(engine, "deferred_test")
+    assert result.returncode == 1, result.stdout  # the run failed: `broken` did
+    assert "running the trigger of defers in this process" in result.stdout
+    assert "resumed with n=5" in result.stdout
+    assert "this trigger broke" in result.stdout
+    (run,) = _rows(models.DagRun, dag_id="deferred_test")
+    assert run.state == "failed"
+    tis = _rows(models.TaskInstance, dag_id="deferred_test", run_id=run.run_id)
+    assert {(ti.task_id, ti.state, ti.try_number, ti.pid) for ti in tis} == {
+        ("defers", "success", 1, pid),
+        ("sensor", "success", 1, pid),
+        ("broken", "failed", 1, pid),
+    }
+    assert _rows(models.Trigger) == []
+    log = engine.log("deferred_test", run.run_id, "defers")
+    assert "Pausing task as DEFERRED" in log and "Trigger fired event" in log
+    assert "Resuming after deferral in done" in log

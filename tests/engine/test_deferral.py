@@ -96,6 +96,26 @@ DAG_FILES = {
             Deferring(task_id="broken", effects="{{{{ params.effects }}}}",
                       log="{{{{ params.log }}}}", fail=True)
     """,
+    "external_deferred.py": f"""
+        import datetime
+        from airflow import DAG
+        from airflow.operators.bash import BashOperator
+        from airflow.sensors.external_task import ExternalTaskSensor
+        from airflow.utils.task_group import TaskGroup
+
+        with DAG("grouped_upstream", schedule=None, start_date={START}, params={{"code": 0}}):
+            with TaskGroup("grp"):
+                BashOperator(task_id="one", bash_command="exit 0")
+                BashOperator(task_id="two", bash_command="exit {{{{ params.code }}}}")
+
+        with DAG("external_deferred", schedule=None, start_date={START}):
+            ExternalTaskSensor(task_id="group", external_dag_id="grouped_upstream",
+                               external_task_group_id="grp", failed_states=["failed"],
+                               deferrable=True, poll_interval=0.2, check_existence=True)
+            ExternalTaskSensor(task_id="run", external_dag_id="grouped_upstream",
+                               failed_states=["failed"], soft_fail=True, deferrable=True,
+                               poll_interval=0.2)
+    """,
     "async_sensors.py": f"""
         import datetime
         from airflow import DAG
@@ -345,6 +365,44 @@ def test_async_sensors_wait_in_the_triggerer(
     log = engine.log("async_sensors", run_id, "time_delta")
     assert "Resuming after deferral in execute_complete" in log or "not deferring" in log
     assert "file completed successfully" in engine.log("async_sensors", run_id, "file")
+
+
+@pytest.mark.parametrize("code", [0, 1])
+def test_deferrable_external_task_sensor_waits_in_the_triggerer(
+    engine: Engine, triggerers: Triggerers, code: int
+) -> None:
+    """A task group and a whole run of another DAG, watched by `WorkflowTrigger` in the
+    triggerer (it reads the metadata there); failure fails the sensor, or skips it with
+    soft_fail."""
+    import datetime as dt
+
+    engine.wait_dag("grouped_upstream")
+    engine.wait_dag("external_deferred")
+    triggerers.start()
+    logical = dt.datetime(2025, 7, 1 + code, tzinfo=dt.UTC)
+    down = engine.trigger("external_deferred", logical_date=logical)
+    wait_for(
+        lambda: all(
+            ti.state == "deferred" for ti in engine.tis("external_deferred", down).values()
+        ),
+        60,
+        "both external task sensors to defer",
+    )
+    up = engine.trigger("grouped_upstream", logical_date=logical, conf={"code": code})
+    assert engine.wait_run("grouped_upstream", up, 60) == ("success", "failed")[code]
+    engine.wait_run("external_deferred", down, 60)
+    tis = engine.tis("external_deferred", down)
+    expected = {"group": "success", "run": "success"} if code == 0 else {
+        "group": "failed", "run": "skipped"
+    }  # fmt: skip
+    assert {t: ti.state for t, ti in tis.items()} == expected
+    assert all(ti.try_number == 1 for ti in tis.values())
+    log = engine.log("external_deferred", down, "group")
+    assert "Pausing task as DEFERRED" in log
+    assert "Resuming after deferral in execute_complete" in log
+    if code:
+        assert "Error occurred while trying to retrieve task status" in log
+        assert "External job has failed skipping" in engine.log("external_deferred", down, "run")
 
 
 def test_marking_a_deferred_task_drops_its_trigger(

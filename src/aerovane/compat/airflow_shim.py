@@ -184,6 +184,9 @@ MODULES: dict[str, Callable[[], dict[str, Any]]] = {
         TimeDeltaTrigger="TimeDeltaTrigger",
     ),
     "airflow.triggers.file": _from(_TRIGGERS + ".file", FileTrigger="FileTrigger"),
+    "airflow.triggers.external_task": _from(
+        _TRIGGERS + ".external_task", WorkflowTrigger="WorkflowTrigger"
+    ),
     "airflow.sensors.": lambda: {},
     "airflow.sensors.base": _from(
         _SENSORS + ".base",

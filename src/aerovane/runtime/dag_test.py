@@ -6,7 +6,9 @@ printed as it happens (and written to the task's log file, for the UI). There is
 pass and no executor, so nothing else is touched: other runs and their task processes, the
 DAG's pause flag and its schedule stay as they were. Schedulers leave runs marked as test runs
 alone (`scheduler.runs.scheduler_owned`), so a live environment never races this process for
-the run's tasks.
+the run's tasks. A deferred task's trigger runs here too, to its first event, and the task
+resumes here; should a live triggerer also pick the trigger up, the guarded resume
+(`services.triggers`) lets the task resume once.
 
 What it must not do: create or change any run but its own, or start task processes.
 """
@@ -202,7 +204,8 @@ def _drive(dag: Any, serialized: Any, run_pk: int, say: Callable[[str], None]) -
             )
             key = None
             if ti is not None:
-                if ti.next_retry_at is None:  # a new try, not a rescheduled sensor's next poke
+                # A new try, not a rescheduled sensor's next poke nor a deferred task's resume.
+                if ti.next_retry_at is None and ti.next_method is None:
                     if ti.try_number > 0:
                         archive_try(ti, session=session)
                     ti.try_number += 1
@@ -214,14 +217,95 @@ def _drive(dag: Any, serialized: Any, run_pk: int, say: Callable[[str], None]) -
                 key = TaskKey(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number)
         if key is not None:
             _run_task(dag, key, say)
+        elif _run_a_trigger(run_pk, say):
+            continue
         elif progress.next_retry_at is not None:
             wait = (progress.next_retry_at - utcnow()).total_seconds()
             say(f"[dag test] waiting {max(wait, 0):.1f}s for the next retry or poke")
             time.sleep(max(0.0, min(wait, 60.0)))
         else:
-            # Nothing ready and nothing to wait for: advance_run fails a deadlocked run, so
-            # this is a task in a state dag.test() does not drive (deferred).
+            # Nothing ready, deferred or to wait for: advance_run fails a deadlocked run, so
+            # this is a task in a state dag.test() does not drive.
             raise RuntimeError(f"run of {dag.dag_id} cannot progress: no task is ready to run")
+
+
+def _run_a_trigger(run_pk: int, say: Callable[[str], None]) -> bool:
+    """Run the trigger of one deferred task instance of the run here, until its first event
+    (or its timeout), then resume the task with it, as Airflow 2.10's `dag.test()` runs
+    triggers in line. False when no task instance of the run is deferred."""
+    from aerovane.services import triggers
+    from aerovane.services.task_logs import log_path
+
+    with create_session(readonly=True) as session:
+        run = session.get(models.DagRun, run_pk)
+        assert run is not None
+        row = session.execute(
+            select(TI, models.Trigger)
+            .join(models.Trigger, models.Trigger.id == TI.trigger_id)
+            .where(
+                TI.dag_id == run.dag_id,
+                TI.run_id == run.run_id,
+                TI.state == TaskState.DEFERRED.value,
+            )
+            .order_by(TI.priority_weight.desc(), TI.task_id, TI.map_index)
+            .limit(1)
+        ).first()
+        if row is None:
+            return False
+        ti, trigger = row
+        key = TaskKey(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number)
+        work = (trigger.id, trigger.classpath, triggers.decode(trigger.kwargs))
+        timeout_at = ti.trigger_timeout
+    say(f"[dag test] running the trigger of {key.task_id} in this process")
+    path = log_path(key.dag_id, key.run_id, key.task_id, key.try_number, key.map_index)
+    with _task_output(path):
+        event, failure = _run_trigger_in_line(work[1], work[2], timeout_at)
+    with create_session() as session:
+        if failure is None:
+            triggers.submit_event(work[0], event, session=session)
+        else:
+            triggers.submit_failure(work[0], failure[0], failure[1], session=session)
+    return True
+
+
+def _run_trigger_in_line(
+    classpath: str, kwargs: dict[str, Any], timeout_at: dt.datetime | None
+) -> tuple[Any, tuple[str, list[str] | None] | None]:
+    """(event payload, None) once the trigger fires, or (None, (error, traceback)) when it
+    raises, ends without an event or outlives the deferral's timeout."""
+    import asyncio
+    import traceback
+
+    from aerovane.authoring.triggers.base import TriggerEvent, import_trigger
+    from aerovane.runtime.metadata import TaskMetadataClient
+    from aerovane.services.triggers import TRIGGER_TIMEOUT
+
+    triggers_log = logging.getLogger("aerovane.triggers")
+
+    async def first_event() -> Any:
+        trigger = import_trigger(classpath)(**kwargs)
+        trigger.metadata = TaskMetadataClient()
+        trigger.log.info("trigger %s starting", trigger)
+        try:
+            async for event in trigger.run():
+                if not isinstance(event, TriggerEvent):
+                    raise TypeError(f"trigger yielded {event!r}, not a TriggerEvent")
+                trigger.log.info("Trigger fired event %r", event.payload)
+                return event.payload
+        finally:
+            trigger.cleanup()
+        raise RuntimeError("Trigger exited without sending an event")
+
+    remaining = None if timeout_at is None else max(0.0, (timeout_at - utcnow()).total_seconds())
+    try:
+        return asyncio.run(asyncio.wait_for(first_event(), remaining)), None
+    except TimeoutError:
+        triggers_log.error("Trigger timed out")
+        return None, (TRIGGER_TIMEOUT, None)
+    except Exception as exc:  # noqa: BLE001 - a broken trigger fails its task, as in the triggerer
+        trace = traceback.format_exception(exc)
+        triggers_log.error("Trigger failed:\n%s", "".join(trace))
+        return None, (repr(exc), trace)
 
 
 def _run_task(dag: Any, key: TaskKey, say: Callable[[str], None]) -> None:

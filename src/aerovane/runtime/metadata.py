@@ -1,5 +1,6 @@
 """The metadata client a running task gets as `ti.metadata`: the few reads of other task
-instances and runs that operators need (a sensor's original start, another DAG's states).
+instances and runs that operators need (a sensor's original start, another DAG's states). The
+triggerer hands the same client to triggers as `trigger.metadata` (`WorkflowTrigger`).
 
 Operators call this instead of importing services or the database, so the same operator would
 work with a client that asks an API server (as Airflow 3's Task SDK does).
@@ -62,3 +63,24 @@ class TaskMetadataClient:
     def dag_has_task(self, dag_id: str, task_id: str) -> bool:
         with create_session(readonly=True) as session:
             return sensor_state.dag_has_task(dag_id, task_id, session=session)
+
+    def dag_has_task_group(self, dag_id: str, group_id: str) -> bool:
+        with create_session(readonly=True) as session:
+            return sensor_state.dag_has_task_group(dag_id, group_id, session=session)
+
+    def task_group_share(
+        self,
+        *,
+        dag_id: str,
+        group_id: str,
+        logical_dates: Collection[dt.datetime],
+        states: Collection[str],
+    ) -> float:
+        with create_session(readonly=True) as session:
+            return sensor_state.task_group_share(
+                dag_id=dag_id,
+                group_id=group_id,
+                logical_dates=logical_dates,
+                states=states,
+                session=session,
+            )

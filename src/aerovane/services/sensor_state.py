@@ -1,7 +1,9 @@
 """What sensors read about the metadata, as plain queries over a session: the original start of
-a rescheduled sensor, and how many of another DAG's runs or task instances are in some states.
+a rescheduled sensor, and how many of another DAG's runs, task instances or task group's task
+instances are in some states.
 
-The task runtime's metadata client calls these; authoring code never imports this module.
+The task runtime's metadata client calls these (in a task process, and in the triggerer for
+`WorkflowTrigger`); authoring code never imports this module.
 """
 
 from __future__ import annotations
@@ -101,3 +103,41 @@ def dag_exists(dag_id: str, *, session: Session) -> bool:
 def dag_has_task(dag_id: str, task_id: str, *, session: Session) -> bool:
     dag = get_serialized_dag(dag_id, session=session)
     return dag is not None and task_id in dag.task_dict
+
+
+def dag_has_task_group(dag_id: str, group_id: str, *, session: Session) -> bool:
+    dag = get_serialized_dag(dag_id, session=session)
+    return dag is not None and group_id in dag.task_group.get_task_group_dict()
+
+
+def task_group_share(
+    *,
+    dag_id: str,
+    group_id: str,
+    logical_dates: Collection[dt.datetime],
+    states: Collection[str],
+    session: Session,
+) -> float:
+    """The share of the task group's task instances (in runs of `dag_id` at `logical_dates`,
+    mapped ones each counted) that are in `states`, as Airflow's sensor helper counts it: 0
+    when the group is unknown or has no task instance yet."""
+    dag = get_serialized_dag(dag_id, session=session)
+    group = dag.task_group.get_task_group_dict().get(group_id) if dag is not None else None
+    if group is None or not logical_dates:
+        return 0.0
+    task_ids = group.task_ids()
+    if not task_ids:
+        return 0.0
+    rows = session.execute(
+        select(TI.state)
+        .join(DR, (DR.dag_id == TI.dag_id) & (DR.run_id == TI.run_id))
+        .where(
+            TI.dag_id == dag_id,
+            TI.task_id.in_(task_ids),
+            DR.logical_date.in_(list(logical_dates)),
+        )
+    ).all()
+    if not rows:
+        return 0.0
+    wanted = set(states)
+    return sum(1 for (state,) in rows if state in wanted) / len(rows)

@@ -106,6 +106,22 @@ def defer_task_instance(
     return True
 
 
+def triggers_with_jobs(
+    trigger_ids: Sequence[int | None], *, session: Session
+) -> dict[int, tuple[models.Trigger, models.Job | None]]:
+    """Deferred task instances' triggers, each with the triggerer job running it (or None), in
+    one query: what the API shows as a task instance's `trigger` and `triggerer_job`."""
+    ids = sorted({i for i in trigger_ids if i is not None})
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(models.Trigger, models.Job)
+        .outerjoin(models.Job, models.Job.id == models.Trigger.triggerer_id)
+        .where(models.Trigger.id.in_(ids))
+    ).all()
+    return {trigger.id: (trigger, job) for trigger, job in rows}
+
+
 # -- the triggerer's side -------------------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ from aerovane.config import get_settings
 from aerovane.db import models
 from aerovane.db.engine import create_session
 from aerovane.db.types import utcnow
+from aerovane.runtime.metadata import TaskMetadataClient
 from aerovane.scheduler.liveness import process_gone, this_host
 from aerovane.scheduler.wakeup import Wakeup, notify_schedulers
 from aerovane.services import triggers
@@ -44,7 +45,9 @@ class Triggerer(LoopService):
         )
         self.job_id: int | None = None
         self.wakeup = Wakeup("triggerer")
-        self.runner = TriggerRunner(on_outcome=self.wakeup.notify, log_path=log_path)
+        self.runner = TriggerRunner(
+            on_outcome=self.wakeup.notify, log_path=log_path, metadata=TaskMetadataClient()
+        )
         self._last_heartbeat = 0.0
 
     def on_start(self) -> None:

@@ -2,7 +2,7 @@
 
 The loop service (`triggerer.job`) tells it which triggers to run (`update`) and collects what
 happened (`drain`): events and failures. A trigger's log lines go to its task's log file.
-Nothing here touches the database.
+Nothing here touches the database (triggers that read metadata get the client they are handed).
 """
 
 from __future__ import annotations
@@ -61,9 +61,16 @@ class Outcomes:
 class TriggerRunner:
     """Owns the event loop thread; thread-safe `update()` and `drain()`."""
 
-    def __init__(self, on_outcome: Callable[[], None], log_path: Callable[..., Path]) -> None:
+    def __init__(
+        self,
+        on_outcome: Callable[[], None],
+        log_path: Callable[..., Path],
+        metadata: Any = None,
+    ) -> None:
         self._on_outcome = on_outcome
         self._log_path = log_path
+        #: Handed to every trigger as `trigger.metadata` (the task runtime's read-only client).
+        self._metadata = metadata
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="trigger-loop", daemon=True)
         self._tasks: dict[int, asyncio.Task[None]] = {}
@@ -148,6 +155,7 @@ class TriggerRunner:
         try:
             trigger = import_trigger(work.classpath)(**work.kwargs)
             trigger.trigger_id = work.id
+            trigger.metadata = self._metadata
             trigger.log.info("trigger %s starting", trigger)
             async for event in trigger.run():
                 if not isinstance(event, TriggerEvent):

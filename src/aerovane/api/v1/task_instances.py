@@ -4,11 +4,12 @@ forms), the batch list `POST /dags/~/dagRuns/~/taskInstances/list`, and the two 
 operations `POST /dags/{dag_id}/clearTaskInstances` and `.../updateTaskInstancesState`.
 
 `state=none` (or null in the batch form) matches task instances that have no state yet. A list
-page is one query (plus a COUNT when the page does not tell the total); the run's logical date
-comes from a join. Aerovane has no dynamic task mapping yet, so every task instance has map
-index -1 and the mapped URLs (`.../{task_id}/{map_index}`, digits only as in Airflow) find
-nothing. Changes are `aerovane.services.task_instances`; once they commit, the schedulers on
-this host are woken so cleared or unblocked work starts at once.
+page is one query (plus a COUNT when the page does not tell the total, and one for the
+triggers of the deferred task instances on it); the run's logical date comes from a join.
+Aerovane has no dynamic task mapping yet, so every task instance has map index -1 and the
+mapped URLs (`.../{task_id}/{map_index}`, digits only as in Airflow) find nothing. Changes are
+`aerovane.services.task_instances`; once they commit, the schedulers on this host are woken so
+cleared or unblocked work starts at once.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from aerovane.db.models import DagRun, TaskInstance
 from aerovane.scheduler import trigger_rules
 from aerovane.scheduler.wakeup import notify_schedulers
 from aerovane.services import task_instances as ti_service
+from aerovane.services import triggers
 from aerovane.services.dag_bag import get_serialized_dag
 from aerovane.services.errors import BadRequest, NotFound
 
@@ -164,7 +166,11 @@ def _page_of_task_instances(
     session: Session, query: Select[Any], page: Page, order: Sequence[Any]
 ) -> JSONResponse:
     rows, total = fetch_page(session, query, page, order)
-    items = [task_instance_to_dict(row, row.run_logical_date) for row in rows]
+    deferrals = triggers.triggers_with_jobs([row.trigger_id for row in rows], session=session)
+    items = [
+        task_instance_to_dict(row, row.run_logical_date, deferrals.get(row.trigger_id))
+        for row in rows
+    ]
     return JSONResponse({"task_instances": items, "total_entries": total})
 
 
@@ -355,6 +361,11 @@ def get_mapped_task_instances(
     return _page_of_task_instances(session, _filter(query, **filters), page, order)
 
 
+def _with_deferral(ti: TaskInstance, logical_date: dt.datetime, session: Session) -> dict[str, Any]:
+    deferral = triggers.triggers_with_jobs([ti.trigger_id], session=session).get(ti.trigger_id)
+    return task_instance_to_dict(ti, logical_date, deferral)
+
+
 # -- one task instance --------------------------------------------------------------------------
 
 
@@ -369,7 +380,7 @@ def _one(
         raise ApiError(404, str(exc), title=TI_NOT_FOUND) from None
     except NotFound:
         raise ApiError(404, title=TI_NOT_FOUND) from None
-    return JSONResponse(task_instance_to_dict(ti, logical_date))
+    return JSONResponse(_with_deferral(ti, logical_date, session))
 
 
 @router.get(
@@ -500,7 +511,7 @@ def _set_note(
                 f"task_id={task_id}"
             ),
         ) from None
-    return JSONResponse(task_instance_to_dict(ti, logical_date))
+    return JSONResponse(_with_deferral(ti, logical_date, session))
 
 
 @router.patch(

@@ -2,8 +2,9 @@
 it clears the dependent task in the other DAG).
 
 The sensor reads the other DAG's states through the task runtime's metadata client
-(`ti.metadata`), never from the database directly. Clearing through markers is done by the
-services that clear task instances, from the marker's serialized fields.
+(`ti.metadata`), never from the database directly; with `deferrable=True` it hands the wait to
+the triggerer (`WorkflowTrigger`, which gets the same client there). Clearing through markers is
+done by the services that clear task instances, from the marker's serialized fields.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 from aerovane.authoring.exceptions import AerovaneException, AerovaneSkipException
 from aerovane.authoring.operators.empty import EmptyOperator
 from aerovane.authoring.sensors.base import BaseSensorOperator
+from aerovane.authoring.triggers.external_task import WorkflowTrigger, external_count
 
 __all__ = ["ExternalDagLink", "ExternalTaskMarker", "ExternalTaskSensor"]
 
@@ -38,6 +40,7 @@ class ExternalTaskSensor(BaseSensorOperator):
     """Waits until `external_task_id(s)` of `external_dag_id` (or, with neither, the DAG run
     itself) reach one of `allowed_states` for this run's logical date, shifted by
     `execution_delta` or computed by `execution_date_fn` (which may return several dates).
+    `external_task_group_id` watches every task of a task group of the other DAG.
 
     Any of them in `failed_states` fails the sensor (skips it with `soft_fail`); any in
     `skipped_states` skips it.
@@ -47,6 +50,7 @@ class ExternalTaskSensor(BaseSensorOperator):
         "external_dag_id",
         "external_task_id",
         "external_task_ids",
+        "external_task_group_id",
     )
     ui_color: ClassVar[str] = "#4db7db"
     #: In the serialized DAG for `dags show-dependencies` (Airflow's "sensor" dependency).
@@ -87,14 +91,15 @@ class ExternalTaskSensor(BaseSensorOperator):
                 "ExternalTaskSensor; use external_task_id or external_task_ids or "
                 "external_task_group_id."
             )
+        if external_task_group_id is not None and ids is not None:
+            raise ValueError(
+                "Only one of `external_task_group_id` or `external_task_ids` may be provided to "
+                "ExternalTaskSensor; use external_task_id or external_task_ids or "
+                "external_task_group_id."
+            )
         if external_task_id is not None:
             ids = [external_task_id]
-        if external_task_group_id is not None:
-            raise AerovaneException(
-                "ExternalTaskSensor: external_task_group_id is not supported by Aerovane "
-                "(no task groups); list the group's tasks in external_task_ids"
-            )
-        if ids:
+        if ids or external_task_group_id:
             if not total <= TASK_STATES:
                 raise ValueError(
                     "Valid values for `allowed_states`, `skipped_states` and `failed_states` "
@@ -119,7 +124,6 @@ class ExternalTaskSensor(BaseSensorOperator):
         self.execution_date_fn = execution_date_fn
         self.check_existence = check_existence
         self._has_checked_existence = False
-        # No triggerer yet: a deferrable sensor waits in its worker slot, as in poke mode.
         self.deferrable = deferrable
         self.poll_interval = poll_interval
 
@@ -149,23 +153,24 @@ class ExternalTaskSensor(BaseSensorOperator):
         )
 
     def _count(self, metadata: Any, dates: list[dt.datetime], states: list[str]) -> float:
-        if self.external_task_ids:
-            found: int = metadata.count_task_instances(
-                dag_id=self.external_dag_id,
-                task_ids=self.external_task_ids,
-                logical_dates=dates,
-                states=states,
-            )
-            return found / len(self.external_task_ids)
-        runs: int = metadata.count_dag_runs(
-            dag_id=self.external_dag_id, logical_dates=dates, states=states
+        return external_count(
+            metadata,
+            dag_id=self.external_dag_id,
+            task_ids=self.external_task_ids,
+            task_group_id=self.external_task_group_id,
+            logical_dates=dates,
+            states=states,
         )
-        return runs
 
     def _what(self) -> str:
         if self.external_task_ids:
             return (
                 f"Some of the external tasks {self.external_task_ids} in DAG {self.external_dag_id}"
+            )
+        if self.external_task_group_id:
+            return (
+                f"The external task_group '{self.external_task_group_id}' in DAG "
+                f"'{self.external_dag_id}'"
             )
         return f"The external DAG {self.external_dag_id}"
 
@@ -186,6 +191,13 @@ class ExternalTaskSensor(BaseSensorOperator):
             self.log.info(
                 "Poking for tasks %s in dag %s on %s ... ",
                 self.external_task_ids,
+                self.external_dag_id,
+                shown,
+            )
+        elif self.external_task_group_id:
+            self.log.info(
+                "Poking for task_group '%s' in dag '%s' on %s ... ",
+                self.external_task_group_id,
                 self.external_dag_id,
                 shown,
             )
@@ -211,7 +223,46 @@ class ExternalTaskSensor(BaseSensorOperator):
                 raise AerovaneException(
                     f"The external task {task_id} in DAG {self.external_dag_id} does not exist."
                 )
+        group = self.external_task_group_id
+        if group and not metadata.dag_has_task_group(self.external_dag_id, group):
+            raise AerovaneException(
+                f"The external task group '{group}' in DAG '{self.external_dag_id}' does not exist."
+            )
         self._has_checked_existence = True
+
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        """Pokes on the worker, or (`deferrable=True`) waits in the triggerer."""
+        if not self.deferrable:
+            return super().execute(context)
+        self.defer(
+            timeout=self.execution_timeout,
+            trigger=WorkflowTrigger(
+                external_dag_id=self.external_dag_id,
+                external_task_ids=self.external_task_ids,
+                external_task_group_id=self.external_task_group_id,
+                execution_dates=self._dates(context),
+                failed_states=self.failed_states,
+                skipped_states=self.skipped_states,
+                allowed_states=self.allowed_states,
+                poke_interval=self.poll_interval,
+                soft_fail=self.soft_fail,
+            ),
+            method_name="execute_complete",
+        )
+
+    def execute_complete(self, context: Mapping[str, Any], event: Any = None) -> None:
+        status = (event or {}).get("status")
+        if status == "success":
+            self.log.info("External tasks %s has executed successfully.", self.external_task_ids)
+        elif status == "skipped":
+            raise AerovaneSkipException("External job has skipped skipping.")
+        elif self.soft_fail:
+            raise AerovaneSkipException("External job has failed skipping.")
+        else:
+            raise AerovaneException(
+                "Error occurred while trying to retrieve task status. Please, check the "
+                "name of executed task and Dag."
+            )
 
 
 class ExternalTaskMarker(EmptyOperator):

@@ -37,6 +37,10 @@ class TriggerEvent:
 class BaseTrigger(abc.ABC):
     """Subclass with `serialize()` (class path, kwargs) and `async run()`."""
 
+    #: Set by the triggerer before `run()`: the read-only metadata client (the one tasks get as
+    #: `ti.metadata`), for triggers that wait on other DAGs. Its calls block: use a thread.
+    metadata: Any = None
+
     def __init__(self, **kwargs: Any) -> None:
         # Set by the triggerer, for the log lines that reach the task's log.
         self.task_instance: Any = None

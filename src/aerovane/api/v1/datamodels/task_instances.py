@@ -79,8 +79,42 @@ def _executor_config_text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def task_instance_to_dict(ti: Any, logical_date: Any) -> dict[str, Any]:
-    """A `task_instance` row plus its run's logical date, as a TaskInstance response."""
+def trigger_to_dict(trigger: Any) -> dict[str, Any]:
+    """Airflow's TriggerSchema: `kwargs` is the text of the trigger's keyword arguments (as
+    Python prints the dict), with values under secret-like names masked."""
+    from aerovane.services.triggers import decode
+
+    return {
+        "id": trigger.id,
+        "classpath": trigger.classpath,
+        "kwargs": str(redact(decode(trigger.kwargs))),
+        "created_date": iso(trigger.created_date),
+        "triggerer_id": trigger.triggerer_id,
+    }
+
+
+def job_to_dict(job: Any) -> dict[str, Any]:
+    """Airflow's JobSchema (Aerovane's jobs belong to no DAG: `dag_id` is null)."""
+    return {
+        "id": job.id,
+        "dag_id": None,
+        "state": job.state,
+        "job_type": job.job_type,
+        "start_date": iso(job.start_date),
+        "end_date": iso(job.end_date),
+        "latest_heartbeat": iso(job.latest_heartbeat),
+        "executor_class": job.executor_class,
+        "hostname": job.hostname,
+        "unixname": job.unixname,
+    }
+
+
+def task_instance_to_dict(
+    ti: Any, logical_date: Any, deferral: tuple[Any, Any] | None = None
+) -> dict[str, Any]:
+    """A `task_instance` row plus its run's logical date, as a TaskInstance response;
+    `deferral` is a deferred task instance's (trigger, triggerer job or None)."""
+    trigger, job = deferral or (None, None)
     return {
         "task_id": ti.task_id,
         "task_display_name": ti.task_display_name or ti.task_id,
@@ -108,8 +142,8 @@ def task_instance_to_dict(ti: Any, logical_date: Any) -> dict[str, Any]:
         "sla_miss": None,
         "rendered_map_index": getattr(ti, "rendered_map_index", None),
         "rendered_fields": _shown_rendered_fields(ti.rendered_fields),
-        "trigger": None,
-        "triggerer_job": None,
+        "trigger": trigger_to_dict(trigger) if trigger is not None else None,
+        "triggerer_job": job_to_dict(job) if job is not None else None,
         "note": ti.note,
     }
 
