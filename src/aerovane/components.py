@@ -108,6 +108,14 @@ class Components:
                 on_event=wakeup.notify_process_ended,  # type: ignore[union-attr]
             )
             self.scheduler = Scheduler(executor, wakeup=wakeup)
+            try:
+                # Here, not in its thread: a second scheduler on SQLite is one clear error.
+                self.scheduler.register()
+            except BaseException:
+                for sock in sockets:
+                    sock.close()
+                self.stop()
+                raise
             self._spawn(self.scheduler.serve, "scheduler")
         if self.plan.dag_processor:
             from aerovane.dag_processing.manager import DagProcessor
@@ -229,8 +237,14 @@ class Components:
     def _wait_for_signal(self) -> None:
         startup_finished()
         stop = threading.Event()
+
+        def on_signal(*_: object) -> None:
+            if stop.is_set() and self.scheduler is not None:
+                self.scheduler.stop()  # the second request: cut the drain short
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+            signal.signal(sig, on_signal)
         self.ready.set()
         while not stop.wait(0.5):
             if any(not t.is_alive() for t in self._threads):
@@ -244,8 +258,10 @@ class Components:
         for service in (self.processor, self.scheduler, self.triggerer):
             if service is not None:
                 service.stop()
+        # The scheduler drains for up to its grace period before it stops (`Scheduler._drain`).
+        grace = self.settings.getfloat("scheduler", "shutdown_grace_period")
         for thread in self._threads:
-            thread.join(timeout=30)
+            thread.join(timeout=grace + 30)
         if self.factory is not None:
             self.factory.stop()
 
