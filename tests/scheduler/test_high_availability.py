@@ -190,13 +190,10 @@ def test_two_schedulers_run_every_task_once_within_pool_and_run_limits(rig: Rig)
     from aerovane.db import models
     from aerovane.db.engine import create_session
 
-    (rig.out / "inside").mkdir()
+    limits = rig.out.parent / "limits"
+    (limits / "inside").mkdir(parents=True)
     _write_dag(rig, "crash.py", side_effect_dag("crash", rig.out, seconds=0.5))
-    _write_dag(
-        rig,
-        "limited.py",
-        LIMITED.replace("__OUT__", repr(str(rig.out))).replace("__START__", START),
-    )
+    _write_dag(rig, "limited.py", _fill(LIMITED, OUT=repr(str(limits))))
     with create_session() as session:
         session.add(models.Pool(pool="two", slots=2, description="", include_deferred=False))
     first = start_tree(["scheduler"], rig.env, rig.log)
@@ -226,7 +223,7 @@ def test_two_schedulers_run_every_task_once_within_pool_and_run_limits(rig: Rig)
     # Each scheduler had 4 slots and the 40 tasks take 0.5 s each: both took a share.
     assert len(_jobs_queued_by("crash")) == 2
     # The pool of 2 slots held across both schedulers; so did max_active_runs=1.
-    assert max(int(n) for n in (rig.out / "seen").read_text().split()) <= 2
+    assert max(int(n) for n in (limits / "seen").read_text().split()) <= 2
     for earlier, later in itertools.pairwise(runs):
         assert later.start_date >= earlier.end_date
 
@@ -305,9 +302,7 @@ def test_sigterm_lets_the_running_task_finish_and_a_restart_completes_the_run(ri
     from aerovane.db.engine import create_session
 
     gate = rig.out / "gate"
-    _write_dag(
-        rig, "gated.py", GATED.replace("__GATE__", repr(str(gate))).replace("__START__", START)
-    )
+    _write_dag(rig, "gated.py", _fill(GATED, GATE=repr(str(gate))))
     patient = dict(rig.env, AEROVANE__SCHEDULER__SHUTDOWN_GRACE_PERIOD="120")
     tree = start_tree(["scheduler"], patient, rig.log)
     try:
@@ -340,3 +335,32 @@ def test_sigterm_lets_the_running_task_finish_and_a_restart_completes_the_run(ri
     finally:
         stop_tree(again)
     assert run_states("gated") == {"success": 1}
+
+
+# -- PostgreSQL: concurrent triggers over two API servers -----------------------------------------
+
+
+@pg_only
+def test_concurrent_duplicate_triggers_over_two_api_servers_make_each_run_once(rig: Rig) -> None:
+    """Scaled down from the issue's 1,000 triggers by 50 clients (benchmarks/scale_schedulers.py
+    runs that size): 200 triggers by 20 clients over two `aerovane api-server` processes, each
+    run id sent twice, its copies to different servers: exactly 100 runs, one 200 and one 409
+    per run id, no 5xx."""
+    from benchmarks._trigger_storm import (
+        STORM_DAG,
+        api_servers,
+        open_public_role,
+        parse_dags,
+        stored_runs,
+        storm,
+    )
+
+    _write_dag(rig, "storm.py", STORM_DAG)
+    parse_dags(rig.env, rig.log, "storm")
+    open_public_role()
+    with api_servers(rig.env, 2, rig.home / "api.log") as urls:
+        result = storm(urls, "storm", runs=100, clients=20)
+    assert result.statuses == {200: 100, 409: 100}, result.statuses
+    assert all(sorted(answers) == [200, 409] for answers in result.by_run.values())
+    assert len(result.by_run) == 100
+    assert stored_runs("storm") == 100
