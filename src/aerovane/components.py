@@ -237,14 +237,8 @@ class Components:
     def _wait_for_signal(self) -> None:
         startup_finished()
         stop = threading.Event()
-
-        def on_signal(*_: object) -> None:
-            if stop.is_set() and self.scheduler is not None:
-                self.scheduler.stop()  # the second request: cut the drain short
-            stop.set()
-
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, on_signal)
+            signal.signal(sig, lambda *_: stop.set())
         self.ready.set()
         while not stop.wait(0.5):
             if any(not t.is_alive() for t in self._threads):
@@ -258,10 +252,19 @@ class Components:
         for service in (self.processor, self.scheduler, self.triggerer):
             if service is not None:
                 service.stop()
+        previous = {}
+        if self.scheduler is not None and threading.current_thread() is threading.main_thread():
+            # While the scheduler drains, another SIGINT/SIGTERM stops its tasks at once.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, lambda *_: self.scheduler.stop())  # type: ignore[union-attr]
         # The scheduler drains for up to its grace period before it stops (`Scheduler._drain`).
         grace = self.settings.getfloat("scheduler", "shutdown_grace_period")
-        for thread in self._threads:
-            thread.join(timeout=grace + 30)
+        try:
+            for thread in self._threads:
+                thread.join(timeout=grace + 30)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         if self.factory is not None:
             self.factory.stop()
 
