@@ -6,8 +6,8 @@ process on the same host: a separate API server, the CLI, a task's TriggerDagRun
 `notify_schedulers()` sends one empty datagram to every scheduler socket it finds; a lost or
 undeliverable datagram only costs one idle-sleep interval, never correctness.
 
-On PostgreSQL the same wake-up also goes through `LISTEN/NOTIFY` (`db.notify`, decision 0019):
-a `Wakeup` watches a listening connection beside its socket, and `notify_schedulers()` sends a
+On PostgreSQL the wake-up goes through `LISTEN/NOTIFY` instead (`db.notify`, decision 0019): a
+`Wakeup` watches a listening connection beside its socket, and `notify_schedulers()` sends one
 NOTIFY, so a trigger made on one host wakes the schedulers (and triggerers) of every host.
 """
 
@@ -178,8 +178,8 @@ def _sockets(run: Path, kind: str) -> list[str]:
 
 
 def notify_schedulers() -> None:
-    """Poke every scheduler on this host, and on PostgreSQL every scheduler of every host.
-    Never raises: a missed poke only delays by a tick."""
+    """Poke every scheduler on this host (on PostgreSQL: of every host). Never raises: a
+    missed poke only delays by a tick."""
     _notify("scheduler")
 
 
@@ -189,8 +189,12 @@ def notify_triggerers() -> None:
 
 
 def _notify(kind: str) -> None:
-    _notify_sockets(kind)
-    db_notify.notify(kind)
+    """On PostgreSQL one NOTIFY reaches every waiter, this host's included; the sockets too
+    would wake each of them twice."""
+    if db_notify.uses_postgres():
+        db_notify.notify(kind)
+    else:
+        _notify_sockets(kind)
 
 
 def _notify_sockets(kind: str) -> None:
