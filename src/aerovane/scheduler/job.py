@@ -7,6 +7,7 @@ within milliseconds; `[scheduler] scheduler_idle_sleep_time` only bounds the idl
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import os
@@ -14,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import exists, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from aerovane.config import get_settings
@@ -169,10 +171,16 @@ class Scheduler(LoopService):
                     "stopping: terminating %d task(s) still running", len(self.executor.running)
                 )
                 break
-            self._handle_process_ends(self.executor.events())
-            self._beat()
+            try:
+                self._handle_process_ends(self.executor.events())
+                self._beat()
+            except SQLAlchemyError:
+                # The database is away: keep waiting for the tasks, which record their own
+                # outcomes when it is back (or are judged by the next scheduler).
+                self.log.warning("stopping: the metadata database is unavailable", exc_info=True)
             self.wakeup.wait(min(left, self.interval))
-        self._handle_process_ends(self.executor.events())
+        with contextlib.suppress(SQLAlchemyError):
+            self._handle_process_ends(self.executor.events())
 
     def wake(self) -> None:
         self.wakeup.notify()
