@@ -27,10 +27,12 @@ import psutil
 FINAL = ("success", "failed")
 
 
-def side_effect_dag(dag_id: str, out_dir: Path, *, fan: int = 3, seconds: float = 0.5) -> str:
+def side_effect_dag(
+    dag_id: str, out_dir: Path, *, fan: int = 3, seconds: float = 0.5, retries: int = 1
+) -> str:
     """`first >> [fan tasks] >> last`, each appending `pid` to `<out>/<dag>__<run>__<task>__<try>`
-    when it starts and sleeping `seconds`; one retry, so an attempt killed by the crash is run
-    again as the next try and every run should end `success`."""
+    when it starts and sleeping `seconds`; `retries` (one by default), so an attempt killed by
+    the crash is run again as the next try and every run should end `success`."""
     return textwrap.dedent(
         f"""
         import datetime, os, time
@@ -50,7 +52,7 @@ def side_effect_dag(dag_id: str, out_dir: Path, *, fan: int = 3, seconds: float 
             start_date=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
             is_paused_upon_creation=False,
             max_active_tasks=64,
-            default_args={{"retries": 1, "retry_delay": datetime.timedelta(0)}},
+            default_args={{"retries": {retries}, "retry_delay": datetime.timedelta(0)}},
         ):
             first = PythonOperator(task_id="first", python_callable=work)
             last = PythonOperator(task_id="last", python_callable=work)

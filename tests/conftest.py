@@ -129,6 +129,9 @@ def subprocess_home(
         AEROVANE__CORE__LOAD_EXAMPLES="False",
         AEROVANE__SCHEDULER__DAG_DIR_LIST_INTERVAL="0.2",
         AEROVANE__SCHEDULER__MIN_FILE_PROCESS_INTERVAL="0",
+        # A stopped scheduler waits this long for running tasks (a test's teardown, not
+        # the 30 s a deployment gives them).
+        AEROVANE__SCHEDULER__SHUTDOWN_GRACE_PERIOD="5",
     )
     if PG_URL:
         env["AEROVANE__DATABASE__SQL_ALCHEMY_CONN"] = PG_URL

@@ -35,6 +35,8 @@ def standalone_env(home: Path, port: int, api_port: int, **extra: str) -> dict[s
         AEROVANE__WEBSERVER__WEB_SERVER_HOST="127.0.0.1",
         AEROVANE__WEBSERVER__BASE_URL=f"http://localhost:{port}",
         AEROVANE__PROXY__API_PORT=str(api_port),
+        # On Ctrl-C the scheduler gives running tasks this long (a deployment's default is 30).
+        AEROVANE__SCHEDULER__SHUTDOWN_GRACE_PERIOD="5",
         **extra,
     )
     return env

@@ -108,6 +108,14 @@ class Components:
                 on_event=wakeup.notify_process_ended,  # type: ignore[union-attr]
             )
             self.scheduler = Scheduler(executor, wakeup=wakeup)
+            try:
+                # Here, not in its thread: a second scheduler on SQLite is one clear error.
+                self.scheduler.register()
+            except BaseException:
+                for sock in sockets:
+                    sock.close()
+                self.stop()
+                raise
             self._spawn(self.scheduler.serve, "scheduler")
         if self.plan.dag_processor:
             from aerovane.dag_processing.manager import DagProcessor
@@ -244,8 +252,19 @@ class Components:
         for service in (self.processor, self.scheduler, self.triggerer):
             if service is not None:
                 service.stop()
-        for thread in self._threads:
-            thread.join(timeout=30)
+        previous = {}
+        if self.scheduler is not None and threading.current_thread() is threading.main_thread():
+            # While the scheduler drains, another SIGINT/SIGTERM stops its tasks at once.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, lambda *_: self.scheduler.stop())  # type: ignore[union-attr]
+        # The scheduler drains for up to its grace period before it stops (`Scheduler._drain`).
+        grace = self.settings.getfloat("scheduler", "shutdown_grace_period")
+        try:
+            for thread in self._threads:
+                thread.join(timeout=grace + 30)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         if self.factory is not None:
             self.factory.stop()
 

@@ -76,10 +76,16 @@ def test_a_pass_skipped_for_exits_still_wakes_for_the_next_retry(db: Path) -> No
 
     factory = ProcessFactory()
     factory.start()
-    scheduler = Scheduler(LocalExecutor(parallelism=4, factory=factory))
+    # Only this process's wake-ups: one from another test's process sharing the database
+    # (PostgreSQL's NOTIFY) would rightly make the pass a full one.
+    scheduler = Scheduler(
+        LocalExecutor(parallelism=4, factory=factory), wakeup=Wakeup(cross_host=False)
+    )
     try:
         assert scheduler.interval >= 1.0
         scheduler.run_once()  # a full pass: nothing to do
+        # However long that pass took on a busy machine, the next full one is not due yet.
+        scheduler._last_full_pass = time.monotonic()
         scheduler._next_retry = utcnow() + dt.timedelta(seconds=0.3)
         scheduler.wakeup.notify_process_ended()
         scheduler.wakeup.wait(1)
@@ -93,7 +99,8 @@ def test_schedulers_started_after_a_listing_are_poked(
     aerovane_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The run directory's listing is reused between triggers, but never hides a scheduler
-    that started since: a change of the directory, or the listing's age, lists it again."""
+    that started since: a change of the directory, or the listing's age, lists it again.
+    (The sockets themselves: on PostgreSQL `notify_schedulers` sends a NOTIFY instead.)"""
     import socket
 
     from aerovane.scheduler import wakeup as module
@@ -102,24 +109,24 @@ def test_schedulers_started_after_a_listing_are_poked(
     other = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     other.settimeout(5)
     try:
-        notify_schedulers()
+        module._notify_sockets("scheduler")
         assert own.wait(5) is True
         # Another host process's scheduler starts: the directory changes.
         other_path = own.path.parent / "scheduler-999999.sock"
         other.bind(str(other_path))
-        notify_schedulers()
+        module._notify_sockets("scheduler")
         assert other.recv(64) == b"" and own.wait(5) is True
         # A socket that appears without the directory's mtime moving (timestamp granularity)
         # is found once the listing is LISTING_TTL old.
         run = own.path.parent
         mtime, listed_at, _ = module._listings[(run, "scheduler")]
         module._listings[(run, "scheduler")] = (mtime, listed_at, [str(own.path)])
-        notify_schedulers()
+        module._notify_sockets("scheduler")
         other.settimeout(0.05)
         with pytest.raises(TimeoutError):
             other.recv(64)
         monkeypatch.setattr(module, "LISTING_TTL", 0.0)
-        notify_schedulers()
+        module._notify_sockets("scheduler")
         other.settimeout(5)
         assert other.recv(64) == b""
     finally:

@@ -279,6 +279,14 @@ OPTIONS: list[Option] = [
         ("orphaned_tasks_check_interval", "10", parse_float(0.1)),
         ("allowed_run_id_pattern", r"^[A-Za-z0-9_.~:+-]+$", parse_regex),
         ("task_heartbeat_sec", "5", parse_float(0.1)),
+        (
+            "shutdown_grace_period",
+            "30",
+            parse_float(0),
+            False,
+            "On SIGTERM, how long (seconds) the scheduler waits for the tasks it started to "
+            "finish before terminating them (a second SIGTERM terminates them at once).",
+        ),
     ),
     *_opts(
         "triggerer",

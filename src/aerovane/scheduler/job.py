@@ -7,6 +7,7 @@ within milliseconds; `[scheduler] scheduler_idle_sleep_time` only bounds the idl
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import os
@@ -14,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import exists, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from aerovane.config import get_settings
@@ -24,15 +26,23 @@ from aerovane.executors.base import BaseExecutor, ProcessEnded
 from aerovane.scheduler import runs
 from aerovane.scheduler.dead_tasks import describe_exit, fail_dead_attempt, find_zombies
 from aerovane.scheduler.liveness import this_host
-from aerovane.scheduler.orphans import SCHEDULER_JOB, recover
+from aerovane.scheduler.orphans import SCHEDULER_JOB, dead_scheduler_jobs, recover
 from aerovane.scheduler.queueing import Limits, queue_task_instances
 from aerovane.scheduler.wakeup import Wakeup
 from aerovane.services.datasets import create_dataset_triggered_runs
+from aerovane.services.errors import ServiceError
 from aerovane.services.loop_service import LoopService
 from aerovane.services.triggers import expire_timed_out
 from aerovane.states import ACTIVE_TI_VALUES, DagRunState
 
 JOB_TYPE = SCHEDULER_JOB
+
+
+class SchedulerAlreadyRunning(ServiceError):
+    """SQLite takes one scheduler: its write lock serializes them, and `SKIP LOCKED` (what
+    keeps two schedulers from choosing the same rows on PostgreSQL) does not exist there."""
+
+    title = "Conflict"
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,9 @@ class Scheduler(LoopService):
         self._orphan_check_every = settings.getfloat("scheduler", "orphaned_tasks_check_interval")
         self._last_heartbeat = 0.0
         self._last_orphan_check = 0.0
+        self._grace = settings.getfloat("scheduler", "shutdown_grace_period")
+        #: A second stop request: terminate what runs now instead of waiting.
+        self._drain_cut = False
         self._trigger_timeout_check_every = settings.getfloat(
             "triggerer", "trigger_timeout_check_interval"
         )
@@ -76,8 +89,30 @@ class Scheduler(LoopService):
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def on_start(self) -> None:
+    def register(self) -> int:
+        """Record this scheduler's job row (once); on SQLite refuse to be a second scheduler.
+
+        On SQLite the check and the insert share one write transaction (`BEGIN IMMEDIATE`), so
+        two schedulers starting at once cannot both pass it.
+        """
+        if self.job_id is not None:
+            return self.job_id
+        threshold = dt.timedelta(
+            seconds=get_settings().getint("scheduler", "scheduler_health_check_threshold")
+        )
         with create_session() as session:
+            if not is_postgres(session):
+                _, alive = dead_scheduler_jobs(
+                    own_job_id=None, threshold=threshold, session=session
+                )
+                if alive:
+                    other = session.get(models.Job, min(alive))
+                    assert other is not None
+                    raise SchedulerAlreadyRunning(
+                        f"a scheduler is already running on this SQLite database (job "
+                        f"{other.id}, pid {other.pid} on {other.hostname}); SQLite takes one "
+                        "scheduler: stop that one first, or use PostgreSQL to run several"
+                    )
             job = models.Job(
                 job_type=JOB_TYPE,
                 hostname=this_host(),
@@ -88,13 +123,24 @@ class Scheduler(LoopService):
             session.add(job)
             session.flush()
             self.job_id = job.id
+        return job.id
+
+    def on_start(self) -> None:
+        self.register()
         self._last_heartbeat = time.monotonic()
         self.executor.start()
         self._recover_orphans()
         self._last_orphan_check = time.monotonic()
         self.log.info("scheduler started (job %s, executor %s)", self.job_id, self.executor.name)
 
+    def stop(self) -> None:
+        """The first call drains (see `on_stop`); a second one cuts the drain short."""
+        if self.stopping:
+            self._drain_cut = True
+        super().stop()
+
     def on_stop(self) -> None:
+        self._drain()
         self.executor.end()
         self._handle_process_ends(self.executor.events())
         with create_session() as session:
@@ -104,6 +150,37 @@ class Scheduler(LoopService):
                 .values(state="success", end_date=utcnow())
             )
         self.wakeup.close()
+
+    def _drain(self) -> None:
+        """Queue nothing more and let the attempts this scheduler started finish, for up to
+        `[scheduler] shutdown_grace_period` seconds, recording the exits of those that die on
+        the way and keeping the job's heartbeat fresh (so no other scheduler takes over what
+        still runs). What runs past the grace period is terminated by `executor.end()`: such
+        an attempt records its failure and is retried if it has retries left, as in Airflow."""
+        deadline = time.monotonic() + self._grace
+        if self.executor.running:
+            self.log.info(
+                "stopping: waiting up to %.0fs for %d running task(s)",
+                self._grace,
+                len(self.executor.running),
+            )
+        while self.executor.running and not self._drain_cut:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.log.warning(
+                    "stopping: terminating %d task(s) still running", len(self.executor.running)
+                )
+                break
+            try:
+                self._handle_process_ends(self.executor.events())
+                self._beat()
+            except SQLAlchemyError:
+                # The database is away: keep waiting for the tasks, which record their own
+                # outcomes when it is back (or are judged by the next scheduler).
+                self.log.warning("stopping: the metadata database is unavailable", exc_info=True)
+            self.wakeup.wait(min(left, self.interval))
+        with contextlib.suppress(SQLAlchemyError):
+            self._handle_process_ends(self.executor.events())
 
     def wake(self) -> None:
         self.wakeup.notify()
@@ -255,14 +332,7 @@ class Scheduler(LoopService):
 
     def _periodic(self) -> None:
         now = time.monotonic()
-        if now - self._last_heartbeat >= self._heartbeat_every:
-            self._last_heartbeat = now
-            with create_session() as session:
-                session.execute(
-                    update(models.Job)
-                    .where(models.Job.id == self.job_id)
-                    .values(latest_heartbeat=utcnow())
-                )
+        self._beat()
         if now - self._last_trigger_timeout_check >= self._trigger_timeout_check_every:
             self._last_trigger_timeout_check = now
             with create_session() as session:
@@ -287,6 +357,17 @@ class Scheduler(LoopService):
                         fail_dead_attempt(
                             ti, "the task's heartbeat stopped (zombie)", session=session
                         )
+
+    def _beat(self) -> None:
+        now = time.monotonic()
+        if now - self._last_heartbeat >= self._heartbeat_every:
+            self._last_heartbeat = now
+            with create_session() as session:
+                session.execute(
+                    update(models.Job)
+                    .where(models.Job.id == self.job_id)
+                    .values(latest_heartbeat=utcnow())
+                )
 
     def _recover_orphans(self) -> None:
         """Reset or fail what dead schedulers and vanished task processes left (`orphans`);

@@ -4,10 +4,11 @@
 - A scheduler job is dead when its heartbeat is older than `[scheduler]
   scheduler_health_check_threshold`, or at once when it ran on this host and its process is gone
   (see `liveness`): a restart within the threshold must not wait for it.
-- `queued` attempts of this executor whose scheduler is dead go back to `scheduled` with their
-  try number restored; their process, if one was forked, claims nothing (the claim needs the
-  row `queued` for its try), or claims the re-queued row instead of the new process: either
-  way one execution.
+- `queued` attempts of this executor whose scheduler is dead, and this scheduler's own queued
+  attempts its executor does not run (a hand-over lost to a connection broken at commit), go
+  back to `scheduled` with their try number restored; their process, if one was forked,
+  claims nothing (the claim needs the row `queued` for its try), or claims the re-queued row
+  instead of the new process: either way one execution.
 - `running` attempts recorded on this host whose process is gone are failed or retried, unless
   this scheduler's executor still tracks them (it reports their exit itself). Running attempts
   of a dead scheduler on another host are failed once their own heartbeat is older than the
@@ -101,11 +102,23 @@ def recover(
         TI.state == TaskState.QUEUED.value, TI.executor == executor_name, orphaned
     )
     for ti in session.scalars(queued.with_for_update(skip_locked=True) if pg else queued):
-        log.info("re-queueing %s.%s %s try %d", ti.dag_id, ti.task_id, ti.run_id, ti.try_number)
-        ti.state = TaskState.SCHEDULED.value
-        ti.try_number = max(0, ti.try_number - 1)
-        ti.queued_by_job_id = None
+        _requeue(ti)
         result.requeued += 1
+    if own_job_id is not None:
+        # Our own queued attempts that our executor does not run: the hand-over was lost (the
+        # connection broke as the pass committed, so the pass raised after its commit landed)
+        # or the process ended before claiming. Either way nothing runs them.
+        own = select(TI).where(
+            TI.state == TaskState.QUEUED.value, TI.queued_by_job_id == own_job_id
+        )
+        for ti in session.scalars(own.with_for_update(skip_locked=True) if pg else own):
+            if (
+                TaskKey(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number)
+                in running_here
+            ):
+                continue
+            _requeue(ti)
+            result.requeued += 1
 
     host = this_host()
     running = select(TI).where(
@@ -128,3 +141,10 @@ def recover(
         fail_dead_attempt(ti, reason, session=session)
         result.failed += 1
     return result
+
+
+def _requeue(ti: models.TaskInstance) -> None:
+    log.info("re-queueing %s.%s %s try %d", ti.dag_id, ti.task_id, ti.run_id, ti.try_number)
+    ti.state = TaskState.SCHEDULED.value
+    ti.try_number = max(0, ti.try_number - 1)
+    ti.queued_by_job_id = None

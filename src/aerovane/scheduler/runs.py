@@ -124,7 +124,12 @@ def set_next_dagrun(
 
 
 def start_queued_runs(*, session: Session) -> list[models.DagRun]:
-    """Move queued runs to running while their DAG is under max_active_runs."""
+    """Move queued runs to running while their DAG is under max_active_runs.
+
+    On PostgreSQL the rows of the DAGs concerned are locked first (`SKIP LOCKED`): two
+    schedulers counting one DAG's running runs at once could each start one past its limit,
+    so a DAG another scheduler holds is left to that scheduler (or to the next pass).
+    """
     query = (
         select(models.DagRun)
         .join(models.DagModel, models.DagModel.dag_id == models.DagRun.dag_id)
@@ -133,7 +138,22 @@ def start_queued_runs(*, session: Session) -> list[models.DagRun]:
         .limit(100)
     )
     if is_postgres(session):
-        query = query.with_for_update(of=models.DagRun, skip_locked=True)
+        held = (
+            select(models.DagModel.dag_id)
+            .where(
+                models.DagModel.dag_id.in_(
+                    select(models.DagRun.dag_id).where(models.DagRun.state == QUEUED).distinct()
+                )
+            )
+            .order_by(models.DagModel.dag_id)
+            .with_for_update(skip_locked=True)
+        )
+        dag_ids_held = list(session.scalars(held))
+        if not dag_ids_held:
+            return []
+        query = query.where(models.DagRun.dag_id.in_(dag_ids_held)).with_for_update(
+            of=models.DagRun, skip_locked=True
+        )
     queued = list(session.scalars(query))
     if not queued:
         return []

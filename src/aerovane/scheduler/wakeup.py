@@ -5,6 +5,10 @@ process) plus a Unix datagram socket under `$AEROVANE_HOME/run/` (for triggers m
 process on the same host: a separate API server, the CLI, a task's TriggerDagRunOperator).
 `notify_schedulers()` sends one empty datagram to every scheduler socket it finds; a lost or
 undeliverable datagram only costs one idle-sleep interval, never correctness.
+
+On PostgreSQL the wake-up goes through `LISTEN/NOTIFY` instead (`db.notify`, decision 0019): a
+`Wakeup` watches a listening connection beside its socket, and `notify_schedulers()` sends one
+NOTIFY, so a trigger made on one host wakes the schedulers (and triggerers) of every host.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import time
 from pathlib import Path
 
 from aerovane.config import get_settings
+from aerovane.db import notify as db_notify
 
 
 def _run_dir() -> Path:
@@ -47,7 +52,7 @@ class Wakeup:
     can tell a wake-up that only says "a process exited" from one that says "state changed".
     """
 
-    def __init__(self, kind: str = "scheduler") -> None:
+    def __init__(self, kind: str = "scheduler", *, cross_host: bool = True) -> None:
         self._changed = True
         #: Guards the pipe against a notify racing close(): a stop request sets the loop's stop
         #: flag and then wakes it, and the loop may already have seen the flag and closed us.
@@ -67,6 +72,29 @@ class Wakeup:
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._read_fd, selectors.EVENT_READ)
         self._selector.register(self._sock, selectors.EVENT_READ)
+        #: On PostgreSQL: the LISTEN connection for wake-ups from other hosts.
+        self._listener = (
+            db_notify.Listener(kind) if cross_host and db_notify.uses_postgres() else None
+        )
+        self._listening_fd = -1
+        self._listen()
+
+    def _listen(self) -> None:
+        """(Re)connect the listener if it is down; a new connection may have missed
+        notifications, so it counts as a change."""
+        if self._listener is None or not self._listener.ensure():
+            return
+        if self._listening_fd >= 0:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(self._listening_fd)
+        self._listening_fd = self._listener.fileno()
+        self._selector.register(self._listening_fd, selectors.EVENT_READ)
+        self._changed = True
+
+    @property
+    def listening(self) -> bool:
+        """Whether wake-ups from other hosts can reach us now (PostgreSQL's LISTEN is up)."""
+        return self._listener is not None and self._listener.connected
 
     def notify(self) -> None:
         """Wake the waiting loop: something changed (safe from any thread of this process)."""
@@ -86,12 +114,23 @@ class Wakeup:
 
     def wait(self, timeout: float) -> bool:
         """Block up to `timeout` seconds; True if woken by a notification."""
+        self._listen()
+        if self._listener is not None and not self._listener.connected:
+            # Down: come back within the reconnect interval to try again.
+            timeout = min(timeout, db_notify.RECONNECT_EVERY)
         events = self._selector.select(timeout)
         if not events:
             self._changed = True  # time passed: schedules and retries may be due
         for key, _ in events:
             with contextlib.suppress(BlockingIOError, InterruptedError):
-                if key.fileobj is self._sock:
+                if key.fd == self._listening_fd and self._listener is not None:
+                    self._changed = True
+                    self._listener.drain()
+                    if not self._listener.connected:
+                        with contextlib.suppress(KeyError, ValueError):
+                            self._selector.unregister(self._listening_fd)
+                        self._listening_fd = -1
+                elif key.fileobj is self._sock:
                     self._changed = True
                     while True:
                         self._sock.recv(64)
@@ -106,6 +145,8 @@ class Wakeup:
                 return
             self._closed = True
         self._selector.close()
+        if self._listener is not None:
+            self._listener.close()
         self._sock.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
@@ -137,7 +178,8 @@ def _sockets(run: Path, kind: str) -> list[str]:
 
 
 def notify_schedulers() -> None:
-    """Poke every scheduler on this host. Never raises: a missed poke only delays by a tick."""
+    """Poke every scheduler on this host (on PostgreSQL: of every host). Never raises: a
+    missed poke only delays by a tick."""
     _notify("scheduler")
 
 
@@ -147,6 +189,15 @@ def notify_triggerers() -> None:
 
 
 def _notify(kind: str) -> None:
+    """On PostgreSQL one NOTIFY reaches every waiter, this host's included; the sockets too
+    would wake each of them twice."""
+    if db_notify.uses_postgres():
+        db_notify.notify(kind)
+    else:
+        _notify_sockets(kind)
+
+
+def _notify_sockets(kind: str) -> None:
     try:
         run = _run_dir()
         paths = _sockets(run, kind)

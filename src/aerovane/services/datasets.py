@@ -306,12 +306,13 @@ def _alias_keys(dataset_ids: Iterable[int], *, session: Session) -> dict[int, se
 def create_dataset_triggered_runs(*, session: Session) -> int:
     """Create a run for every dataset-scheduled DAG whose condition the queued events meet."""
     from aerovane.authoring.timetables import DataInterval
+    from aerovane.db.engine import is_postgres
     from aerovane.services.dag_bag import get_serialized_dag
     from aerovane.services.dag_runs import create_dag_run, generate_run_id
     from aerovane.services.errors import AlreadyExists
     from aerovane.states import DagRunType
 
-    queue = session.execute(
+    query = (
         select(
             models.DatasetDagRunQueue.target_dag_id,
             models.DatasetModel.uri,
@@ -320,7 +321,11 @@ def create_dataset_triggered_runs(*, session: Session) -> int:
         .join(models.DatasetModel, models.DatasetModel.id == models.DatasetDagRunQueue.dataset_id)
         .join(models.DagModel, models.DagModel.dag_id == models.DatasetDagRunQueue.target_dag_id)
         .where(models.DagModel.is_paused.is_(False), models.DagModel.is_active.is_(True))
-    ).all()
+    )
+    if is_postgres(session):
+        # Several schedulers: the DAG's row is the lock, so one of them creates its run.
+        query = query.with_for_update(of=models.DagModel, skip_locked=True)
+    queue = session.execute(query).all()
     by_dag: dict[str, dict[str, int]] = {}
     for dag_id, uri, dataset_id in queue:
         by_dag.setdefault(dag_id, {})[uri] = dataset_id
