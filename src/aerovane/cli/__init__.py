@@ -57,6 +57,7 @@ def cli() -> None:
 
 def _register() -> None:
     from aerovane.cli import (
+        celery_commands,
         config_commands,
         connections_commands,
         dags_commands,
@@ -86,6 +87,7 @@ def _register() -> None:
         environments_commands,
         info_commands,
         jobs_commands,
+        celery_commands,
     ):
         module.register(cli)
     from aerovane.cli import auth_commands, iam_commands  # the identity issue's commands
