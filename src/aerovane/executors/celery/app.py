@@ -60,10 +60,21 @@ def celery_app() -> Any:
     """The process's Celery app (settings are read once per process, as everywhere)."""
     from celery import Celery
 
-    app = Celery("aerovane", set_as_current=False)
-    app.conf.update(_config())
+    config = _config()
+    # Broker and backend go to the constructor: settings given there survive the worker's
+    # loader re-reading its configuration (conf.update's would leave it DisabledBackend).
+    app = Celery(
+        "aerovane",
+        broker=config.pop("broker_url"),
+        backend=config.pop("result_backend"),
+        set_as_current=False,
+    )
+    app.conf.update(config)
+    # Celery's thread pool runs a task on the process's default app, whatever app the worker
+    # was given: ours must be it (one app per process).
+    app.set_default()
 
-    @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)
+    @app.task(name=TASK_NAME, shared=False, acks_late=True, reject_on_worker_lost=True)
     def execute_workload(payload: dict[str, Any]) -> dict[str, Any]:
         from aerovane.executors.celery.worker import run_in_zygote
 

@@ -179,12 +179,12 @@ class BrokerLink(LoopService):
     def _states(self, sent: dict[TaskKey, _Sent]) -> dict[TaskKey, dict[str, Any] | None]:
         """Each waiting attempt's result meta when it is ready, else None; in one round trip for
         key-value backends (Redis), as Airflow's bulk state fetcher."""
-        from celery.backends.base import KeyValueStoreBackend
+        from celery.backends.base import BaseKeyValueStoreBackend
         from celery.states import READY_STATES
 
         backend = self._app.backend
         items = list(sent.items())
-        if isinstance(backend, KeyValueStoreBackend):
+        if isinstance(backend, BaseKeyValueStoreBackend):
             keys = [backend.get_key_for_task(s.result.id) for _, s in items]
             values = backend.mget(keys)
             out: dict[TaskKey, dict[str, Any] | None] = {}
