@@ -1,6 +1,7 @@
 """Short-lived tokens with which the API asks a worker's log server for one task log file.
 
-As Airflow's `serve_logs`: a JWT signed with `[webserver] secret_key` (HS512), audience
+As Airflow's `serve_logs`: a JWT signed with `[webserver] secret_key` (HS512, keyed by an HMAC
+of the secret), audience
 `task-instance-logs`, whose `filename` claim names the one file (relative to the worker's
 `[logging] base_log_folder`) it may read, valid for 30 seconds (plus 30 seconds of clock skew).
 An empty secret signs nothing and accepts nothing: the API and the workers must share one.
@@ -9,6 +10,8 @@ An empty secret signs nothing and accepts nothing: the API and the workers must 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 
 import jwt
 
@@ -24,11 +27,12 @@ class NoSecret(RuntimeError):
     """`[webserver] secret_key` is empty: remote logs cannot be requested or served."""
 
 
-def _secret() -> str:
+def _secret() -> bytes:
+    """A 64-byte HS512 key derived from the secret (and this use), whatever the secret's length."""
     secret = get_settings().getstr("webserver", "secret_key")
     if not secret:
         raise NoSecret("[webserver] secret_key is empty; set the same one on the API and workers")
-    return secret
+    return hmac.new(secret.encode(), AUDIENCE.encode(), hashlib.sha512).digest()
 
 
 def sign(filename: str) -> str:
