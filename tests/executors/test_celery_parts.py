@@ -151,3 +151,34 @@ def test_a_celery_executor_vouches_for_no_attempt(db: Path) -> None:
         assert scheduler._spared() == set()
     finally:
         wakeup.close()
+
+
+def test_celery_stop_without_a_worker_is_one_line(aerovane_home: Path) -> None:
+    from click.testing import CliRunner
+
+    from aerovane.cli import _register, cli
+
+    _register()
+    result = CliRunner().invoke(cli, ["celery", "stop"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: no worker PID in {aerovane_home / 'aerovane-worker.pid'}; is a worker running?"
+    ]
+
+
+def test_a_log_not_on_this_host_is_read_from_the_remote_folder(
+    aerovane_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aerovane.config import reload_settings
+    from aerovane.services.task_logs import fetch_remote, log_path
+
+    remote = tmp_path / "shared-logs"
+    monkeypatch.setenv("AEROVANE__LOGGING__REMOTE_LOGGING", "True")
+    monkeypatch.setenv("AEROVANE__LOGGING__REMOTE_BASE_LOG_FOLDER", str(remote))
+    reload_settings()
+    path = log_path("d", "r", "t", 1)
+    assert fetch_remote(path, None) is None
+    copy = remote / "dag_id=d" / "run_id=r" / "task_id=t" / "attempt=1.log"
+    copy.parent.mkdir(parents=True)
+    copy.write_text("from the worker\n")
+    assert fetch_remote(path, None) == b"from the worker\n"
