@@ -99,15 +99,9 @@ class Components:
 
         wakeup = Wakeup() if self.plan.scheduler else None
         if self.plan.scheduler:
-            from aerovane.executors.local import LocalExecutor
             from aerovane.scheduler.job import Scheduler
 
-            executor = LocalExecutor(
-                parallelism=self.settings.getint("core", "parallelism"),
-                factory=self.factory,  # type: ignore[arg-type]
-                on_event=wakeup.notify_process_ended,  # type: ignore[union-attr]
-            )
-            self.scheduler = Scheduler(executor, wakeup=wakeup)
+            self.scheduler = Scheduler(self._executor(wakeup), wakeup=wakeup)  # type: ignore[arg-type]
             try:
                 # Here, not in its thread: a second scheduler on SQLite is one clear error.
                 self.scheduler.register()
@@ -140,6 +134,23 @@ class Components:
             pass
         finally:
             self.stop()
+
+    def _executor(self, wakeup: Any) -> Any:
+        """`[core] executor`: local processes forked from our zygote, or Celery workers."""
+        parallelism = self.settings.getint("core", "parallelism")
+        if self.settings.getstr("core", "executor") == "CeleryExecutor":
+            from aerovane.executors.celery.executor import CeleryExecutor
+
+            # Its attempts run on other hosts, whose ends cannot reach this host's wake-up
+            # socket: a result read from the broker is a state change (decision 0001 note).
+            return CeleryExecutor(parallelism=parallelism, on_event=wakeup.notify)
+        from aerovane.executors.local import LocalExecutor
+
+        return LocalExecutor(
+            parallelism=parallelism,
+            factory=self.factory,  # type: ignore[arg-type]
+            on_event=wakeup.notify_process_ended,
+        )
 
     def _spawn(self, target: object, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]

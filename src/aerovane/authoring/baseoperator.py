@@ -48,6 +48,12 @@ def _default_retries() -> int:
     return get_settings().getint("core", "default_task_retries")
 
 
+def _default_queue() -> str:
+    from aerovane.config import get_settings
+
+    return get_settings().getstr("operators", "default_queue")
+
+
 def _as_timedelta(
     value: timedelta | float | int | None, what: str, task_id: str
 ) -> timedelta | None:
@@ -119,7 +125,7 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
         params: Mapping[str, Any] | None = None,
         priority_weight: int = 1,
         weight_rule: str | PriorityWeightStrategy = WeightRule.DOWNSTREAM,
-        queue: str = "default",
+        queue: str | None = None,
         pool: str | None = None,
         pool_slots: int = 1,
         sla: timedelta | None = None,
@@ -200,7 +206,7 @@ class BaseOperator(DependencyMixin, metaclass=BaseOperatorMeta):
             self.trigger_rule = TriggerRule.coerce(trigger_rule)
         except ValueError as err:
             raise AerovaneDagError(f"Task {task_id!r}: {err}") from None
-        self.queue = queue
+        self.queue = queue or _default_queue()
         self.pool = pool or "default_pool"
         if not isinstance(pool_slots, int) or pool_slots < 1:
             raise AerovaneDagError(

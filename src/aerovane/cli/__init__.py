@@ -68,6 +68,7 @@ def cli() -> None:
 
 def _register() -> None:
     from aerovane.cli import (
+        celery_commands,
         config_commands,
         connections_commands,
         dags_commands,
@@ -99,6 +100,7 @@ def _register() -> None:
         info_commands,
         jobs_commands,
         plugins_commands,
+        celery_commands,
     ):
         module.register(cli)
     from aerovane.cli import auth_commands, iam_commands  # the identity issue's commands

@@ -115,6 +115,23 @@ def parse_sql_alchemy_conn(raw: str) -> str:
     return value
 
 
+#: Airflow's executor names and dotted paths → the executor Aerovane runs.
+EXECUTORS = {
+    "LocalExecutor": "LocalExecutor",
+    "airflow.executors.local_executor.LocalExecutor": "LocalExecutor",
+    "CeleryExecutor": "CeleryExecutor",
+    "airflow.providers.celery.executors.celery_executor.CeleryExecutor": "CeleryExecutor",
+    "airflow.executors.celery_executor.CeleryExecutor": "CeleryExecutor",
+}
+
+
+def parse_executor(raw: str) -> str:
+    value = raw.strip()
+    if value not in EXECUTORS:
+        raise InvalidValue("expected LocalExecutor or CeleryExecutor (or Airflow's dotted path)")
+    return EXECUTORS[value]
+
+
 def parse_fernet_key(raw: str) -> str:
     value = raw.strip()
     if not value:
@@ -177,7 +194,13 @@ OPTIONS: list[Option] = [
         ("max_map_length", "1024", _POS, False, "Most task instances one mapped task expands to."),
         ("default_task_execution_timeout", "", parse_str),
         ("dagbag_import_timeout", "30.0", parse_float(0.1)),
-        ("executor", "LocalExecutor", parse_choice("LocalExecutor")),
+        (
+            "executor",
+            "LocalExecutor",
+            parse_executor,
+            False,
+            "LocalExecutor or CeleryExecutor (Airflow's dotted paths are accepted too).",
+        ),
         ("default_timezone", "utc", parse_choice("utc")),
         ("default_pool_task_slot_count", "128", _NONNEG),
         ("killed_task_cleanup_time", "60", _POS),
@@ -224,6 +247,27 @@ OPTIONS: list[Option] = [
             _NONNEG,
             False,
             "Secrets shorter than this are not masked (they would mask ordinary words).",
+        ),
+        (
+            "worker_log_server_port",
+            "8793",
+            parse_int(0),
+            False,
+            "Where a Celery worker serves its task logs to the API (signed tokens only).",
+        ),
+        (
+            "remote_logging",
+            "False",
+            _BOOL,
+            False,
+            "Copy each attempt's log to remote_base_log_folder when it ends.",
+        ),
+        (
+            "remote_base_log_folder",
+            "",
+            parse_str,
+            False,
+            "A folder every host reaches (a shared mount); read when the log is not local.",
         ),
     ),
     *_opts(
@@ -300,6 +344,39 @@ OPTIONS: list[Option] = [
             False,
             "How often (seconds) the scheduler fails deferred tasks whose trigger timed out.",
         ),
+    ),
+    *_opts(
+        "operators",
+        ("default_queue", "default", parse_str, False, "The queue of a task that names none."),
+    ),
+    *_opts(
+        "celery",
+        (
+            "broker_url",
+            "redis://localhost:6379/0",
+            parse_str,
+            True,
+            "Celery broker: redis://HOST:PORT/DB or amqp://USER:PASSWORD@HOST:PORT/VHOST.",
+        ),
+        (
+            "result_backend",
+            "",
+            parse_str,
+            True,
+            "Where workers report attempts' exit codes; empty: the broker (rpc:// for AMQP).",
+        ),
+        ("worker_concurrency", "16", _POS, False, "Task attempts one worker runs at once."),
+        (
+            "stalled_task_timeout",
+            "300",
+            parse_float(1),
+            False,
+            "Seconds a task may stay queued with no worker before its message is sent again "
+            "(a broker that lost it); a second delivery of a message that was not lost runs "
+            "nothing.",
+        ),
+        ("flower_host", "0.0.0.0", parse_str),
+        ("flower_port", "5555", parse_int(1)),
     ),
     *_opts(
         "sensors",

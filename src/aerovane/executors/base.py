@@ -43,10 +43,16 @@ class TaskWorkload:
 
 @dataclass(frozen=True)
 class ProcessEnded:
-    """A task process ended. `code` is its exit status, or -N when killed by signal N."""
+    """A task process ended. `code` is its exit status, or -N when killed by signal N.
+
+    `hostname` and `pid` name the process when the executor cannot tell a duplicate's process
+    from the attempt's own (Celery): only the process that claimed the attempt is judged.
+    """
 
     key: TaskKey
     code: int
+    hostname: str | None = None
+    pid: int | None = None
 
 
 class BaseExecutor(ABC):
@@ -60,6 +66,10 @@ class BaseExecutor(ABC):
     """
 
     name = "BaseExecutor"
+    #: Whether `running` holds only attempts whose process is known to be alive (a local
+    #: executor sees every exit). When False (tasks on other hosts), an attempt in `running`
+    #: may have lost its host, so the scheduler's dead-task checks do not spare it.
+    sees_every_exit = True
 
     def __init__(self, *, parallelism: int, on_event: Callable[[], None] | None = None) -> None:
         self.parallelism = parallelism

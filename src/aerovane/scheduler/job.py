@@ -22,7 +22,7 @@ from aerovane.config import get_settings
 from aerovane.db import models
 from aerovane.db.engine import create_session, is_postgres
 from aerovane.db.types import utcnow
-from aerovane.executors.base import BaseExecutor, ProcessEnded
+from aerovane.executors.base import BaseExecutor, ProcessEnded, TaskKey
 from aerovane.scheduler import runs
 from aerovane.scheduler.dead_tasks import describe_exit, fail_dead_attempt, find_zombies
 from aerovane.scheduler.liveness import this_host
@@ -33,7 +33,7 @@ from aerovane.services.datasets import create_dataset_triggered_runs
 from aerovane.services.errors import ServiceError
 from aerovane.services.loop_service import LoopService
 from aerovane.services.triggers import expire_timed_out
-from aerovane.states import ACTIVE_TI_VALUES, DagRunState
+from aerovane.states import ACTIVE_TI_VALUES, DagRunState, TaskState
 
 JOB_TYPE = SCHEDULER_JOB
 
@@ -43,6 +43,16 @@ class SchedulerAlreadyRunning(ServiceError):
     keeps two schedulers from choosing the same rows on PostgreSQL) does not exist there."""
 
     title = "Conflict"
+
+
+def _held_the_claim(event: ProcessEnded, state: str, hostname: str, pid: int | None) -> bool:
+    """Whether the ended process is the one that ran the attempt. Without host and pid in the
+    event (the local executor, which forks each key once), any process of the key is. With them
+    (Celery, where a message delivered twice forks a second process that claims nothing and
+    exits at once), only the process recorded on the running task instance is."""
+    if event.pid is None:
+        return True
+    return state == TaskState.RUNNING.value and (hostname, pid) == (event.hostname, event.pid)
 
 
 @dataclass(frozen=True)
@@ -298,7 +308,16 @@ class Scheduler(LoopService):
         }
         with create_session(readonly=True) as session:
             active = session.execute(
-                select(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number).where(
+                select(
+                    ti.dag_id,
+                    ti.task_id,
+                    ti.run_id,
+                    ti.map_index,
+                    ti.try_number,
+                    ti.state,
+                    ti.hostname,
+                    ti.pid,
+                ).where(
                     ti.state.in_(ACTIVE_TI_VALUES),
                     ti.run_id.in_({k[2] for k in keys}),
                     ti.task_id.in_({k[1] for k in keys}),
@@ -307,9 +326,11 @@ class Scheduler(LoopService):
         # A key the executor runs again is a rescheduled sensor's next poke, already started.
         running_now = self.executor.running
         dead = [
-            keys[tuple(row)]
+            keys[tuple(row[:5])]
             for row in active
-            if tuple(row) in keys and keys[tuple(row)].key not in running_now
+            if tuple(row[:5]) in keys
+            and keys[tuple(row[:5])].key not in running_now
+            and _held_the_claim(keys[tuple(row[:5])], row.state, row.hostname, row.pid)
         ]
         if not dead:
             return 0
@@ -344,7 +365,7 @@ class Scheduler(LoopService):
             self._last_orphan_check = now
             self._recover_orphans()
             with create_session() as session:
-                running_here = self.executor.running
+                running_here = self._spared()
                 for ti in find_zombies(threshold=self._zombie_threshold, session=session):
                     key_match = any(
                         k.dag_id == ti.dag_id
@@ -369,6 +390,12 @@ class Scheduler(LoopService):
                     .values(latest_heartbeat=utcnow())
                 )
 
+    def _spared(self) -> set[TaskKey]:
+        """Attempts the dead-task checks leave alone: those whose process this executor sees
+        alive. An executor of other hosts' processes cannot vouch for any (a lost worker never
+        reports), so the heartbeat and the pid (on this host) decide."""
+        return self.executor.running if self.executor.sees_every_exit else set()
+
     def _recover_orphans(self) -> None:
         """Reset or fail what dead schedulers and vanished task processes left (`orphans`);
         when that changed anything, wake the loop so the next pass re-queues and advances."""
@@ -376,7 +403,7 @@ class Scheduler(LoopService):
             recovered = recover(
                 own_job_id=self.job_id,
                 executor_name=self.executor.name,
-                running_here=self.executor.running,
+                running_here=self._spared(),
                 session=session,
             )
         if recovered:

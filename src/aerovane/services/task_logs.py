@@ -62,3 +62,44 @@ def read_log(path: Path, *, offset: int = 0, limit: int | None = None) -> tuple[
     except FileNotFoundError:
         return "", offset
     return data.decode("utf-8", errors="replace"), offset + len(data)
+
+
+def fetch_remote(path: Path, hostname: str | None) -> bytes | None:
+    """The log of an attempt that ran on another host, when `path` is not on this one.
+
+    First the shared folder of `[logging] remote_logging` (attempts that ended), then the log
+    server of the worker recorded on the task instance (`[logging] worker_log_server_port`),
+    asked with a token for this file only (`log_tokens`), as Airflow's file task handler
+    does. None when neither has it.
+    """
+    from urllib.parse import quote
+
+    settings = get_settings()
+    try:
+        relative = path.relative_to(settings.base_log_folder)
+    except ValueError:
+        return None
+    remote = settings.getstr("logging", "remote_base_log_folder")
+    if settings.getboolean("logging", "remote_logging") and remote:
+        try:
+            return (Path(remote) / relative).read_bytes()
+        except OSError:
+            pass
+    port = settings.getint("logging", "worker_log_server_port")
+    celery = settings.getstr("core", "executor") == "CeleryExecutor"
+    if not (celery and hostname and port):  # the local executor's logs are all here
+        return None
+    import httpx
+
+    from aerovane.services import log_tokens
+
+    try:
+        token = log_tokens.sign(str(relative))
+    except log_tokens.NoSecret:
+        return None
+    url = f"http://{hostname}:{port}/log/{quote(str(relative))}"
+    try:
+        response = httpx.get(url, headers={"Authorization": token}, timeout=10.0)
+    except httpx.HTTPError:
+        return None
+    return response.content if response.status_code == 200 else None

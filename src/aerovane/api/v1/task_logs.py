@@ -26,7 +26,7 @@ from aerovane.api.v1.datamodels.task_instances import TaskLogResponse
 from aerovane.auth.rbac import DagEntity
 from aerovane.db.models import TaskInstance
 from aerovane.db.types import storable_integers
-from aerovane.services.task_logs import log_path, read_log
+from aerovane.services.task_logs import fetch_remote, log_path, read_log
 from aerovane.states import FINISHED_TI_VALUES, TaskState
 
 router = APIRouter(
@@ -164,7 +164,7 @@ def get_log(
     ti = None
     if storable_integers(map_index):
         ti = session.execute(
-            select(TI.try_number, TI.state).where(
+            select(TI.try_number, TI.state, TI.hostname).where(
                 TI.dag_id == dag_id,
                 TI.run_id == dag_run_id,
                 TI.task_id == task_id,
@@ -187,6 +187,8 @@ def get_log(
         )
     path = log_path(dag_id, dag_run_id, task_id, task_try_number, map_index)
     offset = int(metadata.get("offset", 0))
+    if not path.exists() and (remote := fetch_remote(path, ti.hostname)) is not None:
+        return _remote_log(request, remote, offset, full_content, ti, task_try_number)
     if best_match(request.headers.get("accept")) == _TEXT:
         return StreamingResponse(_stream(path, offset), media_type="text/plain; charset=utf-8")
     content, end = _read_fragment(path, offset, None if full_content else LOG_FRAGMENT_BYTES)
@@ -199,4 +201,27 @@ def get_log(
         },
         salt=signing.LOG_TOKEN_SALT,
     )
+    return JSONResponse({"content": content, "continuation_token": next_token})
+
+
+def _remote_log(
+    request: Request, data: bytes, offset: int, full_content: bool, ti: Any, try_number: int
+) -> Response:
+    """The same answers as for a local file, from the bytes another host served."""
+    if best_match(request.headers.get("accept")) == _TEXT:
+        return Response(data[offset:], media_type="text/plain; charset=utf-8")
+    end = len(data) if full_content else min(len(data), offset + LOG_FRAGMENT_BYTES)
+    while offset < end < len(data) and (data[end] & 0xC0) == 0x80:  # inside a character
+        end -= 1
+    chunk = data[offset:end]
+    attempt_over = try_number < ti.try_number or ti.state in _ATTEMPT_OVER
+    next_token = signing.dumps(
+        {
+            "offset": max(end, offset),
+            "download_logs": full_content,
+            "end_of_log": attempt_over and end >= len(data),
+        },
+        salt=signing.LOG_TOKEN_SALT,
+    )
+    content = chunk.decode("utf-8", errors="replace")
     return JSONResponse({"content": content, "continuation_token": next_token})
