@@ -38,9 +38,25 @@ class _Cached:
 
 
 def page_routers() -> list:  # type: ignore[type-arg]
-    from aerovane.www.routes import home, users
+    from aerovane.www.routes import (
+        configuration,
+        connections,
+        home,
+        pools,
+        roles,
+        users,
+        variables,
+    )
 
-    return [home.router, users.router]
+    return [
+        home.router,
+        users.router,
+        roles.router,
+        connections.router,
+        variables.router,
+        pools.router,
+        configuration.router,
+    ]
 
 
 def install(app: FastAPI, *, openapi_url: str, docs_url: str) -> None:
