@@ -23,6 +23,9 @@ from tests.proxy.conftest import (  # noqa: F401
 )
 from tests.www.browser import screenshot, sign_in_through_proxy
 
+# Chromium on a shared, noisy machine: more room than the suite's 120 s per test.
+pytestmark = pytest.mark.timeout(300)
+
 PASSWORD = "correct horse battery staple"
 
 
