@@ -25,6 +25,13 @@ add_link("Admin", "Access control", "/admin/access/", (READ, CONFIGURATIONS), or
 add_link("Docs", "REST API Reference (Swagger UI)", "/api/v1/ui", (MENU, "Documentation"))
 
 
+def _listed(value: object) -> str:
+    """A parsed list option (networks) as its configuration text."""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value)
+    return str(value)
+
+
 @router.get("/configuration", dependencies=[Depends(requires_page_access(READ, CONFIGURATIONS))])
 async def configuration(request: Request) -> Response:
     settings = get_settings()
@@ -45,8 +52,8 @@ async def access_control(request: Request) -> Response:
             "ui_backends": UI_BACKENDS,
             "registration_role": settings.getstr("api", "composer_auth_user_registration_role"),
             "proxy_enabled": settings.getboolean("proxy", "enabled"),
-            "allowed_ip_ranges": settings.getstr("proxy", "allowed_ip_ranges"),
-            "trusted_proxies": settings.getstr("proxy", "trusted_proxies"),
+            "allowed_ip_ranges": _listed(settings.get("proxy", "allowed_ip_ranges")),
+            "trusted_proxies": _listed(settings.get("proxy", "trusted_proxies")),
             "allowed_members": settings.getstr("proxy", "allowed_members"),
             "identity_namespace": settings.getstr("proxy", "identity_namespace"),
         },
