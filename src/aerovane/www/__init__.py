@@ -16,7 +16,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aerovane.www import auth
-from aerovane.www.errors import install_page_errors
+from aerovane.www.errors import bare_error_page, install_page_errors, is_page_path
+
+__all__ = ["bare_error_page", "install", "is_page_path"]
 
 STATIC_PREFIX = "/static"
 SWAGGER = f"{STATIC_PREFIX}/vendor/swagger-ui-5.35.0"
