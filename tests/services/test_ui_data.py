@@ -187,12 +187,16 @@ def test_graph_has_nodes_labelled_edges_and_nested_groups(db: Path) -> None:
     assert groups["section.deep"]["parent"] == "section" and groups["section"]["parent"] is None
 
 
+#: By `i % 4`: odd DAGs every 6 hours, one in four daily, the rest unscheduled.
+_SCHEDULES = {1: dt.timedelta(hours=6), 2: "@daily", 3: dt.timedelta(hours=6)}
+
+
 def _many_dags(count: int) -> None:
     dags = []
     for i in range(count):
         with DAG(
             f"dag_{i:03d}",
-            schedule="@daily" if i % 2 else None,
+            schedule=_SCHEDULES.get(i % 4),
             start_date=START,
             tags=["even"] if i % 2 == 0 else ["odd", "team"],
             default_args={"owner": "alice" if i % 3 == 0 else "bob"},
@@ -234,7 +238,8 @@ def test_dag_list_filters_pagination_and_recent_runs(db: Path) -> None:
             "failed": 1,
         }
         assert first["dag_001"].next_dagrun is not None and first["dag_000"].schedule == "None"
-        assert first["dag_001"].schedule == "@daily"
+        assert first["dag_001"].schedule == "6:00:00"
+        assert first["dag_002"].schedule == "@daily"
 
         second = dag_list_page(DagListFilter(), offset=25, limit=10, session=session)
         assert [i.dag_id for i in second.items] == [f"dag_{i:03d}" for i in range(25, 30)]

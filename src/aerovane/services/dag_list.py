@@ -105,10 +105,9 @@ def _schedule(row: Any) -> str:
     """What Airflow's list shows in its Schedule column: the schedule as written."""
     value = row.schedule_interval
     if isinstance(value, dict):
-        inner = value.get("value")
-        if isinstance(inner, dict):  # a TimeDelta: {"days": .., "seconds": .., ...}
-            return str(dt.timedelta(**{k: v for k, v in inner.items() if k in _DELTA_KEYS}))
-        return str(inner if inner is not None else value.get("__type", ""))
+        if value.get("__type") == "TimeDelta":
+            return str(dt.timedelta(**{k: v for k, v in value.items() if k in _DELTA_KEYS}))
+        return str(value.get("value", value.get("__type", "")))
     if row.dataset_expression is not None:
         return "Dataset"
     return "None"
