@@ -72,7 +72,8 @@ def test_other_peers_are_refused(db: Path, host: str) -> None:
 
 
 def test_flavor_header_is_required(local: Client) -> None:
-    for path in ("/", f"{ACCOUNT}/token", f"{ACCOUNT}/identity?audience=x", f"{ACCOUNT}/email"):
+    assert local.get("/", headers={"Metadata-Flavor": "Other"}).status_code == 403
+    for path in (f"{ACCOUNT}/token", f"{ACCOUNT}/identity?audience=x", f"{ACCOUNT}/email"):
         response = local.get(path)
         assert response.status_code == 403
         assert response.headers["metadata-flavor"] == "Google"

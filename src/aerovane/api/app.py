@@ -1,5 +1,5 @@
 """`create_app()`: the FastAPI application serving `/api/v1` (and `/health` at the root, as
-Airflow's webserver does).
+Airflow's webserver does), and the web UI's pages (`aerovane.www`).
 
 Settings are read per request through `aerovane.config.get_settings()` where that is cheap
 (auth backends, page limits, secrets), so a reloaded configuration takes effect without a
@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
-from aerovane import __version__, identity
+from aerovane import __version__, identity, www
 from aerovane.api import experimental, fab, v1
 from aerovane.api.deps import backend_chain
 from aerovane.api.errors import UnhandledErrorMiddleware, install_error_handlers
@@ -46,7 +46,7 @@ def create_app() -> FastAPI:
         summary="Apache Airflow 2 compatible stable REST API",
         version=__version__,
         openapi_url=f"{v1.PREFIX}/openapi.json",
-        docs_url=f"{v1.PREFIX}/ui",
+        docs_url=None,  # Swagger UI with its assets served here: `www.install`
         redoc_url=None,
         middleware=[
             Middleware(NoStoreMiddleware),
@@ -72,4 +72,5 @@ def create_app() -> FastAPI:
     )
     app.mount(fab.PREFIX, LazyApp(fab.create_app))  # its routes on first use
     app.mount(experimental.PREFIX, experimental.create_app())
+    www.install(app, openapi_url=f"{v1.PREFIX}/openapi.json", docs_url=f"{v1.PREFIX}/ui")
     return app

@@ -28,7 +28,7 @@ import json
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -306,10 +306,14 @@ def backend_chain(settings: Settings) -> tuple[AuthBackend, ...]:
     return chain
 
 
-def authenticate(request: Request, session: Session) -> Principal:
-    """Try each backend in order; 401 (with the last backend's headers) if none passes."""
+def authenticate(
+    request: Request, session: Session, backends: Sequence[AuthBackend] | None = None
+) -> Principal:
+    """Try each backend in order (the configured `[api] auth_backends` unless `backends` are
+    given, as the web UI does); 401 (with the last backend's headers) if none passes."""
     last_headers: dict[str, str] = {}
-    for backend in backend_chain(get_settings()):
+    chain = backend_chain(get_settings()) if backends is None else backends
+    for backend in chain:
         result = backend.authenticate(request, session)
         if result.outcome is AuthOutcome.USER and result.user is not None:
             user = result.user

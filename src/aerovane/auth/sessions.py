@@ -43,22 +43,28 @@ def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-@functools.lru_cache(maxsize=8)
-def _key(secret: str) -> bytes:
-    return hmac.new(secret.encode("utf-8"), _SALT, hashlib.sha256).digest()
-
-
 @functools.lru_cache(maxsize=1)
 def _warn_no_secret() -> None:
     log.warning("[webserver] secret_key is empty; session cookies use a per-process key")
 
 
 def _current_key() -> bytes:
+    return purpose_key(_SALT)
+
+
+@functools.lru_cache(maxsize=16)
+def _purpose_key(secret: str, salt: bytes) -> bytes:
+    return hmac.new(secret.encode("utf-8"), salt, hashlib.sha256).digest()
+
+
+def purpose_key(salt: bytes) -> bytes:
+    """A key derived from `[webserver] secret_key` (or the per-process fallback) for one
+    purpose, named by `salt`: session cookies, the web UI's CSRF tokens."""
     secret = get_settings().getstr("webserver", "secret_key")
     if not secret:
         _warn_no_secret()
         secret = _FALLBACK_SECRET
-    return _key(secret)
+    return _purpose_key(secret, salt)
 
 
 def _signature(key: bytes, payload: str) -> str:

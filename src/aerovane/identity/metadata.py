@@ -5,7 +5,9 @@ default service account.
 Whoever reaches it gets tokens, so it answers only peers on loopback, only requests carrying
 `Metadata-Flavor: Google`, and (as Google's does) never a request bearing `X-Forwarded-For` or
 `Forwarded`, which is how a request relayed by a proxy on this host shows itself. Every answer
-carries `Metadata-Flavor: Google`. The default account is created on first use.
+carries `Metadata-Flavor: Google`. Its root (`/`, google-auth's ping) is matched only by requests
+carrying `Metadata-Flavor`; a browser's `/` is the web UI. The default account is created on
+first use.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
+from starlette.types import Scope
 
 from aerovane.db import models
 from aerovane.db.engine import create_session
@@ -32,6 +37,7 @@ PREFIX = "/computeMetadata/v1"
 FLAVOR = {"Metadata-Flavor": "Google"}
 DEFAULT_SCOPES = (project.CLOUD_PLATFORM,)
 _FORWARDING_HEADERS = ("x-forwarded-for", "forwarded")
+_FLAVOR_HEADER = b"metadata-flavor"
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -96,12 +102,24 @@ async def _account(account: str) -> Principal | Response:
     return principal
 
 
+class _MetadataClientRoute(APIRoute):
+    """The root is the metadata server's ping only for metadata clients (which always send
+    `Metadata-Flavor`, as google-auth's ping does); for anyone else `/` is the web UI's."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        headers = scope.get("headers", ())
+        if scope["type"] == "http" and not any(name == _FLAVOR_HEADER for name, _ in headers):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
 def build_metadata_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
-    @router.get("/")
     async def ping(request: Request) -> Response:
         return _refusal(request) or _text("computeMetadata/\n")
+
+    router.add_api_route("/", ping, methods=["GET"], route_class_override=_MetadataClientRoute)
 
     @router.get(PREFIX + "/project/project-id")
     async def get_project_id(request: Request) -> Response:

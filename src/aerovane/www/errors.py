@@ -1,0 +1,137 @@
+"""Errors of the web UI as HTML pages a browser can show.
+
+`PageError` is what page routes and dependencies raise; `SignInRequired` sends a browser to the
+sign-in form. `install_page_errors(app)` wraps the API's handlers so the same exceptions
+(`ApiError`, service errors, validation, unknown routes) answer HTML on pages and stay
+problem+json on the API. A request is a page when its route is a `PageRoute`, or, for a path no
+route matches, when it is outside the API's prefixes and the browser accepts HTML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from aerovane.api.errors import TITLES, ApiError, from_service_error
+from aerovane.services.errors import ServiceError
+
+#: Paths that belong to machine clients (API, token service, metadata server) whatever they
+#: accept: their errors keep their own shapes.
+API_PREFIXES = (
+    "/api/",
+    "/auth/",
+    "/v1/",
+    "/v1beta1/",
+    "/token",
+    "/.well-known/",
+    "/oauth2/",
+    "/iap/",
+    "/service_accounts/",
+    "/computeMetadata",
+    "/health",
+)
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+class PageRoute(APIRoute):
+    """A route of the web UI (its errors are HTML pages)."""
+
+
+class PageError(Exception):
+    """An error page: its status, a sentence for the person, optional headers."""
+
+    def __init__(
+        self, status: int, message: str = "", *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+class SignInRequired(Exception):
+    """Nobody is signed in: the browser goes to the sign-in form (or sees why it cannot)."""
+
+
+def is_page_request(request: Request) -> bool:
+    route = request.scope.get("route")
+    if route is not None:
+        return isinstance(route, PageRoute)
+    path = request.url.path
+    if path.startswith(API_PREFIXES):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+_MESSAGES = {
+    400: "The request could not be understood.",
+    401: "You are not signed in.",
+    403: "You do not have permission to do that.",
+    404: "There is no such page.",
+    405: "That method is not allowed here.",
+    409: "That already exists.",
+}
+
+
+def error_page(
+    request: Request, status: int, message: str = "", headers: Mapping[str, str] | None = None
+) -> Response:
+    from aerovane.www.templating import render
+
+    return render(
+        request,
+        "error.html",
+        {
+            "status": status,
+            "title": TITLES.get(status, "Error"),
+            "message": message or _MESSAGES.get(status, ""),
+        },
+        status=status,
+        headers=headers,
+    )
+
+
+def _as_page(exc: Exception) -> tuple[int, str, Mapping[str, str]]:
+    if isinstance(exc, ApiError):
+        return exc.status, exc.detail or "", exc.headers
+    if isinstance(exc, ServiceError):
+        error = from_service_error(exc)
+        return error.status, error.detail or "", {}
+    if isinstance(exc, RequestValidationError):
+        return 400, "The form or address has a value that is not valid.", {}
+    if isinstance(exc, StarletteHTTPException):
+        allow = (exc.headers or {}).get("Allow")
+        return exc.status_code, "", {"Allow": allow} if allow else {}
+    return 500, "", {}
+
+
+def _pages_as_html(original: Handler) -> Handler:
+    async def handle(request: Request, exc: Exception) -> Response:
+        if not is_page_request(request):
+            return await original(request, exc)
+        status, message, headers = _as_page(exc)
+        # A challenge such as `WWW-Authenticate: Basic` would make the browser ask for a password.
+        kept = {k: v for k, v in headers.items() if k.lower() != "www-authenticate"}
+        return error_page(request, status, message if status < 500 else "", kept)
+
+    return handle
+
+
+async def _page_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageError)
+    return error_page(request, exc.status, exc.message, exc.headers)
+
+
+def install_page_errors(app: FastAPI, sign_in: Handler) -> None:
+    for exc_class in (StarletteHTTPException, ApiError, ServiceError, RequestValidationError):
+        original = app.exception_handlers.get(exc_class)
+        if original is not None:
+            app.add_exception_handler(exc_class, _pages_as_html(original))
+    app.add_exception_handler(PageError, _page_error)
+    app.add_exception_handler(SignInRequired, sign_in)

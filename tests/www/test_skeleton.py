@@ -1,0 +1,118 @@
+"""The UI's foundation: landing, sign-in and sign-out, CSRF, HTML error pages, static files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from tests.www.conftest import Browserish, csrf_token
+
+
+def test_root_redirects_to_home_and_home_to_the_sign_in_form(anonymous: Browserish) -> None:
+    root = anonymous.get("/")
+    assert root.status_code == 302
+    assert root.headers["location"] == "/home"
+    home = anonymous.get("/home", headers={"accept": "text/html"})
+    assert home.status_code == 303
+    assert home.headers["location"] == "/login/?next=/home"
+    form = anonymous.get(home.headers["location"])
+    assert form.status_code == 200
+    assert form.headers["content-type"].startswith("text/html")
+    assert 'name="password"' in form.text
+
+
+def test_sign_in_sets_safe_cookies_and_lands_where_asked(anonymous: Browserish, accounts) -> None:
+    page = anonymous.get("/login/?next=/home")
+    csrf_cookie = page.headers["set-cookie"]
+    assert "aerovane_csrf=" in csrf_cookie
+    assert "HttpOnly" in csrf_cookie
+    assert "SameSite=lax" in csrf_cookie.replace("Lax", "lax")
+    response = anonymous.post(
+        "/login/",
+        data={
+            "csrf_token": csrf_token(page.text),
+            "username": "viewer",
+            "password": "Viewer-pw",
+            "next": "/home",
+        },
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/home"
+    session = [c for c in response.headers.get_list("set-cookie") if c.startswith("session=")]
+    assert session and "HttpOnly" in session[0] and "lax" in session[0].lower()
+    assert "Secure" not in session[0]  # plain HTTP here
+    home = anonymous.get("/home")
+    assert home.status_code == 200
+    assert "viewer" in home.text
+
+
+def test_wrong_password_and_off_site_next(anonymous: Browserish, accounts) -> None:
+    page = anonymous.get("/login/?next=https://evil.example/")
+    assert 'value="/home"' in page.text  # the off-site target is dropped
+    response = anonymous.post(
+        "/login/",
+        data={"csrf_token": csrf_token(page.text), "username": "viewer", "password": "nope"},
+    )
+    assert response.status_code == 401
+    assert "Invalid username or password" in response.text
+    assert not any(c.startswith("session=") for c in response.headers.get_list("set-cookie"))
+
+
+def test_forms_need_the_csrf_token_of_the_person_posting(
+    anonymous: Browserish, signed_in: Callable[[str], Browserish], accounts
+) -> None:
+    # The sign-in form refuses a post without a token (a cross-site form cannot read it).
+    refused = anonymous.post("/login/", data={"username": "admin", "password": "Admin-pw"})
+    assert refused.status_code == 403
+    assert refused.headers["content-type"].startswith("text/html")
+    admin = signed_in("Admin")
+    # A token minted for someone else (here: the signed-out form) is worthless.
+    other = csrf_token(anonymous.get("/login/").text)
+    admin.cookies.set("aerovane_csrf", anonymous.cookies["aerovane_csrf"])
+    stale = admin.post("/logout/", data={"csrf_token": other})
+    assert stale.status_code == 403
+    assert "did not come from this site" in stale.text
+
+
+def test_sign_out_ends_the_session(signed_in: Callable[[str], Browserish]) -> None:
+    client = signed_in("Op")
+    assert client.get("/home").status_code == 200
+    response = client.post_form("/home", "/logout/", {})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login/"
+    assert client.get("/home").status_code == 303
+
+
+def test_errors_are_html_pages_on_pages_and_problems_on_the_api(
+    signed_in: Callable[[str], Browserish], base_url: str
+) -> None:
+    client = signed_in("Public")
+    forbidden = client.get("/home")
+    assert forbidden.status_code == 403
+    assert forbidden.headers["content-type"].startswith("text/html")
+    assert "403 Forbidden" in forbidden.text
+    missing = client.get("/no-such-page", headers={"accept": "text/html"})
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    api = httpx.get(f"{base_url}/api/v1/nope", headers={"accept": "text/html"})
+    assert api.status_code == 404
+    assert api.headers["content-type"] == "application/problem+json"
+
+
+def test_static_files_and_swagger_ui_are_served_here(anonymous: Browserish) -> None:
+    css = anonymous.get("/static/aerovane.css")
+    assert css.status_code == 200
+    assert "max-age" in css.headers["cache-control"]
+    assert anonymous.get("/static/vendor/htmx-2.0.11.min.js").status_code == 200
+    docs = anonymous.get("/api/v1/ui")
+    assert docs.status_code == 200
+    assert "cdn" not in docs.text.lower()
+    assert "/static/vendor/swagger-ui-5.35.0/swagger-ui-bundle.js" in docs.text
+    assert anonymous.get("/static/vendor/swagger-ui-5.35.0/swagger-ui-bundle.js").status_code == 200
+
+
+def test_metadata_clients_still_get_the_metadata_ping(anonymous: Browserish) -> None:
+    response = anonymous.get("/", headers={"Metadata-Flavor": "Google"})
+    assert response.status_code == 200
+    assert response.headers["metadata-flavor"] == "Google"
