@@ -150,3 +150,25 @@ def task_instances_page(
         .limit(limit)
     ).all()
     return Page(list(rows), total, offset, limit)
+
+
+XCOM = models.XCom.__table__.c
+
+
+def task_instance_xcoms(
+    dag_id: str, run_id: str, task_id: str, map_index: int, *, limit: int = 100, session: Any
+) -> list[Any]:
+    """One task instance's XComs (key, stored value, timestamp), by key; bounded."""
+    return list(
+        session.execute(
+            select(XCOM.key, XCOM.value, XCOM.timestamp)
+            .where(
+                XCOM.dag_id == dag_id,
+                XCOM.run_id == run_id,
+                XCOM.task_id == task_id,
+                XCOM.map_index == map_index,
+            )
+            .order_by(XCOM.key)
+            .limit(limit)
+        ).all()
+    )
