@@ -15,6 +15,7 @@ import pytest
 
 from tests.api import conftest as api_fixtures
 from tests.api.conftest import ROLES, Account, add_user
+from tests.www import browser as browser_fixtures
 
 __all__ = ["ROLES", "Account", "add_user"]
 
@@ -71,3 +72,7 @@ def signed_in(base_url: str, accounts: dict[str, Account]) -> Iterator[Callable[
 def anonymous(base_url: str, db: Path) -> Iterator[Browserish]:
     with Browserish(base_url=base_url, timeout=60, follow_redirects=False) as client:
         yield client
+
+
+chromium = browser_fixtures.chromium
+new_page = browser_fixtures.new_page

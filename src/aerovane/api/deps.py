@@ -441,27 +441,44 @@ def audit(
     async def record(
         request: Request, principal: CurrentPrincipal, session: _RequestSession = None
     ) -> None:
-        path = dict(request.path_params)
         body = await _json_body(request)
-        extra: dict[str, Any] = {**path, **dict(request.query_params)}
-        if body:
-            extra.update(_redact(mask(body) if mask else body))
-        dag_id = path.get("dag_id")
-        run_id = path.get("dag_run_id") or (body or {}).get("dag_run_id")
-        row = {
-            "dttm": utcnow(),
-            "event": f"api.{event}",
-            "owner": principal.username or "anonymous",
-            "owner_display_name": principal.display_name or None,
-            "dag_id": _id_column(dag_id if dag_id != "~" else None),
-            "run_id": _id_column(run_id if isinstance(run_id, str) and run_id != "~" else None),
-            "task_id": _id_column(path.get("task_id")),
-            "extra": json.dumps(extra, default=str),
-        }
-        if session is not None and _OWNER in session.info:
-            session.info.setdefault(_AUDIT, []).append(row)
-        else:
-            await run_in_threadpool(_write_events, [row])
+        await record_event(
+            request, principal, f"api.{event}", body=body, mask=mask, session=session
+        )
 
     record.__name__ = f"audit_{event}"
     return record
+
+
+async def record_event(
+    request: Request,
+    principal: Principal,
+    event: str,
+    *,
+    body: dict[str, Any] | None = None,
+    mask: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    session: Session | None = None,
+) -> None:
+    """Queue an audit row `event` for the request's transaction (or write it at once without
+    one): path and query parameters and `body`, redacted, in `extra`. `audit` and the web UI's
+    forms both record through here."""
+    path = dict(request.path_params)
+    extra: dict[str, Any] = {**path, **dict(request.query_params)}
+    if body:
+        extra.update(_redact(mask(body) if mask else body))
+    dag_id = path.get("dag_id")
+    run_id = path.get("dag_run_id") or (body or {}).get("dag_run_id")
+    row = {
+        "dttm": utcnow(),
+        "event": event,
+        "owner": principal.username or "anonymous",
+        "owner_display_name": principal.display_name or None,
+        "dag_id": _id_column(dag_id if dag_id != "~" else None),
+        "run_id": _id_column(run_id if isinstance(run_id, str) and run_id != "~" else None),
+        "task_id": _id_column(path.get("task_id")),
+        "extra": json.dumps(extra, default=str),
+    }
+    if session is not None and _OWNER in session.info:
+        session.info.setdefault(_AUDIT, []).append(row)
+    else:
+        await run_in_threadpool(_write_events, [row])

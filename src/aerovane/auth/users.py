@@ -393,3 +393,22 @@ def import_users(items: Any, *, session: Session) -> tuple[list[str], list[str]]
             )
             created.append(item["email"])
     return created, updated
+
+
+def list_users(
+    *, offset: int, limit: int, search: str = "", session: Session
+) -> tuple[list[models.User], int]:
+    """A page of users by username (roles loaded with them) and how many match `search` (a
+    case-insensitive substring of the username, email or names)."""
+    query = select(models.User)
+    if search:
+        pattern = f"%{search.lower()}%"
+        query = query.where(
+            func.lower(models.User.username).like(pattern)
+            | func.lower(models.User.email).like(pattern)
+            | func.lower(models.User.first_name).like(pattern)
+            | func.lower(models.User.last_name).like(pattern)
+        )
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(models.User.username).offset(offset).limit(limit))
+    return list(rows), int(total)

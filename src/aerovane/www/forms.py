@@ -36,6 +36,19 @@ class Form:
     def __contains__(self, name: object) -> bool:
         return any(key == name for key, _ in self._pairs)
 
+    def as_dict(self) -> dict[str, str | list[str]]:
+        """Every field but the CSRF token; repeated names as lists (for the audit log)."""
+        out: dict[str, str | list[str]] = {}
+        for key, value in self._pairs:
+            if key == csrf.FIELD:
+                continue
+            if key in out:
+                previous = out[key]
+                out[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+            else:
+                out[key] = value
+        return out
+
 
 async def parse_form(request: Request) -> Form:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from aerovane import __version__
-from aerovane.www import csrf
+from aerovane.www import csrf, flash
 from aerovane.www.access import Access
 from aerovane.www.auth import current_principal
 from aerovane.www.nav import visible_menus
@@ -82,9 +82,11 @@ def render(
         "access": access,
         "menus": visible_menus(access) if principal else [],
         "csrf_token": csrf.token_for(request, principal.username or "" if principal else ""),
+        "flashes": flash.take(request),
         **(context or {}),
     }
     html = environment().get_template(template).render(values)
     response = HTMLResponse(html, status_code=status, headers=dict(headers or {}))
     csrf.set_cookie(request, response)
+    flash.clear(request, response)
     return response
