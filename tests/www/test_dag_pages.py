@@ -175,6 +175,9 @@ def test_trigger_form_from_params_keeps_input_on_errors(
     with create_session(readonly=True) as session:
         run = session.scalars(select(models.DagRun)).one()
     assert run.conf == {"count": 5, "name": "ui"} and run.triggered_by == "ui"
+    with create_session(readonly=True) as session:
+        events = session.scalars(select(models.EventLog.event).where(models.EventLog.owner == "op"))
+        assert "ui.trigger" in set(events)
 
 
 def test_viewer_gets_no_trigger_form_and_403_when_posting(
@@ -285,3 +288,36 @@ def test_page_by_role(
     }
     got = {name: client.get(path).status_code for name, path in pages.items()}
     assert got == expected
+
+
+def test_browse_pages(dags: Path, signed_in: Callable[[str], Browserish]) -> None:
+    from aerovane.dag_processing.writer import store_parse_result
+    from aerovane.services.datasets import create_event, ensure_datasets
+
+    run_id = _run("grouped", logical_date=START)
+    with create_session() as session:
+        store_parse_result("/dags/broken.py", [], "SyntaxError: boom", session=session)
+        ensure_datasets(["s3://bucket/out"], session=session)
+    with create_session() as session:
+        create_event("s3://bucket/out", extra={"rows": 3}, session=session)
+    admin = signed_in("Admin")
+    runs = admin.get("/dagrun/list/", params={"dag_id": "grouped"})
+    assert runs.status_code == 200 and f'data-run-id="{run_id}"' in runs.text
+    tis = admin.get("/taskinstance/list/", params={"dag_id": "grouped", "task_id": "start"})
+    assert tis.status_code == 200 and "/tasks/start" in tis.text
+    assert "/tasks/section.inner" not in tis.text
+    datasets = admin.get("/datasets")
+    assert "s3://bucket/out" in datasets.text and '"rows": 3' in datasets.text
+    home = admin.get("/home")
+    assert "1 DAG import error" in home.text
+    errors = admin.get("/import-errors")
+    assert "SyntaxError: boom" in errors.text
+    admin.post_form("/home", "/dags/grouped/paused", {"is_paused": "true"})
+    audit = admin.get("/log/list/", params={"event": "ui.paused"})
+    assert audit.status_code == 200 and "ui.paused" in audit.text
+
+    viewer = signed_in("Viewer")
+    assert 'href="/dagrun/list/"' in viewer.get("/home").text
+    assert 'href="/log/list/"' not in viewer.get("/home").text
+    assert viewer.get("/log/list/").status_code == 403
+    assert viewer.get("/taskinstance/list/").status_code == 200

@@ -1,5 +1,5 @@
-"""Filtered, paginated lists of DAG runs and task instances for the web pages (a DAG's run
-list, Browse > DAG Runs, Browse > Task Instances).
+"""Filtered, paginated lists for the web pages: DAG runs (a DAG's run list, Browse > DAG Runs),
+task instances, a task instance's XComs, the audit log, datasets and their events.
 
 Each page is two queries (the rows, their total) and only ever covers DAGs the caller may read.
 Plain functions over a session the caller owns.
@@ -15,6 +15,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from aerovane.db import models
+from aerovane.services.datasets import EventFilter, dataset_event_query, dataset_query
+from aerovane.services.event_logs import EventLogFilter, event_log_query
+from aerovane.services.import_errors import dags_by_file, import_error_query, shown_stacktrace
 
 MAX_PAGE_SIZE = 200
 RUN_TABLE = models.DagRun.__table__
@@ -172,3 +175,56 @@ def task_instance_xcoms(
             .limit(limit)
         ).all()
     )
+
+
+def _page_of(query: Any, order: list[Any], offset: int, limit: int, session: Any) -> Page:
+    offset, limit = _bounds(offset, limit)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.execute(query.order_by(*order).offset(offset).limit(limit)).all()
+    return Page(list(rows), total, offset, limit)
+
+
+def event_log_page(
+    filters: EventLogFilter, *, offset: int = 0, limit: int = 50, session: Any
+) -> Page:
+    """Audit log entries matching `filters`, newest first."""
+    log = models.EventLog
+    return _page_of(
+        event_log_query(filters), [log.dttm.desc(), log.id.desc()], offset, limit, session
+    )
+
+
+def dataset_page(uri_pattern: str = "", *, offset: int = 0, limit: int = 50, session: Any) -> Page:
+    """Datasets whose URI contains `uri_pattern`, by URI, each with its latest event time."""
+    event = models.DatasetEvent
+    latest = (
+        select(func.max(event.timestamp))
+        .where(event.dataset_id == models.DatasetModel.id)
+        .scalar_subquery()
+        .label("last_event")
+    )
+    query = dataset_query(uri_pattern=uri_pattern or None).add_columns(latest)
+    return _page_of(query, [models.DatasetModel.uri], offset, limit, session)
+
+
+def dataset_events_page(
+    dataset_id: int | None = None, *, offset: int = 0, limit: int = 50, session: Any
+) -> Page:
+    """Dataset events (of one dataset, or all), newest first, with their dataset's URI."""
+    event = models.DatasetEvent
+    query = dataset_event_query(EventFilter(dataset_id=dataset_id))
+    return _page_of(query, [event.timestamp.desc(), event.id.desc()], offset, limit, session)
+
+
+def import_errors_for(
+    readable: Collection[str] | None, *, limit: int = 200, session: Any
+) -> list[tuple[Any, str]]:
+    """Import errors of files defining a DAG in `readable` (None: all), each with the stack
+    trace the reader may see (redacted when the file also defines DAGs they may not read)."""
+    rows = session.execute(
+        import_error_query(readable).order_by(models.ImportErrorModel.filename).limit(limit)
+    ).all()
+    file_dags = dags_by_file([row.filename for row in rows], session=session)
+    return [
+        (row, shown_stacktrace(row, file_dags.get(row.filename, set()), readable)) for row in rows
+    ]

@@ -38,9 +38,9 @@ class _Cached:
 
 
 def page_routers() -> list:  # type: ignore[type-arg]
-    from aerovane.www.routes import dags, home, task_instances, users
+    from aerovane.www.routes import browse, dags, home, task_instances, users
 
-    return [home.router, dags.router, task_instances.router, users.router]
+    return [home.router, dags.router, task_instances.router, browse.router, users.router]
 
 
 def install(app: FastAPI, *, openapi_url: str, docs_url: str) -> None:

@@ -29,8 +29,10 @@ from aerovane.services.grid import MAX_RUNS, graph_data, grid_data, run_task_sta
 from aerovane.services.strict_json import InvalidJson, loads
 from aerovane.states import DagRunState, DagRunType
 from aerovane.www.access import requires_page_dag_access
+from aerovane.www.audit import audit_page
 from aerovane.www.auth import HOME_PATH, PagePrincipal
 from aerovane.www.errors import PageError, PageRoute
+from aerovane.www.flash import redirect_with_flash
 from aerovane.www.forms import PostedForm
 from aerovane.www.templating import render
 
@@ -95,7 +97,7 @@ def home(request: Request, principal: PagePrincipal, session: DbSession) -> Resp
     )
 
 
-@router.post("/dags/{dag_id}/paused", dependencies=[EDIT_DAG])
+@router.post("/dags/{dag_id}/paused", dependencies=[EDIT_DAG, Depends(audit_page("paused"))])
 @db_handler
 def set_paused(dag_id: str, request: Request, form: PostedForm, session: DbSession) -> Response:
     """The list's pause toggle (a form; htmx swaps the toggle in place)."""
@@ -351,7 +353,7 @@ def trigger_form(dag_id: str, request: Request, session: DbSession) -> Response:
     return _trigger_page(request, dag, model, conf_text=_default_conf(param_fields(dag)))
 
 
-@router.post("/dags/{dag_id}/trigger", dependencies=[CREATE_RUN])
+@router.post("/dags/{dag_id}/trigger", dependencies=[CREATE_RUN, Depends(audit_page("trigger"))])
 @db_handler
 def trigger(
     dag_id: str, request: Request, form: PostedForm, principal: PagePrincipal, session: DbSession
@@ -403,4 +405,6 @@ def trigger(
         return again(str(exc))
     after_commit(session, notify_schedulers)
     query = urlencode({"run_id": run.run_id})
-    return RedirectResponse(f"/dags/{_quote(dag_id)}/grid?{query}", status_code=303)
+    return redirect_with_flash(
+        f"/dags/{_quote(dag_id)}/grid?{query}", f"Triggered {dag_id}: run {run.run_id}."
+    )

@@ -14,7 +14,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Depends, Request
 from markupsafe import escape
 from sqlalchemy import select
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 
 from aerovane.api.deps import DbSession, after_commit, db_handler
 from aerovane.auth.rbac import DagEntity
@@ -27,7 +27,9 @@ from aerovane.services.grid import mapped_instances
 from aerovane.services.task_logs import log_path, read_log
 from aerovane.states import FINISHED_TI_VALUES, TaskState
 from aerovane.www.access import requires_page_dag_access
+from aerovane.www.audit import audit_page
 from aerovane.www.errors import PageError, PageRoute
+from aerovane.www.flash import redirect_with_flash
 from aerovane.www.forms import PostedForm
 from aerovane.www.templating import render
 
@@ -190,7 +192,7 @@ def _flag(form: Any, name: str) -> bool:
     return form.get(name) in ("on", "true", "1", "yes")
 
 
-@router.post(PATH + "/state", dependencies=[EDIT_TI])
+@router.post(PATH + "/state", dependencies=[EDIT_TI, Depends(audit_page("set_state"))])
 @db_handler
 def set_state(
     dag_id: str, run_id: str, task_id: str, request: Request, form: PostedForm, session: DbSession
@@ -220,10 +222,10 @@ def set_state(
         session=session,
     )
     after_commit(session, notify_schedulers)
-    return RedirectResponse(ti_url(dag_id, run_id, task_id, map_index), status_code=303)
+    return redirect_with_flash(ti_url(dag_id, run_id, task_id, map_index), f"Marked {state}.")
 
 
-@router.post(PATH + "/clear", dependencies=[EDIT_TI])
+@router.post(PATH + "/clear", dependencies=[EDIT_TI, Depends(audit_page("clear"))])
 @db_handler
 def clear(
     dag_id: str, run_id: str, task_id: str, request: Request, form: PostedForm, session: DbSession
@@ -254,4 +256,8 @@ def clear(
             [t for t, _ in selected], dag=dag, reset_dag_runs=True, session=session
         )
         after_commit(session, notify_schedulers)
-    return RedirectResponse(ti_url(dag_id, run_id, task_id, map_index), status_code=303)
+    count = len(selected)
+    return redirect_with_flash(
+        ti_url(dag_id, run_id, task_id, map_index),
+        f"Cleared {count} task instance{'s' if count != 1 else ''}.",
+    )
