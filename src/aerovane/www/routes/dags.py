@@ -170,6 +170,12 @@ def grid(dag_id: str, request: Request, session: DbSession) -> Response:
             "expand_query": expand_query,
             "toggled": toggled,
             "selected_run": q.get("run_id"),
+            # URLs built once per run and per task, not once per cell.
+            "run_urls": {
+                r.run_id: f"/dags/{_quote(dag_id)}/runs/{_quote(r.run_id)}/tasks/"
+                for r in data.runs
+            },
+            "quoted": {row.id: _quote(row.id) for row in data.rows},
             "dag": dag,
             "model": model,
             "tab": "grid",
