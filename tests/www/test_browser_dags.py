@@ -18,6 +18,10 @@ from tests.api.conftest import add_user, run_server
 from tests.engine.conftest import Engine, engine, engine_env  # noqa: F401
 from tests.www.browser import screenshot, sign_in_on_form
 
+#: The first test also starts a scheduler and waits for it to parse the DAGs: on a busy shared
+#: machine that alone can take a minute or two, so the per-test limit is raised for this module.
+pytestmark = pytest.mark.timeout(300)
+
 START = "datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)"
 
 DAG_FILES = {
