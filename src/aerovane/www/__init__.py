@@ -41,17 +41,23 @@ class _Cached:
 
 def page_routers() -> list:  # type: ignore[type-arg]
     from aerovane.www.routes import (
+        browse,
         configuration,
         connections,
+        dags,
         home,
         pools,
         roles,
+        task_instances,
         users,
         variables,
     )
 
     return [
         home.router,
+        dags.router,
+        task_instances.router,
+        browse.router,
         users.router,
         roles.router,
         connections.router,
