@@ -80,7 +80,7 @@ class Engine:
         path = log_path(dag_id, run_id, task_id, try_number)
         return path.read_text() if path.exists() else ""
 
-    def wait_dag(self, dag_id: str, timeout: float = 30) -> None:
+    def wait_dag(self, dag_id: str, timeout: float = 120) -> None:
         from aerovane.db import models
         from aerovane.db.engine import create_session
 
