@@ -143,7 +143,8 @@ def test_text(client: httpx.Client, admin: httpx.BasicAuth, expose: Callable[[st
     folder = get_settings().base_log_folder
     assert response.text == (
         f"[logging]\nbase_log_folder = {folder}\nlogging_level = INFO\n"
-        "min_length_masked_secret = 5\n"
+        "min_length_masked_secret = 5\nworker_log_server_port = 8793\nremote_logging = False\n"
+        "remote_base_log_folder = \n"
     )
     everything = client.get("/config", headers=TEXT, auth=admin).text
     assert everything.startswith("[core]\ndags_folder = ")

@@ -286,11 +286,13 @@ def test_over_rabbitmq_a_message_the_broker_lost_is_sent_again(rabbitmq_rig: Rig
     from aerovane.executors.celery.app import celery_app
 
     rig = rabbitmq_rig
-    rig.start("scheduler")
-    wait_dag("celery_dag", timeout=120)
-    (run_id,) = trigger_runs("celery_dag", 1)
-    wait_for(_state_is(run_id, "first", "queued"), 120, f"first to be queued\n{rig.log()}")
-    with celery_app().connection_for_write() as conn:
+    app = celery_app()
+    with app.connection_for_write() as conn:
+        app.amqp.queues[rig.queue].bind(conn.default_channel).declare()  # so it can be purged
+        rig.start("scheduler")
+        wait_dag("celery_dag", timeout=120)
+        (run_id,) = trigger_runs("celery_dag", 1)
+        wait_for(_state_is(run_id, "first", "queued"), 120, f"first to be queued\n{rig.log()}")
         wait_for(lambda: conn.default_channel.queue_purge(rig.queue), 120, "a message to purge")
     _go(rig)
     rig.worker("worker-a", f"{rig.queue},{rig.special}")
