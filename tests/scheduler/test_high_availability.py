@@ -36,6 +36,9 @@ from tests.conftest import PG_URL, subprocess_home
 
 pg_only = pytest.mark.skipif(not PG_URL, reason="several schedulers need PostgreSQL")
 sqlite_only = pytest.mark.skipif(bool(PG_URL), reason="SQLite's one-scheduler rule")
+#: Tests that start several Aerovane processes: each wait is bounded on its own (120 s), and
+#: together they may take longer than the suite's per-test limit on a busy machine.
+several_processes = pytest.mark.timeout(400)
 
 START = "datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)"
 
@@ -87,6 +90,7 @@ def _jobs_queued_by(dag_id: str) -> set[int]:
 
 
 @sqlite_only
+@several_processes
 def test_a_second_scheduler_on_sqlite_is_refused_with_one_line(rig: Rig) -> None:
     from aerovane.executors.local import LocalExecutor
     from aerovane.executors.zygote import ProcessFactory
@@ -186,6 +190,7 @@ LIMITED = """
 
 
 @pg_only
+@several_processes
 def test_two_schedulers_run_every_task_once_within_pool_and_run_limits(rig: Rig) -> None:
     from aerovane.db import models
     from aerovane.db.engine import create_session
@@ -229,6 +234,7 @@ def test_two_schedulers_run_every_task_once_within_pool_and_run_limits(rig: Rig)
 
 
 @pg_only
+@several_processes
 def test_sigkill_of_one_of_two_schedulers_and_severed_connections_lose_nothing(rig: Rig) -> None:
     """While runs go on under two schedulers, one scheduler's whole tree is SIGKILLed at a
     random moment, every other connection to the database is terminated
@@ -297,6 +303,7 @@ GATED = """
 """
 
 
+@several_processes
 def test_sigterm_lets_the_running_task_finish_and_a_restart_completes_the_run(rig: Rig) -> None:
     from aerovane.db import models
     from aerovane.db.engine import create_session
@@ -341,10 +348,11 @@ def test_sigterm_lets_the_running_task_finish_and_a_restart_completes_the_run(ri
 
 
 @pg_only
+@several_processes
 def test_concurrent_duplicate_triggers_over_two_api_servers_make_each_run_once(rig: Rig) -> None:
     """Scaled down from the issue's 1,000 triggers by 50 clients (benchmarks/scale_schedulers.py
-    runs that size): 200 triggers by 20 clients over two `aerovane api-server` processes, each
-    run id sent twice, its copies to different servers: exactly 100 runs, one 200 and one 409
+    runs that size): 120 triggers by 20 clients over two `aerovane api-server` processes, each
+    run id sent twice, its copies to different servers: exactly 60 runs, one 200 and one 409
     per run id, no 5xx."""
     from benchmarks._trigger_storm import (
         STORM_DAG,
@@ -359,8 +367,8 @@ def test_concurrent_duplicate_triggers_over_two_api_servers_make_each_run_once(r
     parse_dags(rig.env, rig.log, "storm")
     open_public_role()
     with api_servers(rig.env, 2, rig.home / "api.log") as urls:
-        result = storm(urls, "storm", runs=100, clients=20)
-    assert result.statuses == {200: 100, 409: 100}, result.statuses
+        result = storm(urls, "storm", runs=60, clients=20)
+    assert result.statuses == {200: 60, 409: 60}, result.statuses
     assert all(sorted(answers) == [200, 409] for answers in result.by_run.values())
-    assert len(result.by_run) == 100
-    assert stored_runs("storm") == 100
+    assert len(result.by_run) == 60
+    assert stored_runs("storm") == 60
