@@ -8,18 +8,19 @@ restart; the configured auth backends are loaded once here so a broken one fails
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.middleware import Middleware
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
 from aerovane import __version__, identity, www
-from aerovane.api import experimental, fab, v1
-from aerovane.api.deps import backend_chain
+from aerovane.api import experimental, fab, metrics, v1
+from aerovane.api.deps import backend_chain, requires_access
 from aerovane.api.errors import UnhandledErrorMiddleware, install_error_handlers
 from aerovane.api.middleware import LazyApp, NoStoreMiddleware
 from aerovane.api.request_body import RequestBodyMiddleware, problem_responder
 from aerovane.api.v1 import monitoring
+from aerovane.auth.permissions import READ
 from aerovane.config import get_settings
 from aerovane.control import routes as control_plane
 from aerovane.control.errors import GoogleError
@@ -51,6 +52,7 @@ def create_app() -> FastAPI:
         docs_url=None,  # Swagger UI with its assets served here: `www.install`
         redoc_url=None,
         middleware=[
+            Middleware(metrics.RequestMetricsMiddleware),
             Middleware(NoStoreMiddleware),
             Middleware(UnhandledErrorMiddleware),
             Middleware(
@@ -71,6 +73,14 @@ def create_app() -> FastAPI:
         methods=["GET"],
         response_model=None,
         include_in_schema=False,
+    )
+    app.add_api_route(
+        "/metrics",
+        metrics.get_metrics,
+        methods=["GET"],
+        response_model=None,
+        include_in_schema=False,
+        dependencies=[Depends(requires_access(READ, "Cluster Activity"))],
     )
     app.mount(fab.PREFIX, LazyApp(fab.create_app))  # its routes on first use
     app.mount(experimental.PREFIX, experimental.create_app())

@@ -183,8 +183,9 @@ def read_session_for(session: Session) -> Session:
     """The request's session if it is read-only, else a read-only session of its own (made
     once per request and closed with the request's session), for lookups a write request must
     not make in its write session: on SQLite they would take the write lock before the writes
-    need it."""
-    if session.info.get(_READONLY):
+    need it. On PostgreSQL, where reading takes no lock, it is the request's session: a second
+    pooled connection per write request would overflow the pool under load."""
+    if session.info.get(_READONLY) or session.get_bind().dialect.name != "sqlite":
         return session
     read: Session | None = session.info.get(_READ_SESSION)
     if read is None:

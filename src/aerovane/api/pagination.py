@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -122,6 +123,8 @@ class PreparedPage:
 
     page: Select[Any]
     count: Select[Any]
+    #: What `prepared_page` was asked for (names the list in `large_totals`).
+    shape: Hashable = None
 
 
 _prepared: dict[Hashable, PreparedPage] = {}
@@ -145,6 +148,7 @@ def prepared_page(
             count=select(func.count()).select_from(
                 query.with_only_columns(*query.selected_columns[:1]).order_by(None).subquery()
             ),
+            shape=shape,
         )
         with _prepared_lock:
             if len(_prepared) >= _MAX_PREPARED:
@@ -156,10 +160,47 @@ def prepared_page(
 def fetch_prepared_page(
     session: Session, prepared: PreparedPage, params: Mapping[str, Any], page: Page
 ) -> tuple[list[Row[Any]], int]:
-    """`fetch_page` for prepared statements and their parameters."""
+    """`fetch_page` for prepared statements and their parameters; a large total may come
+    from `large_totals` (decision 0020)."""
     bound = {**params, "page_offset_": page.offset, "page_limit_": page.limit}
     rows = list(session.execute(prepared.page, bound).all())
     if 0 < len(rows) < page.limit or (not rows and page.offset == 0):
         return rows, page.offset + len(rows)
-    total = session.scalar(prepared.count, dict(params))
-    return rows, int(total or 0)
+    key = (prepared.shape, repr(sorted(params.items())))
+    total = large_totals.get(key)
+    if total is None or total < page.offset + len(rows):
+        total = int(session.scalar(prepared.count, dict(params)) or 0)
+        large_totals.put(key, total)
+    return rows, total
+
+
+class LargeTotals:
+    """`total_entries` of lists of at least `min_rows` rows, kept `seconds` per process.
+
+    Counting a list is a scan of every matching row (a COUNT over 100,000 runs costs many times
+    the page itself), while a total that large already drifts while a client pages through it.
+    Smaller totals are never kept, so every list a person reads whole stays exact."""
+
+    def __init__(self, *, min_rows: int = 10_000, seconds: float = 10.0, size: int = 256) -> None:
+        self.min_rows, self.seconds, self.size = min_rows, seconds, size
+        self.clock: Callable[[], float] = time.monotonic
+        self._totals: dict[Hashable, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> int | None:
+        kept = self._totals.get(key)
+        if kept is None or kept[0] <= self.clock():
+            return None
+        return kept[1]
+
+    def put(self, key: Hashable, total: int) -> None:
+        with self._lock:
+            if total < self.min_rows:
+                self._totals.pop(key, None)
+                return
+            if len(self._totals) >= self.size:
+                self._totals.clear()
+            self._totals[key] = (self.clock() + self.seconds, total)
+
+
+large_totals = LargeTotals()

@@ -206,16 +206,30 @@ def api_server(port: int | None, host: str | None, workers: int | None) -> None:
     host = host or settings.getstr("webserver", "web_server_host")
     port = port if port is not None else settings.getint("webserver", "web_server_port")
     _check_port_free(host, port)
+    workers = workers or settings.getint("webserver", "workers")
+    metrics_dir = None
+    if workers > 1:
+        # Each worker writes its samples here; /metrics on any of them merges them all.
+        import tempfile
+
+        metrics_dir = tempfile.mkdtemp(prefix="metrics-api-", dir=settings.home)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     startup_finished()
-    uvicorn.run(
-        "aerovane.api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers or settings.getint("webserver", "workers"),
-        log_level="warning",
-        access_log=False,
-    )
+    try:
+        uvicorn.run(
+            "aerovane.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        if metrics_dir is not None:
+            import shutil
+
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _check_port_free(host: str, port: int) -> None:

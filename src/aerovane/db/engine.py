@@ -17,6 +17,14 @@ otherwise. It never waits for the write lock; a busy database just means the nex
 JSON columns are read leniently: text that is no JSON Python can parse (written by hand, or
 nested too deep) reads as null with a warning, so one bad row never fails a whole listing.
 
+On PostgreSQL, read-only sessions run in autocommit mode: under READ COMMITTED every statement
+takes a fresh snapshot whether or not a transaction is open, so the BEGIN and ROLLBACK around
+an API read are two round trips that buy nothing. A pooled PostgreSQL connection is pinged on
+checkout only when it has been idle for `PING_AFTER_IDLE`: under load connections are reused
+thousands of times a second and a ping each time (SQLAlchemy's `pool_pre_ping`) was one more
+round trip per request; after a pause (or a database restart) the ping still weeds out dead
+connections before a request uses one (decision 0019).
+
 A SQLite database file is created owner-only (0600) before SQLite first opens it, so its `-wal`
 and `-shm` files are too; one readable by others is tightened (`aerovane.config.permissions`).
 """
@@ -32,7 +40,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,6 +57,9 @@ _USES = "aerovane_uses"
 NOWAIT = "aerovane_nowait"
 #: Pool check-ins between two `PRAGMA optimize` on one connection (the first use counts).
 OPTIMIZE_EVERY = 500
+#: Seconds a pooled PostgreSQL connection may sit idle and still be handed out without a ping.
+PING_AFTER_IDLE = 1.0
+_IDLE_SINCE = "aerovane_idle_since"
 #: Rows per index `analyze_missing_statistics` reads: exact on small tables, bounded on big ones.
 STARTUP_ANALYSIS_LIMIT = 20_000
 
@@ -118,6 +129,27 @@ def _optimize(dbapi_conn) -> None:  # type: ignore[no-untyped-def]
     finally:
         with contextlib.suppress(sqlite3.Error):
             dbapi_conn.execute("PRAGMA busy_timeout=30000")
+
+
+def _configure_postgres(engine: Engine) -> None:
+    """Ping a pooled connection on checkout only when it sat idle (see module docstring)."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        idle_since = record.info.pop(_IDLE_SINCE, None)
+        if getattr(dbapi_conn, "broken", False) or getattr(dbapi_conn, "closed", False):
+            raise exc.DisconnectionError("connection closed")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as error:
+            # The pool drops this connection and checks out (or opens) another one.
+            raise exc.DisconnectionError(str(error)) from error
 
 
 class WriteLockBusy(Exception):
@@ -249,9 +281,10 @@ def get_engine(url: str | None = None) -> Engine:
                 pool_size=settings.getint("database", "sql_alchemy_pool_size") or 5,
                 max_overflow=settings.getint("database", "sql_alchemy_max_overflow"),
                 pool_recycle=settings.getint("database", "sql_alchemy_pool_recycle"),
-                pool_pre_ping=True,
                 json_deserializer=_read_json,
             )
+            if engine.dialect.name == "postgresql":
+                _configure_postgres(engine)
         _engines[url] = engine
         return engine
 
@@ -280,7 +313,13 @@ def _factory(engine: Engine, readonly: bool) -> sessionmaker[Session]:
     key = (id(engine), readonly)
     factory = _factories.get(key)
     if factory is None:
-        bind = engine.execution_options(**{_READONLY: True}) if readonly else engine
+        bind: Engine = engine
+        if readonly and engine.dialect.name == "postgresql":
+            # Each statement sees a fresh snapshot under READ COMMITTED anyway; autocommit
+            # only saves the BEGIN and ROLLBACK round trips around them.
+            bind = engine.execution_options(isolation_level="AUTOCOMMIT", **{_READONLY: True})
+        elif readonly:
+            bind = engine.execution_options(**{_READONLY: True})
         factory = sessionmaker(bind=bind, expire_on_commit=False, autoflush=False)
         _factories[key] = factory
     return factory

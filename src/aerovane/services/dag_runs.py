@@ -296,15 +296,18 @@ def _insert_run_unless_taken(dialect: str) -> Any:
     return module.insert(_RUN_TABLE).on_conflict_do_nothing().returning(_RUN_TABLE.c.id)
 
 
-def insert_manual_run(plan: ManualRun, *, session: Session) -> NewRun | models.DagRun:
+def insert_manual_run(
+    plan: ManualRun, *, session: Session, recheck: bool = True
+) -> NewRun | models.DagRun:
     """Create the planned run and its task instances, or return the run an earlier trigger
     with the same idempotency key created (AlreadyExists as `trigger_dag_run`).
 
     The DAG is checked again first, inside this (write) transaction; if it changed since the
-    plan was made, the whole trigger is redone here."""
+    plan was made, the whole trigger is redone here. `recheck=False` skips that when the plan
+    was made in this very session (a second look would be one statement later, no safer)."""
     dag, request = plan.dag, plan.request
-    state = session.execute(_DAG_STATE, {"dag_id": dag.dag_id}).first()
-    if state is None or tuple(state) != (True, False, dag.dag_hash):
+    state = session.execute(_DAG_STATE, {"dag_id": dag.dag_id}).first() if recheck else None
+    if recheck and (state is None or tuple(state) != (True, False, dag.dag_hash)):
         return trigger_dag_run(
             dag.dag_id,
             run_id=request.run_id,

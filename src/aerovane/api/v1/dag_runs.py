@@ -252,17 +252,21 @@ async def trigger_dag_run(
         idempotency_key=idempotency_key,
     )
 
-    def insert(planned: dag_run_service.ManualRun | DagRun) -> JSONResponse:
+    def insert(
+        planned: dag_run_service.ManualRun | DagRun, *, recheck: bool = True
+    ) -> JSONResponse:
         run = planned
         if not isinstance(run, DagRun):
-            run = dag_run_service.insert_manual_run(run, session=session)
+            run = dag_run_service.insert_manual_run(run, session=session, recheck=recheck)
         # Rendered before the commit: a response that cannot be sent leaves no run behind.
         return JSONResponse(dag_run_to_dict(run))
 
     try:
         if is_postgres(session):
             # Reads wait on the network with the GIL released: one thread does it all.
-            response = await run_and_finish(session, lambda: insert(plan(session=session)))
+            response = await run_and_finish(
+                session, lambda: insert(plan(session=session), recheck=False)
+            )
         else:
             planned = plan(session=read_session_for(session))
             response = await write_and_finish(session, lambda: insert(planned))

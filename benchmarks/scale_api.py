@@ -1,0 +1,202 @@
+"""The API on SQLite and PostgreSQL side by side: req/s with 1 and 2 API workers, and the runs
+list at 1k, 10k and 100k runs (wrk, 8 concurrent clients, basic auth as a script would use).
+
+Endpoints: GET /dags, POST /dags/{id}/dagRuns, GET /dags/{id}/dagRuns?limit=100 (the runs list,
+with its `total_entries`). Each figure is the mean of two runs of `--seconds` after a warm-up.
+The PostgreSQL database named by `--pg-url` has its public schema reset.
+
+Needs `wrk` (Debian package `wrk`). Usage:
+  python benchmarks/scale_api.py [--pg-url URL] [--only sqlite|postgresql] [--workers 1,2]
+      [--runs 1000,10000,100000] [--seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import compile_bytecode, free_port
+
+from api import serve, wrk
+
+SEED = """
+import datetime as dt, os, sys
+from sqlalchemy import func, insert, select, update
+from aerovane.config import ensure_home
+settings = ensure_home()
+path = settings.dags_folder / "bench_api.py"
+path.write_text('''
+import datetime
+from aerovane.authoring import DAG, BashOperator
+with DAG("bench_api", schedule=None, start_date=datetime.datetime(2024, 1, 1),
+         is_paused_upon_creation=False):
+    BashOperator(task_id="a", bash_command="true") >> BashOperator(task_id="b", bash_command="true")
+''')
+from aerovane.authoring.serialization import serialize_dag
+from aerovane.dag_processing.importer import import_dag_file
+from aerovane.dag_processing.writer import store_parse_result
+from aerovane.db import models
+from aerovane.db.engine import create_session
+from aerovane.db.migrate import migrate
+from aerovane.auth.users import create_user, find_user
+migrate()
+target = int(sys.argv[1])
+with create_session() as session:
+    if session.get(models.DagModel, "bench_api") is None:
+        dags, _ = import_dag_file(str(path))
+        store_parse_result(str(path), [serialize_dag(d) for d in dags.values()], None,
+                           session=session)
+        session.execute(update(models.DagModel).values(is_paused=False))
+    if find_user("bench", session=session) is None:
+        create_user(username="bench", email="bench@example.com", first_name="b", last_name="b",
+                    role_names=["Admin"], password="bench-password", session=session)
+with create_session() as session:
+    have = session.scalar(select(func.count()).select_from(models.DagRun)
+                          .where(models.DagRun.run_id.like("seed__%")))
+    base = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    rows = []
+    for i in range(have, target):
+        when = base + dt.timedelta(minutes=i)
+        rows.append(dict(dag_id="bench_api", run_id=f"seed__{i}", logical_date=when,
+                         queued_at=when, start_date=when, end_date=when, state="success",
+                         run_type="manual", external_trigger=True, conf={},
+                         data_interval_start=when, data_interval_end=when, clear_number=0))
+    for i in range(0, len(rows), 5000):
+        session.execute(insert(models.DagRun), rows[i : i + 5000])
+"""
+
+
+def reset_postgres(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def seed(env: dict[str, str], runs: int) -> None:
+    subprocess.run([sys.executable, "-c", SEED, str(runs)], env=env, check=True)
+    if "postgresql" in env.get("AEROVANE__DATABASE__SQL_ALCHEMY_CONN", ""):
+        from sqlalchemy import create_engine, text
+
+        url = env["AEROVANE__DATABASE__SQL_ALCHEMY_CONN"]
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+        engine.dispose()
+
+
+def measure(url: str, seconds: int, method: str = "GET", body: str = "") -> float:
+    basic = ("bench", "bench-password")
+    wrk(url, 2, method, body, basic)  # warm-up
+    return sum(wrk(url, seconds, method, body, basic)[0] for _ in range(2)) / 2
+
+
+def start(env: dict[str, str], workers: int) -> tuple[str, subprocess.Popen[bytes]]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "aerovane", "api-server", "--host", "127.0.0.1"]
+    argv += ["--port", str(port), "--workers", str(workers)]
+    return base, serve(argv, env, f"{base}/api/v1/health")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--only", default="", help="sqlite or postgresql")
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--runs", default="1000,10000,100000")
+    parser.add_argument("--seconds", type=int, default=5)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is required: apt-get install wrk")
+    compile_bytecode()
+    workers = [int(w) for w in args.workers.split(",")]
+    sizes = [int(n) for n in args.runs.split(",") if n]
+    databases = [d for d in ("sqlite", "postgresql") if args.only in d]
+    results: dict[tuple[str, str], float] = {}
+    tmp = Path(tempfile.mkdtemp(prefix="aerovane-scaleapi-"))
+    try:
+        for database in databases:
+            home = tmp / database
+            env = {
+                k: v for k, v in os.environ.items() if not k.startswith(("AEROVANE__", "AIRFLOW__"))
+            }
+            env.update(
+                AEROVANE_HOME=str(home),
+                AEROVANE__CORE__LOAD_EXAMPLES="False",
+                AEROVANE__API__AUTH_BACKENDS="aerovane.auth.backends.basic_auth",
+            )
+            if database == "postgresql":
+                env["AEROVANE__DATABASE__SQL_ALCHEMY_CONN"] = args.pg_url
+                reset_postgres(args.pg_url)
+            seed(env, sizes[0] if sizes else 0)
+            for n in workers:
+                base, proc = start(env, n)
+                try:
+                    results[(database, f"GET /dags, {n}w")] = measure(
+                        f"{base}/api/v1/dags", args.seconds
+                    )
+                    results[(database, f"POST dagRuns, {n}w")] = measure(
+                        f"{base}/api/v1/dags/bench_api/dagRuns",
+                        args.seconds,
+                        "POST",
+                        '{"conf": {}}',
+                    )
+                finally:
+                    stop(proc)
+            for size in sizes:
+                seed(env, size)
+                base, proc = start(env, 1)
+                try:
+                    results[(database, f"runs list @{size // 1000}k, 1w")] = measure(
+                        f"{base}/api/v1/dags/bench_api/dagRuns?limit=100", args.seconds
+                    )
+                finally:
+                    stop(proc)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    cores = os.cpu_count()
+    print(f"\n{cores} cores; wrk -t2 -c8, basic auth, req/s (mean of 2 x {args.seconds}s)")
+    names = list(dict.fromkeys(name for _, name in results))
+    print(
+        f"{'':28}"
+        + "".join(f"{d:>12}" for d in databases)
+        + ("    PG/SQLite" if len(databases) == 2 else "")
+    )
+    for name in names:
+        row = [results.get((d, name)) for d in databases]
+        line = f"{name:28}" + "".join(f"{v:12.0f}" if v else f"{'-':>12}" for v in row)
+        if len(databases) == 2 and all(row):
+            line += f"    {row[1] / row[0]:9.2f}"
+        print(line)
+    for database in databases:
+        one = results.get((database, "GET /dags, 1w"))
+        two = results.get((database, "GET /dags, 2w"))
+        if one and two:
+            print(f"{database}: GET /dags 2 workers / 1 worker = {two / one:.2f}")
+        small = results.get((database, f"runs list @{sizes[0] // 1000}k, 1w")) if sizes else None
+        big = results.get((database, f"runs list @{sizes[-1] // 1000}k, 1w")) if sizes else None
+        if small and big:
+            print(f"{database}: runs list {sizes[-1]} / {sizes[0]} runs = {big / small:.2f}")
+
+
+if __name__ == "__main__":
+    main()
