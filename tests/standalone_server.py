@@ -57,10 +57,10 @@ def start(home: Path, **extra: str) -> tuple[subprocess.Popen[str], int, int]:
 
 def wait_healthy(url: str, home: Path) -> str:
     """Wait for a healthy scheduler at `url` (…/api/v1) and the admin password; the password."""
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/health", timeout=1).json()["scheduler"]["status"] == "healthy":
+            if httpx.get(f"{url}/health", timeout=10).json()["scheduler"]["status"] == "healthy":
                 break
         except httpx.HTTPError:
             pass

@@ -28,26 +28,26 @@ def test_standalone_tour(tmp_path: Path) -> None:
         password = wait_healthy(url, home)
         assert (home / "standalone_admin_password.txt").stat().st_mode & 0o077 == 0
         # Standalone runs a triggerer too.
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            triggerer = httpx.get(f"{url}/health", timeout=5).json()["triggerer"]
+            triggerer = httpx.get(f"{url}/health", timeout=30).json()["triggerer"]
             if triggerer["status"] == "healthy":
                 break
             time.sleep(0.05)
         assert triggerer["status"] == "healthy" and triggerer["latest_triggerer_heartbeat"]
         auth = ("admin", password)
-        assert httpx.get(f"{url}/dags", timeout=5).status_code == 401
+        assert httpx.get(f"{url}/dags", timeout=30).status_code == 401
         dag_id = "composer_sample_trigger_response_dag"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            dags = httpx.get(f"{url}/dags", auth=auth, timeout=5).json()["dags"]
+            dags = httpx.get(f"{url}/dags", auth=auth, timeout=30).json()["dags"]
             if any(d["dag_id"] == dag_id for d in dags):
                 break
             time.sleep(0.05)
         resp = httpx.post(f"{url}/dags/{dag_id}/dagRuns", json={"conf": {"a": 1}}, auth=auth)
         assert resp.status_code == 200, resp.text
         run_id = resp.json()["dag_run_id"]
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             run = httpx.get(f"{url}/dags/{dag_id}/dagRuns/{run_id}", auth=auth).json()
             if run["state"] in ("success", "failed"):
@@ -92,8 +92,8 @@ def test_standalone_without_the_proxy(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{port}/api/v1"
     try:
         password = wait_healthy(url, home)
-        assert httpx.get(f"{url}/dags", timeout=5).status_code == 401
-        assert httpx.get(f"{url}/dags", auth=("admin", password), timeout=5).status_code == 200
+        assert httpx.get(f"{url}/dags", timeout=30).status_code == 401
+        assert httpx.get(f"{url}/dags", auth=("admin", password), timeout=30).status_code == 200
         with socket.socket() as sock:  # nothing listens on the API port
             assert sock.connect_ex(("127.0.0.1", api_port)) != 0
     finally:

@@ -908,5 +908,5 @@ def test_engine_deleted_dag_comes_back_when_its_file_is_reparsed(
     assert api.get("/dags/flaky").status_code == 404
     # The file is unchanged and not due (min interval 1 h): only the request re-parses it.
     assert api.put(f"/parseDagFile/{token}").status_code == 201
-    wait_for(lambda: api.get("/dags/flaky").status_code == 200, 30, "the DAG to be re-added")
+    wait_for(lambda: api.get("/dags/flaky").status_code == 200, 120, "the DAG to be re-added")
     assert api.get("/dags/flaky/dagRuns").json()["total_entries"] == 0

@@ -72,17 +72,17 @@ def start_server(home: Path, extra_env: dict[str, str] | None = None) -> Server:
     )
     url = f"http://127.0.0.1:{api_port}"
     secret = home / "standalone_admin_password.txt"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            healthy = httpx.get(f"{url}/api/v1/health", timeout=1).json()["scheduler"]["status"]
+            healthy = httpx.get(f"{url}/api/v1/health", timeout=10).json()["scheduler"]["status"]
             if healthy == "healthy" and secret.exists() and secret.read_text().strip():
                 break
         except httpx.HTTPError:
             pass
         time.sleep(0.05)
     server = Server(home, url, secret.read_text().strip(), proc)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         dags = httpx.get(f"{server.api}/dags", auth=server.auth).json()["dags"]
         if len(dags) >= 4:

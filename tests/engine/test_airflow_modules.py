@@ -251,7 +251,7 @@ def test_outlet_events_aliases_and_metadata_drive_dataset_schedules(engine: Engi
     ]
 
     # Each event through the alias queues the DAG scheduled on it.
-    alias_run = wait_for(lambda: _runs("on_alias"), 30, "a run triggered through the alias")[0]
+    alias_run = wait_for(lambda: _runs("on_alias"), 120, "a run triggered through the alias")[0]
     assert alias_run.run_type == "dataset_triggered"
     assert engine.wait_run("on_alias", alias_run.run_id) == "success"
     first = _xcom("on_alias", alias_run.run_id, "read")["triggered_by"]
@@ -269,7 +269,7 @@ def test_outlet_events_aliases_and_metadata_drive_dataset_schedules(engine: Engi
     def dataset_run() -> Any:
         return next((r for r in _runs("raw_or_weekly") if r.run_type == "dataset_triggered"), None)
 
-    either = wait_for(dataset_run, 30, "a run of the OR condition")
+    either = wait_for(dataset_run, 120, "a run of the OR condition")
     assert engine.wait_run("raw_or_weekly", either.run_id) == "success"
     # The time part schedules too: catchup=False gives a run for the latest Sunday tick.
     scheduled = [r for r in _runs("raw_or_weekly") if r.run_type == "scheduled"]

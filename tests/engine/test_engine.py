@@ -274,7 +274,7 @@ def test_retries_then_success_and_exhausted_retries(engine: Engine) -> None:
 
 def test_execution_timeout_fails_python_and_bash(engine: Engine) -> None:
     run_id = engine.trigger("timeouts")
-    assert engine.wait_run("timeouts", run_id, timeout=30) == "failed"
+    assert engine.wait_run("timeouts", run_id, timeout=120) == "failed"
     tis = engine.tis("timeouts", run_id)
     for task_id in ("py_sleep", "bash_sleep"):
         assert tis[task_id].state == "failed"
@@ -312,7 +312,7 @@ def test_task_process_killed_with_sigkill_is_failed(engine: Engine) -> None:
         "the task to run",
     )
     os.kill(ti.pid, signal.SIGKILL)
-    assert engine.wait_run("sleeper", run_id, timeout=20) == "failed"
+    assert engine.wait_run("sleeper", run_id, timeout=120) == "failed"
     ti = engine.tis("sleeper", run_id)["sleep"]
     assert ti.state == "failed"
     assert "SIGKILL" in engine.log("sleeper", run_id, "sleep")
@@ -334,14 +334,14 @@ def test_catchup_creates_a_run_per_interval(engine: Engine) -> None:
                 )
             )
 
-    catchup = wait_for(lambda: len(r := runs("catchup_daily")) >= 3 and r, 30, "3 catch-up runs")
+    catchup = wait_for(lambda: len(r := runs("catchup_daily")) >= 3 and r, 120, "3 catch-up runs")
     assert [r.run_type for r in catchup] == ["scheduled"] * 3
     for run in catchup:
         assert run.data_interval_end - run.data_interval_start == dt.timedelta(days=1)
         assert run.logical_date == run.data_interval_start
     for run in catchup:
         assert engine.wait_run("catchup_daily", run.run_id) == "success"
-    no_catchup = wait_for(lambda: runs("no_catchup_daily"), 30, "the latest run")
+    no_catchup = wait_for(lambda: runs("no_catchup_daily"), 120, "the latest run")
     assert len(no_catchup) == 1
     assert no_catchup[0].data_interval_end == catchup[-1].data_interval_end
 
@@ -356,7 +356,7 @@ def test_import_errors_are_recorded_and_cleared(engine: Engine) -> None:
         with create_session(readonly=True) as session:
             return list(session.scalars(select(models.ImportErrorModel)))
 
-    found = wait_for(errors, 20, "an import error")
+    found = wait_for(errors, 120, "an import error")
     assert any(
         "broken on purpose" in e.stacktrace and e.filename.endswith("broken.py") for e in found
     )
@@ -370,8 +370,8 @@ def test_import_errors_are_recorded_and_cleared(engine: Engine) -> None:
             EmptyOperator(task_id="noop")
     """,
     )
-    engine.wait_dag("fixed_now", timeout=20)
-    wait_for(lambda: not errors(), 20, "the import error to clear")
+    engine.wait_dag("fixed_now", timeout=120)
+    wait_for(lambda: not errors(), 120, "the import error to clear")
 
 
 def test_changed_file_is_reparsed_and_runs_new_code(engine: Engine) -> None:
@@ -408,7 +408,7 @@ def test_changed_file_is_reparsed_and_runs_new_code(engine: Engine) -> None:
             row = session.get(models.SerializedDagModel, "changing")
             return row is not None and any(t.get("task_id") == "added" for t in _tasks_of(row.data))
 
-    wait_for(has_new_task, 20, "the changed file to be re-parsed")
+    wait_for(has_new_task, 120, "the changed file to be re-parsed")
     run_id = engine.trigger("changing")
     assert engine.wait_run("changing", run_id) == "success"
     assert "version-two" in engine.log("changing", run_id, "say")
@@ -471,7 +471,7 @@ def test_outlet_events_trigger_dataset_scheduled_dag(engine: Engine) -> None:
                 session.scalars(select(models.DagRun).where(models.DagRun.dag_id == "consumer"))
             )
 
-    runs = wait_for(consumer_runs, 20, "a dataset-triggered run")
+    runs = wait_for(consumer_runs, 120, "a dataset-triggered run")
     assert [r.run_type for r in runs] == ["dataset_triggered"]
     assert engine.wait_run("consumer", runs[0].run_id) == "success"
     with create_session(readonly=True) as session:

@@ -257,7 +257,7 @@ def test_task_callbacks_and_current_context(engine: Engine) -> None:
     def task_records() -> list[dict[str, Any]]:
         return [r for r in _records(engine) if r["dag"] == "callbacks"]
 
-    records = wait_for(lambda: len(r := task_records()) >= 6 and r, 30, "the task callbacks")
+    records = wait_for(lambda: len(r := task_records()) >= 6 and r, 120, "the task callbacks")
     by_kind = {(r["kind"], r["task"]): r for r in records}
     assert set(by_kind) == {
         ("execute", "ok"),
@@ -278,7 +278,7 @@ def test_email_operator_and_failure_and_retry_alerts(engine: Engine, smtp: SmtpS
     run_id = engine.trigger("mail")
     assert engine.wait_run("mail", run_id) == "failed"
     assert engine.tis("mail", run_id)["report"].state == "success"
-    mails = wait_for(lambda: len(smtp.messages) >= 3 and smtp.messages, 30, "three mails")
+    mails = wait_for(lambda: len(smtp.messages) >= 3 and smtp.messages, 120, "three mails")
     by_to = {}
     for _, rcpt, msg in mails:
         by_to.setdefault(tuple(rcpt), []).append(msg)
@@ -337,7 +337,7 @@ def test_dag_callbacks_run_outside_the_scheduler(engine: Engine) -> None:
     def dag_records() -> list[dict[str, Any]]:
         return [r for r in _records(engine) if r["dag"] in ("dag_cb_ok", "dag_cb_fail")]
 
-    records = wait_for(lambda: len(r := dag_records()) >= 3 and r, 30, "the DAG callbacks")
+    records = wait_for(lambda: len(r := dag_records()) >= 3 and r, 120, "the DAG callbacks")
     got = {(r["dag"], r["kind"]): r for r in records}
     assert set(got) == {
         ("dag_cb_ok", "dag_success"),
@@ -372,7 +372,7 @@ def test_sla_misses_are_recorded_called_back_and_mailed(engine: Engine, smtp: Sm
     run_id = engine.trigger("sla_dag", logical_date=logical)
     assert engine.wait_run("sla_dag", run_id) == "success"
     path = Path(engine.home) / "sla.jsonl"
-    lines = wait_for(lambda: path.exists() and path.read_text().splitlines(), 30, "the SLA call")
+    lines = wait_for(lambda: path.exists() and path.read_text().splitlines(), 120, "the SLA call")
     [call] = [json.loads(line) for line in lines]
     assert call["dag"] == "sla_dag"
     assert call["slas"] == ["late"]
@@ -384,7 +384,7 @@ def test_sla_misses_are_recorded_called_back_and_mailed(engine: Engine, smtp: Sm
             session.expunge_all()
         return [r for r in rows if r.notification_sent and r.email_sent] and rows
 
-    [miss] = wait_for(notified, 30, "the miss to be marked notified and mailed")
+    [miss] = wait_for(notified, 120, "the miss to be marked notified and mailed")
     assert (miss.dag_id, miss.task_id, miss.execution_date) == ("sla_dag", "late", logical)
     mails = [m for _, rcpt, m in smtp.messages if rcpt == ["sla@example.com"]]
     assert [m["Subject"] for m in mails] == ["[airflow] SLA miss on DAG=sla_dag"]

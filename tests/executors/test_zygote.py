@@ -37,8 +37,8 @@ def test_spawn_reports_pid_and_exit_code(factory: ProcessFactory, tmp_path: Path
     events: queue.Queue = queue.Queue()
     out = tmp_path / "pid"
     factory.spawn("test", {"out": str(out), "code": 7}, events.put)
-    started = events.get(timeout=10)
-    ended = events.get(timeout=10)
+    started = events.get(timeout=60)
+    ended = events.get(timeout=60)
     assert started["event"] == "started" and ended == {
         "id": started["id"],
         "event": "exited",
@@ -50,9 +50,9 @@ def test_spawn_reports_pid_and_exit_code(factory: ProcessFactory, tmp_path: Path
 def test_kill_reports_signal(factory: ProcessFactory, tmp_path: Path) -> None:
     events: queue.Queue = queue.Queue()
     request_id = factory.spawn("test", {"out": str(tmp_path / "p"), "sleep": 30}, events.put)
-    assert events.get(timeout=10)["event"] == "started"
+    assert events.get(timeout=60)["event"] == "started"
     factory.kill(request_id, signal.SIGKILL)
-    assert events.get(timeout=10)["code"] == -signal.SIGKILL
+    assert events.get(timeout=60)["code"] == -signal.SIGKILL
 
 
 def test_children_collect_garbage_though_start_up_did_not(
@@ -74,8 +74,8 @@ def test_children_collect_garbage_though_start_up_did_not(
         events: queue.Queue = queue.Queue()
         out = tmp_path / "gc"
         f.spawn("test", {"out": str(out), "gc": True}, events.put)
-        assert events.get(timeout=10)["event"] == "started"
-        assert events.get(timeout=10)["code"] == 0
+        assert events.get(timeout=60)["event"] == "started"
+        assert events.get(timeout=60)["code"] == 0
         assert out.read_text() == "True"
     finally:
         f.stop()

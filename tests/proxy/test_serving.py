@@ -65,7 +65,7 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def _wait(check: object, timeout: float = 60) -> None:
+def _wait(check: object, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -102,7 +102,7 @@ def tls_standalone(tmp_path: Path) -> Iterator[tuple[str, str, Path, Path]]:
     api = f"http://127.0.0.1:{api_port}"
     secret = home / "standalone_admin_password.txt"
     try:
-        _wait(lambda: httpx.get(f"{api}/api/v1/health", timeout=1).status_code == 200)
+        _wait(lambda: httpx.get(f"{api}/api/v1/health", timeout=10).status_code == 200)
         _wait(lambda: secret.exists() and secret.read_text().strip())
         yield f"https://127.0.0.1:{port}", secret.read_text().strip(), cert, home
     finally:
@@ -159,7 +159,7 @@ def test_proxy_command_in_front_of_a_remote_api(api_url: str, account: Account) 
     )
     proxy = f"http://127.0.0.1:{port}"
     try:
-        _wait(lambda: httpx.get(f"{proxy}/oauth2/v3/certs", timeout=1).status_code == 200)
+        _wait(lambda: httpx.get(f"{proxy}/oauth2/v3/certs", timeout=10).status_code == 200)
         token = id_token_for(proxy, account)
         response = httpx.get(f"{proxy}/api/v1/dags", headers=bearer(token))
         assert response.status_code == 200, response.text

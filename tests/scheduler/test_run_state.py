@@ -64,7 +64,7 @@ def test_run_whose_task_instances_all_ended_is_finished_without_an_event(
         with create_session(readonly=True) as session:
             return session.scalar(select(models.DagRun.state).where(models.DagRun.run_id == run_id))
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while run_state() == "running" and time.monotonic() < deadline:
         scheduler.run_once()  # passes as a stream of process-exit wake-ups would drive them
         time.sleep(0.01)

@@ -84,7 +84,8 @@ def test_a_pass_skipped_for_exits_still_wakes_for_the_next_retry(db: Path) -> No
     try:
         assert scheduler.interval >= 1.0
         scheduler.run_once()  # a full pass: nothing to do
-        # However long that pass took on a busy machine, the next full one is not due yet.
+        # However slow this machine is, the next full pass is not due before the retry.
+        scheduler.interval = 3600.0
         scheduler._last_full_pass = time.monotonic()
         scheduler._next_retry = utcnow() + dt.timedelta(seconds=0.3)
         scheduler.wakeup.notify_process_ended()
