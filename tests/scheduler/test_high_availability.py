@@ -104,9 +104,11 @@ def test_a_second_scheduler_on_sqlite_is_refused_with_one_line(rig: Rig) -> None
         first.register()  # this process is alive: its job is a running scheduler
         with pytest.raises(SchedulerAlreadyRunning):
             second.register()
+        # The first job never heartbeats here: however long this start takes on a busy
+        # machine, it must not look dead (stale) to the second.
         cli = subprocess.run(
             [sys.executable, "-m", "aerovane", "scheduler"],
-            env=rig.env,
+            env={**rig.env, "AEROVANE__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "3600"},
             capture_output=True,
             text=True,
             timeout=120,
