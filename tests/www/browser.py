@@ -91,12 +91,15 @@ def sign_in_on_form(page: object, username: str, password: str, target: str = "/
 
 
 def screenshot(page: object, name: str, *, full_page: bool = True) -> None:
-    """Save a screenshot as docs/screenshots/<name>.png (committed; the README shows them);
-    `full_page=False` for long pages (the viewport only)."""
+    """With `AEROVANE_SCREENSHOTS=1`, save a screenshot as docs/screenshots/<name>.png
+    (committed; the README shows them); `full_page=False` for long pages (the viewport)."""
     from playwright.sync_api import Page
 
     assert isinstance(page, Page)
     if not re.fullmatch(r"[a-z0-9-]+", name):
         raise ValueError(name)
+    if os.environ.get("AEROVANE_SCREENSHOTS") != "1":
+        return  # only when asked: a test run should not rewrite committed files
+
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
