@@ -1,5 +1,7 @@
 """Chromium fixtures for the UI's browser tests: Debian's `/usr/bin/chromium` driven by
-Playwright (no browser download), one browser per test process, a fresh context per test.
+Playwright (no browser download), one browser per test (Playwright's sync API keeps an event
+loop running in the test thread while it is started, which would break later tests of the same
+worker that call `asyncio.run`), a fresh context per `new_page`.
 
 Tests wait with Playwright's auto-waiting `expect(...)` (generous timeouts), never by sleeping.
 `page_for(role)` signs a new page in through the identity-aware proxy's own sign-in form, as a
@@ -21,7 +23,7 @@ TIMEOUT_MS = 90_000
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium() -> Iterator[object]:
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: scripts/test installs it (apt-get install chromium)")
@@ -89,12 +91,15 @@ def sign_in_on_form(page: object, username: str, password: str, target: str = "/
 
 
 def screenshot(page: object, name: str, *, full_page: bool = True) -> None:
-    """Save a screenshot as docs/screenshots/<name>.png (committed; the README shows them);
-    `full_page=False` for long pages (the viewport only)."""
+    """With `AEROVANE_SCREENSHOTS=1`, save a screenshot as docs/screenshots/<name>.png
+    (committed; the README shows them); `full_page=False` for long pages (the viewport)."""
     from playwright.sync_api import Page
 
     assert isinstance(page, Page)
     if not re.fullmatch(r"[a-z0-9-]+", name):
         raise ValueError(name)
+    if os.environ.get("AEROVANE_SCREENSHOTS") != "1":
+        return  # only when asked: a test run should not rewrite committed files
+
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
