@@ -180,3 +180,14 @@ def db(aerovane_home: Path) -> Path:
     else:
         shutil.copy(template, target)
     return aerovane_home
+
+
+@pytest.fixture(autouse=True)
+def _passwords_remembered_all_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checked password is remembered for the whole test (not a minute), and only from this
+    test (not from an earlier one with the same account), so whether a request is a new sign-in
+    (`aerovane.auth.sign_ins`) depends neither on how busy the machine is nor on test order."""
+    from aerovane.auth import passwords
+
+    passwords.verification_cache.clear()
+    monkeypatch.setattr(passwords.verification_cache, "ttl", 3600.0)

@@ -86,15 +86,6 @@ def _server_holder() -> Iterator[_ServerHolder]:
     holder.close()
 
 
-@pytest.fixture(autouse=True)
-def _passwords_remembered_all_test(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A checked password is remembered for the whole test (not a minute), so whether a request
-    is a new sign-in (`aerovane.auth.sign_ins`) never depends on how busy the machine is."""
-    from aerovane.auth import passwords
-
-    monkeypatch.setattr(passwords.verification_cache, "ttl", 3600.0)
-
-
 @pytest.fixture
 def base_url(db: Path, _server_holder: _ServerHolder) -> str:
     return _server_holder.ensure()
