@@ -88,13 +88,13 @@ def sign_in_on_form(page: object, username: str, password: str, target: str = "/
     expect(page.locator(".account .who")).to_be_visible()
 
 
-def screenshot(page: object, name: str) -> None:
-    """Save a full-page screenshot as docs/screenshots/<name>.png (committed; the README
-    shows them)."""
+def screenshot(page: object, name: str, *, full_page: bool = True) -> None:
+    """Save a screenshot as docs/screenshots/<name>.png (committed; the README shows them);
+    `full_page=False` for long pages (the viewport only)."""
     from playwright.sync_api import Page
 
     assert isinstance(page, Page)
     if not re.fullmatch(r"[a-z0-9-]+", name):
         raise ValueError(name)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.proxy.conftest import add_user, proxy_url, servers  # noqa: F401
 from tests.www.browser import sign_in_on_form, sign_in_through_proxy
+
+# Chromium on a shared, noisy machine: more room than the suite's 120 s per test.
+pytestmark = pytest.mark.timeout(300)
 
 PASSWORD = "correct horse battery staple"
 

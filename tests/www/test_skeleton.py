@@ -116,3 +116,20 @@ def test_metadata_clients_still_get_the_metadata_ping(anonymous: Browserish) -> 
     response = anonymous.get("/", headers={"Metadata-Flavor": "Google"})
     assert response.status_code == 200
     assert response.headers["metadata-flavor"] == "Google"
+
+
+def test_a_refused_body_on_a_page_is_an_html_page(
+    signed_in: Callable[[str], Browserish], monkeypatch
+) -> None:
+    from tests.api.conftest import set_config
+
+    client = signed_in("Admin")
+    set_config(monkeypatch, api__maximum_request_body_size="1000")
+    response = client.post(
+        "/variable/add",
+        content=b"key=x&val=" + b"a" * 5000,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("text/html")
+    assert "413" in response.text

@@ -70,3 +70,20 @@ def test_a_deactivated_person_is_sent_back_to_the_proxy_sign_in(
     # The proxy itself refuses a deactivated local account: back to its sign-in page.
     assert page.status_code == 302
     assert "/_aerovane/login" in page.headers["location"]
+
+
+def test_a_service_account_whose_user_is_inactive_gets_a_page_saying_why(
+    db: Path,
+    proxy_url: str,  # noqa: F811
+) -> None:
+    from tests.proxy.conftest import bearer, id_token_for, make_account
+
+    robot = make_account("inactive-robot")
+    add_user(f"accounts.google.com:{robot.unique_id}", ["Op"], email="robot-id", active=False)
+    token = id_token_for(proxy_url, robot)
+    page = httpx.get(
+        f"{proxy_url}/home", headers={**bearer(token), "Accept": "text/html"}, timeout=60
+    )
+    assert page.status_code == 403
+    assert page.headers["content-type"].startswith("text/html")
+    assert "no active Aerovane user" in page.text

@@ -35,6 +35,8 @@ def _body_error(scope: Scope, status: int, detail: str) -> Response:
         return GoogleError(status, detail).response()
     if path.startswith(experimental.PREFIX):
         return JSONResponse({"error": detail}, status_code=status)
+    if www.is_page_path(path):
+        return www.bare_error_page(status, detail)
     return problem_responder(scope, status, detail)
 
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aerovane.db import models
 from aerovane.db.crypto import DecryptionError, decrypt, encrypt
 from aerovane.services.errors import AlreadyExists, BadRequest, NotFound
-from aerovane.services.redaction import redact
+from aerovane.services.redaction import MASK, redact
 
 log = logging.getLogger(__name__)
 
@@ -276,3 +276,35 @@ def audit_mask(body: dict[str, Any]) -> dict[str, Any]:
     except ValueError:
         shown = "Encountered non-JSON in `extra` field"
     return {**body, "extra": shown}
+
+
+def connections_page(
+    *, offset: int, limit: int, search: str = "", session: Session
+) -> tuple[list[models.Connection], int]:
+    """A page of connections by id, and how many there are (`search`: part of the id)."""
+    query = select(models.Connection)
+    if search:
+        query = query.where(func.lower(models.Connection.conn_id).contains(search.lower()))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(models.Connection.conn_id).offset(offset).limit(limit))
+    return list(rows), int(total)
+
+
+def merge_masked_extra(row: Any, submitted: str) -> str:
+    """The extra to store when a form that showed `public_extra(row)` is saved: the stored
+    extra if it comes back unchanged; otherwise the submitted JSON with every top-level `"***"`
+    put back to the stored value of that key (secrets are never shown, so never re-typed)."""
+    shown = public_extra(row)
+    if shown is not None and submitted.strip() == shown.strip():
+        return _decrypted(row.extra, row.is_extra_encrypted, "extra") or ""
+    try:
+        parsed = json.loads(submitted)
+        stored = json.loads(_decrypted(row.extra, row.is_extra_encrypted, "extra") or "{}")
+    except ValueError:
+        return submitted
+    if not isinstance(parsed, dict) or not isinstance(stored, dict):
+        return submitted
+    for key, value in parsed.items():
+        if value == MASK and key in stored:
+            parsed[key] = stored[key]
+    return json.dumps(parsed)

@@ -167,3 +167,12 @@ def delete_pool(name: str, *, session: Session) -> None:
         raise BadRequest("Default Pool can't be deleted")
     session.delete(get_pool(name, session=session))
     session.flush()
+
+
+def pools_page(*, offset: int, limit: int, session: Session) -> tuple[list[models.Pool], int]:
+    """A page of pools by name, and how many there are."""
+    total = session.scalar(select(func.count()).select_from(models.Pool)) or 0
+    rows = session.scalars(
+        select(models.Pool).order_by(models.Pool.pool).offset(offset).limit(limit)
+    )
+    return list(rows), int(total)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aerovane.db import models
@@ -123,3 +123,15 @@ def audit_mask(body: dict[str, Any]) -> dict[str, Any]:
     if "value" in body and (not isinstance(key, str) or is_sensitive_key(key)):
         return {**body, "value": MASK}
     return body
+
+
+def variables_page(
+    *, offset: int, limit: int, search: str = "", session: Session
+) -> tuple[list[models.Variable], int]:
+    """A page of variables by key, and how many there are (`search`: part of the key)."""
+    query = select(models.Variable)
+    if search:
+        query = query.where(func.lower(models.Variable.key).contains(search.lower()))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(models.Variable.key).offset(offset).limit(limit))
+    return list(rows), int(total)

@@ -16,7 +16,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aerovane.www import auth
-from aerovane.www.errors import install_page_errors
+from aerovane.www.errors import bare_error_page, install_page_errors, is_page_path
+
+__all__ = ["bare_error_page", "install", "is_page_path"]
 
 STATIC_PREFIX = "/static"
 SWAGGER = f"{STATIC_PREFIX}/vendor/swagger-ui-5.35.0"
@@ -38,9 +40,31 @@ class _Cached:
 
 
 def page_routers() -> list:  # type: ignore[type-arg]
-    from aerovane.www.routes import browse, dags, home, task_instances, users
+    from aerovane.www.routes import (
+        browse,
+        configuration,
+        connections,
+        dags,
+        home,
+        pools,
+        roles,
+        task_instances,
+        users,
+        variables,
+    )
 
-    return [home.router, dags.router, task_instances.router, browse.router, users.router]
+    return [
+        home.router,
+        dags.router,
+        task_instances.router,
+        browse.router,
+        users.router,
+        roles.router,
+        connections.router,
+        variables.router,
+        pools.router,
+        configuration.router,
+    ]
 
 
 def install(app: FastAPI, *, openapi_url: str, docs_url: str) -> None:

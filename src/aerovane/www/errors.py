@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from aerovane.api.errors import TITLES, ApiError, from_service_error
 from aerovane.services.errors import ServiceError
@@ -59,6 +59,11 @@ class SignInRequired(Exception):
     """Nobody is signed in: the browser goes to the sign-in form (or sees why it cannot)."""
 
 
+def is_page_path(path: str) -> bool:
+    """Whether a path outside every machine API (so possibly a page)."""
+    return not path.startswith(API_PREFIXES)
+
+
 def is_page_request(request: Request) -> bool:
     route = request.scope.get("route")
     if route is not None:
@@ -95,6 +100,26 @@ def error_page(
         status=status,
         headers=headers,
     )
+
+
+def bare_error_page(status: int, message: str) -> Response:
+    """An error page for answers given before routing (e.g. a refused request body), where
+    no person is known yet."""
+    from aerovane.www.templating import environment
+
+    html = (
+        environment()
+        .get_template("error.html")
+        .render(
+            {
+                "status": status,
+                "title": TITLES.get(status, "Error"),
+                "message": message,
+                "menus": [],
+            }
+        )
+    )
+    return HTMLResponse(html, status_code=status)
 
 
 def _as_page(exc: Exception) -> tuple[int, str, Mapping[str, str]]:
