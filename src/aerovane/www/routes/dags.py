@@ -101,8 +101,7 @@ def home(request: Request, principal: PagePrincipal, session: DbSession) -> Resp
 @db_handler
 def set_paused(dag_id: str, request: Request, form: PostedForm, session: DbSession) -> Response:
     """The list's pause toggle (a form; htmx swaps the toggle in place)."""
-    if session.get(dag_service.models.DagModel, dag_id) is None:
-        raise PageError(404, f"There is no DAG {dag_id!r}.")
+    _dag(dag_id, session)  # 404 page for an unknown DAG
     is_paused = form.get("is_paused") == "true"
     dag_service.set_paused([dag_id], is_paused, session=session)
     after_commit(session, notify_schedulers)
