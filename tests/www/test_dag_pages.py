@@ -266,27 +266,34 @@ def test_per_dag_access(dags: Path, base_url: str) -> None:
         client.close()
 
 
+_PAGES = {
+    "list": "/home",
+    "grid": "/dags/grouped/grid",
+    "graph": "/dags/grouped/graph",
+    "code": "/dags/grouped/code",
+    "runs": "/dags/grouped/runs",
+    "trigger": "/dags/grouped/trigger",
+    "browse runs": "/dagrun/list/",
+    "browse task instances": "/taskinstance/list/",
+    "datasets": "/datasets",
+}
+
+
 @pytest.mark.parametrize(
     ("role", "expected"),
     [
-        ("Admin", {"list": 200, "grid": 200, "code": 200, "trigger": 200}),
-        ("Op", {"list": 200, "grid": 200, "code": 200, "trigger": 200}),
-        ("User", {"list": 200, "grid": 200, "code": 200, "trigger": 200}),
-        ("Viewer", {"list": 200, "grid": 200, "code": 200, "trigger": 403}),
-        ("Public", {"list": 403, "grid": 403, "code": 403, "trigger": 403}),
+        ("Admin", dict.fromkeys(_PAGES, 200)),
+        ("Op", dict.fromkeys(_PAGES, 200)),
+        ("User", dict.fromkeys(_PAGES, 200)),
+        ("Viewer", {**dict.fromkeys(_PAGES, 200), "trigger": 403}),
+        ("Public", dict.fromkeys(_PAGES, 403)),
     ],
 )
 def test_page_by_role(
     dags: Path, signed_in: Callable[[str], Browserish], role: str, expected: dict[str, int]
 ) -> None:
     client = signed_in(role)
-    pages = {
-        "list": "/home",
-        "grid": "/dags/grouped/grid",
-        "code": "/dags/grouped/code",
-        "trigger": "/dags/grouped/trigger",
-    }
-    got = {name: client.get(path).status_code for name, path in pages.items()}
+    got = {name: client.get(path).status_code for name, path in _PAGES.items()}
     assert got == expected
 
 
