@@ -19,12 +19,15 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import compile_bytecode, free_port
 
-from api import serve, wrk
+from api import wrk
 
 SEED = """
 import datetime as dt, os, sys
@@ -98,6 +101,20 @@ def measure(url: str, seconds: int, method: str = "GET", body: str = "") -> floa
     basic = ("bench", "bench-password")
     wrk(url, 2, method, body, basic)  # warm-up
     return sum(wrk(url, seconds, method, body, basic)[0] for _ in range(2)) / 2
+
+
+def serve(argv: list[str], env: dict[str, str], url: str) -> subprocess.Popen[bytes]:
+    """Start a server and wait (generously: the machine may be busy) until `url` answers."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=5)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"server at {url} did not start")
 
 
 def start(env: dict[str, str], workers: int) -> tuple[str, subprocess.Popen[bytes]]:
