@@ -1,4 +1,4 @@
-"""`total_entries` of large lists is kept a few seconds per worker (decision 0020); small
+"""`total_entries` of large lists is kept a few seconds per worker (decision 0023); small
 lists and last pages are always exact."""
 
 from __future__ import annotations

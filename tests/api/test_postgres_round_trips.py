@@ -1,4 +1,4 @@
-"""What an API request costs on PostgreSQL beyond its own statements (decision 0019): no
+"""What an API request costs on PostgreSQL beyond its own statements (decision 0020): no
 transaction around reads, one pooled connection per request, pings only for idle connections."""
 
 from __future__ import annotations

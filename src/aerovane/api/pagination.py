@@ -161,7 +161,7 @@ def fetch_prepared_page(
     session: Session, prepared: PreparedPage, params: Mapping[str, Any], page: Page
 ) -> tuple[list[Row[Any]], int]:
     """`fetch_page` for prepared statements and their parameters; a large total may come
-    from `large_totals` (decision 0020)."""
+    from `large_totals` (decision 0023)."""
     bound = {**params, "page_offset_": page.offset, "page_limit_": page.limit}
     rows = list(session.execute(prepared.page, bound).all())
     if 0 < len(rows) < page.limit or (not rows and page.offset == 0):

@@ -23,7 +23,7 @@ an API read are two round trips that buy nothing. A pooled PostgreSQL connection
 checkout only when it has been idle for `PING_AFTER_IDLE`: under load connections are reused
 thousands of times a second and a ping each time (SQLAlchemy's `pool_pre_ping`) was one more
 round trip per request; after a pause (or a database restart) the ping still weeds out dead
-connections before a request uses one (decision 0019).
+connections before a request uses one (decision 0020).
 
 A SQLite database file is created owner-only (0600) before SQLite first opens it, so its `-wal`
 and `-shm` files are too; one readable by others is tightened (`aerovane.config.permissions`).

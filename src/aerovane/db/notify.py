@@ -1,4 +1,4 @@
-"""Wake-ups across hosts through PostgreSQL `LISTEN/NOTIFY` (decision 0019).
+"""Wake-ups across hosts through PostgreSQL `LISTEN/NOTIFY` (decision 0022).
 
 On PostgreSQL, `notify(kind)` sends `NOTIFY aerovane_<kind>` (kind: `scheduler`, `triggerer`)
 and a `Listener` holds one dedicated connection that LISTENs on that channel, for a selector to

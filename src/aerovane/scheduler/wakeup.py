@@ -6,7 +6,7 @@ process on the same host: a separate API server, the CLI, a task's TriggerDagRun
 `notify_schedulers()` sends one empty datagram to every scheduler socket it finds; a lost or
 undeliverable datagram only costs one idle-sleep interval, never correctness.
 
-On PostgreSQL the wake-up goes through `LISTEN/NOTIFY` instead (`db.notify`, decision 0019): a
+On PostgreSQL the wake-up goes through `LISTEN/NOTIFY` instead (`db.notify`, decision 0022): a
 `Wakeup` watches a listening connection beside its socket, and `notify_schedulers()` sends one
 NOTIFY, so a trigger made on one host wakes the schedulers (and triggerers) of every host.
 """
