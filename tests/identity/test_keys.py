@@ -88,7 +88,7 @@ def test_processes_racing_create_exactly_one_key(db: Path, tmp_path: Path) -> No
         for _ in range(3)
     ]
     go.touch()
-    outputs = [racer.communicate(timeout=60)[0].strip() for racer in racers]
+    outputs = [racer.communicate(timeout=300)[0].strip() for racer in racers]
     assert all(racer.returncode == 0 for racer in racers)
     assert len(set(outputs)) == 1
     assert len(_rows(keys.IAP)) == 1

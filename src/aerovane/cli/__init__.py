@@ -51,7 +51,7 @@ def _database_error(exc: Exception) -> str:
 
 _NOT_YET = (
     "Not yet from Airflow 2's CLI: connections create-default-connections, kerberos, "
-    "internal-api, webserver (api-server serves the API), the celery and kubernetes groups; "
+    "internal-api, webserver (api-server serves the API), the kubernetes group; "
     "see docs/cli-coverage.md."
 )
 
