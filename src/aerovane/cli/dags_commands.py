@@ -452,8 +452,6 @@ def _dot(dag: object) -> str:
 )
 def show(dag_id: str, save: str | None) -> None:
     """Display the DAG's tasks with their dependencies, as Graphviz DOT."""
-    from pathlib import Path
-
     from aerovane.db.engine import create_session
     from aerovane.services.dags import get_dag_with_model
 
@@ -463,16 +461,7 @@ def show(dag_id: str, save: str | None) -> None:
     if save is None:
         click.echo(source)
         return
-    if Path(save).suffix.lower() not in (".dot", ".gv"):
-        raise click.ClickException(
-            f"--save {save}: only DOT source (.dot, .gv) can be written; render images with "
-            "Graphviz (`dot -Tpng file.dot`)"
-        )
-    try:
-        Path(save).write_text(source + "\n")
-    except OSError as exc:
-        raise click.ClickException(f"Cannot write {save}: {exc}") from None
-    click.echo(f"File {save} saved")
+    _save_dot(source, save)
 
 
 @dags.command("report")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
@@ -52,6 +52,39 @@ def _pull(run: models.DagRun, session: Session) -> Callable[[str, str], Any]:
         return values.get(-1)
 
     return pull
+
+
+def _instances(
+    template: Any,
+    dag_id: str,
+    task_id: str,
+    run_id: str,
+    indexes: Iterable[int],
+    *,
+    max_tries: int,
+    state: str | None,
+) -> Iterator[models.TaskInstance]:
+    """New task instances of a mapped task at `indexes`, with the pool, queue, priority,
+    operator and executor config of `template` (an existing instance's row)."""
+    for index in indexes:
+        yield TI(
+            dag_id=dag_id,
+            task_id=task_id,
+            run_id=run_id,
+            map_index=index,
+            try_number=0,
+            max_tries=max_tries,
+            state=state,
+            pool=template.pool,
+            pool_slots=template.pool_slots,
+            queue=template.queue,
+            priority_weight=template.priority_weight,
+            operator=template.operator,
+            task_display_name=template.task_display_name,
+            executor_config=template.executor_config,
+            hostname="",
+            unixname="",
+        )
 
 
 def _length(run: models.DagRun, task: SerializedTask, session: Session) -> tuple[int, str | None]:
@@ -110,25 +143,15 @@ def expand(run: models.DagRun, task: SerializedTask, *, session: Session) -> tup
         .execution_options(synchronize_session=False)
     )
     session.add_all(
-        TI(
-            dag_id=template.dag_id,
-            task_id=template.task_id,
-            run_id=template.run_id,
-            map_index=index,
-            try_number=0,
+        _instances(
+            template,
+            template.dag_id,
+            template.task_id,
+            template.run_id,
+            range(1, length),
             max_tries=template.max_tries,
             state=scheduled,
-            pool=template.pool,
-            pool_slots=template.pool_slots,
-            queue=template.queue,
-            priority_weight=template.priority_weight,
-            operator=template.operator,
-            task_display_name=template.task_display_name,
-            executor_config=template.executor_config,
-            hostname="",
-            unixname="",
         )
-        for index in range(1, length)
     )
     session.flush()
     return scheduled, length
@@ -207,25 +230,15 @@ def revise(run: models.DagRun, task: SerializedTask, *, session: Session) -> dic
             .limit(1)
         ).one()
         session.add_all(
-            TI(
-                dag_id=run.dag_id,
-                task_id=task.task_id,
-                run_id=run.run_id,
-                map_index=index,
-                try_number=0,
+            _instances(
+                template,
+                run.dag_id,
+                task.task_id,
+                run.run_id,
+                missing,
                 max_tries=task.retries,
                 state=None,
-                pool=template.pool,
-                pool_slots=template.pool_slots,
-                queue=template.queue,
-                priority_weight=template.priority_weight,
-                operator=template.operator,
-                task_display_name=template.task_display_name,
-                executor_config=template.executor_config,
-                hostname="",
-                unixname="",
             )
-            for index in missing
         )
         session.flush()
         states.update(dict.fromkeys(missing))
