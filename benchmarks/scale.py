@@ -1,12 +1,18 @@
-"""Scale-out figures (issue 12). Each part is a section of this file; run all or some:
+"""Scale-out figures (issue 12), in three parts; run all or some:
 
-    python benchmarks/scale.py [--part executor] [--database-url postgresql+psycopg://...]
+    python benchmarks/scale.py [--part executor|schedulers|api] [--database-url postgresql+psycopg://...]
 
 executor: tasks/s of a 2,000-task no-op DAG (real PythonOperator tasks, each in its own
 process) with the local executor and with Celery over Redis at 1, 2 and 4 workers, each worker
 a separate `aerovane celery worker` process; the scheduler is `aerovane scheduler`. Figures
 are wall time from the run's start to its end as the database records them; quote them with
 the machine's core count (printed).
+
+schedulers: tasks/s with 1 and 2 `aerovane scheduler` processes on PostgreSQL, and the trigger
+storm over two API servers (benchmarks/scale_schedulers.py, run as its own process).
+
+api: req/s on SQLite and PostgreSQL at 1, 2 and 4 API workers, and the runs list at 1k, 10k and
+100k runs (benchmarks/scale_api.py, run as its own process; needs `wrk`).
 """
 
 from __future__ import annotations
@@ -167,7 +173,9 @@ def executor_part(database_url: str | None, tasks: int, workers: list[int], brok
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", action="append", choices=["executor"], default=None)
+    parser.add_argument(
+        "--part", action="append", choices=["executor", "schedulers", "api"], default=None
+    )
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--workers", default="1,2,4")
@@ -175,10 +183,21 @@ def main() -> None:
         "--broker", default=os.environ.get("AEROVANE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     )
     args = parser.parse_args()
-    parts = args.part or ["executor"]
+    parts = args.part or ["executor", "schedulers", "api"]
     if "executor" in parts:
         workers = [int(n) for n in args.workers.split(",") if n]
         executor_part(args.database_url, args.tasks, workers, args.broker)
+    here = Path(__file__).resolve().parent
+    if "schedulers" in parts:
+        argv = ["--tasks", str(args.tasks)]
+        if args.database_url:
+            argv += ["--database-url", args.database_url]
+        subprocess.run([sys.executable, str(here / "scale_schedulers.py"), *argv], check=True)
+    if "api" in parts:
+        argv = ["--workers", "1,2,4"]
+        if args.database_url:
+            argv += ["--pg-url", args.database_url]
+        subprocess.run([sys.executable, str(here / "scale_api.py"), *argv], check=True)
 
 
 if __name__ == "__main__":
