@@ -75,51 +75,6 @@ def _values(form: Form) -> dict[str, Any]:
     }
 
 
-@router.get(LIST, dependencies=guarded(READ, USERS))
-@db_handler
-def list_users(request: Request, session: DbSession) -> Response:
-    paging = Paging.of(request)
-    search = request.query_params.get("q", "").strip()[:200]
-    rows, total = user_service.list_users(
-        offset=paging.offset, limit=paging.size, search=search, session=session
-    )
-    return render(
-        request,
-        "admin/users.html",
-        {"users": rows, "q": search, "links": page_links(request, paging, total)},
-    )
-
-
-@router.get("/users/add", dependencies=guarded(CREATE, USERS))
-@db_handler
-def add_user_form(request: Request, session: DbSession) -> Response:
-    return _form_page(request, session, user=None, values={"active": True, "roles": []})
-
-
-@router.post("/users/add", dependencies=guarded(CREATE, USERS, "user.create"))
-@db_handler
-def add_user(request: Request, form: PostedForm, session: DbSession) -> Response:
-    return _save(request, form, None, session)
-
-
-@router.get("/users/edit/{user_id}", dependencies=guarded(EDIT, USERS))
-@db_handler
-def edit_user_form(request: Request, user_id: int, session: DbSession) -> Response:
-    user = _user(user_id, session)
-    values = {
-        **{field: getattr(user, field) for field in _FIELDS},
-        "roles": [role.name for role in user.roles],
-        "active": user.active,
-    }
-    return _form_page(request, session, user=user, values=values)
-
-
-@router.post("/users/edit/{user_id}", dependencies=guarded(EDIT, USERS, "user.edit"))
-@db_handler
-def edit_user(request: Request, user_id: int, form: PostedForm, session: DbSession) -> Response:
-    return _save(request, form, user_id, session)
-
-
 def _save(request: Request, form: Form, user_id: int | None, session: Session) -> Response:
     """Create (`user_id` None) or update a user from the posted form. Editing, a blank
     password keeps the stored one."""
@@ -163,6 +118,51 @@ def _save(request: Request, form: Form, user_id: int | None, session: Session) -
 def _not_yourself(user: models.User, principal: PagePrincipal, doing: str) -> None:
     if user.id == principal.user_id:
         raise PageError(400, f"You cannot {doing} yourself.")
+
+
+@router.get(LIST, dependencies=guarded(READ, USERS))
+@db_handler
+def list_users(request: Request, session: DbSession) -> Response:
+    paging = Paging.of(request)
+    search = request.query_params.get("q", "").strip()[:200]
+    rows, total = user_service.list_users(
+        offset=paging.offset, limit=paging.size, search=search, session=session
+    )
+    return render(
+        request,
+        "admin/users.html",
+        {"users": rows, "q": search, "links": page_links(request, paging, total)},
+    )
+
+
+@router.get("/users/add", dependencies=guarded(CREATE, USERS))
+@db_handler
+def add_user_form(request: Request, session: DbSession) -> Response:
+    return _form_page(request, session, user=None, values={"active": True, "roles": []})
+
+
+@router.post("/users/add", dependencies=guarded(CREATE, USERS, "user.create"))
+@db_handler
+def add_user(request: Request, form: PostedForm, session: DbSession) -> Response:
+    return _save(request, form, None, session)
+
+
+@router.get("/users/edit/{user_id}", dependencies=guarded(EDIT, USERS))
+@db_handler
+def edit_user_form(request: Request, user_id: int, session: DbSession) -> Response:
+    user = _user(user_id, session)
+    values = {
+        **{field: getattr(user, field) for field in _FIELDS},
+        "roles": [role.name for role in user.roles],
+        "active": user.active,
+    }
+    return _form_page(request, session, user=user, values=values)
+
+
+@router.post("/users/edit/{user_id}", dependencies=guarded(EDIT, USERS, "user.edit"))
+@db_handler
+def edit_user(request: Request, user_id: int, form: PostedForm, session: DbSession) -> Response:
+    return _save(request, form, user_id, session)
 
 
 @router.post("/users/active/{user_id}", dependencies=guarded(EDIT, USERS, "user.active"))
