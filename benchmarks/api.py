@@ -127,16 +127,35 @@ def seed(home: Path, runs: int) -> None:
 
 
 def serve(argv: list[str], env: dict[str, str], url: str) -> subprocess.Popen[bytes]:
+    """Start a server and wait (generously: the machine may be busy) until `url` answers."""
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
-            httpx.get(url, timeout=1)
+            httpx.get(url, timeout=5)
             return proc
         except httpx.HTTPError:
-            time.sleep(0.05)
+            time.sleep(0.2)
     proc.kill()
     raise RuntimeError(f"server at {url} did not start")
+
+
+def start_api_server(env: dict[str, str], workers: int) -> tuple[str, subprocess.Popen[bytes]]:
+    """`aerovane api-server` on a free port, once it answers: (base URL, process)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "aerovane", "api-server", "--host", "127.0.0.1"]
+    argv += ["--port", str(port), "--workers", str(workers)]
+    return base, serve(argv, env, f"{base}/api/v1/health")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def wrk(
@@ -211,8 +230,7 @@ def main() -> None:
         base,
     )
     ceiling = wrk(f"{base}/", args.seconds)
-    proc.send_signal(signal.SIGINT)
-    proc.wait()
+    stop(proc)
     print(
         f"workers={args.workers}, 8 concurrent clients (wrk -t2 -c8), {args.seconds}s each, "
         f"{args.runs} runs in the DB"
@@ -239,12 +257,8 @@ def main() -> None:
     servers: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
     try:
         for mode, backend in modes:
-            mode_port = free_port()
-            mode_base = f"http://127.0.0.1:{mode_port}"
-            argv = [sys.executable, "-m", "aerovane", "api-server", "--host", "127.0.0.1"]
-            argv += ["--port", str(mode_port), "--workers", str(args.workers)]
             env_mode = dict(env, AEROVANE__API__AUTH_BACKENDS=backend)
-            servers[mode] = (mode_base, serve(argv, env_mode, f"{mode_base}/api/v1/health"))
+            servers[mode] = start_api_server(env_mode, args.workers)
         order = [m for m, _ in modes] + [m for m, _ in reversed(modes)]
         for name, method, path, body in cases:
             runs: dict[str, list[tuple[float, float, float, int]]] = {m: [] for m, _ in modes}
@@ -267,8 +281,7 @@ def main() -> None:
                 )
     finally:
         for _, proc in servers.values():
-            proc.send_signal(signal.SIGINT)
-            proc.wait()
+            stop(proc)
     print()
     for name, *_ in cases if len(modes) == 2 else ():
         plain, basic = results[(name, "no auth")][0], results[(name, "basic auth")][0]

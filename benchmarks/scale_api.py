@@ -15,19 +15,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import compile_bytecode, free_port
+from _harness import compile_bytecode
 
-from api import wrk
+from api import start_api_server, stop, wrk
 
 SEED = """
 import datetime as dt, os, sys
@@ -103,37 +99,6 @@ def measure(url: str, seconds: int, method: str = "GET", body: str = "") -> floa
     return sum(wrk(url, seconds, method, body, basic)[0] for _ in range(2)) / 2
 
 
-def serve(argv: list[str], env: dict[str, str], url: str) -> subprocess.Popen[bytes]:
-    """Start a server and wait (generously: the machine may be busy) until `url` answers."""
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=5)
-            return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"server at {url} did not start")
-
-
-def start(env: dict[str, str], workers: int) -> tuple[str, subprocess.Popen[bytes]]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    argv = [sys.executable, "-m", "aerovane", "api-server", "--host", "127.0.0.1"]
-    argv += ["--port", str(port), "--workers", str(workers)]
-    return base, serve(argv, env, f"{base}/api/v1/health")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -166,7 +131,7 @@ def main() -> None:
                 reset_postgres(args.pg_url)
             seed(env, sizes[0] if sizes else 0)
             for n in workers:
-                base, proc = start(env, n)
+                base, proc = start_api_server(env, n)
                 try:
                     results[(database, f"GET /dags, {n}w")] = measure(
                         f"{base}/api/v1/dags", args.seconds
@@ -181,7 +146,7 @@ def main() -> None:
                     stop(proc)
             for size in sizes:
                 seed(env, size)
-                base, proc = start(env, 1)
+                base, proc = start_api_server(env, 1)
                 try:
                     results[(database, f"runs list @{size // 1000}k, 1w")] = measure(
                         f"{base}/api/v1/dags/bench_api/dagRuns?limit=100", args.seconds

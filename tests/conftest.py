@@ -182,6 +182,26 @@ def db(aerovane_home: Path) -> Path:
     return aerovane_home
 
 
+@contextlib.contextmanager
+def counted_statements() -> Iterator[list[str]]:
+    """The SQL statements SQLAlchemy sends on this process's engine while the block runs."""
+    from sqlalchemy import event
+
+    from aerovane.db.engine import get_engine
+
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *_):  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    engine = get_engine()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
 @pytest.fixture(autouse=True)
 def _passwords_remembered_all_test(monkeypatch: pytest.MonkeyPatch) -> None:
     """A checked password is remembered for the whole test (not a minute), and only from this

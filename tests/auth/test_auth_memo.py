@@ -5,36 +5,18 @@ taken from a transaction that rolled back."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from aerovane.auth.rbac import load_user_access, role_permissions
 from aerovane.auth.users import create_user
 from aerovane.db import models
 from aerovane.db.engine import auth_memo, create_session, get_engine
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, counted_statements
 
 pytestmark = pytest.mark.skipif(bool(PG_URL), reason="the memo is SQLite's (no stamp on PG)")
-
-
-@contextmanager
-def counted_statements() -> Iterator[list[str]]:
-    """The SQL statements SQLAlchemy sends while the block runs."""
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, *_):  # type: ignore[no-untyped-def]
-        seen.append(statement)
-
-    engine = get_engine()
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def _user(db: Path) -> None:

@@ -4,19 +4,17 @@ bounded number of queries whatever the number of DAGs, runs or tasks."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, event, update
+from sqlalchemy import delete, update
 
 from aerovane.authoring import DAG, BashOperator, EmptyOperator, TaskGroup
 from aerovane.authoring.edge_labels import Label
 from aerovane.authoring.serialization import serialize_dag
 from aerovane.dag_processing.writer import store_parse_result
 from aerovane.db import models
-from aerovane.db.engine import create_session, get_engine
+from aerovane.db.engine import create_session
 from aerovane.services.browse import (
     RunFilter,
     TaskInstanceFilter,
@@ -27,23 +25,9 @@ from aerovane.services.dag_bag import get_serialized_dag
 from aerovane.services.dag_list import DagListFilter, dag_list_page
 from aerovane.services.dag_runs import trigger_dag_run
 from aerovane.services.grid import graph_data, grid_data, mapped_instances, run_task_states
+from tests.conftest import counted_statements
 
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-
-
-@contextmanager
-def counted_statements() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, *_):  # type: ignore[no-untyped-def]
-        seen.append(statement)
-
-    engine = get_engine()
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def _store(path: str, *dags: DAG, error: str | None = None) -> None:

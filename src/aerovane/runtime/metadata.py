@@ -9,10 +9,19 @@ work with a client that asks an API server (as Airflow 3's Task SDK does).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from typing import Any, TypeVar
 
 from aerovane.db.engine import create_session
 from aerovane.services import sensor_state
+
+_T = TypeVar("_T")
+
+
+def _read(query: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """`query(*args, **kwargs, session=...)` in its own short read transaction."""
+    with create_session(readonly=True) as session:
+        return query(*args, **kwargs, session=session)
 
 
 class TaskMetadataClient:
@@ -21,15 +30,14 @@ class TaskMetadataClient:
     def first_reschedule_start(
         self, *, dag_id: str, task_id: str, run_id: str, map_index: int, from_try: int
     ) -> dt.datetime | None:
-        with create_session(readonly=True) as session:
-            return sensor_state.first_reschedule_start(
-                dag_id=dag_id,
-                task_id=task_id,
-                run_id=run_id,
-                map_index=map_index,
-                from_try=from_try,
-                session=session,
-            )
+        return _read(
+            sensor_state.first_reschedule_start,
+            dag_id=dag_id,
+            task_id=task_id,
+            run_id=run_id,
+            map_index=map_index,
+            from_try=from_try,
+        )
 
     def count_task_instances(
         self,
@@ -39,34 +47,29 @@ class TaskMetadataClient:
         logical_dates: Collection[dt.datetime],
         states: Collection[str],
     ) -> int:
-        with create_session(readonly=True) as session:
-            return sensor_state.count_task_instances(
-                dag_id=dag_id,
-                task_ids=task_ids,
-                logical_dates=logical_dates,
-                states=states,
-                session=session,
-            )
+        return _read(
+            sensor_state.count_task_instances,
+            dag_id=dag_id,
+            task_ids=task_ids,
+            logical_dates=logical_dates,
+            states=states,
+        )
 
     def count_dag_runs(
         self, *, dag_id: str, logical_dates: Collection[dt.datetime], states: Collection[str]
     ) -> int:
-        with create_session(readonly=True) as session:
-            return sensor_state.count_dag_runs(
-                dag_id=dag_id, logical_dates=logical_dates, states=states, session=session
-            )
+        return _read(
+            sensor_state.count_dag_runs, dag_id=dag_id, logical_dates=logical_dates, states=states
+        )
 
     def dag_exists(self, dag_id: str) -> bool:
-        with create_session(readonly=True) as session:
-            return sensor_state.dag_exists(dag_id, session=session)
+        return _read(sensor_state.dag_exists, dag_id)
 
     def dag_has_task(self, dag_id: str, task_id: str) -> bool:
-        with create_session(readonly=True) as session:
-            return sensor_state.dag_has_task(dag_id, task_id, session=session)
+        return _read(sensor_state.dag_has_task, dag_id, task_id)
 
     def dag_has_task_group(self, dag_id: str, group_id: str) -> bool:
-        with create_session(readonly=True) as session:
-            return sensor_state.dag_has_task_group(dag_id, group_id, session=session)
+        return _read(sensor_state.dag_has_task_group, dag_id, group_id)
 
     def task_group_share(
         self,
@@ -76,11 +79,10 @@ class TaskMetadataClient:
         logical_dates: Collection[dt.datetime],
         states: Collection[str],
     ) -> float:
-        with create_session(readonly=True) as session:
-            return sensor_state.task_group_share(
-                dag_id=dag_id,
-                group_id=group_id,
-                logical_dates=logical_dates,
-                states=states,
-                session=session,
-            )
+        return _read(
+            sensor_state.task_group_share,
+            dag_id=dag_id,
+            group_id=group_id,
+            logical_dates=logical_dates,
+            states=states,
+        )

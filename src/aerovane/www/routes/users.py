@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -20,8 +20,7 @@ from aerovane.auth.permissions import CREATE, DELETE, EDIT, READ
 from aerovane.auth.roles import all_roles
 from aerovane.db import models
 from aerovane.services.errors import ServiceError
-from aerovane.www.access import requires_page_access
-from aerovane.www.audit import audit_page
+from aerovane.www.admin_views import guarded
 from aerovane.www.auth import PagePrincipal
 from aerovane.www.errors import PageError, PageRoute
 from aerovane.www.flash import redirect_with_flash
@@ -76,7 +75,52 @@ def _values(form: Form) -> dict[str, Any]:
     }
 
 
-@router.get(LIST, dependencies=[Depends(requires_page_access(READ, USERS))])
+def _save(request: Request, form: Form, user_id: int | None, session: Session) -> Response:
+    """Create (`user_id` None) or update a user from the posted form. Editing, a blank
+    password keeps the stored one."""
+    user = None if user_id is None else _user(user_id, session)
+    values = _values(form)
+    password = form.get("password")
+    error = ""
+    if (password or user is None) and password != form.get("confirm_password"):
+        error = "Passwords must match."
+    elif not values["roles"]:
+        error = "Choose a role."
+    if error:
+        return _form_page(request, session, user=user, values=values, error=error, status=400)
+    try:
+        if user is None:
+            user = user_service.create_user(
+                username=values["username"],
+                email=values["email"],
+                first_name=values["first_name"],
+                last_name=values["last_name"],
+                role_names=values["roles"],
+                password=password or None,
+                session=session,
+            )
+        else:
+            changes: dict[str, Any] = {field: values[field] for field in _FIELDS}
+            changes["roles"] = values["roles"]
+            if password:
+                changes["password"] = password
+            user_service.update_user(user, changes, session=session)
+        user.active = values["active"]
+        session.flush()
+    except ServiceError as exc:
+        session.rollback()
+        user = None if user_id is None else _user(user_id, session)
+        return _form_page(request, session, user=user, values=values, error=str(exc), status=400)
+    done = "created" if user_id is None else "saved"
+    return redirect_with_flash(LIST, f"User {user.username} {done}.")
+
+
+def _not_yourself(user: models.User, principal: PagePrincipal, doing: str) -> None:
+    if user.id == principal.user_id:
+        raise PageError(400, f"You cannot {doing} yourself.")
+
+
+@router.get(LIST, dependencies=guarded(READ, USERS))
 @db_handler
 def list_users(request: Request, session: DbSession) -> Response:
     paging = Paging.of(request)
@@ -91,50 +135,19 @@ def list_users(request: Request, session: DbSession) -> Response:
     )
 
 
-@router.get("/users/add", dependencies=[Depends(requires_page_access(CREATE, USERS))])
+@router.get("/users/add", dependencies=guarded(CREATE, USERS))
 @db_handler
 def add_user_form(request: Request, session: DbSession) -> Response:
     return _form_page(request, session, user=None, values={"active": True, "roles": []})
 
 
-@router.post(
-    "/users/add",
-    dependencies=[
-        Depends(requires_page_access(CREATE, USERS)),
-        Depends(audit_page("user.create")),
-    ],
-)
+@router.post("/users/add", dependencies=guarded(CREATE, USERS, "user.create"))
 @db_handler
 def add_user(request: Request, form: PostedForm, session: DbSession) -> Response:
-    values = _values(form)
-    password, confirm = form.get("password"), form.get("confirm_password")
-    if password != confirm:
-        return _form_page(
-            request, session, user=None, values=values, error="Passwords must match.", status=400
-        )
-    if not values["roles"]:
-        return _form_page(
-            request, session, user=None, values=values, error="Choose a role.", status=400
-        )
-    try:
-        user = user_service.create_user(
-            username=values["username"],
-            email=values["email"],
-            first_name=values["first_name"],
-            last_name=values["last_name"],
-            role_names=values["roles"],
-            password=password or None,
-            session=session,
-        )
-        user.active = values["active"]
-        session.flush()
-    except ServiceError as exc:
-        session.rollback()
-        return _form_page(request, session, user=None, values=values, error=str(exc), status=400)
-    return redirect_with_flash(LIST, f"User {user.username} created.")
+    return _save(request, form, None, session)
 
 
-@router.get("/users/edit/{user_id}", dependencies=[Depends(requires_page_access(EDIT, USERS))])
+@router.get("/users/edit/{user_id}", dependencies=guarded(EDIT, USERS))
 @db_handler
 def edit_user_form(request: Request, user_id: int, session: DbSession) -> Response:
     user = _user(user_id, session)
@@ -146,81 +159,34 @@ def edit_user_form(request: Request, user_id: int, session: DbSession) -> Respon
     return _form_page(request, session, user=user, values=values)
 
 
-@router.post(
-    "/users/edit/{user_id}",
-    dependencies=[
-        Depends(requires_page_access(EDIT, USERS)),
-        Depends(audit_page("user.edit")),
-    ],
-)
+@router.post("/users/edit/{user_id}", dependencies=guarded(EDIT, USERS, "user.edit"))
 @db_handler
 def edit_user(request: Request, user_id: int, form: PostedForm, session: DbSession) -> Response:
-    user = _user(user_id, session)
-    values = _values(form)
-    changes: dict[str, Any] = {field: values[field] for field in _FIELDS}
-    changes["roles"] = values["roles"]
-    password = form.get("password")
-    if password:
-        if password != form.get("confirm_password"):
-            return _form_page(
-                request,
-                session,
-                user=user,
-                values=values,
-                error="Passwords must match.",
-                status=400,
-            )
-        changes["password"] = password
-    if not values["roles"]:
-        return _form_page(
-            request, session, user=user, values=values, error="Choose a role.", status=400
-        )
-    try:
-        user_service.update_user(user, changes, session=session)
-        user.active = values["active"]
-        session.flush()
-    except ServiceError as exc:
-        session.rollback()
-        user = _user(user_id, session)
-        return _form_page(request, session, user=user, values=values, error=str(exc), status=400)
-    return redirect_with_flash(LIST, f"User {user.username} saved.")
+    return _save(request, form, user_id, session)
 
 
-@router.post(
-    "/users/active/{user_id}",
-    dependencies=[
-        Depends(requires_page_access(EDIT, USERS)),
-        Depends(audit_page("user.active")),
-    ],
-)
+@router.post("/users/active/{user_id}", dependencies=guarded(EDIT, USERS, "user.active"))
 @db_handler
 def set_active(
     request: Request, user_id: int, form: PostedForm, principal: PagePrincipal, session: DbSession
 ) -> Response:
     user = _user(user_id, session)
     active = form.get("active") == "true"
-    if not active and user.id == principal.user_id:
-        raise PageError(400, "You cannot deactivate yourself.")
+    if not active:
+        _not_yourself(user, principal, "deactivate")
     user.active = active
     session.flush()
     state = "activated" if active else "deactivated"
     return redirect_with_flash(LIST, f"User {user.username} {state}.")
 
 
-@router.post(
-    "/users/delete/{user_id}",
-    dependencies=[
-        Depends(requires_page_access(DELETE, USERS)),
-        Depends(audit_page("user.delete")),
-    ],
-)
+@router.post("/users/delete/{user_id}", dependencies=guarded(DELETE, USERS, "user.delete"))
 @db_handler
 def delete_user(
     request: Request, user_id: int, form: PostedForm, principal: PagePrincipal, session: DbSession
 ) -> Response:
     user = _user(user_id, session)
-    if user.id == principal.user_id:
-        raise PageError(400, "You cannot delete yourself.")
+    _not_yourself(user, principal, "delete")
     username = user.username
     user_service.delete_user(username, session=session)
     return redirect_with_flash(LIST, f"User {username} deleted.")
