@@ -4,8 +4,10 @@ these checks existed do not take listings down."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -112,6 +114,19 @@ def test_valid_escapes_and_numbers_still_work(
 
 
 @pytest.mark.parametrize(
+    "path",
+    ["/dags/etl/dagRuns", "/dags/~/dagRuns/list", "/variables", "/connections"],
+)
+def test_a_900_level_nested_array_is_400_everywhere(
+    client: httpx.Client, admin: httpx.BasicAuth, dag: str, path: str
+) -> None:
+    """The issue's 900-level nested array answered 500: as a whole body, on any route."""
+    response = client.post(path, content=_nested(900), headers=JSON, auth=admin)
+    assert "nested deeper than 64 levels" in assert_problem(response, 400)["detail"]
+    assert _run_count() == 0
+
+
+@pytest.mark.parametrize(
     "extra",
     ['{"x": NaN}', '{"x": "\\udfff"}', '{"x": ' + _nested(900) + "}"],
     ids=["NaN", "lone surrogate", "nesting"],
@@ -205,6 +220,33 @@ def test_default_limit_refuses_a_huge_conf(
 ) -> None:
     huge = _conf_body(6 * 1024 * 1024)
     assert_problem(client.post(TRIGGER, content=huge, headers=JSON, auth=user), 413)
+    assert _run_count() == 0
+
+
+def test_a_100_mb_body_is_refused_before_it_is_read(base_url: str, accounts: Any, dag: str) -> None:
+    """The issue's 100 MB conf: 413 as soon as the headers say how large the body is; the
+    server answers without waiting for (or reading) the rest, and stores nothing."""
+    url = httpx.URL(base_url)
+    credentials = base64.b64encode(":".join(accounts["User"].auth).encode()).decode()
+    head = (
+        f"POST /api/v1{TRIGGER} HTTP/1.1\r\n"
+        f"Host: {url.host}:{url.port}\r\n"
+        f"Authorization: Basic {credentials}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {100 * 1024 * 1024}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    with socket.create_connection((url.host, url.port), timeout=120) as sock:
+        sock.sendall(head.encode() + b'{"conf": {"pad": "' + b"x" * 65536)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    status_line = answer.split(b"\r\n", 1)[0]
+    assert status_line.startswith(b"HTTP/1.1 413"), answer[:500]
+    assert b"application/problem+json" in answer.split(b"\r\n\r\n", 1)[0].lower()
     assert _run_count() == 0
 
 

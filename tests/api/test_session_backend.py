@@ -35,20 +35,38 @@ def user_id(username: str) -> int:
         return found
 
 
+def cookie_for(username: str, **kwargs: Any) -> str:
+    """A session cookie for the user as the sign-in form issues it (their epoch and password)."""
+    with create_session(readonly=True) as session:
+        user = session.scalar(select(models.User).where(models.User.username == username))
+        assert user is not None
+        return issue_session_cookie(
+            user.id, epoch=user.session_epoch, password_hash=user.password, **kwargs
+        )
+
+
+def unbound(uid: int, **kwargs: Any) -> str:
+    """A cookie for user id `uid`, bound to no real account's epoch or password."""
+    return issue_session_cookie(uid, epoch=0, password_hash="hash", **kwargs)
+
+
 # -- cookies --------------------------------------------------------------------------------------
 
 
 def test_cookie_round_trip(aerovane_home: Path) -> None:
-    value = issue_session_cookie(42)
-    assert read_session_cookie(value) == 42
+    value = issue_session_cookie(42, epoch=3, password_hash="hash")
+    cookie = read_session_cookie(value)
+    assert cookie is not None
+    assert (cookie.user_id, cookie.epoch) == (42, 3)
     payload = json.loads(base64.urlsafe_b64decode(value.split(".")[0] + "=="))
     assert payload["uid"] == 42
+    assert "hash" not in value and "hash" not in json.dumps(payload)
     assert payload["exp"] > time.time() + 29 * 86400
 
 
 def test_cookie_expiry(aerovane_home: Path) -> None:
-    value = issue_session_cookie(7, lifetime_seconds=60, now=1_000_000.0)
-    assert read_session_cookie(value, now=1_000_059.0) == 7
+    value = unbound(7, lifetime_seconds=60, now=1_000_000.0)
+    assert read_session_cookie(value, now=1_000_059.0) is not None
     assert read_session_cookie(value, now=1_000_060.0) is None
 
 
@@ -58,7 +76,7 @@ def _forge(payload: dict[str, Any], signature: str) -> str:
 
 
 def test_forged_and_malformed_cookies(aerovane_home: Path) -> None:
-    good = issue_session_cookie(1)
+    good = unbound(1)
     payload, signature = good.split(".")
     far = int(time.time()) + 3600
     assert read_session_cookie(_forge({"uid": 2, "exp": far}, signature)) is None
@@ -72,10 +90,10 @@ def test_cookie_needs_this_servers_secret(
 ) -> None:
     from tests.api.conftest import set_config
 
-    value = issue_session_cookie(3)
+    value = unbound(3)
     set_config(monkeypatch, webserver__secret_key="another-secret")
     assert read_session_cookie(value) is None
-    assert read_session_cookie(issue_session_cookie(3)) == 3
+    assert read_session_cookie(unbound(3)) is not None
 
 
 # -- the backend ----------------------------------------------------------------------------------
@@ -88,13 +106,13 @@ def session_auth(accounts: Any, configure: Any) -> None:
 
 
 def test_valid_cookie_authenticates(client: httpx.Client, session_auth: None) -> None:
-    cookie = with_cookie(issue_session_cookie(user_id("viewer")))
+    cookie = with_cookie(cookie_for("viewer"))
     response = client.get("/dags", headers=cookie)
     assert response.status_code == 200
     assert [d["dag_id"] for d in response.json()["dags"]] == ["etl"]
     # The caller's permissions are the user's: a viewer may not list users.
     assert client.get("/users", headers=cookie).status_code == 403
-    admin_cookie = with_cookie(issue_session_cookie(user_id("admin")))
+    admin_cookie = with_cookie(cookie_for("admin"))
     assert client.get("/users", headers=admin_cookie).status_code == 200
 
 
@@ -118,19 +136,19 @@ def test_bad_cookies_are_401_without_challenge(
 ) -> None:
     value = cookie
     if cookie == "expired":
-        value = issue_session_cookie(user_id("admin"), lifetime_seconds=-1)
+        value = cookie_for("admin", lifetime_seconds=-1)
     elif cookie == "forged":
-        _, signature = issue_session_cookie(user_id("viewer")).split(".")
+        _, signature = cookie_for("viewer").split(".")
         value = _forge({"uid": user_id("admin"), "exp": int(time.time()) + 60}, signature)
     elif cookie == "unknown-user":
-        value = issue_session_cookie(999_999)
+        value = unbound(999_999)
     headers = with_cookie(value) if value is not None else None
     assert_401(client.get("/dags", headers=headers), challenge=False)
 
 
 def test_inactive_or_deleted_user_loses_access(client: httpx.Client, session_auth: None) -> None:
     gone = add_user("leaver", ["Admin"])
-    cookie = with_cookie(issue_session_cookie(user_id(gone.username)))
+    cookie = with_cookie(cookie_for(gone.username))
     assert client.get("/dags", headers=cookie).status_code == 200
     with create_session() as session:
         row = session.scalar(select(models.User).where(models.User.username == "leaver"))
@@ -146,7 +164,7 @@ def test_inactive_or_deleted_user_loses_access(client: httpx.Client, session_aut
 def test_chained_with_basic_auth(client: httpx.Client, accounts: Any, configure: Any) -> None:
     configure(api__auth_backends="session,basic_auth")
     assert client.get("/dags", auth=accounts["Viewer"].auth).status_code == 200
-    cookie = with_cookie(issue_session_cookie(user_id("viewer")))
+    cookie = with_cookie(cookie_for("viewer"))
     assert client.get("/dags", headers=cookie).status_code == 200
     # The last backend's challenge comes with the 401.
     assert_401(client.get("/dags"), challenge=True)
@@ -163,7 +181,7 @@ def test_chained_with_basic_auth(client: httpx.Client, accounts: Any, configure:
 )
 def test_session_aliases(client: httpx.Client, accounts: Any, configure: Any, name: str) -> None:
     configure(api__auth_backends=name)
-    cookie = with_cookie(issue_session_cookie(user_id("op")))
+    cookie = with_cookie(cookie_for("op"))
     assert client.get("/dags", headers=cookie).status_code == 200
 
 
@@ -211,7 +229,7 @@ def test_a_deleted_users_cookie_does_not_sign_in_the_next_user(
     (and ID tokens: both name users by id). ab_user ids are never reused (migration 0010)."""
     gone = add_user("leaver", ["Viewer"], email="same@example.com")
     old_id = user_id(gone.username)
-    cookie = with_cookie(issue_session_cookie(old_id))
+    cookie = with_cookie(cookie_for(gone.username))
     assert client.get("/dags", headers=cookie).status_code == 200
     with create_session() as session:
         session.delete(session.get(models.User, old_id))

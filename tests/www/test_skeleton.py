@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import httpx
 
-from tests.www.conftest import Browserish, csrf_token
+from tests.www.conftest import Account, Browserish, csrf_token
 
 
 def test_root_redirects_to_home_and_home_to_the_sign_in_form(anonymous: Browserish) -> None:
@@ -82,6 +82,43 @@ def test_sign_out_ends_the_session(signed_in: Callable[[str], Browserish]) -> No
     assert response.status_code == 303
     assert response.headers["location"] == "/login/"
     assert client.get("/home").status_code == 303
+
+
+def test_sign_out_ends_every_copy_of_the_session(
+    signed_in: Callable[[str], Browserish], base_url: str
+) -> None:
+    """Deleting the cookie in one browser is not enough: a copy (another tab, a stolen one) of a
+    cookie that had 30 days to run must stop working too (issue 14, as the proxy's sessions)."""
+    client = signed_in("Op")
+    stolen = client.cookies["session"]
+    with Browserish(base_url=base_url, timeout=60, follow_redirects=False) as elsewhere:
+        elsewhere.cookies.set("session", stolen)
+        assert elsewhere.get("/home").status_code == 200
+        assert client.post_form("/home", "/logout/", {}).status_code == 303
+        assert elsewhere.get("/home").status_code == 303
+        assert elsewhere.get("/api/v1/dags", headers={"accept": "*/*"}).status_code == 401
+    # Signing in again gives a session that works; the old cookie stays dead.
+    again = signed_in("Op")
+    assert again.get("/home").status_code == 200
+    assert again.cookies["session"] != stolen
+
+
+def test_a_password_change_ends_the_sessions(
+    signed_in: Callable[[str], Browserish], accounts: dict[str, Account], base_url: str
+) -> None:
+    person = signed_in("Viewer")
+    admin = signed_in("Admin")
+    assert person.get("/home").status_code == 200
+    changed = httpx.patch(
+        f"{base_url}/auth/fab/v1/users/{accounts['Viewer'].username}",
+        params={"update_mask": "password"},
+        json={"password": "a brand new password 7"},
+        auth=accounts["Admin"].auth,
+        timeout=60,
+    )
+    assert changed.status_code == 200, changed.text
+    assert person.get("/home").status_code == 303
+    assert admin.get("/home").status_code == 200  # nobody else's session ends
 
 
 def test_errors_are_html_pages_on_pages_and_problems_on_the_api(

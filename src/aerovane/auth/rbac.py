@@ -161,6 +161,8 @@ class UserAccess:
     active: bool
     display_name: str
     permissions: frozenset[Perm]
+    #: `ab_user.session_epoch`: moves on when the user signs out of every session.
+    session_epoch: int = 0
 
 
 _u = models.User.__table__
@@ -200,7 +202,15 @@ _PERMS = _joined_permissions(
 
 # Built once: the statements are bound per call, so SQLAlchemy's compiled cache always hits.
 _USER_ACCESS = (
-    select(_u.c.id, _u.c.password, _u.c.active, _u.c.first_name, _u.c.last_name, _PERMS)
+    select(
+        _u.c.id,
+        _u.c.password,
+        _u.c.active,
+        _u.c.first_name,
+        _u.c.last_name,
+        _u.c.session_epoch,
+        _PERMS,
+    )
     .select_from(
         _u.outerjoin(_ur, _ur.c.user_id == _u.c.id)
         .outerjoin(_rp, _rp.c.role_id == _ur.c.role_id)
@@ -209,7 +219,9 @@ _USER_ACCESS = (
         .outerjoin(_resource, _resource.c.id == _pv.c.view_menu_id)
     )
     .where(_u.c.username == bindparam("username"))
-    .group_by(_u.c.id, _u.c.password, _u.c.active, _u.c.first_name, _u.c.last_name)
+    .group_by(
+        _u.c.id, _u.c.password, _u.c.active, _u.c.first_name, _u.c.last_name, _u.c.session_epoch
+    )
 )
 
 _ROLE_PERMISSIONS = (
@@ -272,7 +284,7 @@ def _load_user_access(username: str, *, session: Session) -> UserAccess | None:
     row = session.execute(_USER_ACCESS, {"username": username}).first()
     if row is None:
         return None
-    user_id, password, active, first_name, last_name, aggregated = row
+    user_id, password, active, first_name, last_name, epoch, aggregated = row
     display = f"{first_name or ''} {last_name or ''}".strip() or username
     return UserAccess(
         user_id=user_id,
@@ -281,6 +293,7 @@ def _load_user_access(username: str, *, session: Session) -> UserAccess | None:
         active=bool(active),
         display_name=display,
         permissions=_parse_permissions(aggregated),
+        session_epoch=int(epoch or 0),
     )
 
 
@@ -324,6 +337,7 @@ _USER_ACCESS_BY_ID = (
         _u.c.active,
         _u.c.first_name,
         _u.c.last_name,
+        _u.c.session_epoch,
         _action.c.name,
         _resource.c.name,
     )
@@ -351,7 +365,7 @@ def _load_user_access_by_id(user_id: int, *, session: Session) -> UserAccess | N
         return None
     first = rows[0]
     username = first[0]
-    perms = frozenset((row[5], row[6]) for row in rows if row[5] is not None)
+    perms = frozenset((row[6], row[7]) for row in rows if row[6] is not None)
     display = f"{first[3] or ''} {first[4] or ''}".strip() or username
     return UserAccess(
         user_id=user_id,
@@ -360,6 +374,7 @@ def _load_user_access_by_id(user_id: int, *, session: Session) -> UserAccess | N
         active=bool(first[2]),
         display_name=display,
         permissions=perms,
+        session_epoch=int(first[5] or 0),
     )
 
 

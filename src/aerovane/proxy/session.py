@@ -21,15 +21,16 @@ import time
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from aerovane.api.signing import BadSignature, dumps, loads
+from aerovane.auth import sessions as user_sessions
+from aerovane.auth.sessions import password_fingerprint
 from aerovane.db import models
 from aerovane.identity import Principal
 from aerovane.identity.principals import USER_ID_BASE, is_user_id, principal_for_user
-from aerovane.identity.project import fingerprint
 
 SESSION_COOKIE = "GCP_IAP_AUTH_TOKEN"
 NONCE_COOKIE_PREFIX = "GCP_IAP_XSRF_NONCE_"
@@ -47,11 +48,6 @@ class ProxySession:
     epoch: int
     #: `password_fingerprint` of the account's password hash when the cookie was issued.
     password: str
-
-
-def password_fingerprint(password_hash: str | None) -> str:
-    """A label for the password hash a session was issued under (no password: its own label)."""
-    return fingerprint(password_hash or "")
 
 
 def encode_session(principal: Principal, *, lifetime: int, epoch: int, password: str) -> str:
@@ -129,14 +125,7 @@ def end_sessions(proxy_session: ProxySession, *, db: Session) -> None:
     unique_id = proxy_session.principal.unique_id
     if proxy_session.principal.kind != "user" or not is_user_id(unique_id):
         return
-    db.execute(
-        update(models.User)
-        .where(
-            models.User.id == int(unique_id) - USER_ID_BASE,
-            models.User.session_epoch == proxy_session.epoch,
-        )
-        .values(session_epoch=models.User.session_epoch + 1, changed_on=models.User.changed_on)
-    )
+    user_sessions.end_sessions(int(unique_id) - USER_ID_BASE, proxy_session.epoch, session=db)
 
 
 @dataclass(frozen=True, slots=True)

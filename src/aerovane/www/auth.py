@@ -27,7 +27,13 @@ from aerovane.api.errors import ApiError
 from aerovane.auth.backends.base import AuthBackend, load_backends
 from aerovane.auth.backends.iap import ASSERTION_HEADER
 from aerovane.auth.passwords import burn_verification, verify_user_password
-from aerovane.auth.sessions import SESSION_COOKIE, issue_session_cookie
+from aerovane.auth.sessions import (
+    SESSION_COOKIE,
+    SessionCookie,
+    end_sessions,
+    issue_session_cookie,
+    read_session_cookie,
+)
 from aerovane.auth.users import find_user
 from aerovane.db.engine import create_session
 from aerovane.identity import throttle
@@ -100,9 +106,9 @@ async def sign_in_required(request: Request, exc: Exception) -> Response:
     return RedirectResponse(f"{LOGIN_PATH}?next={quote(target, safe='/')}", status_code=303)
 
 
-def _check_password(username: str, password: str, address: str | None) -> int | None:
-    """The id of the active user with this password (one KDF run either way), else None;
-    `throttle.Throttled` while guesses must wait, without checking the password."""
+def _check_password(username: str, password: str, address: str | None) -> str | None:
+    """A `session` cookie value for the active user with this password (one KDF run either
+    way), else None; `throttle.Throttled` while guesses must wait, without checking it."""
     with create_session(readonly=True) as session:
         throttle.check(username, address, session=session)
         user = find_user(username, session=session)
@@ -110,9 +116,16 @@ def _check_password(username: str, password: str, address: str | None) -> int | 
             burn_verification(password)
         elif verify_user_password(user.username, user.password, password) and user.active:
             throttle.record_success(username, address)
-            return int(user.id)
+            return issue_session_cookie(
+                int(user.id), epoch=user.session_epoch or 0, password_hash=user.password
+            )
     throttle.record_failure(username, address)
     return None
+
+
+def _end_sessions(cookie: SessionCookie) -> None:
+    with create_session() as session:
+        end_sessions(cookie.user_id, cookie.epoch, session=session)
 
 
 def _address(request: Request) -> str | None:
@@ -150,7 +163,7 @@ def build_router() -> APIRouter:
             return login_form(request, error="This sign-in page expired; try again.", status=403)
         username, password = form.get("username"), form.get("password")
         try:
-            user_id = (
+            cookie = (
                 await run_in_threadpool(_check_password, username, password, _address(request))
                 if username
                 else None
@@ -163,12 +176,12 @@ def build_router() -> APIRouter:
             )
             response.headers["retry-after"] = str(exc.retry_after)
             return response
-        if user_id is None:
+        if cookie is None:
             return login_form(request, error="Invalid username or password.", status=401)
         response = RedirectResponse(safe_next(form.get("next")), status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
-            issue_session_cookie(user_id),
+            cookie,
             httponly=True,
             samesite="lax",
             secure=csrf.is_secure(request),
@@ -183,8 +196,12 @@ def build_router() -> APIRouter:
         form = await parse_form(request)
         if not csrf.is_valid(request, principal.username or "", form.get(csrf.FIELD)):
             raise PageError(403, "The form has expired or did not come from this site; reload it.")
-        target = PROXY_SIGN_OUT if ASSERTION_HEADER in request.headers else LOGIN_PATH
-        response = RedirectResponse(target, status_code=303)
+        proxied = ASSERTION_HEADER in request.headers
+        cookie = read_session_cookie(request.cookies.get(SESSION_COOKIE) or "")
+        if cookie is not None and not proxied:
+            # Every copy of the cookie ends, and every other session of this person.
+            await run_in_threadpool(_end_sessions, cookie)
+        response = RedirectResponse(PROXY_SIGN_OUT if proxied else LOGIN_PATH, status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         response.delete_cookie(csrf.COOKIE, path="/")
         return response
