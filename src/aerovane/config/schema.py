@@ -242,6 +242,27 @@ OPTIONS: list[Option] = [
             parse_choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
         ),
         (
+            "json_format",
+            "False",
+            _BOOL,
+            False,
+            "Components log one JSON object per line (timestamp, level, logger, message, ids).",
+        ),
+        (
+            "json_fields",
+            "timestamp, level, logger, message",
+            parse_str,
+            False,
+            "Fields of each JSON line; other names are log record attributes, as in Airflow.",
+        ),
+        (
+            "access_log",
+            "False",
+            _BOOL,
+            False,
+            "The API server and the proxy log one line per request (method, path, status).",
+        ),
+        (
             "min_length_masked_secret",
             "5",
             _NONNEG,
