@@ -1,0 +1,78 @@
+"""`[logging] json_format`: component lines are one JSON object each, with the context's ids and
+exceptions as a field, and pass the secrets masker; the default stays masked text."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Callable
+
+import pytest
+
+from aerovane.authoring.secrets_masker import mask_secret
+from aerovane.logs.context import log_context
+from tests.api.conftest import set_config
+from tests.logs.conftest import LogBuffer
+
+
+def test_json_lines_carry_fields_context_and_masked_exceptions(
+    component_log: Callable[[], LogBuffer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_config(monkeypatch, logging__json_format="True")
+    out = component_log()
+    secret = f"s3cr3t-{secrets.token_hex(8)}"
+    mask_secret(secret)
+    log = logging.getLogger("aerovane.scheduler")
+    with log_context(dag_id="etl", run_id="manual__1", task_id="load"):
+        log.info("connecting with %s", secret)
+        log.warning("connection %s", {"login": "bob", "password": "hunter2-pw"})
+        try:
+            raise RuntimeError(f"refused: {secret}")
+        except RuntimeError:
+            log.exception('it failed "%s"\nsecond line', "quoted")
+    log.info("outside")
+    lines = out.json_lines()  # each line parses on its own
+    assert len(lines) == len(out.lines()) == 4
+    first, second, third, outside = lines
+    assert list(first)[:4] == ["timestamp", "level", "logger", "message"]
+    assert first["level"] == "INFO" and first["logger"] == "aerovane.scheduler"
+    assert first["timestamp"].endswith("+00:00")
+    assert first["message"] == "connecting with ***"
+    assert (first["dag_id"], first["run_id"], first["task_id"]) == ("etl", "manual__1", "load")
+    assert "request_id" not in first
+    assert second["message"] == "connection {'login': 'bob', 'password': '***'}"
+    assert third["message"] == 'it failed "quoted"\nsecond line'
+    assert third["exception"].startswith("Traceback (most recent call last)")
+    assert "RuntimeError: refused: ***" in third["exception"]
+    assert "dag_id" not in outside
+    assert secret not in out.getvalue() and "hunter2-pw" not in out.getvalue()
+
+
+def test_json_fields_name_record_attributes_as_airflow_does(
+    component_log: Callable[[], LogBuffer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_config(
+        monkeypatch,
+        logging__json_format="True",
+        logging__json_fields="asctime, filename, lineno, levelname, message",
+    )
+    out = component_log()
+    logging.getLogger("aerovane.x").warning("hello %d", 1)
+    (line,) = out.json_lines()
+    assert set(line) == {"asctime", "filename", "lineno", "levelname", "message"}
+    assert line["filename"] == "test_formatters.py" and isinstance(line["lineno"], int)
+    assert (line["levelname"], line["message"]) == ("WARNING", "hello 1")
+
+
+def test_text_stays_the_default_and_is_masked(
+    component_log: Callable[[], LogBuffer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = component_log()
+    secret = f"t3xt-{secrets.token_hex(8)}"
+    mask_secret(secret)
+    logging.getLogger("aerovane.triggerer").error("token is %s", secret)
+    (line,) = out.lines()
+    assert line.endswith(" ERROR aerovane.triggerer: token is ***")
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(line)
