@@ -3,10 +3,12 @@ exceptions as a field, and pass the secrets masker; the default stays masked tex
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +78,25 @@ def test_text_stays_the_default_and_is_masked(
     assert line.endswith(" ERROR aerovane.triggerer: token is ***")
     with pytest.raises(json.JSONDecodeError):
         json.loads(line)
+
+
+def test_triggerer_lines_name_the_task_instance_of_their_trigger(
+    component_log: Callable[[], LogBuffer], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from aerovane.services.triggers import TriggerWork
+    from aerovane.triggerer.runner import TriggerRunner
+
+    set_config(monkeypatch, logging__json_format="True")
+    out = component_log()
+    runner = TriggerRunner(lambda: None, lambda *key: tmp_path / "task.log")
+    runner.start()
+    try:
+        moment = dt.datetime(2024, 1, 1, tzinfo=dt.UTC).isoformat()
+        classpath = "aerovane.authoring.triggers.temporal.DateTimeTrigger"
+        runner.update([TriggerWork(7, classpath, {"moment": moment}, ("etl", "wait", "r1", -1, 1))])
+        line = out.wait_for(lambda line: line["message"].startswith("Trigger fired event"))
+    finally:
+        runner.stop()
+    assert line["logger"] == "aerovane.triggers.DateTimeTrigger"
+    assert (line["dag_id"], line["run_id"], line["task_id"]) == ("etl", "r1", "wait")
+    assert "Trigger fired event" in (tmp_path / "task.log").read_text()  # the task's log too

@@ -42,6 +42,12 @@ def bind(**fields: str | None) -> None:
     context.update({k: v for k, v in fields.items() if v is not None and k in FIELDS})
 
 
+def open_context(**fields: str | None) -> None:
+    """Open a context with `fields` for the rest of the current `contextvars` context (an
+    asyncio task's own copy, say)."""
+    _current.set({k: v for k, v in fields.items() if v is not None and k in FIELDS})
+
+
 @contextmanager
 def log_context(**fields: str | None) -> Iterator[dict[str, str]]:
     """Open a context with `fields` (added to the enclosing one's) for the `with` block."""
@@ -51,6 +57,15 @@ def log_context(**fields: str | None) -> Iterator[dict[str, str]]:
         yield opened
     finally:
         _current.reset(token)
+
+
+def ids(obj: object) -> dict[str, str]:
+    """`extra=` for a line about `obj` (a task instance or a run): its dag_id, run_id, task_id."""
+    return {
+        name: value
+        for name in ("dag_id", "run_id", "task_id")
+        if isinstance(value := getattr(obj, name, None), str)
+    }
 
 
 class ContextFilter(logging.Filter):
