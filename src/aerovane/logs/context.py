@@ -42,10 +42,14 @@ def bind(**fields: str | None) -> None:
     context.update({k: v for k, v in fields.items() if v is not None and k in FIELDS})
 
 
-def open_context(**fields: str | None) -> None:
-    """Open a context with `fields` for the rest of the current `contextvars` context (an
-    asyncio task's own copy, say)."""
-    _current.set({k: v for k, v in fields.items() if v is not None and k in FIELDS})
+def open_context(**fields: str | None) -> contextvars.Token[dict[str, str] | None]:
+    """Open a context with just `fields` (until `reset_context(token)`, or for the rest of the
+    current `contextvars` context: an asyncio task's own copy, say)."""
+    return _current.set({k: v for k, v in fields.items() if v is not None and k in FIELDS})
+
+
+def reset_context(token: contextvars.Token[dict[str, str] | None]) -> None:
+    _current.reset(token)
 
 
 @contextmanager

@@ -19,7 +19,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aerovane.logs.context import log_context
+from aerovane.logs.context import open_context, reset_context
 
 HEADER = b"x-request-id"
 #: The scope key holding the request's id.
@@ -34,7 +34,7 @@ def new_request_id() -> str:
 
 def incoming_request_id(headers: list[tuple[bytes, bytes]]) -> str | None:
     """The client's id if it sent exactly one well-formed `X-Request-Id`, else None."""
-    sent = [value for name, value in headers if name.lower() == HEADER]
+    sent = [value for name, value in headers if name == HEADER or name.lower() == HEADER]
     if len(sent) != 1 or _VALID.fullmatch(sent[0]) is None:
         return None
     return sent[0].decode("ascii")
@@ -56,13 +56,12 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = list(scope.get("headers", ()))
-        request_id = (self.trust_incoming and incoming_request_id(headers)) or new_request_id()
+        incoming = scope["headers"]
+        request_id = (self.trust_incoming and incoming_request_id(incoming)) or new_request_id()
         own = (HEADER, request_id.encode("ascii"))
-        headers = [(name, value) for name, value in headers if name.lower() != HEADER]
+        headers = [(n, v) for n, v in incoming if n != HEADER and n.lower() != HEADER]
         headers.append(own)
         status = 500
-        started = time.monotonic()
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -70,20 +69,22 @@ class RequestIdMiddleware:
                 status = message["status"]
                 out = [(n, v) for n, v in message.get("headers", ()) if n.lower() != HEADER]
                 out.append(own)
-                message = {**message, "headers": out}
+                message["headers"] = out
             await send(message)
 
-        with log_context(request_id=request_id):
-            try:
-                await self.app(
-                    {**scope, "headers": headers, SCOPE_KEY: request_id}, receive, send_with_id
+        started = time.monotonic()
+        token = open_context(request_id=request_id)
+        try:
+            await self.app(
+                {**scope, "headers": headers, SCOPE_KEY: request_id}, receive, send_with_id
+            )
+        finally:
+            if self.access_log is not None:  # inside the context: with the request's ids
+                self.access_log.info(
+                    "%s %s %s %.1fms",
+                    scope.get("method"),
+                    scope.get("path"),
+                    status,
+                    (time.monotonic() - started) * 1000,
                 )
-            finally:
-                if self.access_log is not None:
-                    self.access_log.info(
-                        "%s %s %s %.1fms",
-                        scope.get("method"),
-                        scope.get("path"),
-                        status,
-                        (time.monotonic() - started) * 1000,
-                    )
+            reset_context(token)
