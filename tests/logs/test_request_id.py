@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -134,3 +135,22 @@ def test_a_500s_correlation_id_is_the_request_id(
     )
     assert f"[correlation id {request_id}]" in line["message"]
     assert "slot_pool" in line["exception"]
+
+
+def test_a_text_access_line_cannot_be_split_by_the_path(
+    component_log: Callable[[], LogBuffer], monkeypatch: pytest.MonkeyPatch, admin: httpx.BasicAuth
+) -> None:
+    from aerovane.api.app import create_app
+
+    set_config(monkeypatch, logging__access_log="True")
+    out = component_log()
+    with serve(create_app()) as api:
+        response = httpx.get(f"{api}/api/v1/dags/x%0A2024 ERROR forged", auth=admin)
+    assert response.status_code == 404
+    deadline = time.monotonic() + 120
+    while not (lines := [line for line in out.lines() if "aerovane.api.access" in line]):
+        assert time.monotonic() < deadline, out.lines()
+        time.sleep(0.02)
+    (line,) = lines
+    assert " GET /api/v1/dags/x%0A2024%20ERROR%20forged 404 " in line
+    assert not [line for line in out.lines() if line.startswith("2024 ERROR")]

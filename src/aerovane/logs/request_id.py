@@ -7,7 +7,7 @@ id only when it is one well-formed `X-Request-Id` (1-128 characters of letters, 
 `._:-`), which is the proxy's or, reached directly, the caller's own label; a missing, repeated
 or malformed one is replaced, not refused. The id is returned in `X-Request-Id`, opens the log
 context (`logs.context`) for the request and, with `[logging] access_log`, ends in one access
-line per request.
+line per request (the path still percent-encoded, never the query string).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import logging
 import re
 import time
 import uuid
+from urllib.parse import quote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -83,8 +84,15 @@ class RequestIdMiddleware:
                 self.access_log.info(
                     "%s %s %s %.1fms",
                     scope.get("method"),
-                    scope.get("path"),
+                    _raw_path(scope),
                     status,
                     (time.monotonic() - started) * 1000,
                 )
             reset_context(token)
+
+
+def _raw_path(scope: Scope) -> str:
+    """The path as the client sent it, still percent-encoded: a decoded `%0A` would let a
+    client write a line of its own into a text log."""
+    raw = scope.get("raw_path")
+    return raw.decode("latin-1") if raw else quote(scope.get("path", ""))
