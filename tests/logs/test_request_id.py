@@ -40,6 +40,18 @@ def api_and_proxy() -> Iterator[tuple[str, str]]:
         yield api, proxy
 
 
+@contextlib.contextmanager
+def table_away(name: str) -> Iterator[None]:
+    """`name` renamed away for the block (and back, so a shared PostgreSQL database is whole)."""
+    with create_session() as session:
+        session.execute(text(f"ALTER TABLE {name} RENAME TO {name}_away"))
+    try:
+        yield
+    finally:
+        with create_session() as session:
+            session.execute(text(f"ALTER TABLE {name}_away RENAME TO {name}"))
+
+
 def _audit_extra(api: str, admin: httpx.BasicAuth, event: str) -> dict[str, Any]:
     response = httpx.get(f"{api}/api/v1/eventLogs", params={"event": event}, auth=admin)
     assert response.status_code == 200, response.text
@@ -123,9 +135,7 @@ def test_a_500s_correlation_id_is_the_request_id(
 ) -> None:
     from aerovane.api.app import create_app
 
-    with create_session() as session:  # a real database failure: the table is gone
-        session.execute(text("DROP TABLE slot_pool"))
-    with serve(create_app()) as api:
+    with serve(create_app()) as api, table_away("slot_pool"):  # a real database failure
         response = httpx.get(f"{api}/api/v1/pools", auth=admin)
     assert response.status_code == 500
     request_id = response.headers["x-request-id"]
