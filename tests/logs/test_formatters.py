@@ -33,10 +33,11 @@ def test_json_lines_carry_fields_context_and_masked_exceptions(
             raise RuntimeError(f"refused: {secret}")
         except RuntimeError:
             log.exception('it failed "%s"\nsecond line', "quoted")
-    log.info("outside")
+    log.info("outside: caf\u00e9 \udcff")
     lines = out.json_lines()  # each line parses on its own
     assert len(lines) == len(out.lines()) == 4
     first, second, third, outside = lines
+    assert outside["message"] == "outside: caf\u00e9 \udcff" and out.getvalue().isascii()
     assert list(first)[:4] == ["timestamp", "level", "logger", "message"]
     assert first["level"] == "INFO" and first["logger"] == "aerovane.scheduler"
     assert first["timestamp"].endswith("+00:00")

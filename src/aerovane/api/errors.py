@@ -4,8 +4,7 @@ Owns the problem body (type URL, title, status, detail), `ApiError` (what routes
 dependencies raise), the mapping of service errors to statuses, and the app-wide handlers:
 request validation → 400, unknown routes/methods → 404/405, unique-constraint violations → 409,
 any other database or unexpected error → 500 with a correlation id that is logged (the
-request's id). SQL and
-tracebacks never reach a response.
+request's id). SQL and tracebacks never reach a response.
 """
 
 from __future__ import annotations

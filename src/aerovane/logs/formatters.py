@@ -70,4 +70,5 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
         # Every string in the line, the message and traceback included, through the masker.
-        return json.dumps(get_masker().redact(line), default=str, ensure_ascii=False)
+        # ASCII only: a lone surrogate in a message cannot make the stream refuse the line.
+        return json.dumps(get_masker().redact(line), default=str)

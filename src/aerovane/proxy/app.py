@@ -124,12 +124,10 @@ def create_proxy_app(
     return RequestIdMiddleware(
         app,
         trust_incoming=False,
-        access_logger="aerovane.proxy.access" if _access_log(settings) else None,
+        access_logger=(
+            "aerovane.proxy.access" if settings().getboolean("logging", "access_log") else None
+        ),
     )
-
-
-def _access_log(settings: Callable[[], Settings]) -> bool:
-    return settings().getboolean("logging", "access_log")
 
 
 class TokenServiceRoutes:
