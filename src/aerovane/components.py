@@ -197,7 +197,9 @@ class Components:
         if self.proxied:
             self._serve_proxied(create_app(), sockets)
             return
-        config = uvicorn.Config(create_app(), log_level="warning", access_log=False, lifespan="on")
+        config = uvicorn.Config(
+            create_app(), log_config=None, log_level="warning", access_log=False, lifespan="on"
+        )
         self.server = uvicorn.Server(config)
         self._servers = [self.server]
         self.ready.set()
@@ -216,6 +218,7 @@ class Components:
             "ssl_keyfile": settings.getstr("proxy", "tls_key_file") or None,
         }
         common: dict[str, Any] = {
+            "log_config": None,  # ours (`logs.setup`), not uvicorn's
             "log_level": "warning",
             "access_log": False,
             # The allow-list decides whose X-Forwarded-For to believe; uvicorn must not.

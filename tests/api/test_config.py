@@ -144,7 +144,8 @@ def test_text(client: httpx.Client, admin: httpx.BasicAuth, expose: Callable[[st
     assert response.text == (
         f"[logging]\nbase_log_folder = {folder}\nlogging_level = INFO\n"
         "min_length_masked_secret = 5\nworker_log_server_port = 8793\nremote_logging = False\n"
-        "remote_base_log_folder = \n"
+        "remote_base_log_folder = \njson_format = False\n"
+        "json_fields = timestamp, level, logger, message\naccess_log = False\n"
     )
     everything = client.get("/config", headers=TEXT, auth=admin).text
     assert everything.startswith("[core]\ndags_folder = ")

@@ -362,7 +362,9 @@ def test_mutations_are_audited_without_secrets(client: httpx.Client, accounts: A
     text = " ".join(r.extra or "" for r in rows)
     assert "hunter2" not in text and "k3y" not in text and "s3cr3t" not in text
     assert json.loads(rows[0].extra or "")["extra"] == {"api_key": "***", "a": 1}
-    assert json.loads(rows[2].extra or "") == {"connection_id": "my_db"}
+    deleted = json.loads(rows[2].extra or "")
+    assert deleted == {"connection_id": "my_db", "request_id": deleted["request_id"]}
+    assert len({json.loads(r.extra or "")["request_id"] for r in rows}) == 3  # one per request
 
 
 # -- test ------------------------------------------------------------------------------------------

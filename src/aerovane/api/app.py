@@ -25,6 +25,7 @@ from aerovane.config import get_settings
 from aerovane.control import routes as control_plane
 from aerovane.control.errors import GoogleError
 from aerovane.db.engine import analyze_missing_statistics
+from aerovane.logs.request_id import RequestIdMiddleware
 
 _CONTROL_PLANE_PREFIXES = tuple(f"/{version}/" for version in control_plane.API_VERSIONS)
 
@@ -42,7 +43,8 @@ def _body_error(scope: Scope, status: int, detail: str) -> Response:
 
 
 def create_app() -> FastAPI:
-    backend_chain(get_settings())
+    settings = get_settings()
+    backend_chain(settings)
     analyze_missing_statistics()
     app = FastAPI(
         title="Aerovane",
@@ -52,6 +54,14 @@ def create_app() -> FastAPI:
         docs_url=None,  # Swagger UI with its assets served here: `www.install`
         redoc_url=None,
         middleware=[
+            # The proxy's id (or a direct caller's well-formed label, else a new one).
+            Middleware(
+                RequestIdMiddleware,
+                trust_incoming=True,
+                access_logger=(
+                    "aerovane.api.access" if settings.getboolean("logging", "access_log") else None
+                ),
+            ),
             Middleware(metrics.RequestMetricsMiddleware),
             Middleware(NoStoreMiddleware),
             Middleware(UnhandledErrorMiddleware),

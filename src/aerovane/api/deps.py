@@ -48,6 +48,8 @@ from aerovane.config import Settings, get_settings
 from aerovane.db import models
 from aerovane.db.engine import begin_write_nowait, create_session, get_engine
 from aerovane.db.types import utcnow
+from aerovane.logs import context as log_context
+from aerovane.logs.request_id import SCOPE_KEY as REQUEST_ID_KEY
 
 log = logging.getLogger(__name__)
 
@@ -397,6 +399,15 @@ def requires_access(action: str, resource: str) -> Callable[..., Any]:
 _QUERY_NAMES = "_aerovane_query_names"
 
 
+async def bind_log_context(request: Request) -> None:
+    """Put the DAG, run and task a route names on the request's log lines."""
+    path = request.path_params
+    if path:
+        log_context.bind(
+            dag_id=path.get("dag_id"), run_id=path.get("dag_run_id"), task_id=path.get("task_id")
+        )
+
+
 async def reject_unknown_query_params(request: Request) -> None:
     """400 for query parameters the operation does not define (connexion's strict validation)."""
     if not request.query_params:
@@ -494,14 +505,18 @@ async def record_event(
     session: Session | None = None,
 ) -> None:
     """Queue an audit row `event` for the request's transaction (or write it at once without
-    one): path and query parameters and `body`, redacted, in `extra`. `audit` and the web UI's
-    forms both record through here."""
+    one): path and query parameters, `body` (redacted) and the request's id, in `extra`.
+    `audit` and the web UI's forms both record through here."""
     path = dict(request.path_params)
     extra: dict[str, Any] = {**path, **dict(request.query_params)}
     if body:
         extra.update(_redact(mask(body) if mask else body))
     dag_id = path.get("dag_id")
     run_id = path.get("dag_run_id") or (body or {}).get("dag_run_id")
+    request_id = request.scope.get(REQUEST_ID_KEY)
+    if request_id:
+        # Last, so a body field of that name cannot stand in for the request's own id.
+        extra["request_id"] = request_id
     row = {
         "dttm": utcnow(),
         "event": event,

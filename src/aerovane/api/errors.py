@@ -3,8 +3,8 @@
 Owns the problem body (type URL, title, status, detail), `ApiError` (what routes and
 dependencies raise), the mapping of service errors to statuses, and the app-wide handlers:
 request validation → 400, unknown routes/methods → 404/405, unique-constraint violations → 409,
-any other database or unexpected error → 500 with a correlation id that is logged. SQL and
-tracebacks never reach a response.
+any other database or unexpected error → 500 with a correlation id that is logged (the
+request's id). SQL and tracebacks never reach a response.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aerovane import AIRFLOW_COMPAT_VERSION
+from aerovane.logs.context import request_id
 from aerovane.services.errors import AlreadyExists, BadRequest, NotFound, ServiceError
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,9 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def new_correlation_id() -> str:
-    return uuid.uuid4().hex
+    """The request's id (`logs/request_id.py`), so the id a client quotes finds every line
+    the request logged; a new one outside a request."""
+    return request_id() or uuid.uuid4().hex
 
 
 def _internal_error(correlation_id: str) -> JSONResponse:

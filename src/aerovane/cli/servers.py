@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -19,15 +17,9 @@ PASSWORD_FILE = "standalone_admin_password.txt"
 
 
 def _setup_logging() -> None:
-    from aerovane.config import get_settings
+    from aerovane.logs.setup import configure_logging
 
-    logging.basicConfig(
-        level=get_settings().getstr("logging", "logging_level"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("alembic", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging()
 
 
 def ensure_admin_user() -> tuple[str, str | None]:
@@ -180,6 +172,7 @@ def proxy(port: int | None, host: str | None, upstream: str | None) -> None:
         ssl_certfile=settings.getstr("proxy", "tls_cert_file") or None,
         ssl_keyfile=settings.getstr("proxy", "tls_key_file") or None,
         proxy_headers=False,
+        log_config=None,  # ours (`_setup_logging`), not uvicorn's
         log_level="warning",
         access_log=False,
     )
@@ -195,6 +188,7 @@ def api_server(port: int | None, host: str | None, workers: int | None) -> None:
 
     from aerovane.config import ensure_home
     from aerovane.db.migrate import check
+    from aerovane.logs.setup import logging_config
 
     _setup_logging()
     settings = ensure_home()
@@ -222,6 +216,8 @@ def api_server(port: int | None, host: str | None, workers: int | None) -> None:
             host=host,
             port=port,
             workers=workers,
+            # Applied again in each worker process uvicorn spawns.
+            log_config=logging_config(settings),
             log_level="warning",
             access_log=False,
         )

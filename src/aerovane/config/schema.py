@@ -269,6 +269,27 @@ OPTIONS: list[Option] = [
             False,
             "A folder every host reaches (a shared mount); read when the log is not local.",
         ),
+        (
+            "json_format",
+            "False",
+            _BOOL,
+            False,
+            "Components log one JSON object per line (timestamp, level, logger, message, ids).",
+        ),
+        (
+            "json_fields",
+            "timestamp, level, logger, message",
+            parse_str,
+            False,
+            "Fields of each JSON line; other names are log record attributes, as in Airflow.",
+        ),
+        (
+            "access_log",
+            "False",
+            _BOOL,
+            False,
+            "The API server and the proxy log one line per request (method, path, status).",
+        ),
     ),
     *_opts(
         "webserver",

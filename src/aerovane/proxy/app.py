@@ -1,6 +1,7 @@
 """`create_proxy_app(upstream)`: the identity-aware proxy in front of the API server.
 
-Layers, outermost first: the token service's public routes (token endpoint, discovery,
+Layers, outermost first: the request id (a new one for every request, whatever the client
+sent: `logs/request_id.py`), the token service's public routes (token endpoint, discovery,
 certificates), which answer anyone without authentication as Google's own endpoints do, and
 are no part of the web server its IP allow-list guards (a key file's `token_uri` must work from
 wherever its holder is); then the IP allow-list (refuses before any other work), identity-header
@@ -20,6 +21,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aerovane.config import Settings, get_settings
+from aerovane.logs.request_id import RequestIdMiddleware
 from aerovane.proxy.allowlist import AddressPolicy, AllowListMiddleware
 from aerovane.proxy.auth import IapAuthMiddleware
 from aerovane.proxy.forward import Forwarder, HttpUpstream, InProcessUpstream, Upstream
@@ -117,7 +119,15 @@ def create_proxy_app(
     )
     app: ASGIApp = ProxyApp(target, settings=settings)
     app = IdentityHeadersMiddleware(app)
-    return TokenServiceRoutes(AllowListMiddleware(app, settings=settings), settings=settings)
+    app = TokenServiceRoutes(AllowListMiddleware(app, settings=settings), settings=settings)
+    # Outermost: every request, refused or not, gets the proxy's own id; the client's is dropped.
+    return RequestIdMiddleware(
+        app,
+        trust_incoming=False,
+        access_logger=(
+            "aerovane.proxy.access" if settings().getboolean("logging", "access_log") else None
+        ),
+    )
 
 
 class TokenServiceRoutes:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from aerovane.db import models
 from aerovane.db.types import utcnow
+from aerovane.logs.context import ids
 from aerovane.services.dag_bag import get_serialized_dag
 from aerovane.services.task_logs import log_path
 from aerovane.states import TaskState
@@ -57,7 +58,15 @@ def fail_dead_attempt(ti: models.TaskInstance, reason: str, *, session: Session)
     if ti.start_date is not None:
         ti.duration = (now - ti.start_date).total_seconds()
     message = f"{reason}; marking task {ti.state.upper()}"
-    log.warning("%s.%s %s try %d: %s", ti.dag_id, ti.task_id, ti.run_id, ti.try_number, message)
+    log.warning(
+        "%s.%s %s try %d: %s",
+        ti.dag_id,
+        ti.task_id,
+        ti.run_id,
+        ti.try_number,
+        message,
+        extra=ids(ti),
+    )
     _append_to_log(ti, message)
     return ti.state
 

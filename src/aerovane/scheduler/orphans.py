@@ -31,6 +31,7 @@ from aerovane.db import models
 from aerovane.db.engine import is_postgres
 from aerovane.db.types import utcnow
 from aerovane.executors.base import TaskKey
+from aerovane.logs.context import ids
 from aerovane.scheduler.dead_tasks import fail_dead_attempt
 from aerovane.scheduler.liveness import process_gone, this_host
 from aerovane.states import TaskState
@@ -144,7 +145,14 @@ def recover(
 
 
 def _requeue(ti: models.TaskInstance) -> None:
-    log.info("re-queueing %s.%s %s try %d", ti.dag_id, ti.task_id, ti.run_id, ti.try_number)
+    log.info(
+        "re-queueing %s.%s %s try %d",
+        ti.dag_id,
+        ti.task_id,
+        ti.run_id,
+        ti.try_number,
+        extra=ids(ti),
+    )
     ti.state = TaskState.SCHEDULED.value
     ti.try_number = max(0, ti.try_number - 1)
     ti.queued_by_job_id = None

@@ -17,6 +17,7 @@ from aerovane.config import get_settings
 from aerovane.db import models
 from aerovane.db.engine import is_postgres
 from aerovane.db.types import utcnow
+from aerovane.logs.context import ids
 from aerovane.scheduler import trigger_rules
 from aerovane.services import task_mapping
 from aerovane.services.callbacks import request_dag_callback
@@ -298,7 +299,9 @@ def advance_run(
     if dag is None:
         dag = get_serialized_dag(run.dag_id, session=session)
     if dag is None:
-        log.error("run %s of %s: DAG not found; failing the run", run.run_id, run.dag_id)
+        log.error(
+            "run %s of %s: DAG not found; failing the run", run.run_id, run.dag_id, extra=ids(run)
+        )
         _finish(run, DagRunState.FAILED, now)
         progress.finished = DagRunState.FAILED.value
         return progress
@@ -322,7 +325,7 @@ def advance_run(
 
     timeout = dag.dagrun_timeout
     if timeout is not None and run.start_date is not None and now - run.start_date > timeout:
-        log.info("run %s of %s timed out", run.run_id, run.dag_id)
+        log.info("run %s of %s timed out", run.run_id, run.dag_id, extra=ids(run))
         session.execute(
             update(TI)
             .where(*ti_where, or_(TI.state.is_(None), TI.state.not_in(FINISHED_TI_VALUES)))
@@ -425,7 +428,12 @@ def advance_run(
         and not changes
         and not expanded
     ):
-        log.error("run %s of %s is deadlocked: no task can run; failing it", run.run_id, run.dag_id)
+        log.error(
+            "run %s of %s is deadlocked: no task can run; failing it",
+            run.run_id,
+            run.dag_id,
+            extra=ids(run),
+        )
         _finish(
             run, DagRunState.FAILED, now, dag=dag, reason="all_tasks_deadlocked", session=session
         )
@@ -475,7 +483,7 @@ def _finish(
     processor in the same transaction."""
     run.state = state.value
     run.end_date = now
-    log.info("Marking run %s of %s %s", run.run_id, run.dag_id, state.value)
+    log.info("Marking run %s of %s %s", run.run_id, run.dag_id, state.value, extra=ids(run))
     if dag is None or session is None:
         return
     is_failure = state == DagRunState.FAILED

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aerovane.authoring.triggers.base import BaseTrigger, TriggerEvent, import_trigger
+from aerovane.logs.context import open_context
 from aerovane.services.triggers import TriggerWork
 
 log = logging.getLogger("aerovane.triggerer")
@@ -136,10 +137,12 @@ class TriggerRunner:
         if work.id in self._tasks:
             return
         path = None
+        context = contextvars.copy_context()
         if work.task_key is not None:
             dag_id, task_id, run_id, map_index, try_number = work.task_key
             path = self._log_path(dag_id, run_id, task_id, try_number, map_index)
-        context = contextvars.copy_context()
+            # The triggerer's own lines about this trigger name its task instance.
+            context.run(open_context, dag_id=dag_id, run_id=run_id, task_id=task_id)
         context.run(_task_log.set, path)
         task = self._loop.create_task(self._run_trigger(work), context=context)
         with self._lock:

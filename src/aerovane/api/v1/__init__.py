@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from aerovane.api.deps import reject_unknown_query_params
+from aerovane.api.deps import bind_log_context, reject_unknown_query_params
 from aerovane.api.v1 import (
     dag_runs,
     dags,
@@ -72,7 +72,7 @@ def _include(parent: APIRouter | FastAPI, router: APIRouter, prefix: str, deprec
     parent.include_router(
         router,
         prefix=prefix,
-        dependencies=[Depends(reject_unknown_query_params)],
+        dependencies=[Depends(bind_log_context), Depends(reject_unknown_query_params)],
         deprecated=True if deprecated else None,
     )
 

@@ -20,6 +20,7 @@ from typing import Any
 from aerovane.config import get_settings
 from aerovane.executors.base import TaskWorkload
 from aerovane.executors.zygote import Message, ProcessFactory
+from aerovane.logs.context import log_context
 from aerovane.services.loop_service import LoopService
 from aerovane.services.task_logs import log_path
 
@@ -51,9 +52,11 @@ def run_in_zygote(payload: dict[str, Any]) -> dict[str, Any]:
             result["code"] = int(msg["code"])
             done.set()
 
-    _factory.spawn("task", payload, on_message)
-    done.wait()
-    _copy_to_remote_folder(path)
+    # The worker's own lines about this attempt name its task instance.
+    with log_context(dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id):
+        _factory.spawn("task", payload, on_message)
+        done.wait()
+        _copy_to_remote_folder(path)
     return result
 
 
