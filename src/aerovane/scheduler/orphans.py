@@ -6,9 +6,9 @@
   (see `liveness`): a restart within the threshold must not wait for it.
 - `queued` attempts of this executor whose scheduler is dead, and this scheduler's own queued
   attempts its executor does not run (a hand-over lost to a connection broken at commit), go
-  back to `scheduled` with their try number restored; their process, if one was forked,
-  claims nothing (the claim needs the row `queued` for its try), or claims the re-queued row
-  instead of the new process: either way one execution.
+  back to `scheduled` with their try number restored (a resume from a deferral keeps its try);
+  their process, if one was forked, claims nothing (the claim needs the row `queued` for its
+  try), or claims the re-queued row instead of the new process: either way one execution.
 - `running` attempts recorded on this host whose process is gone are failed or retried, unless
   this scheduler's executor still tracks them (it reports their exit itself). Running attempts
   of a dead scheduler on another host are failed once their own heartbeat is older than the
@@ -144,7 +144,10 @@ def recover(
 
 
 def _requeue(ti: models.TaskInstance) -> None:
+    """Back to `scheduled`. Queueing a new try counted it, so its number is given back; a
+    resume from a deferral (`next_method` set) is queued as the same try again and keeps it."""
     log.info("re-queueing %s.%s %s try %d", ti.dag_id, ti.task_id, ti.run_id, ti.try_number)
     ti.state = TaskState.SCHEDULED.value
-    ti.try_number = max(0, ti.try_number - 1)
+    if ti.next_method is None:
+        ti.try_number = max(0, ti.try_number - 1)
     ti.queued_by_job_id = None
