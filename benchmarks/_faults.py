@@ -31,7 +31,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks._crash import FINAL, kill_tree, start_tree, stop_tree
+from benchmarks._crash import FINAL, freeze_tree, kill_frozen, kill_tree, start_tree
 from benchmarks._trigger_storm import free_port
 
 DAG_ID = "faults"
@@ -192,7 +192,9 @@ def cluster_settings(postgres: PrivatePostgres, redis: PrivateRedis) -> dict[str
 # -- the DAG ---------------------------------------------------------------------------------------
 
 
-def fault_dag(out: Path, *, fan: int, seconds: float, defer_seconds: float, retries: int) -> str:
+def fault_dag(
+    out: Path, *, fan: int = 2, seconds: float = 1.0, defer_seconds: float = 1.0, retries: int = 4
+) -> str:
     """`first >> [fan tasks, pause] >> last`. Each attempt appends `start <pid> <time>` to
     `<out>/<run>__<task>__<try>` when it starts and `end <pid> <time>` when its work is done;
     `pause` writes `start`, defers to the triggerer for `defer_seconds`, and writes `end` when
@@ -293,19 +295,21 @@ class Cluster:
 
     def kill(self, name: str) -> None:
         """SIGKILL the component's whole tree (its task processes too) and start it again."""
-        from benchmarks._crash import freeze_tree, kill_frozen
-
         frozen = freeze_tree(self.procs[name])
         self.killed_pids |= frozen
         kill_frozen(self.procs[name], frozen)
         self.start(name)
 
-    def stop_all(self) -> None:
+    def stop_all(self, timeout: float = 30) -> None:
+        """SIGTERM every component at once; SIGKILL the trees of those still up after
+        `timeout` seconds."""
         for proc in self.procs.values():
-            stop_tree(proc, timeout=15)
-
-    def kill_all(self) -> None:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
         for proc in self.procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             if proc.poll() is None:
                 kill_tree(proc)
 
@@ -439,6 +443,8 @@ class Audit:
     #: Retries whose previous try finished its work untouched by any fault.
     undue_retries: list[str]
     retries: int
+    #: Attempts with a process among those SIGKILLed.
+    killed_attempts: int
     unfinished_tis: int
 
     @property
@@ -551,6 +557,9 @@ def audit(
         missing_tries=missing,
         undue_retries=undue,
         retries=sum(1 for r in rows if r.try_number > 1),
+        killed_attempts=sum(
+            1 for a in attempts.values() if {pid for pid, _ in a.starts + a.ends} & killed_pids
+        ),
         unfinished_tis=sum(1 for r in rows if str(r.state) not in ("success", "failed", "skipped")),
     )
 
@@ -590,9 +599,10 @@ def summary(result: SuiteResult) -> str:
             f"unknown {a.runs_unknown}; states {dict(a.run_states)}",
             f"executions {a.executions}: duplicated {len(a.duplicated)} {a.duplicated[:5]}, "
             f"beyond the final try {len(a.beyond_final_try)} {a.beyond_final_try[:5]}, "
-            f"lost {a.lost}; retries {a.retries} (undue {len(a.undue_retries)} "
-            f"{a.undue_retries[:5]}), tries consumed unrun {len(a.missing_tries)} "
-            f"{a.missing_tries[:5]}; task instances not final {a.unfinished_tis}",
+            f"lost {a.lost}; attempts SIGKILLed {a.killed_attempts}; retries {a.retries} "
+            f"(undue {len(a.undue_retries)} {a.undue_retries[:5]}), tries consumed unrun "
+            f"{len(a.missing_tries)} {a.missing_tries[:5]}; task instances not final "
+            f"{a.unfinished_tis}",
             f"last fault -> every run final: {final}",
             "verdict: " + ("clean" if clean else "FAULTS"),
         ]

@@ -78,9 +78,7 @@ def main() -> None:
             env = configure(root / "home", cluster_settings(postgres, redis))
             from aerovane.config import get_settings
 
-            (get_settings().dags_folder / "faults.py").write_text(
-                fault_dag(out, fan=2, seconds=0.3, defer_seconds=1.0, retries=4)
-            )
+            (get_settings().dags_folder / "faults.py").write_text(fault_dag(out))
             result = run_suite(
                 cluster=Cluster(home=root / "home", env=env),
                 postgres=postgres,

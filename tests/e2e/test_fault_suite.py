@@ -54,9 +54,7 @@ def test_every_component_killed_and_both_servers_restarted_lose_and_duplicate_no
         private_servers(tmp_path) as (postgres, redis),
         subprocess_home(tmp_path / "home", cluster_settings(postgres, redis)) as env,
     ):
-        (get_settings().dags_folder / "faults.py").write_text(
-            fault_dag(out, fan=2, seconds=0.3, defer_seconds=1.0, retries=4)
-        )
+        (get_settings().dags_folder / "faults.py").write_text(fault_dag(out))
         result = run_suite(
             cluster=Cluster(home=tmp_path / "home", env=env),
             postgres=postgres,
