@@ -5,7 +5,7 @@
   scheduler_health_check_threshold`, or at once when it ran on this host and its process is gone
   (see `liveness`): a restart within the threshold must not wait for it.
 - `queued` attempts of this executor whose scheduler is dead, and this scheduler's own queued
-  attempts its executor does not run (a hand-over lost to a connection broken at commit), go
+  attempts its executor does not hold (a hand-over lost to a connection broken at commit), go
   back to `scheduled` with their try number restored (a resume from a deferral keeps its try);
   their process, if one was forked, claims nothing (the claim needs the row `queued` for its
   try), or claims the re-queued row instead of the new process: either way one execution.
@@ -81,9 +81,18 @@ def recover(
     own_job_id: int | None,
     executor_name: str,
     running_here: set[TaskKey],
+    handed_over: set[TaskKey] | None = None,
     session: Session,
 ) -> Recovery:
-    """One pass in the caller's write transaction; see the module docstring."""
+    """One pass in the caller's write transaction; see the module docstring.
+
+    `running_here`: attempts whose process this scheduler's executor sees alive (spared by the
+    dead-process checks). `handed_over` (default: the same): every attempt the executor holds,
+    alive or not yet started; an own `queued` attempt among them was handed over and is waiting
+    for a worker, not lost. They differ for executors of other hosts (Celery), which vouch for
+    no process but do hold what they sent."""
+    if handed_over is None:
+        handed_over = running_here
     now = utcnow()
     threshold = dt.timedelta(
         seconds=get_settings().getint("scheduler", "scheduler_health_check_threshold")
@@ -114,7 +123,7 @@ def recover(
         for ti in session.scalars(own.with_for_update(skip_locked=True) if pg else own):
             if (
                 TaskKey(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number)
-                in running_here
+                in handed_over
             ):
                 continue
             _requeue(ti)
