@@ -611,10 +611,10 @@ def summary(result: SuiteResult) -> str:
 
 def run_suite(
     *,
-    cluster: Cluster,
+    home: Path,
+    env: dict[str, str],
     postgres: PrivatePostgres,
     redis: PrivateRedis,
-    out: Path,
     seed: int,
     runs: int,
     duration: float,
@@ -622,12 +622,17 @@ def run_suite(
     final_budget: float = 180.0,
     log: Callable[[str], object] = print,
 ) -> SuiteResult:
-    """Start the cluster, trigger `runs` runs through the proxy over `duration` seconds while
-    the seeded faults strike, then wait up to `final_budget` s for every run to be final and
-    audit. The DAG file must be in the DAG folder already."""
+    """Write the DAG (side effects in `<home>/../side-effects`), start the cluster in `home`
+    with `env`, trigger `runs` runs through the proxy over `duration` seconds while the seeded
+    faults strike, then wait up to `final_budget` s for every run to be final and audit."""
+    from aerovane.config import get_settings
     from aerovane.db.engine import dispose_engines
     from benchmarks._crash import wait_dag
 
+    out = home.parent / "side-effects"
+    out.mkdir(exist_ok=True)
+    (get_settings().dags_folder / "faults.py").write_text(fault_dag(out))
+    cluster = Cluster(home=home, env=env)
     rng = random.Random(seed)
     token = client_token()
     cluster.start_all()

@@ -23,9 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._faults import (
-    Cluster,
     cluster_settings,
-    fault_dag,
     private_servers,
     run_suite,
     server_binaries,
@@ -72,18 +70,12 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="aerovane-faults-"))
     print(f"working in {root}", flush=True)
     try:
-        out = root / "side-effects"
-        out.mkdir()
         with private_servers(root) as (postgres, redis):
-            env = configure(root / "home", cluster_settings(postgres, redis))
-            from aerovane.config import get_settings
-
-            (get_settings().dags_folder / "faults.py").write_text(fault_dag(out))
             result = run_suite(
-                cluster=Cluster(home=root / "home", env=env),
+                home=root / "home",
+                env=configure(root / "home", cluster_settings(postgres, redis)),
                 postgres=postgres,
                 redis=redis,
-                out=out,
                 seed=seed,
                 runs=args.runs,
                 duration=args.duration,

@@ -18,9 +18,7 @@ from pathlib import Path
 import pytest
 from benchmarks._faults import (
     COMPONENTS,
-    Cluster,
     cluster_settings,
-    fault_dag,
     private_servers,
     run_suite,
     server_binaries,
@@ -44,22 +42,18 @@ SECONDS_OF_FAULTS = 20.0
 def test_every_component_killed_and_both_servers_restarted_lose_and_duplicate_nothing(
     tmp_path: Path,
 ) -> None:
-    from aerovane.config import get_settings
-
     seed = int(os.environ.get("AEROVANE_FAULT_SEED") or random.SystemRandom().randrange(10**6))
     print(f"fault suite seed {seed} (AEROVANE_FAULT_SEED={seed} replays it)")
-    out = tmp_path / "side-effects"
-    out.mkdir()
+    home = tmp_path / "home"
     with (
         private_servers(tmp_path) as (postgres, redis),
-        subprocess_home(tmp_path / "home", cluster_settings(postgres, redis)) as env,
+        subprocess_home(home, cluster_settings(postgres, redis)) as env,
     ):
-        (get_settings().dags_folder / "faults.py").write_text(fault_dag(out))
         result = run_suite(
-            cluster=Cluster(home=tmp_path / "home", env=env),
+            home=home,
+            env=env,
             postgres=postgres,
             redis=redis,
-            out=out,
             seed=seed,
             runs=RUNS,
             duration=SECONDS_OF_FAULTS,
