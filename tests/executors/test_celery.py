@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import textwrap
@@ -21,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 from benchmarks._crash import kill_tree, start_tree, stop_tree, trigger_runs, wait_dag, wait_for
+from benchmarks._faults import PrivateRedis
 
 from tests.conftest import subprocess_home
 
@@ -272,6 +274,48 @@ def test_a_killed_workers_attempt_is_retried_on_another_worker(redis_rig: Rig) -
     home_a, home_c = str(rig.home.parent / "worker-a"), str(rig.home.parent / "worker-c")
     assert _lines(rig, run_id, "slow") == [f"{home_a} 1", f"{home_c} 2"]
     assert _ti(run_id, "slow")[:2] == ("success", 2)
+
+
+@pytest.fixture
+def private_redis_rig(tmp_path: Path) -> Iterator[tuple[Rig, PrivateRedis]]:
+    """A Redis of this test's own (it is restarted), append-only as a broker should be."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("needs redis-server")
+    (tmp_path / "redis").mkdir()
+    redis = PrivateRedis(tmp_path / "redis", Path(binary))
+    redis.start()
+    try:
+        for rig in _rig(tmp_path, redis.url):
+            yield rig, redis
+    finally:
+        redis.kill()
+
+
+def test_a_worker_survives_a_broker_restart_during_a_task(
+    private_redis_rig: tuple[Rig, PrivateRedis],
+) -> None:
+    """Redis restarts while an attempt runs (its message unacknowledged): the worker goes on,
+    the attempt finishes once, and the worker takes the next run's tasks. Found by the fault
+    suite: Celery 5.7's consumer gave up on closing the broken connection, and the worker
+    exited."""
+    rig, redis = private_redis_rig
+    rig.start("scheduler")
+    worker = rig.worker("worker-a", f"{rig.queue},{rig.special}")
+    wait_dag("celery_dag", timeout=120)
+    (run_id,) = trigger_runs("celery_dag", 1)
+    wait_for(lambda: _lines(rig, run_id, "slow"), 120, f"slow to start\n{rig.log()}")
+    redis.restart()
+    wait_for(lambda: "Connection to broker lost" in rig.log(), 120, "the worker to notice")
+    _go(rig)
+    wait_for(lambda: _run_state(run_id) == "success", 120, f"run {run_id} to succeed\n{rig.log()}")
+    (second,) = trigger_runs("celery_dag", 1)
+    wait_for(lambda: _run_state(second) == "success", 120, f"run {second} to succeed\n{rig.log()}")
+    assert worker.poll() is None, rig.log()
+    home_a = str(rig.home.parent / "worker-a")
+    for task_id in ("first", "special", "slow"):
+        assert _lines(rig, run_id, task_id) == [f"{home_a} 1"]
+        assert _lines(rig, second, task_id) == [f"{home_a} 1"]
 
 
 @pytest.fixture

@@ -189,3 +189,80 @@ def test_other_hosts_wait_for_heartbeats(run_id: str) -> None:
         "live_queued": "queued",
         "dead_no_retry": None,
     }
+
+
+def test_a_queued_resume_of_a_dead_scheduler_keeps_its_try(run_id: str) -> None:
+    """A deferred attempt whose trigger fired is queued as the same try (its number was not
+    counted again): re-queued after its scheduler died, it keeps that try, where a new try
+    gives its number back. Found by the fault suite: the resume ran as try 0."""
+    with create_session() as session:
+        dead_job = add_job(session, pid=dead_pid(), hostname=this_host())
+        rows = {
+            ti.task_id: ti
+            for ti in session.scalars(
+                select(models.TaskInstance).where(models.TaskInstance.run_id == run_id)
+            )
+        }
+        for task_id, next_method in (("dead_queued", "resume"), ("live_queued", None)):
+            ti = rows[task_id]
+            ti.state, ti.queued_by_job_id, ti.executor = "queued", dead_job, EXECUTOR
+            ti.try_number, ti.next_method = 1, next_method
+    with create_session() as session:
+        result = recover(
+            own_job_id=None, executor_name=EXECUTOR, running_here=set(), session=session
+        )
+    assert result.requeued == 2
+    with create_session(readonly=True) as session:
+        after = {
+            ti.task_id: (ti.state, ti.try_number, ti.next_method)
+            for ti in session.scalars(
+                select(models.TaskInstance).where(
+                    models.TaskInstance.run_id == run_id,
+                    models.TaskInstance.task_id.in_(("dead_queued", "live_queued")),
+                )
+            )
+        }
+    assert after == {
+        "dead_queued": ("scheduled", 1, "resume"),  # the same try resumes
+        "live_queued": ("scheduled", 0, None),  # the new try is counted again when queued
+    }
+
+
+def test_own_queued_attempts_the_executor_holds_are_not_reset(run_id: str) -> None:
+    """An executor of other hosts' processes (Celery) vouches for no process, but an own queued
+    attempt it sent is waiting for a worker, not lost. Found by the fault suite: two Celery
+    schedulers reset every attempt still queued at each orphan check, so a backlog was sent
+    again and again and never ran."""
+    with create_session() as session:
+        own_job = add_job(session, pid=os.getpid(), hostname=this_host())
+        rows = {
+            ti.task_id: ti
+            for ti in session.scalars(
+                select(models.TaskInstance).where(models.TaskInstance.run_id == run_id)
+            )
+        }
+        for task_id in ("dead_queued", "live_queued"):
+            ti = rows[task_id]
+            ti.state, ti.queued_by_job_id, ti.executor = "queued", own_job, EXECUTOR
+            ti.try_number = 1
+    sent = TaskKey("orph", "live_queued", run_id, -1, 1)
+    with create_session() as session:
+        result = recover(
+            own_job_id=own_job,
+            executor_name=EXECUTOR,
+            running_here=set(),
+            handed_over={sent},
+            session=session,
+        )
+    assert result.requeued == 1
+    with create_session(readonly=True) as session:
+        after = {
+            ti.task_id: (ti.state, ti.try_number)
+            for ti in session.scalars(
+                select(models.TaskInstance).where(
+                    models.TaskInstance.run_id == run_id,
+                    models.TaskInstance.task_id.in_(("dead_queued", "live_queued")),
+                )
+            )
+        }
+    assert after == {"dead_queued": ("scheduled", 0), "live_queued": ("queued", 1)}

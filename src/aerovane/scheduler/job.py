@@ -404,6 +404,7 @@ class Scheduler(LoopService):
                 own_job_id=self.job_id,
                 executor_name=self.executor.name,
                 running_here=self._spared(),
+                handed_over=self.executor.running,
                 session=session,
             )
         if recovered:

@@ -5,10 +5,10 @@
   scheduler_health_check_threshold`, or at once when it ran on this host and its process is gone
   (see `liveness`): a restart within the threshold must not wait for it.
 - `queued` attempts of this executor whose scheduler is dead, and this scheduler's own queued
-  attempts its executor does not run (a hand-over lost to a connection broken at commit), go
-  back to `scheduled` with their try number restored; their process, if one was forked,
-  claims nothing (the claim needs the row `queued` for its try), or claims the re-queued row
-  instead of the new process: either way one execution.
+  attempts its executor does not hold (a hand-over lost to a connection broken at commit), go
+  back to `scheduled` with their try number restored (a resume from a deferral keeps its try);
+  their process, if one was forked, claims nothing (the claim needs the row `queued` for its
+  try), or claims the re-queued row instead of the new process: either way one execution.
 - `running` attempts recorded on this host whose process is gone are failed or retried, unless
   this scheduler's executor still tracks them (it reports their exit itself). Running attempts
   of a dead scheduler on another host are failed once their own heartbeat is older than the
@@ -82,9 +82,18 @@ def recover(
     own_job_id: int | None,
     executor_name: str,
     running_here: set[TaskKey],
+    handed_over: set[TaskKey] | None = None,
     session: Session,
 ) -> Recovery:
-    """One pass in the caller's write transaction; see the module docstring."""
+    """One pass in the caller's write transaction; see the module docstring.
+
+    `running_here`: attempts whose process this scheduler's executor sees alive (spared by the
+    dead-process checks). `handed_over` (default: the same): every attempt the executor holds,
+    alive or not yet started; an own `queued` attempt among them was handed over and is waiting
+    for a worker, not lost. They differ for executors of other hosts (Celery), which vouch for
+    no process but do hold what they sent."""
+    if handed_over is None:
+        handed_over = running_here
     now = utcnow()
     threshold = dt.timedelta(
         seconds=get_settings().getint("scheduler", "scheduler_health_check_threshold")
@@ -115,7 +124,7 @@ def recover(
         for ti in session.scalars(own.with_for_update(skip_locked=True) if pg else own):
             if (
                 TaskKey(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number)
-                in running_here
+                in handed_over
             ):
                 continue
             _requeue(ti)
@@ -145,6 +154,8 @@ def recover(
 
 
 def _requeue(ti: models.TaskInstance) -> None:
+    """Back to `scheduled`. Queueing a new try counted it, so its number is given back; a
+    resume from a deferral (`next_method` set) is queued as the same try again and keeps it."""
     log.info(
         "re-queueing %s.%s %s try %d",
         ti.dag_id,
@@ -154,5 +165,6 @@ def _requeue(ti: models.TaskInstance) -> None:
         extra=ids(ti),
     )
     ti.state = TaskState.SCHEDULED.value
-    ti.try_number = max(0, ti.try_number - 1)
+    if ti.next_method is None:
+        ti.try_number = max(0, ti.try_number - 1)
     ti.queued_by_job_id = None

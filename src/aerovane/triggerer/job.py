@@ -136,15 +136,23 @@ class Triggerer(LoopService):
             )
 
     def _write_outcomes(self) -> None:
+        """Write fired events and failures; if the database refuses them (it restarts), they go
+        back to the runner for the next pass: a fired trigger is not started again, so an
+        outcome dropped here would leave its task deferred for good. Writing one twice (a commit
+        whose answer was lost) resumes nothing twice: a resume is a guarded update."""
         outcomes = self.runner.drain()
         if not (outcomes.events or outcomes.failures):
             return
         resumed = 0
-        with create_session() as session:
-            for trigger_id, payload in outcomes.events.items():
-                resumed += triggers.submit_event(trigger_id, payload, session=session)
-            for trigger_id, (error, trace) in outcomes.failures.items():
-                resumed += triggers.submit_failure(trigger_id, error, trace, session=session)
+        try:
+            with create_session() as session:
+                for trigger_id, payload in outcomes.events.items():
+                    resumed += triggers.submit_event(trigger_id, payload, session=session)
+                for trigger_id, (error, trace) in outcomes.failures.items():
+                    resumed += triggers.submit_failure(trigger_id, error, trace, session=session)
+        except BaseException:
+            self.runner.put_back(outcomes)
+            raise
         if resumed:
             self.log.info("%d task instance(s) resumed", resumed)
             notify_schedulers()

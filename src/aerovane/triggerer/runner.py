@@ -131,6 +131,14 @@ class TriggerRunner:
             outcomes, self._outcomes = self._outcomes, Outcomes()
         return outcomes
 
+    def put_back(self, outcomes: Outcomes) -> None:
+        """Return drained outcomes that could not be written (the next drain has them again)."""
+        with self._lock:
+            for trigger_id, event in outcomes.events.items():
+                self._outcomes.events.setdefault(trigger_id, event)
+            for trigger_id, failure in outcomes.failures.items():
+                self._outcomes.failures.setdefault(trigger_id, failure)
+
     # -- on the loop ----------------------------------------------------------------------------
 
     def _start(self, work: TriggerWork) -> None:

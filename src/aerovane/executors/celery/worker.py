@@ -111,7 +111,6 @@ class CeleryWorker(LoopService):
 
     def on_start(self) -> None:
         global _factory
-        from aerovane.executors.celery.app import celery_app
         from aerovane.executors.celery.log_server import LogServer
 
         if self.pidfile is not None:
@@ -122,7 +121,19 @@ class CeleryWorker(LoopService):
         if self.log_server_port:
             self._log_server = LogServer(port=self.log_server_port)
             self._log_server.start()
+        self._start_consumer()
+        self.log.info(
+            "celery worker %s: queues %s, concurrency %d, logs on port %s",
+            self.hostname,
+            ",".join(self.queues),
+            self.concurrency,
+            self.log_server_port or "(off)",
+        )
+
+    def _start_consumer(self) -> None:
         from celery.worker import WorkController
+
+        from aerovane.executors.celery.app import celery_app
 
         self._controller = WorkController(
             app=celery_app(),
@@ -139,18 +150,15 @@ class CeleryWorker(LoopService):
             target=self._controller.start, name="celery-consumer", daemon=True
         )
         self._consumer.start()
-        self.log.info(
-            "celery worker %s: queues %s, concurrency %d, logs on port %s",
-            self.hostname,
-            ",".join(self.queues),
-            self.concurrency,
-            self.log_server_port or "(off)",
-        )
 
     def run_once(self) -> float | None:
-        if self._consumer is not None and not self._consumer.is_alive():
-            self.log.error("the Celery consumer stopped; shutting down")
-            self._stop.set()
+        """A consumer that stopped on its own is replaced: Celery 5.7 gives up on an error of
+        its own while closing a broker connection that broke with acknowledgements pending (a
+        Redis restart during a task); the broker redelivers what was not acknowledged, and the
+        database decides whether it runs."""
+        if self._consumer is not None and not self._consumer.is_alive() and not self.stopping:
+            self.log.warning("the Celery consumer stopped; starting a new one")
+            self._start_consumer()
         return None
 
     def on_stop(self) -> None:
