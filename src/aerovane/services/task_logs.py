@@ -64,27 +64,29 @@ def read_log(path: Path, *, offset: int = 0, limit: int | None = None) -> tuple[
     return data.decode("utf-8", errors="replace"), offset + len(data)
 
 
-def fetch_remote(path: Path, hostname: str | None) -> bytes | None:
+def fetch_remote(path: Path, hostname: str | None, *, attempt_over: bool = True) -> bytes | None:
     """The log of an attempt that ran on another host, when `path` is not on this one.
 
-    First the shared folder of `[logging] remote_logging` (attempts that ended), then the log
-    server of the worker recorded on the task instance (`[logging] worker_log_server_port`),
-    asked with a token for this file only (`log_tokens`), as Airflow's file task handler
-    does. None when neither has it.
+    As Airflow's file task handler: an attempt that ended is read from the remote store of
+    `[logging] remote_logging` (a shared folder or an fsspec URL, `remote_logs`) first; a running
+    one (not copied yet), or one the store lacks, from the log server of the worker recorded on
+    the task instance (`[logging] worker_log_server_port`), asked with a token for this file
+    only (`log_tokens`). None when neither has it.
     """
     from urllib.parse import quote
+
+    from aerovane.services import remote_logs
 
     settings = get_settings()
     try:
         relative = path.relative_to(settings.base_log_folder)
     except ValueError:
         return None
-    remote = settings.getstr("logging", "remote_base_log_folder")
-    if settings.getboolean("logging", "remote_logging") and remote:
-        try:
-            return (Path(remote) / relative).read_bytes()
-        except OSError:
-            pass
+    store = remote_logs.configured()
+    if store is not None and attempt_over:
+        data = store.read(relative.as_posix())
+        if data is not None:
+            return data
     port = settings.getint("logging", "worker_log_server_port")
     celery = settings.getstr("core", "executor") == "CeleryExecutor"
     if not (celery and hostname and port):  # the local executor's logs are all here
