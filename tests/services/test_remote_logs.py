@@ -114,7 +114,7 @@ def test_a_scheme_without_its_implementation_is_one_line(
         "[logging] remote_base_log_folder = s3://***@bucket/logs?***: Install s3fs to access S3"
     )
     _remote(monkeypatch, "nosuchfs://bucket/logs")
-    with pytest.raises(ConfigError, match="fsspec knows no 'nosuchfs'$"):
+    with pytest.raises(ConfigError, match=r"fsspec knows no 'nosuchfs'$"):
         remote_logs.check()
 
 
@@ -139,3 +139,22 @@ def test_the_worker_refuses_to_start_with_one_line(aerovane_home: Path) -> None:
     assert done.stderr.strip().splitlines() == [
         "Error: [logging] remote_base_log_folder = s3://***@bucket/logs: Install s3fs to access S3"
     ]
+
+
+def test_attempts_ending_together_all_reach_the_ftp_server(
+    aerovane_home: Path, monkeypatch: pytest.MonkeyPatch, ftp: tuple[int, Path]
+) -> None:
+    """The tasks of one run end together: each copy makes the run's folders on its own FTP
+    connection, and none fails because another made them first."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aerovane.services import remote_logs
+
+    port, root = ftp
+    _remote(monkeypatch, f"ftp://logs:{PASSWORD}@127.0.0.1:{port}/together")
+    path = _local_log("ended\n")
+    relatives = [f"dag_id=d/run_id=r/task_id=t{i}/attempt=1.log" for i in range(8)]
+    with ThreadPoolExecutor(len(relatives)) as pool:
+        copied = list(pool.map(lambda relative: remote_logs.upload(path, relative), relatives))
+    assert copied == [True] * len(relatives)
+    assert all((root / "together" / r).read_text() == "ended\n" for r in relatives)

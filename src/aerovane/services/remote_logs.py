@@ -75,7 +75,7 @@ class RemoteStore:
             return
         fs, root = _filesystem(self.location)
         target = f"{root.rstrip('/')}/{relative}"
-        fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+        _makedirs(fs, target.rsplit("/", 1)[0])
         fs.pipe_file(target, data)
 
     def read(self, relative: str) -> bytes | None:
@@ -90,6 +90,19 @@ class RemoteStore:
         except Exception as exc:  # noqa: BLE001 - unreachable, refused credentials: not there
             log.warning("cannot read %s from %s: %s", relative, shown(self.location), _kind(exc))
             return None
+
+
+def _makedirs(fs: Any, directory: str) -> None:
+    """`makedirs(exist_ok=True)` that tolerates another worker creating the same folders at the
+    same time (the attempts of one run end together): a level it failed to make, someone else
+    made, so each failure is progress and there are at most as many as levels."""
+    for _ in range(directory.count("/")):
+        try:
+            fs.makedirs(directory, exist_ok=True)
+            return
+        except Exception:  # noqa: BLE001 - e.g. FTP's 550 for a folder made meanwhile
+            fs.invalidate_cache()
+    fs.makedirs(directory, exist_ok=True)
 
 
 def configured() -> RemoteStore | None:
