@@ -330,8 +330,12 @@ def test_ended_attempts_logs_are_read_back_from_an_ftp_server(tmp_path: Path) ->
     """The worker copies each ended attempt's log, a success and a failure, to an FTP server
     (credentials in the URL); once the worker is gone and its log files deleted, the API reads
     them from there. The password shows in no process's output."""
+    from urllib.parse import quote
+
     from aerovane.config import get_settings
+    from tests.api.conftest import Account
     from tests.ftp_server import ftp_server
+    from tests.www.conftest import sign_in
 
     password = "ftp-remote-logs-pw"
     with ftp_server(tmp_path / "ftp-root", "logs", password) as port:
@@ -362,4 +366,13 @@ def test_ended_attempts_logs_are_read_back_from_an_ftp_server(tmp_path: Path) ->
                 assert boom.status_code == 200
                 assert "boom task about to fail" in boom.text
                 assert "RuntimeError: boom" in boom.text
+                # The UI's task instance page reads it the same way.
+                base = str(api.base_url).split("/api/v1")[0]
+                ui = sign_in(base, Account("viewer", "viewer-password"))
+                try:
+                    page = ui.get(f"/dags/remote_logs_dag/runs/{quote(run_id, safe='')}/tasks/boom")
+                finally:
+                    ui.close()
+                assert page.status_code == 200
+                assert "boom task about to fail" in page.text
             assert password not in rig.log()

@@ -64,6 +64,28 @@ def read_log(path: Path, *, offset: int = 0, limit: int | None = None) -> tuple[
     return data.decode("utf-8", errors="replace"), offset + len(data)
 
 
+def read_attempt_log(
+    path: Path,
+    *,
+    hostname: str | None,
+    attempt_over: bool,
+    offset: int = 0,
+    limit: int | None = None,
+) -> tuple[str, int]:
+    """`read_log` of an attempt's log: the file on this host, else the copy `fetch_remote`
+    finds (a remote worker's, or the remote store's); a limited read of a copy ends on a
+    character boundary."""
+    if not path.exists():
+        data = fetch_remote(path, hostname, attempt_over=attempt_over)
+        if data is not None:
+            end = len(data) if limit is None else min(len(data), offset + limit)
+            while offset < end < len(data) and (data[end] & 0xC0) == 0x80:  # inside a character
+                end -= 1
+            end = max(end, offset)
+            return data[offset:end].decode("utf-8", errors="replace"), end
+    return read_log(path, offset=offset, limit=limit)
+
+
 def fetch_remote(path: Path, hostname: str | None, *, attempt_over: bool = True) -> bytes | None:
     """The log of an attempt that ran on another host, when `path` is not on this one.
 
