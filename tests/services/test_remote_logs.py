@@ -53,6 +53,7 @@ def test_a_file_url_round_trip(
     assert fetch_remote(path, None) is None  # not copied yet
     assert remote_logs.upload(path, RELATIVE)
     assert (tmp_path / "shared" / RELATIVE).read_text() == "through file://\n"
+    assert len(list((tmp_path / "shared" / RELATIVE).parent.iterdir())) == 1  # no leftover
     assert fetch_remote(path, None) == b"through file://\n"
     # A running attempt is not looked for in the store (it is copied when it ends).
     assert fetch_remote(path, None, attempt_over=False) is None
@@ -73,6 +74,10 @@ def test_credentials_in_the_url_reach_the_ftp_server_and_no_message(
     assert remote_logs.upload(path, RELATIVE)
     assert (root / "task-logs" / RELATIVE).read_bytes() == path.read_bytes()
     assert fetch_remote(path, None) == path.read_bytes()
+    path.write_text("copied again\n")  # a second copy replaces the first, whole
+    assert remote_logs.upload(path, RELATIVE)
+    assert fetch_remote(path, None) == b"copied again\n"
+    assert [p.name for p in (root / "task-logs" / RELATIVE).parent.iterdir()] == ["attempt=1.log"]
 
     _remote(monkeypatch, f"ftp://logs:wrong-{PASSWORD}@127.0.0.1:{port}/task-logs")
     with caplog.at_level(logging.WARNING):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ CREDENTIAL_NAMES: dict[str, tuple[str, str]] = {
     "abfs": ("account_name", "account_key"),
     "az": ("account_name", "account_key"),
 }
+#: Protocols whose `mv` is a rename (elsewhere, an object store's put is whole already).
+RENAMING_PROTOCOLS = frozenset({"file", "local", "ftp", "sftp", "ssh", "smb"})
 #: Protocols whose filesystem takes the server as `host` and `port`.
 HOST_PROTOCOLS = frozenset({"ftp", "sftp", "ssh", "smb"})
 
@@ -68,15 +71,26 @@ class RemoteStore:
         return f"RemoteStore({shown(self.location)!r})"
 
     def write(self, relative: str, data: bytes) -> None:
+        """A reader sees the whole copy or none: folders and servers with a rename get a
+        temporary name renamed into place; object stores' puts are whole already."""
+        part = f".{uuid.uuid4().hex}.part"
         if not self.is_url:
             target = Path(self.location) / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+            temporary = target.with_name(target.name + part)
+            temporary.write_bytes(data)
+            temporary.replace(target)
             return
         fs, root = _filesystem(self.location)
         target = f"{root.rstrip('/')}/{relative}"
         _makedirs(fs, target.rsplit("/", 1)[0])
-        fs.pipe_file(target, data)
+        if urlsplit(self.location).scheme.lower() not in RENAMING_PROTOCOLS:
+            fs.pipe_file(target, data)
+            return
+        fs.pipe_file(target + part, data)
+        if fs.exists(target):  # a copy made before (FTP's rename does not replace)
+            fs.rm_file(target)
+        fs.mv(target + part, target)
 
     def read(self, relative: str) -> bytes | None:
         """The copy's bytes; None when it is not there (or the store cannot be reached)."""
