@@ -78,12 +78,18 @@ def read_attempt_log(
     if not path.exists():
         data = fetch_remote(path, hostname, attempt_over=attempt_over)
         if data is not None:
-            end = len(data) if limit is None else min(len(data), offset + limit)
-            while offset < end < len(data) and (data[end] & 0xC0) == 0x80:  # inside a character
-                end -= 1
-            end = max(end, offset)
+            end = fragment_end(data, offset, limit)
             return data[offset:end].decode("utf-8", errors="replace"), end
     return read_log(path, offset=offset, limit=limit)
+
+
+def fragment_end(data: bytes, offset: int, limit: int | None) -> int:
+    """Where a read of up to `limit` bytes of `data` from `offset` ends: never inside a
+    multi-byte UTF-8 character (unless the read could hold no whole one)."""
+    end = len(data) if limit is None else min(len(data), offset + limit)
+    while offset < end < len(data) and (data[end] & 0xC0) == 0x80:
+        end -= 1
+    return max(end, offset)
 
 
 def fetch_remote(path: Path, hostname: str | None, *, attempt_over: bool = True) -> bytes | None:

@@ -26,7 +26,7 @@ from aerovane.api.v1.datamodels.task_instances import TaskLogResponse
 from aerovane.auth.rbac import DagEntity
 from aerovane.db.models import TaskInstance
 from aerovane.db.types import storable_integers
-from aerovane.services.task_logs import fetch_remote, log_path, read_log
+from aerovane.services.task_logs import fetch_remote, fragment_end, log_path, read_log
 from aerovane.states import FINISHED_TI_VALUES, TaskState
 
 router = APIRouter(
@@ -212,9 +212,7 @@ def _remote_log(
     """The same answers as for a local file, from the bytes another host served."""
     if best_match(request.headers.get("accept")) == _TEXT:
         return Response(data[offset:], media_type="text/plain; charset=utf-8")
-    end = len(data) if full_content else min(len(data), offset + LOG_FRAGMENT_BYTES)
-    while offset < end < len(data) and (data[end] & 0xC0) == 0x80:  # inside a character
-        end -= 1
+    end = fragment_end(data, offset, None if full_content else LOG_FRAGMENT_BYTES)
     chunk = data[offset:end]
     next_token = signing.dumps(
         {
