@@ -118,6 +118,10 @@ def test_a_scheme_without_its_implementation_is_one_line(
     assert message == (
         "[logging] remote_base_log_folder = s3://***@bucket/logs?***: Install s3fs to access S3"
     )
+    from aerovane.api.app import create_app
+
+    with pytest.raises(ConfigError, match=r"Install s3fs to access S3$"):
+        create_app()  # the API server, the store's reader, refuses to start the same way
     _remote(monkeypatch, "nosuchfs://bucket/logs")
     with pytest.raises(ConfigError, match=r"fsspec knows no 'nosuchfs'$"):
         remote_logs.check()
