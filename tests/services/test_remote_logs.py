@@ -103,6 +103,7 @@ def test_a_connection_fills_in_the_ftp_credentials(
     assert remote_logs.upload(path, RELATIVE)
     assert (root / "by-connection" / RELATIVE).read_text() == "via a connection\n"
     assert remote_logs.configured().read(RELATIVE) == b"via a connection\n"  # type: ignore[union-attr]
+    assert remote_logs.configured().read("dag_id=d/not-copied.log") is None  # type: ignore[union-attr]
     assert PASSWORD not in repr(remote_logs.configured())
 
 
