@@ -111,6 +111,7 @@ def test_secrets_are_never_exposed(
         webserver__expose_config=exposed,
         webserver__secret_key="cookie-signing-secret-value",
         proxy__oidc_client_secret="oidc-client-secret-value",
+        logging__remote_base_log_folder="ftp://logs:ftp-password-value@127.0.0.1/logs",
     )
     settings = get_settings()
     secrets = {
@@ -118,6 +119,7 @@ def test_secrets_are_never_exposed(
         ("webserver", "secret_key"): "cookie-signing-secret-value",
         ("database", "sql_alchemy_conn"): settings.sql_alchemy_conn,
         ("proxy", "oidc_client_secret"): "oidc-client-secret-value",
+        ("logging", "remote_base_log_folder"): "ftp-password-value",
     }
     assert all(secrets.values())
     op = accounts["Op"].auth
@@ -144,7 +146,7 @@ def test_text(client: httpx.Client, admin: httpx.BasicAuth, expose: Callable[[st
     assert response.text == (
         f"[logging]\nbase_log_folder = {folder}\nlogging_level = INFO\n"
         "min_length_masked_secret = 5\nworker_log_server_port = 8793\nremote_logging = False\n"
-        "remote_base_log_folder = \njson_format = False\n"
+        "remote_base_log_folder = < hidden >\nremote_log_conn_id = \njson_format = False\n"
         "json_fields = timestamp, level, logger, message\naccess_log = False\n"
     )
     everything = client.get("/config", headers=TEXT, auth=admin).text

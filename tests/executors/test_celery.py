@@ -344,3 +344,78 @@ def test_over_rabbitmq_a_message_the_broker_lost_is_sent_again(rabbitmq_rig: Rig
     home_a = str(rig.home.parent / "worker-a")
     for task_id in ("first", "special", "slow"):
         assert _lines(rig, run_id, task_id) == [f"{home_a} 1"]
+
+
+REMOTE_LOGS_DAG = """
+import datetime
+from airflow import DAG
+from airflow.operators.python import PythonOperator
+
+def ok():
+    print("ok task says hello", flush=True)
+
+def boom():
+    print("boom task about to fail", flush=True)
+    raise RuntimeError("boom")
+
+with DAG(
+    "remote_logs_dag",
+    schedule=None,
+    start_date=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+    is_paused_upon_creation=False,
+):
+    PythonOperator(task_id="ok", python_callable=ok)
+    PythonOperator(task_id="boom", python_callable=boom)
+"""
+
+
+def test_ended_attempts_logs_are_read_back_from_an_ftp_server(tmp_path: Path) -> None:
+    """The worker copies each ended attempt's log, a success and a failure, to an FTP server
+    (credentials in the URL); once the worker is gone and its log files deleted, the API reads
+    them from there. The password shows in no process's output."""
+    from urllib.parse import quote
+
+    from aerovane.config import get_settings
+    from tests.api.conftest import Account
+    from tests.ftp_server import ftp_server
+    from tests.www.conftest import sign_in
+
+    password = "ftp-remote-logs-pw"
+    with ftp_server(tmp_path / "ftp-root", "logs", password) as port:
+        url = f"ftp://logs:{password}@127.0.0.1:{port}/task-logs"
+        overrides = {
+            "AEROVANE__LOGGING__REMOTE_LOGGING": "True",
+            "AEROVANE__LOGGING__REMOTE_BASE_LOG_FOLDER": url,
+        }
+        for rig in _rig(tmp_path, REDIS_URL, **overrides):
+            (get_settings().dags_folder / "remote_logs_dag.py").write_text(REMOTE_LOGS_DAG)
+            rig.start("scheduler")
+            worker = rig.worker("worker-a", rig.queue)
+            wait_dag("remote_logs_dag", timeout=120)
+            (run_id,) = trigger_runs("remote_logs_dag", 1)
+            wait_for(lambda: _run_state(run_id) == "failed", 120, f"the run to end\n{rig.log()}")
+            stop_tree(worker)  # warm shutdown: the attempts' copies are made by now
+            run = Path("dag_id=remote_logs_dag") / f"run_id={run_id}"
+            on_ftp = tmp_path / "ftp-root" / "task-logs" / run
+            assert "ok task says hello" in (on_ftp / "task_id=ok" / "attempt=1.log").read_text()
+            shutil.rmtree(rig.home.parent / "worker-a" / "logs" / "dag_id=remote_logs_dag")
+
+            with _api() as api:
+                logs = f"/dags/remote_logs_dag/dagRuns/{run_id}/taskInstances/%s/logs/1"
+                ok = api.get(logs % "ok", headers=JSON)
+                assert ok.status_code == 200, ok.text
+                assert "ok task says hello" in ok.json()["content"]
+                boom = api.get(logs % "boom", headers={"Accept": "text/plain"})
+                assert boom.status_code == 200
+                assert "boom task about to fail" in boom.text
+                assert "RuntimeError: boom" in boom.text
+                # The UI's task instance page reads it the same way.
+                base = str(api.base_url).split("/api/v1")[0]
+                ui = sign_in(base, Account("viewer", "viewer-password"))
+                try:
+                    page = ui.get(f"/dags/remote_logs_dag/runs/{quote(run_id, safe='')}/tasks/boom")
+                finally:
+                    ui.close()
+                assert page.status_code == 200
+                assert "boom task about to fail" in page.text
+            assert password not in rig.log()

@@ -26,6 +26,7 @@ from aerovane.control import routes as control_plane
 from aerovane.control.errors import GoogleError
 from aerovane.db.engine import analyze_missing_statistics
 from aerovane.logs.request_id import RequestIdMiddleware
+from aerovane.services import remote_logs
 
 _CONTROL_PLANE_PREFIXES = tuple(f"/{version}/" for version in control_plane.API_VERSIONS)
 
@@ -45,6 +46,7 @@ def _body_error(scope: Scope, status: int, detail: str) -> Response:
 def create_app() -> FastAPI:
     settings = get_settings()
     backend_chain(settings)
+    remote_logs.check()  # the log reader: a URL whose fsspec implementation is missing
     analyze_missing_statistics()
     app = FastAPI(
         title="Aerovane",

@@ -50,8 +50,10 @@ def worker(
     from aerovane.components import startup_finished
     from aerovane.config import ensure_home
     from aerovane.executors.celery.worker import CeleryWorker
+    from aerovane.services import remote_logs
 
     ensure_home()
+    remote_logs.check()  # a URL whose fsspec implementation is missing: one line, at once
     _setup_logging()
     service = CeleryWorker(
         queues=[q.strip() for q in queues.split(",") if q.strip()] if queues else None,

@@ -260,14 +260,24 @@ OPTIONS: list[Option] = [
             "False",
             _BOOL,
             False,
-            "Copy each attempt's log to remote_base_log_folder when it ends.",
+            "Celery workers copy each attempt's log to remote_base_log_folder when it ends.",
         ),
         (
             "remote_base_log_folder",
             "",
             parse_str,
+            True,  # a URL may carry credentials (ftp://user:password@host/...)
+            "A folder every host reaches (a shared mount), or an fsspec URL (s3://bucket/logs, "
+            "gs://, ftp://, file://; needs the optional fsspec and the scheme's package, e.g. "
+            "s3fs); read when the log is not local.",
+        ),
+        (
+            "remote_log_conn_id",
+            "",
+            parse_str,
             False,
-            "A folder every host reaches (a shared mount); read when the log is not local.",
+            "Connection whose login, password, host, port and extra (JSON: fsspec storage "
+            "options) fill in what remote_base_log_folder's URL leaves out.",
         ),
         (
             "json_format",

@@ -64,27 +64,57 @@ def read_log(path: Path, *, offset: int = 0, limit: int | None = None) -> tuple[
     return data.decode("utf-8", errors="replace"), offset + len(data)
 
 
-def fetch_remote(path: Path, hostname: str | None) -> bytes | None:
+def read_attempt_log(
+    path: Path,
+    *,
+    hostname: str | None,
+    attempt_over: bool,
+    offset: int = 0,
+    limit: int | None = None,
+) -> tuple[str, int]:
+    """`read_log` of an attempt's log: the file on this host, else the copy `fetch_remote`
+    finds (a remote worker's, or the remote store's); a limited read of a copy ends on a
+    character boundary."""
+    if not path.exists():
+        data = fetch_remote(path, hostname, attempt_over=attempt_over)
+        if data is not None:
+            end = fragment_end(data, offset, limit)
+            return data[offset:end].decode("utf-8", errors="replace"), end
+    return read_log(path, offset=offset, limit=limit)
+
+
+def fragment_end(data: bytes, offset: int, limit: int | None) -> int:
+    """Where a read of up to `limit` bytes of `data` from `offset` ends: never inside a
+    multi-byte UTF-8 character (unless the read could hold no whole one)."""
+    end = len(data) if limit is None else min(len(data), offset + limit)
+    while offset < end < len(data) and (data[end] & 0xC0) == 0x80:
+        end -= 1
+    return max(end, offset)
+
+
+def fetch_remote(path: Path, hostname: str | None, *, attempt_over: bool = True) -> bytes | None:
     """The log of an attempt that ran on another host, when `path` is not on this one.
 
-    First the shared folder of `[logging] remote_logging` (attempts that ended), then the log
-    server of the worker recorded on the task instance (`[logging] worker_log_server_port`),
-    asked with a token for this file only (`log_tokens`), as Airflow's file task handler
-    does. None when neither has it.
+    As Airflow's file task handler: an attempt that ended is read from the remote store of
+    `[logging] remote_logging` (a shared folder or an fsspec URL, `remote_logs`) first; a running
+    one (not copied yet), or one the store lacks, from the log server of the worker recorded on
+    the task instance (`[logging] worker_log_server_port`), asked with a token for this file
+    only (`log_tokens`). None when neither has it.
     """
     from urllib.parse import quote
+
+    from aerovane.services import remote_logs
 
     settings = get_settings()
     try:
         relative = path.relative_to(settings.base_log_folder)
     except ValueError:
         return None
-    remote = settings.getstr("logging", "remote_base_log_folder")
-    if settings.getboolean("logging", "remote_logging") and remote:
-        try:
-            return (Path(remote) / relative).read_bytes()
-        except OSError:
-            pass
+    store = remote_logs.configured()
+    if store is not None and attempt_over:
+        data = store.read(relative.as_posix())
+        if data is not None:
+            return data
     port = settings.getint("logging", "worker_log_server_port")
     celery = settings.getstr("core", "executor") == "CeleryExecutor"
     if not (celery and hostname and port):  # the local executor's logs are all here

@@ -26,7 +26,7 @@ from aerovane.api.v1.datamodels.task_instances import TaskLogResponse
 from aerovane.auth.rbac import DagEntity
 from aerovane.db.models import TaskInstance
 from aerovane.db.types import storable_integers
-from aerovane.services.task_logs import fetch_remote, log_path, read_log
+from aerovane.services.task_logs import fetch_remote, fragment_end, log_path, read_log
 from aerovane.states import FINISHED_TI_VALUES, TaskState
 
 router = APIRouter(
@@ -187,12 +187,14 @@ def get_log(
         )
     path = log_path(dag_id, dag_run_id, task_id, task_try_number, map_index)
     offset = int(metadata.get("offset", 0))
-    if not path.exists() and (remote := fetch_remote(path, ti.hostname)) is not None:
-        return _remote_log(request, remote, offset, full_content, ti, task_try_number)
+    attempt_over = task_try_number < ti.try_number or ti.state in _ATTEMPT_OVER
+    if not path.exists():
+        remote = fetch_remote(path, ti.hostname, attempt_over=attempt_over)
+        if remote is not None:
+            return _remote_log(request, remote, offset, full_content, attempt_over)
     if best_match(request.headers.get("accept")) == _TEXT:
         return StreamingResponse(_stream(path, offset), media_type="text/plain; charset=utf-8")
     content, end = _read_fragment(path, offset, None if full_content else LOG_FRAGMENT_BYTES)
-    attempt_over = task_try_number < ti.try_number or ti.state in _ATTEMPT_OVER
     next_token = signing.dumps(
         {
             "offset": end,
@@ -205,16 +207,13 @@ def get_log(
 
 
 def _remote_log(
-    request: Request, data: bytes, offset: int, full_content: bool, ti: Any, try_number: int
+    request: Request, data: bytes, offset: int, full_content: bool, attempt_over: bool
 ) -> Response:
     """The same answers as for a local file, from the bytes another host served."""
     if best_match(request.headers.get("accept")) == _TEXT:
         return Response(data[offset:], media_type="text/plain; charset=utf-8")
-    end = len(data) if full_content else min(len(data), offset + LOG_FRAGMENT_BYTES)
-    while offset < end < len(data) and (data[end] & 0xC0) == 0x80:  # inside a character
-        end -= 1
+    end = fragment_end(data, offset, None if full_content else LOG_FRAGMENT_BYTES)
     chunk = data[offset:end]
-    attempt_over = try_number < ti.try_number or ti.state in _ATTEMPT_OVER
     next_token = signing.dumps(
         {
             "offset": max(end, offset),

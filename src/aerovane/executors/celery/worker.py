@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import threading
 from pathlib import Path
@@ -54,9 +53,11 @@ def run_in_zygote(payload: dict[str, Any]) -> dict[str, Any]:
 
     # The worker's own lines about this attempt name its task instance.
     with log_context(dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id):
-        _factory.spawn("task", payload, on_message)
-        done.wait()
-        _copy_to_remote_folder(path)
+        try:
+            _factory.spawn("task", payload, on_message)
+            done.wait()
+        finally:
+            _copy_to_remote_store(path)
     return result
 
 
@@ -66,21 +67,16 @@ def _hostname() -> str:
     return hostname()
 
 
-def _copy_to_remote_folder(path: Path) -> None:
-    """`[logging] remote_logging`: the finished attempt's log, under the same relative path in
-    `remote_base_log_folder` (a folder every host reaches)."""
-    settings = get_settings()
-    remote = settings.getstr("logging", "remote_base_log_folder")
-    if not (settings.getboolean("logging", "remote_logging") and remote and path.exists()):
-        return
-    target = Path(remote) / path.relative_to(settings.base_log_folder)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
-    except OSError:
-        import logging
+def _copy_to_remote_store(path: Path) -> None:
+    """`[logging] remote_logging`: the ended attempt's log (whatever its outcome), under the same
+    relative path in `remote_base_log_folder`, a shared folder or an fsspec URL."""
+    from aerovane.services import remote_logs
 
-        logging.getLogger("aerovane.celery").warning("could not copy %s to %s", path, target)
+    try:
+        relative = path.relative_to(get_settings().base_log_folder)
+    except ValueError:  # outside the log folder: no attempt's log
+        return
+    remote_logs.upload(path, relative.as_posix())
 
 
 class CeleryWorker(LoopService):

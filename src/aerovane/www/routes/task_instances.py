@@ -24,7 +24,7 @@ from aerovane.services.browse import task_instance_xcoms
 from aerovane.services.dag_bag import get_serialized_dag
 from aerovane.services.errors import NotFound
 from aerovane.services.grid import mapped_instances
-from aerovane.services.task_logs import log_path, read_log
+from aerovane.services.task_logs import log_path, read_attempt_log
 from aerovane.states import FINISHED_TI_VALUES, TaskState
 from aerovane.www.access import requires_page_dag_access
 from aerovane.www.audit import audit_page
@@ -110,10 +110,13 @@ def task_instance(
         chosen = attempts[-1]
     log_text, offset, over = "", 0, True
     if chosen > 0:
-        log_text, offset = read_log(
-            log_path(dag_id, run_id, task_id, chosen, ti.map_index), limit=LOG_CHUNK
+        log_text, offset = read_attempt_log(
+            log_path(dag_id, run_id, task_id, chosen, ti.map_index),
+            hostname=ti.hostname,
+            attempt_over=_attempt_over(ti, chosen),
+            limit=LOG_CHUNK,
         )
-        over = _attempt_over(ti, chosen) and len(log_text.encode()) < LOG_CHUNK
+        over = _attempt_over(ti, chosen) and offset < LOG_CHUNK
     context.update(
         {
             "tries": tries,
@@ -179,8 +182,12 @@ def log_fragment(
         raise PageError(404, "Name the mapped instance (map_index).")
     try_number = _int(q.get("try"), ti.try_number)
     offset = max(0, _int(q.get("offset"), 0))
-    text, end = read_log(
-        log_path(dag_id, run_id, task_id, try_number, ti.map_index), offset=offset, limit=LOG_CHUNK
+    text, end = read_attempt_log(
+        log_path(dag_id, run_id, task_id, try_number, ti.map_index),
+        hostname=ti.hostname,
+        attempt_over=_attempt_over(ti, try_number),
+        offset=offset,
+        limit=LOG_CHUNK,
     )
     html = str(escape(text))
     if not (_attempt_over(ti, try_number) and end - offset < LOG_CHUNK):
