@@ -20,6 +20,8 @@ from typing import Any
 from aerovane.config import get_settings
 from aerovane.executors.base import TaskWorkload
 from aerovane.executors.zygote import Message, ProcessFactory
+from aerovane.metrics import Stats
+from aerovane.metrics.server import MetricsServer, serve_component
 from aerovane.services.loop_service import LoopService
 from aerovane.services.task_logs import log_path
 
@@ -51,8 +53,14 @@ def run_in_zygote(payload: dict[str, Any]) -> dict[str, Any]:
             result["code"] = int(msg["code"])
             done.set()
 
-    _factory.spawn("task", payload, on_message)
-    done.wait()
+    Stats.gauge("celery.worker.running_tasks", 1, delta=True)
+    try:
+        _factory.spawn("task", payload, on_message)
+        done.wait()
+    finally:
+        Stats.gauge("celery.worker.running_tasks", -1, delta=True)
+    if result["code"] != 0:
+        Stats.incr("celery.execute_command.failure")
     _copy_to_remote_folder(path)
     return result
 
@@ -105,6 +113,7 @@ class CeleryWorker(LoopService):
         self._controller: Any = None
         self._consumer: threading.Thread | None = None
         self._log_server: Any = None
+        self._metrics_server: MetricsServer | None = None
 
     def on_start(self) -> None:
         global _factory
@@ -119,6 +128,7 @@ class CeleryWorker(LoopService):
         if self.log_server_port:
             self._log_server = LogServer(port=self.log_server_port)
             self._log_server.start()
+        self._metrics_server = serve_component("worker", get_settings())
         from celery.worker import WorkController
 
         self._controller = WorkController(
@@ -158,6 +168,8 @@ class CeleryWorker(LoopService):
             self._consumer.join(timeout=60)
         if self._log_server is not None:
             self._log_server.stop()
+        if self._metrics_server is not None:
+            self._metrics_server.stop()
         if _factory is not None:
             _factory.stop()
             _factory = None
