@@ -63,7 +63,9 @@ def test_airflow_names_reach_statsd_and_prometheus(statsd: tuple[socket.socket, 
     sock, _ = statsd
     dag = f"d_{uuid.uuid4().hex[:8]}"
     Stats.incr("ti.finish", tags={"dag_id": dag, "task_id": "t", "state": "success"})
-    Stats.timing("dagrun.duration", dt.timedelta(seconds=2), tags={"dag_id": dag, "state": "failed"})
+    Stats.timing(
+        "dagrun.duration", dt.timedelta(seconds=2), tags={"dag_id": dag, "state": "failed"}
+    )
     Stats.gauge("pool.open_slots", 7, tags={"pool_name": dag})
     with Stats.timer("scheduler.scheduler_loop_duration"):
         pass
