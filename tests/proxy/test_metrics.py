@@ -65,4 +65,4 @@ def test_the_apis_metrics_path_is_still_forwarded(proxy_url: str, account: Accou
     # The API answers (a service account maps to `[api] composer_auth_user_registration_role`,
     # Op, which reads Cluster Activity): its request histogram is there.
     assert response.status_code == 200, response.text
-    assert "aerovane_api_request_duration_seconds_count{" in response.text
+    assert "# TYPE aerovane_api_request_duration_seconds histogram" in response.text
