@@ -132,3 +132,16 @@ def test_without_statsd_prometheus_still_records(aerovane_home: Path) -> None:
     Stats.incr("ti.finish", tags={"dag_id": dag, "task_id": "t", "state": "skipped"})
     Stats.incr("ti.finish", tags={"dag_id": dag, "task_id": "t", "state": "skipped"})
     assert _sample("airflow_ti_finish_total", dag_id=dag, task_id="t", state="skipped") == 2.0
+
+
+def test_a_delta_gauge_moves_both_outputs(statsd: tuple[socket.socket, object]) -> None:
+    sock, _ = statsd
+    before = _sample("aerovane_celery_worker_running_tasks") or 0.0
+    Stats.gauge("celery.worker.running_tasks", 1, delta=True)
+    Stats.gauge("celery.worker.running_tasks", 1, delta=True)
+    Stats.gauge("celery.worker.running_tasks", -1, delta=True)
+    lines = _lines_until(sock, "airflow.celery.worker.running_tasks:-1")
+    assert lines == ["airflow.celery.worker.running_tasks:+1|g"] * 2 + [
+        "airflow.celery.worker.running_tasks:-1|g"
+    ]
+    assert _sample("aerovane_celery_worker_running_tasks") == before + 1

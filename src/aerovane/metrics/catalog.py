@@ -27,6 +27,9 @@ class Metric:
     #: StatsD names, filled from the tags; empty: the base name alone.
     statsd: tuple[str, ...] = ()
     help: str = ""
+    #: How a gauge merges over processes sharing a multiprocess folder: the live processes'
+    #: latest value, or (a gauge moved by `delta`) their sum.
+    multiprocess_mode: str = "livemostrecent"
 
 
 C, G, T = Kind.COUNTER, Kind.GAUGE, Kind.TIMER
@@ -86,7 +89,10 @@ CATALOG: dict[str, Metric] = {
     # Celery workers (Airflow's provider counts failed commands; the gauge is Aerovane's own)
     "celery.execute_command.failure": Metric(C, "airflow_celery_execute_command_failure"),
     "celery.worker.running_tasks": Metric(
-        G, "aerovane_celery_worker_running_tasks", help="Attempts this worker runs now."
+        G,
+        "aerovane_celery_worker_running_tasks",
+        help="Attempts this worker runs now.",
+        multiprocess_mode="livesum",
     ),
     # Aerovane's own: the identity-aware proxy and the token service
     "proxy.auth": Metric(

@@ -103,9 +103,8 @@ def _make(metric: Metric) -> Any:
     if metric.kind is Kind.COUNTER:
         return Counter(metric.prometheus, doc, metric.labels)
     if metric.kind is Kind.GAUGE:
-        # Several API workers share a multiprocess folder: a gauge is the live processes'
-        # latest value, not a sum over processes that no longer run.
-        return Gauge(metric.prometheus, doc, metric.labels, multiprocess_mode="livemostrecent")
+        mode = metric.multiprocess_mode
+        return Gauge(metric.prometheus, doc, metric.labels, multiprocess_mode=mode)
     return Histogram(metric.prometheus, doc, metric.labels, buckets=BUCKETS)
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 import getpass
 import os
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import exists, select, update
@@ -54,19 +55,37 @@ def _held_the_claim(event: ProcessEnded, state: str, hostname: str, pid: int | N
     exits at once), only the process recorded on the running task instance is."""
     if event.pid is None:
         return True
-    return state == TaskState.RUNNING.value and _ran_it(event, hostname, pid)
-
-
-def _ran_it(event: ProcessEnded, hostname: str, pid: int | None) -> bool:
-    return event.pid is None or (hostname, pid) == (event.hostname, event.pid)
+    return state == TaskState.RUNNING.value and (hostname, pid) == (event.hostname, event.pid)
 
 
 #: States an ended attempt left that Airflow counts in `ti_failures` (`handle_failure`).
 _FAILURE_STATES = frozenset({TaskState.FAILED.value, TaskState.UP_FOR_RETRY.value})
 
 
+class _FinishCounter:
+    """Airflow's per-attempt counters, emitted where the loop learns that a process ended.
+
+    Each outcome counts once: a Celery message delivered twice (a re-sent hand-over) ends in
+    two processes that report the same recorded outcome (state and end date), and whichever
+    exit this scheduler hears of first stands for it. A sensor's pokes and a deferred task's
+    resumption share a try but each record an outcome of their own."""
+
+    REMEMBERED = 10_000
+
+    def __init__(self) -> None:
+        self._seen: OrderedDict[tuple[TaskKey, str, object], None] = OrderedDict()
+
+    def count(self, key: TaskKey, state: str, ended: object) -> None:
+        outcome = (key, state, ended)
+        if outcome in self._seen:
+            return
+        self._seen[outcome] = None
+        if len(self._seen) > self.REMEMBERED:
+            self._seen.popitem(last=False)
+        _count_finished(key.dag_id, key.task_id, state)
+
+
 def _count_finished(dag_id: str, task_id: str, state: str) -> None:
-    """Airflow's per-attempt counters, emitted where the loop learns that a process ended."""
     Stats.incr("ti.finish", tags={"dag_id": dag_id, "task_id": task_id, "state": state})
     if state == TaskState.SUCCESS.value:
         Stats.incr("ti_successes")
@@ -108,6 +127,7 @@ class Scheduler(LoopService):
             "triggerer", "trigger_timeout_check_interval"
         )
         self._last_trigger_timeout_check = 0.0
+        self._finished = _FinishCounter()
         self._pool_metrics_every = settings.getfloat("scheduler", "pool_metrics_interval")
         self._last_pool_metrics = 0.0
         #: When the last pass that advanced runs began: one happens at least every `interval`,
@@ -348,6 +368,7 @@ class Scheduler(LoopService):
                     ti.state,
                     ti.hostname,
                     ti.pid,
+                    ti.end_date,
                 ).where(
                     ti.run_id.in_({k[2] for k in keys}),
                     ti.task_id.in_({k[1] for k in keys}),
@@ -363,18 +384,16 @@ class Scheduler(LoopService):
                 continue
             if row.state in ACTIVE_TI_VALUES:
                 active.append(row)
-            elif row.state is not None and _ran_it(event, row.hostname, row.pid):
-                _count_finished(row.dag_id, row.task_id, row.state)
+            elif row.state is not None:
+                self._finished.count(event.key, row.state, row.end_date)
         dead = [
             keys[tuple(row[:5])]
             for row in active
-            if tuple(row[:5]) in keys
-            and keys[tuple(row[:5])].key not in running_now
-            and _held_the_claim(keys[tuple(row[:5])], row.state, row.hostname, row.pid)
+            if _held_the_claim(keys[tuple(row[:5])], row.state, row.hostname, row.pid)
         ]
         if not dead:
             return 0
-        ended: list[tuple[str, str, str]] = []
+        ended: list[tuple[TaskKey, str, object]] = []
         with create_session() as session:
             for event in dead:
                 k = event.key
@@ -390,9 +409,9 @@ class Scheduler(LoopService):
                 )
                 if row is not None:
                     state = fail_dead_attempt(row, describe_exit(event.code), session=session)
-                    ended.append((k.dag_id, k.task_id, state))
-        for dag_id, task_id, state in ended:
-            _count_finished(dag_id, task_id, state)
+                    ended.append((k, state, row.end_date))
+        for key, state, end_date in ended:
+            self._finished.count(key, state, end_date)
         return len(dead)
 
     def _periodic(self) -> None:
@@ -470,6 +489,7 @@ class Scheduler(LoopService):
                 own_job_id=self.job_id,
                 executor_name=self.executor.name,
                 running_here=self._spared(),
+                handed_over=self.executor.running,
                 session=session,
             )
         if recovered:

@@ -82,8 +82,15 @@ def recover(
     executor_name: str,
     running_here: set[TaskKey],
     session: Session,
+    handed_over: set[TaskKey] | None = None,
 ) -> Recovery:
-    """One pass in the caller's write transaction; see the module docstring."""
+    """One pass in the caller's write transaction; see the module docstring.
+
+    `handed_over` is what this scheduler's executor holds (default `running_here`): an own
+    queued attempt in it was not lost, even where the executor cannot vouch that its process
+    runs (Celery: the message may wait for a worker; re-sending it is the executor's
+    `stalled_task_timeout`, not this)."""
+    held = running_here if handed_over is None else handed_over
     now = utcnow()
     threshold = dt.timedelta(
         seconds=get_settings().getint("scheduler", "scheduler_health_check_threshold")
@@ -112,10 +119,7 @@ def recover(
             TI.state == TaskState.QUEUED.value, TI.queued_by_job_id == own_job_id
         )
         for ti in session.scalars(own.with_for_update(skip_locked=True) if pg else own):
-            if (
-                TaskKey(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number)
-                in running_here
-            ):
+            if TaskKey(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number) in held:
                 continue
             _requeue(ti)
             result.requeued += 1
