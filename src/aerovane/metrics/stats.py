@@ -17,7 +17,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,13 +179,6 @@ class StatsFacade:
     def timer(self, stat: str, *, tags: Tags | None = None) -> _Timer:
         return _Timer(self, stat, tags)
 
-    @contextlib.contextmanager
-    def _guard(self, stat: str) -> Iterator[None]:
-        try:
-            yield
-        except Exception:  # a metric never fails its caller
-            log.debug("could not record metric %s", stat, exc_info=True)
-
     def _record(
         self,
         kind: Kind,
@@ -196,10 +189,10 @@ class StatsFacade:
         *,
         delta: bool = False,
     ) -> None:
-        with self._guard(stat):
+        try:
             backends = self._current()
             metric = CATALOG.get(stat)
-            labels = {k: str(v) for k, v in (tags or {}).items()}
+            labels = {k: str(v) for k, v in tags.items()} if tags else {}
             names = _statsd_names(stat, metric, labels)
             if not backends.filter.test(names[0]):
                 return
@@ -209,6 +202,8 @@ class StatsFacade:
                 for name in names:
                     if backends.filter.test(name):
                         _send(backends.statsd, kind, name, value, rate, delta)
+        except Exception:  # a metric never fails its caller
+            log.debug("could not record metric %s", stat, exc_info=True)
 
 
 def _statsd_names(stat: str, metric: Metric | None, labels: dict[str, str]) -> list[str]:
