@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.engine.conftest import Engine, wait_for
+from tests.standalone_server import free_port
 
 DAG_FILES = {
     "metrics_dag.py": """
@@ -26,12 +27,6 @@ DAG_FILES = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def statsd_socket() -> Iterator[socket.socket]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -44,7 +39,7 @@ def statsd_socket() -> Iterator[socket.socket]:
 
 @pytest.fixture(scope="module")
 def metrics_port() -> int:
-    return _free_port()
+    return free_port()
 
 
 @pytest.fixture(scope="module")

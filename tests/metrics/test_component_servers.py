@@ -15,16 +15,11 @@ from benchmarks._crash import start_tree, stop_tree
 
 from aerovane.scheduler.liveness import this_host
 from tests.conftest import subprocess_home
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.standalone_server import free_port
 
 
 def test_the_triggerer_serves_its_metrics(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     overrides = {
         "AEROVANE__METRICS__TRIGGERER_PROMETHEUS_PORT": str(port),
         "AEROVANE__TRIGGERER__JOB_HEARTBEAT_SEC": "0.2",

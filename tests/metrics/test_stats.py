@@ -145,3 +145,16 @@ def test_a_delta_gauge_moves_both_outputs(statsd: tuple[socket.socket, object]) 
         "airflow.celery.worker.running_tasks:-1|g"
     ]
     assert _sample("aerovane_celery_worker_running_tasks") == before + 1
+
+
+def test_a_name_statsd_cannot_carry_is_not_sent(statsd: tuple[socket.socket, object]) -> None:
+    sock, _ = statsd
+    pool = f"p {uuid.uuid4().hex[:6]}:1|c"
+    Stats.gauge("pool.open_slots", 5, tags={"pool_name": pool})
+    Stats.incr("ti_failures")
+    assert _lines_until(sock, "airflow.ti_failures:") == ["airflow.ti_failures:1|c"]
+    assert re.search(
+        rf'^airflow_pool_open_slots\{{pool_name="{re.escape(pool)}"\}} 5\.0$',
+        generate_latest().decode(),
+        re.MULTILINE,
+    )

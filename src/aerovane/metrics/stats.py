@@ -30,6 +30,10 @@ log = logging.getLogger("aerovane.metrics")
 
 Tags = Mapping[str, object]
 
+#: Airflow's rule for a StatsD name (`stat_name_default_handler`); others are not sent (a `:`
+#: or `|` in a pool name would corrupt the line). Prometheus label values may be anything.
+_STATSD_NAME = re.compile(r"[A-Za-z0-9_./-]{1,250}")
+
 #: Histogram buckets (seconds) of timers: scheduler passes to DAG runs of hours.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400)
 
@@ -145,6 +149,7 @@ class StatsFacade:
     def __init__(self) -> None:
         self._backends: _Backends | None = None
         self._prometheus = _Prometheus()
+        self._warned: set[str] = set()
 
     def _current(self) -> _Backends:
         settings = get_settings()
@@ -155,6 +160,12 @@ class StatsFacade:
                     backends.statsd.close()
             backends = self._backends = _backends_for(settings)
         return backends
+
+    def _refused(self, name: str) -> None:
+        """Say once per name (up to 1,000 names) that it cannot go to StatsD."""
+        if name not in self._warned and len(self._warned) < 1000:
+            self._warned.add(name)
+            log.warning("not sent to StatsD (Airflow's names allow A-Z a-z 0-9 _ . - /): %r", name)
 
     def incr(self, stat: str, count: int = 1, rate: float = 1, *, tags: Tags | None = None) -> None:
         self._record(Kind.COUNTER, stat, count, rate, tags)
@@ -200,7 +211,9 @@ class StatsFacade:
                 _observe(self._prometheus.get(metric), metric, kind, value, labels, delta)
             if backends.statsd is not None:
                 for name in names:
-                    if backends.filter.test(name):
+                    if not _STATSD_NAME.fullmatch(name):
+                        self._refused(name)
+                    elif backends.filter.test(name):
                         _send(backends.statsd, kind, name, value, rate, delta)
         except Exception:  # a metric never fails its caller
             log.debug("could not record metric %s", stat, exc_info=True)
