@@ -125,6 +125,8 @@ def test_pattern_match_finds_anywhere_in_the_name() -> None:
     assert not block.test("dagrun.duration.success.x") and block.test("ti_failures")
     prefix = NameFilter("", "duration", pattern=False)
     assert prefix.test("dagrun.duration.success.x")
+    broken = NameFilter("", "sched(", pattern=True)  # not a regex: matched as a prefix
+    assert not broken.test("sched(uler") and broken.test("scheduler_heartbeat")
 
 
 def test_without_statsd_prometheus_still_records(aerovane_home: Path) -> None:

@@ -47,7 +47,15 @@ class NameFilter:
         raw = allow or block
         self.allowing = bool(allow)
         self.entries = tuple(e.strip().lower() for e in raw.split(",") if e.strip())
-        self.patterns = tuple(re.compile(e) for e in self.entries) if pattern else None
+        self.patterns: tuple[re.Pattern[str], ...] | None = None
+        if pattern:
+            try:
+                self.patterns = tuple(re.compile(e) for e in self.entries)
+            except re.error as exc:
+                log.error(
+                    "metrics list entry is not a regular expression (%s): matching it as a prefix",
+                    exc,
+                )
 
     def test(self, name: str) -> bool:
         if not self.entries:
