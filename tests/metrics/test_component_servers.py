@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from benchmarks._crash import start_tree, stop_tree
 
 from aerovane.scheduler.liveness import this_host
@@ -44,15 +45,27 @@ def test_the_triggerer_serves_its_metrics(tmp_path: Path) -> None:
     assert proc.returncode == 0
 
 
-def test_a_metrics_port_in_use_is_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("command", "setting"),
+    [
+        (["triggerer"], "triggerer_prometheus_port"),
+        (["celery", "worker"], "worker_prometheus_port"),
+    ],
+)
+def test_a_metrics_port_in_use_is_one_line(
+    tmp_path: Path, command: list[str], setting: str
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        overrides = {"AEROVANE__METRICS__TRIGGERER_PROMETHEUS_PORT": str(port)}
+        overrides = {
+            f"AEROVANE__METRICS__{setting.upper()}": str(port),
+            "AEROVANE__LOGGING__WORKER_LOG_SERVER_PORT": "0",
+        }
         with subprocess_home(tmp_path / "home", overrides) as env:
             done = subprocess.run(
-                [sys.executable, "-m", "aerovane", "triggerer"],
+                [sys.executable, "-m", "aerovane", *command],
                 env=env,
                 capture_output=True,
                 text=True,
@@ -61,4 +74,4 @@ def test_a_metrics_port_in_use_is_one_line(tmp_path: Path) -> None:
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert "[metrics] triggerer_prometheus_port" in lines[0]
+    assert f"[metrics] {setting}" in lines[0]

@@ -128,7 +128,11 @@ class CeleryWorker(LoopService):
         if self.log_server_port:
             self._log_server = LogServer(port=self.log_server_port)
             self._log_server.start()
-        self._metrics_server = serve_component("worker", get_settings())
+        try:
+            self._metrics_server = serve_component("worker", get_settings())
+        except BaseException:  # a port in use: one line, and no zygote or log server left
+            self.on_stop()
+            raise
         from celery.worker import WorkController
 
         self._controller = WorkController(
