@@ -94,6 +94,15 @@ def test_standalone_without_the_proxy(tmp_path: Path) -> None:
         password = wait_healthy(url, home)
         assert httpx.get(f"{url}/dags", timeout=30).status_code == 401
         assert httpx.get(f"{url}/dags", auth=("admin", password), timeout=30).status_code == 200
+        # One process: the API's /metrics shows the scheduler's figures too.
+        metrics_url = f"http://127.0.0.1:{port}/metrics"
+        deadline = time.monotonic() + 120
+        while "airflow_executor_open_slots 32.0" not in (
+            text := httpx.get(metrics_url, auth=("admin", password), timeout=30).text
+        ):
+            assert time.monotonic() < deadline, text[-2000:]
+            time.sleep(0.2)
+        assert "airflow_scheduler_loop_duration_seconds_count" in text
         with socket.socket() as sock:  # nothing listens on the API port
             assert sock.connect_ex(("127.0.0.1", api_port)) != 0
     finally:

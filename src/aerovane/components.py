@@ -66,6 +66,7 @@ class Components:
         self.server = None
         self._threads: list[threading.Thread] = []
         self._servers: list[Any] = []
+        self.metrics_servers: list[Any] = []
         self._prepared = False
         self.ready = threading.Event()
 
@@ -88,6 +89,13 @@ class Components:
             # After the zygote fork: task processes must not inherit the listening sockets.
             sockets = self._bind()
         except BaseException:
+            self.stop()
+            raise
+        try:
+            self._serve_metrics()
+        except BaseException:
+            for sock in sockets:
+                sock.close()
             self.stop()
             raise
         from aerovane.control.live import start_watcher
@@ -134,6 +142,18 @@ class Components:
             pass
         finally:
             self.stop()
+
+    def _serve_metrics(self) -> None:
+        """`/metrics` of the scheduler and triggerer on their `[metrics] *_prometheus_port`
+        (off by default; in standalone the API's /metrics shows the same process's figures)."""
+        from aerovane.metrics.server import serve_component
+
+        for component, wanted in (
+            ("scheduler", self.plan.scheduler),
+            ("triggerer", self.plan.triggerer),
+        ):
+            if wanted and (server := serve_component(component, self.settings)) is not None:
+                self.metrics_servers.append(server)
 
     def _executor(self, wakeup: Any) -> Any:
         """`[core] executor`: local processes forked from our zygote, or Celery workers."""
@@ -281,6 +301,9 @@ class Components:
                 signal.signal(sig, handler)
         if self.factory is not None:
             self.factory.stop()
+        for server in self.metrics_servers:
+            server.stop()
+        self.metrics_servers = []
 
 
 @functools.cache

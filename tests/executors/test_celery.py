@@ -227,12 +227,19 @@ def test_a_dag_runs_on_workers_over_redis_with_queue_routing(redis_rig: Rig) -> 
     """Queue routing, the log of a running attempt read from its worker through the API, and
     messages delivered twice (while the attempt runs, and after it ended) running nothing."""
     rig = redis_rig
-    rig.start("scheduler")
-    rig.worker("worker-a", rig.queue)
+    scheduler_metrics, worker_metrics = _free_port(), _free_port()
+    rig.start(
+        "scheduler",
+        env={**rig.env, "AEROVANE__METRICS__SCHEDULER_PROMETHEUS_PORT": str(scheduler_metrics)},
+    )
+    rig.worker("worker-a", rig.queue, AEROVANE__METRICS__WORKER_PROMETHEUS_PORT=str(worker_metrics))
     rig.worker("worker-b", rig.special, AEROVANE__LOGGING__WORKER_LOG_SERVER_PORT="0")
     wait_dag("celery_dag", timeout=120)
     (run_id,) = trigger_runs("celery_dag", 1)
     wait_for(_state_is(run_id, "slow", "running"), 120, f"slow to run\n{rig.log()}")
+    # worker-a's own /metrics: the attempt it runs now (`first` ran there and ended).
+    running = "aerovane_celery_worker_running_tasks 1.0"
+    assert running in httpx.get(f"http://127.0.0.1:{worker_metrics}/metrics").text
 
     # The log is on worker-a's host only; the API fetches it from worker-a's log server.
     with _api() as api:
@@ -257,6 +264,19 @@ def test_a_dag_runs_on_workers_over_redis_with_queue_routing(redis_rig: Rig) -> 
     assert _lines(rig, run_id, "special") == [f"{home_b} 1"]  # only worker-b takes that queue
     assert _lines(rig, run_id, "slow") == [f"{home_a} 1"]
     assert [_ti(run_id, t)[:2] for t in ("first", "special", "slow")] == [("success", 1)] * 3
+    # The scheduler counted each attempt once, from the results its executor read.
+    finished = [
+        f'airflow_ti_finish_total{{dag_id="celery_dag",state="success",task_id="{t}"}} 1.0'
+        for t in ("first", "special", "slow")
+    ]
+    wait_for(
+        lambda: all(
+            line in httpx.get(f"http://127.0.0.1:{scheduler_metrics}/metrics").text
+            for line in finished
+        ),
+        100,
+        "the scheduler's ti.finish counts",
+    )
 
 
 def test_a_killed_workers_attempt_is_retried_on_another_worker(redis_rig: Rig) -> None:

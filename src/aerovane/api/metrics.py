@@ -5,7 +5,9 @@ Routes are labelled by their template (`/api/v1/dags/{dag_id}/dagRuns`), never b
 client sent, so label values stay few whatever clients ask for; a request no route matched is
 `<unmatched>`. With several API workers (`[webserver] workers`), `aerovane api-server` points
 `PROMETHEUS_MULTIPROC_DIR` at a fresh folder and every worker's samples are merged on read,
-so a scrape that lands on any worker sees them all.
+so a scrape that lands on any worker sees them all. In `aerovane standalone` (one process) the
+same registry holds the scheduler's, triggerer's and proxy's figures (`aerovane.metrics`), so
+this endpoint shows them too.
 
 Who may read: callers holding `can_read` on `Cluster Activity` (Admin, Op, User and Viewer in
 Airflow's roles), through the API's own auth backends. Not the Public role: request counts per
@@ -15,18 +17,13 @@ proxy lets through.
 
 from __future__ import annotations
 
-import os
 import time
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, Histogram
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from aerovane.metrics.server import exposition
 
 REQUEST_SECONDS = Histogram(
     "aerovane_api_request_duration_seconds",
@@ -83,15 +80,6 @@ class RequestMetricsMiddleware:
             REQUEST_SECONDS.labels(scope["method"], route_template(scope), str(status)).observe(
                 time.perf_counter() - started
             )
-
-
-def exposition() -> bytes:
-    """All samples in Prometheus' text format, merged over the workers where there are several."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry)
-    return generate_latest()
 
 
 async def get_metrics() -> Response:

@@ -348,6 +348,13 @@ OPTIONS: list[Option] = [
         ("parsing_processes", "2", _POS),
         ("max_dagruns_to_create_per_loop", "10", _POS),
         ("max_tis_per_query", "512", _POS),
+        (
+            "pool_metrics_interval",
+            "5.0",
+            parse_float(0.1),
+            False,
+            "How often (seconds) the scheduler reports pool slot metrics.",
+        ),
         ("scheduler_zombie_task_threshold", "300", _POS),
         # Airflow's default is 300; a dead process on this host is found without a heartbeat
         # timeout, so checking often costs little (one short write transaction).
@@ -375,6 +382,44 @@ OPTIONS: list[Option] = [
             False,
             "How often (seconds) the scheduler fails deferred tasks whose trigger timed out.",
         ),
+    ),
+    *_opts(
+        "metrics",
+        ("statsd_on", "False", _BOOL, False, "Send metrics to StatsD over UDP."),
+        ("statsd_host", "localhost", parse_str),
+        ("statsd_port", "8125", parse_int(1)),
+        ("statsd_prefix", "airflow", parse_str, False, "Namespace of every StatsD name."),
+        (
+            "metrics_allow_list",
+            "",
+            parse_str,
+            False,
+            "Comma-separated name prefixes (or patterns) to emit; all when empty.",
+        ),
+        (
+            "metrics_block_list",
+            "",
+            parse_str,
+            False,
+            "Comma-separated name prefixes (or patterns) not emitted; ignored with an allow list.",
+        ),
+        (
+            "metrics_use_pattern_match",
+            "False",
+            _BOOL,
+            False,
+            "Allow/block list entries are regular expressions found anywhere in the name.",
+        ),
+        (
+            "prometheus_host",
+            "127.0.0.1",
+            parse_str,
+            False,
+            "Address the scheduler's, triggerer's and Celery worker's /metrics servers bind.",
+        ),
+        ("scheduler_prometheus_port", "0", parse_int(0), False, "Scheduler /metrics; 0: off."),
+        ("triggerer_prometheus_port", "0", parse_int(0), False, "Triggerer /metrics; 0: off."),
+        ("worker_prometheus_port", "0", parse_int(0), False, "Celery worker /metrics; 0: off."),
     ),
     *_opts(
         "operators",

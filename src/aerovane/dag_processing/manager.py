@@ -24,6 +24,7 @@ from aerovane.dag_processing.writer import deactivate_missing_files, store_parse
 from aerovane.db.engine import create_session
 from aerovane.db.types import utcnow
 from aerovane.executors.zygote import Message, ProcessFactory
+from aerovane.metrics import Stats
 from aerovane.services.callbacks import claim_callback_requests
 from aerovane.services.loop_service import LoopService
 from aerovane.services.sla import record_sla_misses
@@ -127,6 +128,10 @@ class DagProcessor(LoopService):
         self._sla_dags: dict[str, tuple[str, dict[str, dt.timedelta], bool]] = {}
         #: Set after every file found by the first scan has been stored once.
         self.first_pass_done = False
+        #: For Airflow's gauges: DAGs per file, files whose import failed, when parsing began.
+        self._dags_in: dict[str, int] = {}
+        self._failed_files: set[str] = set()
+        self._busy_since: float | None = None
 
     def wake(self) -> None:
         self._done.put(("", 0, ""))
@@ -148,6 +153,14 @@ class DagProcessor(LoopService):
         self._start(settings.getint("scheduler", "parsing_processes"), settings)
         self._check_slas(now)
         self._run_callbacks()
+        busy = bool(self._pending or self._inflight)
+        if busy and self._busy_since is None:
+            self._busy_since = now
+        elif not busy and self._busy_since is not None:
+            Stats.gauge("dag_processing.total_parse_time", time.monotonic() - self._busy_since)
+            Stats.gauge("dagbag_size", sum(self._dags_in.values()))
+            Stats.gauge("dag_processing.import_errors", len(self._failed_files))
+            self._busy_since = None
         if not self._pending and not self._inflight and not self.first_pass_done:
             self.first_pass_done = True
         return 0.05 if self._inflight or self._pending else self.interval
@@ -210,6 +223,9 @@ class DagProcessor(LoopService):
             with create_session() as session:
                 deactivate_missing_files(set(files), session=session)
         self._known = files
+        for gone in set(self._dags_in) - set(files):
+            del self._dags_in[gone]
+            self._failed_files.discard(gone)
 
     def _start(self, max_parallel: int, settings: object) -> None:
         while self._pending and len(self._inflight) < max_parallel:
@@ -263,6 +279,11 @@ class DagProcessor(LoopService):
 
     def _store(self, path: str, dags: list[dict[str, object]], error: str | None) -> None:
         self._remember_slas(path, dags)  # type: ignore[arg-type]
+        self._dags_in[path] = len(dags)
+        if error:
+            self._failed_files.add(path)
+        else:
+            self._failed_files.discard(path)
         with create_session() as session:
             store_parse_result(path, dags, error, session=session)  # type: ignore[arg-type]
         if error:

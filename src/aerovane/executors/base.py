@@ -86,6 +86,12 @@ class BaseExecutor(ABC):
     def open_slots(self) -> int:
         return max(0, self.parallelism - len(self.running))
 
+    @property
+    def queued_count(self) -> int:
+        """Of `running`, how many are handed over but not yet sent on (Airflow's
+        `executor.queued_tasks`); a local executor starts each at once."""
+        return 0
+
     @abstractmethod
     def start(self) -> None: ...
 

@@ -33,6 +33,7 @@ from aerovane.identity.principals import (
 )
 from aerovane.identity.service_accounts import find_service_account, may_create_tokens
 from aerovane.identity.verify import verify_assertion, verify_refresh_token
+from aerovane.metrics import Stats
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 PASSWORD = "password"
 REFRESH_TOKEN = "refresh_token"
 GRANT_TYPES = (JWT_BEARER, PASSWORD, REFRESH_TOKEN)
+#: Grant types as metric labels (a StatsD name cannot hold the URN's colons).
+_GRANT_LABELS = {JWT_BEARER: "jwt_bearer", PASSWORD: "password", REFRESH_TOKEN: "refresh_token"}
 
 MAX_AUDIENCE_LENGTH = 1024
 MAX_SCOPE_LENGTH = 2048
@@ -71,7 +74,22 @@ def token_response(
 ) -> dict[str, Any]:
     """The JSON body of a successful token response for `form`, else OAuthError.
 
-    `client_address` is who is asking, for throttling password guesses (`throttle`)."""
+    `client_address` is who is asking, for throttling password guesses (`throttle`); every
+    answer is counted by grant and result (`identity.token_requests`)."""
+    grant = form.get("grant_type", "")
+    tags = {"grant": _GRANT_LABELS.get(grant, "other"), "result": "issued"}
+    try:
+        body = _token_response(form, session=session, client_address=client_address)
+    except OAuthError as exc:
+        Stats.incr("identity.token_requests", tags={**tags, "result": exc.error})
+        raise
+    Stats.incr("identity.token_requests", tags=tags)
+    return body
+
+
+def _token_response(
+    form: Mapping[str, str], *, session: Session, client_address: str | None
+) -> dict[str, Any]:
     for value in form.values():
         if len(value) > MAX_FIELD_LENGTH:
             raise OAuthError("invalid_request", "A request parameter is too long")

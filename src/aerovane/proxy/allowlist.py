@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aerovane.config import Settings, get_settings
+from aerovane.metrics import Stats
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -141,6 +142,7 @@ class AllowListMiddleware:
         forwarded = [value.decode("latin-1") for name, value in headers if name == _XFF]
         address = policy.client_address(peer, forwarded)
         if not policy.allows(address):
+            Stats.incr("proxy.auth", tags={"result": "denied", "reason": "ip_not_allowed"})
             await _refuse(scope, send)
             return
         scope[CLIENT_ADDRESS_KEY] = str(address)

@@ -6,7 +6,8 @@ certificates), which answer anyone without authentication as Google's own endpoi
 are no part of the web server its IP allow-list guards (a key file's `token_uri` must work from
 wherever its holder is); then the IP allow-list (refuses before any other work), identity-header
 stripping and credential-header limits, then the sign-in pages and, for everything else,
-authentication and the access policy in front of the forwarder. The metadata server
+authentication and the access policy in front of the forwarder (and in front of the proxy's own
+`/_aerovane/proxy/metrics`). The metadata server
 (`/computeMetadata/*`) is for workloads on the host and is never served here.
 """
 
@@ -16,12 +17,15 @@ from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aerovane.config import Settings, get_settings
 from aerovane.logs.request_id import RequestIdMiddleware
+from aerovane.metrics.server import exposition
 from aerovane.proxy.allowlist import AddressPolicy, AllowListMiddleware
 from aerovane.proxy.auth import IapAuthMiddleware
 from aerovane.proxy.forward import Forwarder, HttpUpstream, InProcessUpstream, Upstream
@@ -37,6 +41,10 @@ PUBLIC_PREFIXES = (
     "/service_accounts/v1/metadata/",
 )
 OWN_PREFIX = "/_aerovane/"
+#: The proxy's own figures (its auth decisions and the token service's answers); the API's
+#: `/metrics` is forwarded like any other path.
+METRICS_PATH = "/_aerovane/proxy/metrics"
+METRICS_PREFIXES = ("aerovane_proxy_", "aerovane_identity_")
 METADATA_PREFIX = "/computeMetadata"
 
 
@@ -61,13 +69,16 @@ class ProxyApp:
             Forwarder(upstream, settings=settings), settings=settings
         )
         self.login = login_router()
+        self.metrics = IapAuthMiddleware(_serve_metrics, settings=settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
         path: str = scope["path"]
-        if path.startswith(OWN_PREFIX):
+        if path == METRICS_PATH:
+            await self.metrics(scope, receive, send)
+        elif path.startswith(OWN_PREFIX):
             await self.login(scope, receive, send)
         elif path == METADATA_PREFIX or path.startswith(METADATA_PREFIX + "/"):
             await _not_found(send)
@@ -87,6 +98,17 @@ class ProxyApp:
                 await close_providers()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def _serve_metrics(scope: Scope, receive: Receive, send: Send) -> None:
+    """Only to callers the proxy admits (authenticated, within the access policy), and only the
+    proxy's and token service's families: in standalone the process registry also holds DAG
+    and task names, which the API shows only to `Cluster Activity` readers."""
+    if scope["method"] not in ("GET", "HEAD"):
+        response = PlainTextResponse("405 Method Not Allowed\n", status_code=405)
+    else:
+        response = Response(exposition(METRICS_PREFIXES), media_type=CONTENT_TYPE_LATEST)
+    await response(scope, receive, send)
 
 
 def _clear_cookie_mode(scope: Scope) -> bool:

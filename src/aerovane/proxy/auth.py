@@ -42,6 +42,7 @@ from aerovane.identity import (
     verify_access_token,
     verify_id_token,
 )
+from aerovane.metrics import Stats
 from aerovane.proxy import responses
 from aerovane.proxy.policy import binding_policy, configured_policy
 from aerovane.proxy.session import (
@@ -326,22 +327,32 @@ class IapAuthMiddleware:
         principal = decision.principal
         if principal is None:
             if decision.error is not None:
+                _count(False, "invalid_credentials")
                 response = responses.credentials_error(decision.error)
-            elif scope["method"] in ("GET", "HEAD") and accepts_html(headers):
-                response = login_redirect(scope)
             else:
-                response = responses.credentials_error(responses.EMPTY_TOKEN)
+                _count(False, "no_credentials")
+                if scope["method"] in ("GET", "HEAD") and accepts_html(headers):
+                    response = login_redirect(scope)
+                else:
+                    response = responses.credentials_error(responses.EMPTY_TOKEN)
             await response(scope, receive, send)
             return
         if not decision.admitted:
+            _count(False, "not_permitted")
             await responses.access_denied(principal.email)(scope, receive, send)
             return
+        _count(True, "bearer" if credentials.bearer is not None else "session")
         if _identity_mode(scope):
             await _identity_response(principal, settings)(scope, receive, send)
             return
         scope[PRINCIPAL_KEY] = principal
         scope[CONSUMED_HEADER_KEY] = credentials.bearer_header
         await self.app(scope, receive, send)
+
+
+def _count(allowed: bool, reason: str) -> None:
+    result = "allowed" if allowed else "denied"
+    Stats.incr("proxy.auth", tags={"result": result, "reason": reason})
 
 
 def _identity_response(principal: Principal, settings: Settings) -> Response:

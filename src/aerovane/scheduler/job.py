@@ -12,6 +12,7 @@ import datetime as dt
 import getpass
 import os
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import exists, select, update
@@ -23,6 +24,7 @@ from aerovane.db import models
 from aerovane.db.engine import create_session, is_postgres
 from aerovane.db.types import utcnow
 from aerovane.executors.base import BaseExecutor, ProcessEnded, TaskKey
+from aerovane.metrics import Stats
 from aerovane.scheduler import runs
 from aerovane.scheduler.dead_tasks import describe_exit, fail_dead_attempt, find_zombies
 from aerovane.scheduler.liveness import this_host
@@ -32,6 +34,7 @@ from aerovane.scheduler.wakeup import Wakeup
 from aerovane.services.datasets import create_dataset_triggered_runs
 from aerovane.services.errors import ServiceError
 from aerovane.services.loop_service import LoopService
+from aerovane.services.pools import SlotUsage, slot_usage
 from aerovane.services.triggers import expire_timed_out
 from aerovane.states import ACTIVE_TI_VALUES, DagRunState, TaskState
 
@@ -53,6 +56,41 @@ def _held_the_claim(event: ProcessEnded, state: str, hostname: str, pid: int | N
     if event.pid is None:
         return True
     return state == TaskState.RUNNING.value and (hostname, pid) == (event.hostname, event.pid)
+
+
+#: States an ended attempt left that Airflow counts in `ti_failures` (`handle_failure`).
+_FAILURE_STATES = frozenset({TaskState.FAILED.value, TaskState.UP_FOR_RETRY.value})
+
+
+class _FinishCounter:
+    """Airflow's per-attempt counters, emitted where the loop learns that a process ended.
+
+    Each outcome counts once: a Celery message delivered twice (a re-sent hand-over) ends in
+    two processes that report the same recorded outcome (state and end date), and whichever
+    exit this scheduler hears of first stands for it. A sensor's pokes and a deferred task's
+    resumption share a try but each record an outcome of their own."""
+
+    REMEMBERED = 10_000
+
+    def __init__(self) -> None:
+        self._seen: OrderedDict[tuple[TaskKey, str, object], None] = OrderedDict()
+
+    def count(self, key: TaskKey, state: str, ended: object) -> None:
+        outcome = (key, state, ended)
+        if outcome in self._seen:
+            return
+        self._seen[outcome] = None
+        if len(self._seen) > self.REMEMBERED:
+            self._seen.popitem(last=False)
+        _count_finished(key.dag_id, key.task_id, state)
+
+
+def _count_finished(dag_id: str, task_id: str, state: str) -> None:
+    Stats.incr("ti.finish", tags={"dag_id": dag_id, "task_id": task_id, "state": state})
+    if state == TaskState.SUCCESS.value:
+        Stats.incr("ti_successes")
+    elif state in _FAILURE_STATES:
+        Stats.incr("ti_failures")
 
 
 @dataclass(frozen=True)
@@ -89,6 +127,9 @@ class Scheduler(LoopService):
             "triggerer", "trigger_timeout_check_interval"
         )
         self._last_trigger_timeout_check = 0.0
+        self._finished = _FinishCounter()
+        self._pool_metrics_every = settings.getfloat("scheduler", "pool_metrics_interval")
+        self._last_pool_metrics = 0.0
         #: When the last pass that advanced runs began: one happens at least every `interval`,
         #: so a run whose task instances all ended gets its state even if no event says so.
         self._last_full_pass = 0.0
@@ -202,6 +243,16 @@ class Scheduler(LoopService):
     # -- the loop -------------------------------------------------------------------------------
 
     def run_once(self) -> float:
+        with Stats.timer("scheduler.scheduler_loop_duration"):
+            delay = self._pass()
+        executor = self.executor
+        running = len(executor.running)
+        Stats.gauge("executor.open_slots", executor.open_slots)
+        Stats.gauge("executor.queued_tasks", executor.queued_count)
+        Stats.gauge("executor.running_tasks", running - executor.queued_count)
+        return delay
+
+    def _pass(self) -> float:
         """One pass: settle ended processes, create and advance runs, queue what is ready.
 
         One read says which steps have anything to do, so a pass woken by a finished task does
@@ -307,7 +358,7 @@ class Scheduler(LoopService):
             for e in events
         }
         with create_session(readonly=True) as session:
-            active = session.execute(
+            rows = session.execute(
                 select(
                     ti.dag_id,
                     ti.task_id,
@@ -317,23 +368,32 @@ class Scheduler(LoopService):
                     ti.state,
                     ti.hostname,
                     ti.pid,
+                    ti.end_date,
                 ).where(
-                    ti.state.in_(ACTIVE_TI_VALUES),
                     ti.run_id.in_({k[2] for k in keys}),
                     ti.task_id.in_({k[1] for k in keys}),
+                    ti.map_index.in_({k[3] for k in keys}),
                 )
             ).all()
         # A key the executor runs again is a rescheduled sensor's next poke, already started.
         running_now = self.executor.running
+        active = []
+        for row in rows:
+            event = keys.get(tuple(row[:5]))
+            if event is None or event.key in running_now:
+                continue
+            if row.state in ACTIVE_TI_VALUES:
+                active.append(row)
+            elif row.state is not None:
+                self._finished.count(event.key, row.state, row.end_date)
         dead = [
             keys[tuple(row[:5])]
             for row in active
-            if tuple(row[:5]) in keys
-            and keys[tuple(row[:5])].key not in running_now
-            and _held_the_claim(keys[tuple(row[:5])], row.state, row.hostname, row.pid)
+            if _held_the_claim(keys[tuple(row[:5])], row.state, row.hostname, row.pid)
         ]
         if not dead:
             return 0
+        ended: list[tuple[TaskKey, str, object]] = []
         with create_session() as session:
             for event in dead:
                 k = event.key
@@ -348,12 +408,18 @@ class Scheduler(LoopService):
                     )
                 )
                 if row is not None:
-                    fail_dead_attempt(row, describe_exit(event.code), session=session)
+                    state = fail_dead_attempt(row, describe_exit(event.code), session=session)
+                    ended.append((k, state, row.end_date))
+        for key, state, end_date in ended:
+            self._finished.count(key, state, end_date)
         return len(dead)
 
     def _periodic(self) -> None:
         now = time.monotonic()
         self._beat()
+        if now - self._last_pool_metrics >= self._pool_metrics_every:
+            self._last_pool_metrics = now
+            self._emit_pool_metrics()
         if now - self._last_trigger_timeout_check >= self._trigger_timeout_check_every:
             self._last_trigger_timeout_check = now
             with create_session() as session:
@@ -389,6 +455,25 @@ class Scheduler(LoopService):
                     .where(models.Job.id == self.job_id)
                     .values(latest_heartbeat=utcnow())
                 )
+            Stats.incr("scheduler_heartbeat", 1, 1)
+
+    def _emit_pool_metrics(self) -> None:
+        """Slots per pool, every `[scheduler] pool_metrics_interval` (two grouped reads), as
+        Airflow's `_emit_pool_metrics`."""
+        with create_session(readonly=True) as session:
+            pools = session.execute(
+                select(models.Pool.pool, models.Pool.slots, models.Pool.include_deferred)
+            ).all()
+            usage = slot_usage([p.pool for p in pools], session=session)
+        empty = SlotUsage()
+        for name, slots, include_deferred in pools:
+            used = usage.get(name, empty)
+            tags = {"pool_name": name}
+            Stats.gauge("pool.open_slots", used.open(slots, include_deferred), tags=tags)
+            Stats.gauge("pool.queued_slots", used.queued, tags=tags)
+            Stats.gauge("pool.running_slots", used.running, tags=tags)
+            Stats.gauge("pool.deferred_slots", used.deferred, tags=tags)
+            Stats.gauge("pool.scheduled_slots", used.scheduled, tags=tags)
 
     def _spared(self) -> set[TaskKey]:
         """Attempts the dead-task checks leave alone: those whose process this executor sees

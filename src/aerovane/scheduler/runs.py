@@ -18,6 +18,7 @@ from aerovane.db import models
 from aerovane.db.engine import is_postgres
 from aerovane.db.types import utcnow
 from aerovane.logs.context import ids
+from aerovane.metrics import Stats
 from aerovane.scheduler import trigger_rules
 from aerovane.services import task_mapping
 from aerovane.services.callbacks import request_dag_callback
@@ -484,6 +485,12 @@ def _finish(
     run.state = state.value
     run.end_date = now
     log.info("Marking run %s of %s %s", run.run_id, run.dag_id, state.value, extra=ids(run))
+    if run.start_date is not None:
+        Stats.timing(
+            "dagrun.duration",
+            now - run.start_date,
+            tags={"dag_id": run.dag_id, "state": state.value},
+        )
     if dag is None or session is None:
         return
     is_failure = state == DagRunState.FAILED

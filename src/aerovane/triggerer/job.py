@@ -24,6 +24,7 @@ from aerovane.config import get_settings
 from aerovane.db import models
 from aerovane.db.engine import create_session
 from aerovane.db.types import utcnow
+from aerovane.metrics import Stats
 from aerovane.runtime.metadata import TaskMetadataClient
 from aerovane.scheduler.liveness import process_gone, this_host
 from aerovane.scheduler.wakeup import Wakeup, notify_schedulers
@@ -49,6 +50,7 @@ class Triggerer(LoopService):
             on_outcome=self.wakeup.notify, log_path=log_path, metadata=TaskMetadataClient()
         )
         self._last_heartbeat = 0.0
+        self._hostname = this_host()
 
     def on_start(self) -> None:
         from aerovane.compat import airflow_shim
@@ -109,6 +111,7 @@ class Triggerer(LoopService):
         with create_session(readonly=True) as session:
             owned = triggers.owned_triggers(self.job_id, session=session)
         self.runner.update(owned)
+        Stats.gauge("triggers.running", len(owned), tags={"hostname": self._hostname})
         return self.interval
 
     def _alive(self, session: Session) -> list[int]:
@@ -134,6 +137,7 @@ class Triggerer(LoopService):
                 .where(models.Job.id == self.job_id)
                 .values(latest_heartbeat=utcnow())
             )
+        Stats.incr("triggerer_heartbeat", 1, 1)
 
     def _write_outcomes(self) -> None:
         """Write fired events and failures; if the database refuses them (it restarts), they go
@@ -143,6 +147,10 @@ class Triggerer(LoopService):
         outcomes = self.runner.drain()
         if not (outcomes.events or outcomes.failures):
             return
+        if outcomes.events:
+            Stats.incr("triggers.succeeded", len(outcomes.events))
+        if outcomes.failures:
+            Stats.incr("triggers.failed", len(outcomes.failures))
         resumed = 0
         try:
             with create_session() as session:

@@ -60,6 +60,10 @@ class CeleryExecutor(BaseExecutor):
         with self._keys_lock:
             return set(self._keys)
 
+    @property
+    def queued_count(self) -> int:
+        return len(self._outbox)
+
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self.link.serve, name="celery-link", daemon=True)

@@ -20,6 +20,8 @@ from aerovane.config import get_settings
 from aerovane.executors.base import TaskWorkload
 from aerovane.executors.zygote import Message, ProcessFactory
 from aerovane.logs.context import log_context
+from aerovane.metrics import Stats
+from aerovane.metrics.server import MetricsServer, serve_component
 from aerovane.services.loop_service import LoopService
 from aerovane.services.task_logs import log_path
 
@@ -51,13 +53,17 @@ def run_in_zygote(payload: dict[str, Any]) -> dict[str, Any]:
             result["code"] = int(msg["code"])
             done.set()
 
+    Stats.gauge("celery.worker.running_tasks", 1, delta=True)
     # The worker's own lines about this attempt name its task instance.
     with log_context(dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id):
         try:
             _factory.spawn("task", payload, on_message)
             done.wait()
         finally:
+            Stats.gauge("celery.worker.running_tasks", -1, delta=True)
             _copy_to_remote_store(path)
+    if result["code"] != 0:
+        Stats.incr("celery.execute_command.failure")
     return result
 
 
@@ -104,6 +110,7 @@ class CeleryWorker(LoopService):
         self._controller: Any = None
         self._consumer: threading.Thread | None = None
         self._log_server: Any = None
+        self._metrics_server: MetricsServer | None = None
 
     def on_start(self) -> None:
         global _factory
@@ -117,6 +124,11 @@ class CeleryWorker(LoopService):
         if self.log_server_port:
             self._log_server = LogServer(port=self.log_server_port)
             self._log_server.start()
+        try:
+            self._metrics_server = serve_component("worker", get_settings())
+        except BaseException:  # a port in use: one line, and no zygote or log server left
+            self.on_stop()
+            raise
         self._start_consumer()
         self.log.info(
             "celery worker %s: queues %s, concurrency %d, logs on port %s",
@@ -165,6 +177,8 @@ class CeleryWorker(LoopService):
             self._consumer.join(timeout=60)
         if self._log_server is not None:
             self._log_server.stop()
+        if self._metrics_server is not None:
+            self._metrics_server.stop()
         if _factory is not None:
             _factory.stop()
             _factory = None
