@@ -4,12 +4,14 @@ leak SQL or tracebacks."""
 from __future__ import annotations
 
 import logging
+import socket
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.middleware import Middleware
 
@@ -107,10 +109,42 @@ def test_empty_body_is_400(client: httpx.Client, admin: httpx.BasicAuth) -> None
     )
 
 
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture
-def failing_app_url() -> Any:
+def failing_app_url(tmp_path: Path) -> Any:
     app = FastAPI(middleware=[Middleware(NoStoreMiddleware), Middleware(UnhandledErrorMiddleware)])
     install_error_handlers(app)
+
+    @app.get("/postgres-down")
+    def postgres_down() -> None:
+        engine = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/x")
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+
+    @app.get("/sqlite-locked")
+    def sqlite_locked() -> None:
+        path = tmp_path / "locked.db"
+        holder = create_engine(f"sqlite:///{path}")
+        waiter = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
+        try:
+            with holder.connect() as held:
+                held.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+                held.commit()
+                held.exec_driver_sql("BEGIN EXCLUSIVE")
+                with waiter.connect() as blocked:
+                    blocked.exec_driver_sql("INSERT INTO t VALUES (1)")
+        finally:
+            holder.dispose()
+            waiter.dispose()
 
     @app.get("/integrity")
     def integrity() -> None:
@@ -144,6 +178,16 @@ def test_database_error_is_500_with_logged_correlation_id(
     assert "password" not in body["detail"] and "SELECT" not in body["detail"]
     correlation_id = body["detail"].split("correlation id ")[1].split()[0]
     assert any(correlation_id in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize("route", ["/postgres-down", "/sqlite-locked"])
+def test_an_unreachable_or_locked_database_is_503_with_retry_after(
+    failing_app_url: str, route: str
+) -> None:
+    response = httpx.get(failing_app_url + route)
+    body = assert_problem(response, 503, title="Service Unavailable")
+    assert response.headers["Retry-After"] == "5"
+    assert "correlation id" in body["detail"] and "127.0.0.1" not in body["detail"]
 
 
 def test_unexpected_error_is_500_problem(

@@ -3,20 +3,23 @@
 Owns the problem body (type URL, title, status, detail), `ApiError` (what routes and
 dependencies raise), the mapping of service errors to statuses, and the app-wide handlers:
 request validation → 400, unknown routes/methods → 404/405, unique-constraint violations → 409,
-any other database or unexpected error → 500 with a correlation id that is logged (the
-request's id). SQL and tracebacks never reach a response.
+a database that cannot be reached or is busy → 503 with Retry-After (a retry may succeed), any
+other database or unexpected error → 500 with a correlation id that is logged (the request's
+id). SQL and tracebacks never reach a response.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Mount
@@ -49,6 +52,7 @@ TITLES: dict[int, str] = {
     409: "Conflict",
     413: "Content Too Large",
     500: "Internal Server Error",
+    503: "Service Unavailable",
 }
 # What Airflow (werkzeug) says for paths and methods that do not exist.
 _ROUTING_DETAILS: dict[int, str] = {
@@ -231,8 +235,40 @@ async def _data_error(request: Request, exc: Exception) -> Response:
     )
 
 
+_RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or stayed busy: a restart or failover (a lost or
+    refused PostgreSQL connection), a full connection pool, SQLite's write lock held past its
+    timeout. Not a missing table or a bad statement, which a retry would not cure."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if exc.connection_invalidated or type(exc.orig).__module__.startswith("psycopg"):
+        return True
+    return isinstance(exc.orig, sqlite3.OperationalError) and "locked" in str(exc.orig)
+
+
 async def _database_error(request: Request, exc: Exception) -> Response:
     correlation_id = new_correlation_id()
+    if database_unavailable(exc):
+        log.warning(
+            "database unavailable on %s %s [correlation id %s]: %s",
+            request.method,
+            request.url.path,
+            correlation_id,
+            type(exc.__cause__ or exc).__name__,
+        )
+        return problem_response(
+            503,
+            detail=(
+                "The metadata database is unavailable; retry in a few seconds "
+                f"(correlation id {correlation_id})."
+            ),
+            headers={"Retry-After": str(_RETRY_AFTER_SECONDS)},
+        )
     log.error(
         "database error on %s %s [correlation id %s]",
         request.method,
