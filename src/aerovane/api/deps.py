@@ -46,8 +46,9 @@ from aerovane.auth.rbac import PUBLIC_ROLE, DagEntity, is_authorized_dag, role_p
 from aerovane.auth.sign_ins import SignIns
 from aerovane.config import Settings, get_settings
 from aerovane.db import models
-from aerovane.db.engine import begin_write_nowait, create_session, get_engine
+from aerovane.db.engine import create_session, get_engine
 from aerovane.db.types import utcnow
+from aerovane.db.writes import WriteLockBusy, nowait_writes
 
 log = logging.getLogger(__name__)
 
@@ -221,22 +222,30 @@ def db_handler(fn: Callable[P, T]) -> Callable[P, Awaitable[T]]:
 async def write_and_finish(session: Session, fn: Callable[[], T]) -> T:
     """`run_and_finish` for short, bounded writes (a few statements).
 
-    On SQLite the write lock is awaited without blocking the event loop, then `fn` and the
-    commit run inline: in a worker thread the transaction would keep the lock, and the other
-    processes waiting for it, while the thread waits for the GIL (up to the 5 ms switch
-    interval each time the event loop has it). Elsewhere it is `run_and_finish`.
+    On SQLite `fn` and the commit run inline, under `db.writes.nowait_writes`: if the write
+    lock is taken when `fn` first writes, it raises WriteLockBusy having written nothing, and
+    `fn` is called again once the event loop has waited a little (so `fn` must do nothing
+    before its first write that it cannot do twice: lookups only). In a worker thread the
+    transaction would keep the lock, and the other processes waiting for it, while the thread
+    waits for the GIL (up to the 5 ms switch interval each time the event loop has it).
+    Elsewhere it is `run_and_finish`.
     """
     engine = session.get_bind()
     if engine.dialect.name != "sqlite":
         return await run_and_finish(session, fn)
     delay, deadline = 0.0002, time.monotonic() + _WRITE_LOCK_TIMEOUT
     try:
-        while not begin_write_nowait(session):
+        while True:
+            try:
+                with nowait_writes():
+                    result = fn()
+                break
+            except WriteLockBusy:
+                session.rollback()
             if time.monotonic() > deadline:
                 raise TimeoutError("SQLite's write lock stayed busy")
             await anyio.sleep(delay)
             delay = min(delay * 1.5, 0.004)
-        result = fn()
     except Exception as exc:
         # Rolling back is instant, but the audit row then needs a write lock of its own,
         # which may take a while: wait for it in a worker thread.

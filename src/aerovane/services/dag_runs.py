@@ -1,10 +1,12 @@
 """DAG runs: creating them (manual triggers, idempotent triggers and scheduled runs) with their
 task instances, and changing them from outside the scheduler (state, clear, note, delete).
 
-A manual trigger is checked first (`plan_manual_run`: only reads) and then inserted
-(`insert_manual_run`: one DAG re-check and two INSERTs), so a caller that reads in one session
-and writes in another holds SQLite's write lock only for the inserts. `trigger_dag_run` does
-both in one session and returns the ORM object.
+`trigger` is the one call for a manual run (API, UI, CLI): it is checked first
+(`plan_manual_run`: only reads, where `db.writes.reads_for` says) and then inserted
+(`insert_manual_run`: a DAG re-check if the reads were made elsewhere, and two INSERTs), so
+SQLite's write lock is held for the inserts alone; the schedulers are woken by the commit
+(`db.notify.wake_on_commit`). `trigger_dag_run` does both in one session and returns the ORM
+object.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from sqlalchemy.orm import Session
 
 from aerovane.config import get_settings
 from aerovane.db import models
+from aerovane.db import writes as db_writes
 from aerovane.db.engine import is_postgres
+from aerovane.db.notify import wake_on_commit
 from aerovane.db.types import utcnow
 from aerovane.services import strict_json
 from aerovane.services.dag_bag import get_serialized_dag, serialized_dag_version
@@ -163,6 +167,44 @@ def trigger_dag_run(
         logical_date += dt.timedelta(microseconds=1)
         run_id = generate_run_id(DagRunType.MANUAL, logical_date)
     raise AlreadyExists(f"could not find a free logical date for a run of {dag_id!r}")
+
+
+def trigger(
+    dag_id: str,
+    *,
+    run_id: str | None = None,
+    logical_date: dt.datetime | None = None,
+    data_interval: tuple[dt.datetime, dt.datetime] | None = None,
+    conf: dict[str, Any] | None = None,
+    note: str | None = None,
+    triggered_by: str | None = None,
+    idempotency_key: str | None = None,
+    session: Session,
+) -> NewRun | models.DagRun:
+    """Create a manual run in `session`'s transaction, and wake the schedulers when it commits;
+    the run an earlier trigger with the same `idempotency_key` created is returned as it is.
+    Raises as `trigger_dag_run`.
+
+    On SQLite inside `db.writes.nowait_writes()` it raises WriteLockBusy, having written
+    nothing, when the write lock is taken: call it again later."""
+    with db_writes.reads_for(session) as read:
+        planned = plan_manual_run(
+            dag_id,
+            run_id=run_id,
+            logical_date=logical_date,
+            data_interval=data_interval,
+            conf=conf,
+            note=note,
+            triggered_by=triggered_by,
+            idempotency_key=idempotency_key,
+            session=read,
+        )
+        recheck = read is not session
+    if isinstance(planned, models.DagRun):
+        return planned
+    run = insert_manual_run(planned, session=session, recheck=recheck)
+    wake_on_commit(session, "scheduler")
+    return run
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,10 +2,9 @@
 batch with `POST /dags/~/dagRuns/list`), trigger a run, get, delete, mark, clear or annotate one,
 and list the dataset events that triggered it.
 
-Triggering is `aerovane.services.dag_runs.plan_manual_run` (in a read session) then
-`insert_manual_run` (in the request's write transaction); once that commits, the schedulers on
-this host are woken so the run starts at once instead of at the next idle poll (likewise after
-a run is cleared or queued again). A trigger carrying an `Idempotency-Key`
+Triggering is one call, `aerovane.services.dag_runs.trigger`, in the request's write
+transaction; its commit wakes the schedulers so the run starts at once instead of at the next
+idle poll (likewise after a run is cleared or queued again). A trigger carrying an `Idempotency-Key`
 header returns the run an earlier trigger with that key created, so retrying never makes a
 second run.
 """
@@ -26,10 +25,8 @@ from aerovane.api.deps import (
     after_commit,
     audit,
     db_handler,
-    read_session_for,
     requires_access,
     requires_access_dag,
-    run_and_finish,
     run_read,
     write_and_finish,
 )
@@ -62,7 +59,7 @@ from aerovane.api.v1.datamodels.dag_runs import (
 )
 from aerovane.auth.permissions import READ
 from aerovane.auth.rbac import DagEntity, permitted_dag_ids
-from aerovane.db.engine import create_session, is_postgres
+from aerovane.db.engine import create_session
 from aerovane.db.models import DagRun
 from aerovane.scheduler.wakeup import notify_schedulers
 from aerovane.services import dag_runs as dag_run_service
@@ -232,52 +229,37 @@ async def trigger_dag_run(
         ),
     ] = None,
 ) -> JSONResponse:
-    """The trigger is checked in a read session and only inserted in the request's write
-    transaction, so SQLite's write lock is held for the inserts alone (all of it inline on
-    SQLite; see `write_and_finish`)."""
+    """One service call (`dag_runs.trigger`); `db` decides where its lookups are read, and
+    the schedulers are woken by its commit."""
     if idempotency_key is not None and not 0 < len(idempotency_key) <= _MAX_IDEMPOTENCY_KEY:
         raise ApiError(400, f"Idempotency-Key must be 1 to {_MAX_IDEMPOTENCY_KEY} characters long")
     interval = None
     if body.data_interval_start is not None and body.data_interval_end is not None:
         interval = (body.data_interval_start, body.data_interval_end)
-    plan = functools.partial(
-        dag_run_service.plan_manual_run,
-        dag_id,
-        run_id=body.dag_run_id,
-        logical_date=body.effective_logical_date,
-        data_interval=interval,
-        conf=body.conf,
-        note=body.note,
-        triggered_by="rest_api",
-        idempotency_key=idempotency_key,
-    )
 
-    def insert(
-        planned: dag_run_service.ManualRun | DagRun, *, recheck: bool = True
-    ) -> JSONResponse:
-        run = planned
-        if not isinstance(run, DagRun):
-            run = dag_run_service.insert_manual_run(run, session=session, recheck=recheck)
+    def trigger() -> JSONResponse:
+        run = dag_run_service.trigger(
+            dag_id,
+            run_id=body.dag_run_id,
+            logical_date=body.effective_logical_date,
+            data_interval=interval,
+            conf=body.conf,
+            note=body.note,
+            triggered_by="rest_api",
+            idempotency_key=idempotency_key,
+            session=session,
+        )
         # Rendered before the commit: a response that cannot be sent leaves no run behind.
         return JSONResponse(dag_run_to_dict(run))
 
     try:
-        if is_postgres(session):
-            # Reads wait on the network with the GIL released: one thread does it all.
-            response = await run_and_finish(
-                session, lambda: insert(plan(session=session), recheck=False)
-            )
-        else:
-            planned = plan(session=read_session_for(session))
-            response = await write_and_finish(session, lambda: insert(planned))
+        return await write_and_finish(session, trigger)
     except NotFound as exc:
         raise ApiError(404, str(exc), title="DAG not found") from None
     except AlreadyExists as exc:
         raise ApiError(409, str(exc)) from None
     except BadRequest as exc:
         raise ApiError(400, str(exc)) from None
-    after_commit(session, notify_schedulers)
-    return response
 
 
 @router.get(
