@@ -24,7 +24,7 @@ from aerovane.scheduler.wakeup import notify_schedulers
 from aerovane.services import dags as dag_service
 from aerovane.services.browse import RunFilter, dag_runs_page
 from aerovane.services.dag_list import DagListFilter, dag_list_page
-from aerovane.services.dag_runs import trigger_dag_run
+from aerovane.services.dag_runs import trigger as trigger_run
 from aerovane.services.errors import BadRequest, NotFound, ServiceError
 from aerovane.services.grid import MAX_RUNS, graph_data, grid_data, run_task_states
 from aerovane.services.strict_json import InvalidJson, loads
@@ -431,7 +431,7 @@ def trigger(
     except PageError as exc:
         return again(exc.message)
     try:
-        run = trigger_dag_run(
+        run = trigger_run(
             dag_id,
             run_id=run_id or None,
             logical_date=logical_date,
@@ -444,7 +444,6 @@ def trigger(
         if isinstance(exc, NotFound):
             raise
         return again(str(exc))
-    after_commit(session, notify_schedulers)
     query = urlencode({"run_id": run.run_id})
     return redirect_with_flash(
         f"/dags/{_quote(dag_id)}/grid?{query}", f"Triggered {dag_id}: run {run.run_id}."
