@@ -130,7 +130,7 @@ def seed(home: Path, runs: int) -> None:
 
 def serve(argv: list[str], env: dict[str, str], url: str) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a loaded machine starts servers slowly
     while time.monotonic() < deadline:
         try:
             httpx.get(url, timeout=1)

@@ -161,6 +161,8 @@ class UserAccess:
     active: bool
     display_name: str
     permissions: frozenset[Perm]
+    #: Moves on when the user signs out: session cookies carry the value they were issued with.
+    session_epoch: int = 0
 
 
 _u = models.User.__table__
@@ -326,6 +328,7 @@ _USER_ACCESS_BY_ID = (
         _u.c.last_name,
         _action.c.name,
         _resource.c.name,
+        _u.c.session_epoch,
     )
     .select_from(
         _u.outerjoin(_ur, _ur.c.user_id == _u.c.id)
@@ -360,6 +363,7 @@ def _load_user_access_by_id(user_id: int, *, session: Session) -> UserAccess | N
         active=bool(first[2]),
         display_name=display,
         permissions=perms,
+        session_epoch=int(first[7] or 0),
     )
 
 

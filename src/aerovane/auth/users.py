@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -412,3 +412,13 @@ def list_users(
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(models.User.username).offset(offset).limit(limit))
     return list(rows), int(total)
+
+
+def end_sessions(user_id: int, *, epoch: int, session: Session) -> None:
+    """Sign the user out of every session cookie issued in `epoch` (on any worker or host),
+    unless the epoch moved on already: an old cookie cannot keep signing newer ones out."""
+    session.execute(
+        update(models.User)
+        .where(models.User.id == user_id, models.User.session_epoch == epoch)
+        .values(session_epoch=models.User.session_epoch + 1, changed_on=models.User.changed_on)
+    )

@@ -618,7 +618,7 @@ def set_dag_run_state(
       (failed and skipped ones too, as in Airflow).
     - failed: running (and deferred, up-for-reschedule) task instances become `failed`, every
       other unfinished one `skipped`.
-    - queued: only the run changes; the scheduler starts it again.
+    - queued: only the run changes; the scheduler starts it again (woken by the commit).
 
     A task process whose task instance is changed here notices at its next heartbeat and stops.
     """
@@ -638,6 +638,8 @@ def set_dag_run_state(
             _finish_ti(ti, TaskState.FAILED if failed else TaskState.SKIPPED, now)
     set_run_state(run, state, now=now)
     session.flush()
+    if state is DagRunState.QUEUED:
+        wake_on_commit(session, "scheduler")
     return run
 
 
@@ -650,7 +652,8 @@ def clear_dag_run(
 
     Each task instance gets state None and keeps its try number; `max_tries` becomes
     `try_number + retries` so the task has its retries again. Finished attempts are kept in the
-    try history first. The run goes back to `queued` with `clear_number` + 1.
+    try history first. The run goes back to `queued` with `clear_number` + 1, and the
+    schedulers are woken by the commit.
     """
     run = get_dag_run(dag_id, run_id, session=session)
     if dry_run:
@@ -681,6 +684,7 @@ def clear_dag_run(
     run.last_scheduling_decision = None
     run.clear_number = (run.clear_number or 0) + 1
     session.flush()
+    wake_on_commit(session, "scheduler")
     return run, tis
 
 

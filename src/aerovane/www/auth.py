@@ -27,8 +27,8 @@ from aerovane.api.errors import ApiError
 from aerovane.auth.backends.base import AuthBackend, load_backends
 from aerovane.auth.backends.iap import ASSERTION_HEADER
 from aerovane.auth.passwords import burn_verification, verify_user_password
-from aerovane.auth.sessions import SESSION_COOKIE, issue_session_cookie
-from aerovane.auth.users import find_user
+from aerovane.auth.sessions import SESSION_COOKIE, issue_session_cookie, read_session
+from aerovane.auth.users import end_sessions, find_user
 from aerovane.db.engine import create_session
 from aerovane.identity import throttle
 from aerovane.proxy.allowlist import CLIENT_ADDRESS_KEY
@@ -100,9 +100,9 @@ async def sign_in_required(request: Request, exc: Exception) -> Response:
     return RedirectResponse(f"{LOGIN_PATH}?next={quote(target, safe='/')}", status_code=303)
 
 
-def _check_password(username: str, password: str, address: str | None) -> int | None:
-    """The id of the active user with this password (one KDF run either way), else None;
-    `throttle.Throttled` while guesses must wait, without checking the password."""
+def _check_password(username: str, password: str, address: str | None) -> str | None:
+    """A session cookie for the active user with this password (one KDF run either way), else
+    None; `throttle.Throttled` while guesses must wait, without checking the password."""
     with create_session(readonly=True) as session:
         throttle.check(username, address, session=session)
         user = find_user(username, session=session)
@@ -110,9 +110,21 @@ def _check_password(username: str, password: str, address: str | None) -> int | 
             burn_verification(password)
         elif verify_user_password(user.username, user.password, password) and user.active:
             throttle.record_success(username, address)
-            return int(user.id)
+            return issue_session_cookie(
+                int(user.id), epoch=user.session_epoch or 0, password=user.password or ""
+            )
     throttle.record_failure(username, address)
     return None
+
+
+def _end_session(cookie: str, user_id: int | None) -> None:
+    """Sign `user_id` out for good: their cookie stops working on every worker and host, not
+    only in this browser (whoever copied it is signed out too)."""
+    claims = read_session(cookie)
+    if claims is None or claims.user_id != user_id:
+        return
+    with create_session() as session:
+        end_sessions(claims.user_id, epoch=claims.epoch, session=session)
 
 
 def _address(request: Request) -> str | None:
@@ -150,7 +162,7 @@ def build_router() -> APIRouter:
             return login_form(request, error="This sign-in page expired; try again.", status=403)
         username, password = form.get("username"), form.get("password")
         try:
-            user_id = (
+            cookie = (
                 await run_in_threadpool(_check_password, username, password, _address(request))
                 if username
                 else None
@@ -163,12 +175,12 @@ def build_router() -> APIRouter:
             )
             response.headers["retry-after"] = str(exc.retry_after)
             return response
-        if user_id is None:
+        if cookie is None:
             return login_form(request, error="Invalid username or password.", status=401)
         response = RedirectResponse(safe_next(form.get("next")), status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
-            issue_session_cookie(user_id),
+            cookie,
             httponly=True,
             samesite="lax",
             secure=csrf.is_secure(request),
@@ -184,6 +196,9 @@ def build_router() -> APIRouter:
         if not csrf.is_valid(request, principal.username or "", form.get(csrf.FIELD)):
             raise PageError(403, "The form has expired or did not come from this site; reload it.")
         target = PROXY_SIGN_OUT if ASSERTION_HEADER in request.headers else LOGIN_PATH
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            await run_in_threadpool(_end_session, cookie, principal.user_id)
         response = RedirectResponse(target, status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         response.delete_cookie(csrf.COOKIE, path="/")

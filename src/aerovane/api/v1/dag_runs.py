@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 from aerovane.api.deps import (
     CurrentPrincipal,
     DbSession,
-    after_commit,
     audit,
     db_handler,
     requires_access,
@@ -61,7 +60,6 @@ from aerovane.auth.permissions import READ
 from aerovane.auth.rbac import DagEntity, permitted_dag_ids
 from aerovane.db.engine import create_session
 from aerovane.db.models import DagRun
-from aerovane.scheduler.wakeup import notify_schedulers
 from aerovane.services import dag_runs as dag_run_service
 from aerovane.services.errors import AlreadyExists, BadRequest, NotFound
 from aerovane.states import DagRunState
@@ -368,8 +366,6 @@ def update_dag_run_state(
         run = dag_run_service.set_dag_run_state(dag_id, dag_run_id, state, session=session)
     except NotFound:
         raise _run_not_found(dag_id, dag_run_id) from None
-    if state is DagRunState.QUEUED:
-        after_commit(session, notify_schedulers)
     return JSONResponse(dag_run_to_dict(run))
 
 
@@ -401,7 +397,6 @@ def clear_dag_run(
     if body.dry_run:
         refs = [task_instance_reference(ti, run.logical_date) for ti in tis]
         return JSONResponse({"task_instances": refs})
-    after_commit(session, notify_schedulers)
     return JSONResponse(dag_run_to_dict(run))
 
 

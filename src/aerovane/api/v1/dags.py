@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 from aerovane.api.deps import (
     CurrentPrincipal,
     DbSession,
-    after_commit,
     audit,
     db_handler,
     requires_access_dag,
@@ -56,7 +55,7 @@ from aerovane.api.v1.datamodels.dags import (
 from aerovane.auth.permissions import EDIT, READ
 from aerovane.auth.rbac import DagEntity, permitted_dag_ids
 from aerovane.db.models import DagModel, DagTag
-from aerovane.scheduler.wakeup import notify_schedulers
+from aerovane.db.notify import wake_on_commit
 from aerovane.services import dags as dag_service
 from aerovane.services.dag_bag import get_serialized_dag
 from aerovane.services.errors import NotFound
@@ -218,7 +217,7 @@ def patch_dag(
     session.flush()
     if was_paused and not body.is_paused:
         # An unpaused DAG may be due a run now; don't make it wait for the idle poll.
-        after_commit(session, notify_schedulers)
+        wake_on_commit(session, "scheduler")
     result = dag_to_dict(dag, [tag.name for tag in dag.tags], file_token(dag.fileloc))
     return JSONResponse(result)
 
@@ -257,9 +256,6 @@ def patch_dags(
         query = query.where(exists().where(TAG.dag_id == DAG.dag_id, TAG.name.in_(tags)))
     rows, total = fetch_page(session, query, page, [DAG.dag_id.asc()])
     dag_service.set_paused([row.dag_id for row in rows], body.is_paused, session=session)
-    if not body.is_paused and any(row.is_paused for row in rows):
-        # Unpaused DAGs may be due a run now; don't make them wait for the idle poll.
-        after_commit(session, notify_schedulers)
     tags_by_dag = _tags_by_dag(session, [row.dag_id for row in rows])
     dags = [
         {

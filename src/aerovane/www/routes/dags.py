@@ -17,10 +17,9 @@ from fastapi import APIRouter, Depends, Request
 from markupsafe import Markup, escape
 from starlette.responses import RedirectResponse, Response
 
-from aerovane.api.deps import DbSession, after_commit, db_handler
+from aerovane.api.deps import DbSession, db_handler
 from aerovane.auth.permissions import READ
 from aerovane.auth.rbac import DagEntity, permitted_dag_ids
-from aerovane.scheduler.wakeup import notify_schedulers
 from aerovane.services import dags as dag_service
 from aerovane.services.browse import RunFilter, dag_runs_page
 from aerovane.services.dag_list import DagListFilter, dag_list_page
@@ -105,7 +104,6 @@ def set_paused(dag_id: str, request: Request, form: PostedForm, session: DbSessi
     _dag(dag_id, session)  # 404 page for an unknown DAG
     is_paused = form.get("is_paused") == "true"
     dag_service.set_paused([dag_id], is_paused, session=session)
-    after_commit(session, notify_schedulers)
     if request.headers.get("hx-request"):
         return render(
             request, "dags/_pause_toggle.html", {"dag_id": dag_id, "is_paused": is_paused}
