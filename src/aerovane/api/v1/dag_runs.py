@@ -11,7 +11,6 @@ second run.
 
 from __future__ import annotations
 
-import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -39,7 +38,7 @@ from aerovane.api.pagination import (
 )
 from aerovane.api.params import check_fields, parse_datetime, split_csv
 from aerovane.api.responses import JSONResponse
-from aerovane.api.v1.datamodels.common import error_responses, iso_for, stored_datetime
+from aerovane.api.v1.datamodels.common import error_responses, stored_datetime
 from aerovane.api.v1.datamodels.dag_runs import (
     DAG_RUN_FIELDS,
     ClearDagRunBody,
@@ -99,20 +98,17 @@ _LIST_DATETIMES = (
 )
 
 
-@functools.cache
-def _list_columns(dialect_name: str) -> tuple[Any, ...]:
-    """What a list item needs, and no more, with datetimes as the database stores them."""
-    dates = tuple(stored_datetime(column, dialect_name, name) for name, column in _LIST_DATETIMES)
-    return (
-        RUN.run_id,
-        RUN.dag_id,
-        RUN.run_type,
-        RUN.state,
-        RUN.external_trigger,
-        RUN.conf,
-        RUN.note,
-        *dates,
-    )
+#: What a list item needs, and no more, with datetimes read as ISO text by the database.
+_LIST_COLUMNS = (
+    RUN.run_id,
+    RUN.dag_id,
+    RUN.run_type,
+    RUN.state,
+    RUN.external_trigger,
+    RUN.conf,
+    RUN.note,
+    *(stored_datetime(column, name) for name, column in _LIST_DATETIMES),
+)
 
 
 #: A list filter: the bound parameter's name, its value, and the condition that uses it.
@@ -123,17 +119,15 @@ def _list_page(
     session: Session, endpoint: str, filters: list[Filter], page: Page, order_key: str, order: Any
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of runs as list items, with statements prepared once per shape."""
-    dialect = session.get_bind().dialect.name
-    shape = (endpoint, dialect, *(name for name, _, _ in filters), order_key)
+    shape = (endpoint, *(name for name, _, _ in filters), order_key)
 
     def build() -> tuple[Any, list[Any]]:
-        query = select(*_list_columns(dialect)).where(*(condition for _, _, condition in filters))
+        query = select(*_LIST_COLUMNS).where(*(condition for _, _, condition in filters))
         return query, order
 
     params = {name: value for name, value, _ in filters}
     rows, total = fetch_prepared_page(session, prepared_page(shape, build), params, page)
-    iso_text = iso_for(dialect)
-    return [dag_run_list_item(row, iso_text) for row in rows], total
+    return [dag_run_list_item(row) for row in rows], total
 
 
 def _in(column: Any, name: str) -> Any:
