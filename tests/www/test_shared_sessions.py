@@ -5,66 +5,26 @@ server process sharing the database, not only in the browser that signed out: tw
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.api.conftest import Account
-from tests.standalone_server import free_port
 from tests.www.conftest import Browserish, sign_in
 
 
 @pytest.fixture
-def two_servers(db: Path, accounts: dict[str, Account]) -> Iterator[tuple[str, str]]:
+def two_servers(
+    db: Path, accounts: dict[str, Account], tmp_path: Path
+) -> Iterator[tuple[str, str]]:
+    from benchmarks._trigger_storm import api_servers
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
     env.update(AEROVANE_HOME=str(db), AEROVANE__WEBSERVER__SECRET_KEY="shared-by-both-hosts")
-    procs: list[subprocess.Popen[bytes]] = []
-    urls: list[str] = []
-    try:
-        for _ in range(2):
-            port = free_port()
-            argv = [sys.executable, "-m", "aerovane", "api-server", "--host", "127.0.0.1"]
-            procs.append(
-                subprocess.Popen(
-                    [*argv, "--port", str(port), "--workers", "1"],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-        for proc, url in zip(procs, urls, strict=True):
-            _wait_up(proc, url)
-        yield urls[0], urls[1]
-    finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGINT)
-        for proc in procs:
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _wait_up(proc: subprocess.Popen[bytes], url: str) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the API server exited"
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} did not come up")
+    with api_servers(env, 2, tmp_path / "servers.log") as (first, second):
+        yield first, second
 
 
 def _same_cookie(base: str, signed_in: Browserish) -> Browserish:

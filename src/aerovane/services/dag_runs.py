@@ -16,7 +16,7 @@ import functools
 import importlib
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from sqlalchemy import and_, bindparam, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -169,17 +169,20 @@ def trigger_dag_run(
     raise AlreadyExists(f"could not find a free logical date for a run of {dag_id!r}")
 
 
+class TriggerRequest(TypedDict, total=False):
+    """What a manual trigger may name besides its DAG (see `trigger_dag_run`)."""
+
+    run_id: str | None
+    logical_date: dt.datetime | None
+    data_interval: tuple[dt.datetime, dt.datetime] | None
+    conf: dict[str, Any] | None
+    note: str | None
+    triggered_by: str | None
+    idempotency_key: str | None
+
+
 def trigger(
-    dag_id: str,
-    *,
-    run_id: str | None = None,
-    logical_date: dt.datetime | None = None,
-    data_interval: tuple[dt.datetime, dt.datetime] | None = None,
-    conf: dict[str, Any] | None = None,
-    note: str | None = None,
-    triggered_by: str | None = None,
-    idempotency_key: str | None = None,
-    session: Session,
+    dag_id: str, *, session: Session, **request: Unpack[TriggerRequest]
 ) -> NewRun | models.DagRun:
     """Create a manual run in `session`'s transaction, and wake the schedulers when it commits;
     the run an earlier trigger with the same `idempotency_key` created is returned as it is.
@@ -188,17 +191,7 @@ def trigger(
     On SQLite inside `db.writes.nowait_writes()` it raises WriteLockBusy, having written
     nothing, when the write lock is taken: call it again later."""
     with db_writes.reads_for(session) as read:
-        planned = plan_manual_run(
-            dag_id,
-            run_id=run_id,
-            logical_date=logical_date,
-            data_interval=data_interval,
-            conf=conf,
-            note=note,
-            triggered_by=triggered_by,
-            idempotency_key=idempotency_key,
-            session=read,
-        )
+        planned = plan_manual_run(dag_id, session=read, **request)
         recheck = read is not session
     if isinstance(planned, models.DagRun):
         return planned
