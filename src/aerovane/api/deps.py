@@ -48,7 +48,7 @@ from aerovane.config import Settings, get_settings
 from aerovane.db import models
 from aerovane.db.engine import create_session, get_engine
 from aerovane.db.types import utcnow
-from aerovane.db.writes import WriteLockBusy, nowait_writes
+from aerovane.db.writes import READ_COMPANION, WriteLockBusy, nowait_writes
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ _READONLY = "aerovane.readonly"
 _INLINE = "aerovane.inline"
 _OWNER = "aerovane.owner"
 _AUDIT = "aerovane.audit"
-_READ_SESSION = "aerovane.read_session"
+_READ_SESSION = READ_COMPANION
 #: How long `write_and_finish` waits for SQLite's write lock (as `busy_timeout` does).
 _WRITE_LOCK_TIMEOUT = 30.0
 

@@ -5,7 +5,8 @@ services and handlers never choose it themselves (decisions 0003, 0020, 0029).
   read. On SQLite, a read-only session of its own, ended when the block ends: reading in the
   write session would take the write lock (`BEGIN IMMEDIATE`) before the writes need it. On
   PostgreSQL, where reading takes no lock, the write session itself: a second pooled
-  connection per write would overflow the pool under load.
+  connection per write would overflow the pool under load. A write session with a read
+  companion (`READ_COMPANION`) reads there.
 - `nowait_writes()`: within it, a SQLite write transaction that cannot take the write lock at
   once raises `WriteLockBusy` instead of waiting, for a caller that waits elsewhere (the API's
   event loop) and then calls again. No effect on PostgreSQL.
@@ -22,7 +23,12 @@ from sqlalchemy.orm import Session
 
 from aerovane.db.engine import NOWAIT_WRITES, WriteLockBusy, create_session
 
-__all__ = ["WriteLockBusy", "nowait_writes", "reads_for", "separate_reads"]
+__all__ = ["READ_COMPANION", "WriteLockBusy", "nowait_writes", "reads_for", "separate_reads"]
+
+#: `session.info` key: a read-only session its owner paired with this write session (an API
+#: request does, for its caller's access), which `reads_for` then reads in rather than check
+#: out another connection. The owner closes it.
+READ_COMPANION = "aerovane.read_session"
 
 
 def separate_reads(session: Session) -> bool:
@@ -37,6 +43,10 @@ def reads_for(session: Session) -> Iterator[Session]:
     write session whose transaction already began (it holds the lock) reads in itself."""
     if not separate_reads(session):
         yield session
+        return
+    companion: Session | None = session.info.get(READ_COMPANION)
+    if companion is not None:
+        yield companion
         return
     with create_session(readonly=True) as read:
         yield read
