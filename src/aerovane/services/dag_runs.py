@@ -189,15 +189,29 @@ def trigger(
     Raises as `trigger_dag_run`.
 
     On SQLite inside `db.writes.nowait_writes()` it raises WriteLockBusy, having written
-    nothing, when the write lock is taken: call it again later."""
-    with db_writes.reads_for(session) as read:
-        planned = plan_manual_run(dag_id, session=read, **request)
-        recheck = read is not session
+    nothing, when the write lock is taken: call it again later, with the same session, which
+    remembers the checked plan meanwhile (the DAG is checked again in the write transaction),
+    so waiting for the lock does not redo the checks each time."""
+    waited = session.info.pop(_PLAN_AWAITING_LOCK, None)
+    if waited is not None and waited[0] == (dag_id, request):
+        planned, recheck = waited[1], True
+    else:
+        with db_writes.reads_for(session) as read:
+            planned = plan_manual_run(dag_id, session=read, **request)
+            recheck = read is not session
     if isinstance(planned, models.DagRun):
         return planned
-    run = insert_manual_run(planned, session=session, recheck=recheck)
+    try:
+        run = insert_manual_run(planned, session=session, recheck=recheck)
+    except db_writes.WriteLockBusy:
+        session.info[_PLAN_AWAITING_LOCK] = ((dag_id, request), planned)
+        raise
     wake_on_commit(session, "scheduler")
     return run
+
+
+#: `session.info` key: a trigger's plan while its call waits for SQLite's write lock.
+_PLAN_AWAITING_LOCK = "aerovane.trigger_plan"
 
 
 @dataclass(frozen=True, slots=True)
