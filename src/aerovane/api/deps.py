@@ -46,7 +46,7 @@ from aerovane.auth.rbac import PUBLIC_ROLE, DagEntity, is_authorized_dag, role_p
 from aerovane.auth.sign_ins import SignIns
 from aerovane.config import Settings, get_settings
 from aerovane.db import models
-from aerovane.db.engine import create_session, get_engine
+from aerovane.db.engine import begin_write_nowait, create_session, get_engine
 from aerovane.db.types import utcnow
 from aerovane.db.writes import READ_COMPANION, WriteLockBusy, nowait_writes
 
@@ -223,9 +223,10 @@ async def write_and_finish(session: Session, fn: Callable[[], T]) -> T:
     """`run_and_finish` for short, bounded writes (a few statements).
 
     On SQLite `fn` and the commit run inline, under `db.writes.nowait_writes`: if the write
-    lock is taken when `fn` first writes, it raises WriteLockBusy having written nothing, and
-    `fn` is called again once the event loop has waited a little (so `fn` must do nothing
-    before its first write that it cannot do twice: lookups only). In a worker thread the
+    lock is taken when `fn` first writes, it raises WriteLockBusy having written nothing; the
+    event loop then waits for the lock, and `fn` is called once more in the transaction that
+    holds it (so `fn` must do nothing before its first write that it cannot do twice: lookups
+    only). In a worker thread the
     transaction would keep the lock, and the other processes waiting for it, while the thread
     waits for the GIL (up to the 5 ms switch interval each time the event loop has it).
     Elsewhere it is `run_and_finish`.
@@ -235,17 +236,19 @@ async def write_and_finish(session: Session, fn: Callable[[], T]) -> T:
         return await run_and_finish(session, fn)
     delay, deadline = 0.0002, time.monotonic() + _WRITE_LOCK_TIMEOUT
     try:
-        while True:
-            try:
-                with nowait_writes():
-                    result = fn()
-                break
-            except WriteLockBusy:
-                session.rollback()
-            if time.monotonic() > deadline:
-                raise TimeoutError("SQLite's write lock stayed busy")
-            await anyio.sleep(delay)
-            delay = min(delay * 1.5, 0.004)
+        try:
+            with nowait_writes():
+                result = fn()
+        except WriteLockBusy:
+            session.rollback()
+            # Wait for the lock alone (as cheap as a poll gets), then call `fn` once more in
+            # the write transaction that holds it.
+            while not begin_write_nowait(session):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("SQLite's write lock stayed busy") from None
+                await anyio.sleep(delay)
+                delay = min(delay * 1.5, 0.004)
+            result = fn()
     except Exception as exc:
         # Rolling back is instant, but the audit row then needs a write lock of its own,
         # which may take a while: wait for it in a worker thread.
