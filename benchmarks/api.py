@@ -137,7 +137,13 @@ def serve(argv: list[str], env: dict[str, str], url: str) -> subprocess.Popen[by
             return proc
         except httpx.HTTPError:
             time.sleep(0.05)
-    proc.kill()
+    # SIGINT, not SIGKILL: uvicorn then stops its worker processes instead of orphaning them.
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
     raise RuntimeError(f"server at {url} did not start")
 
 
