@@ -6,7 +6,9 @@ granted Admin's permissions, Airflow's AUTH_ROLE_PUBLIC trick) and with HTTP bas
 bare ASGI app returning a constant, served the same way, as the machine's ceiling.
 
 Needs `wrk` (Debian package `wrk`). Usage: python benchmarks/api.py [--workers N] [--seconds S]
-[--only SUBSTRING] [--no-basic] [--warmup S]
+[--only SUBSTRING] [--no-basic] [--warmup S] [--database-url URL]
+
+`--database-url` runs it on that (empty, e.g. PostgreSQL) database instead of SQLite in the home.
 """
 
 from __future__ import annotations
@@ -135,8 +137,14 @@ def serve(argv: list[str], env: dict[str, str], url: str) -> subprocess.Popen[by
             httpx.get(url, timeout=5)
             return proc
         except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
+            time.sleep(0.05)
+    # SIGINT, not SIGKILL: uvicorn then stops its worker processes instead of orphaning them.
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
     raise RuntimeError(f"server at {url} did not start")
 
 
@@ -198,12 +206,16 @@ def main() -> None:
         help="seconds of unmeasured load before each endpoint (the server answers as soon as "
         "one worker is up; the others may still be starting)",
     )
+    parser.add_argument("--database-url", default="", help="an empty database instead of SQLite")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is required: apt-get install wrk")
     home = Path(tempfile.mkdtemp(prefix="aerovane-apibench-")) / "home"
-    seed(home, args.runs)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AEROVANE__", "AIRFLOW__"))}
+    if args.database_url:
+        os.environ["AEROVANE__DATABASE__SQL_ALCHEMY_CONN"] = args.database_url
+        env["AEROVANE__DATABASE__SQL_ALCHEMY_CONN"] = args.database_url
+    seed(home, args.runs)
     env["AEROVANE_HOME"] = str(home)
     port = free_port()
     base = f"http://127.0.0.1:{port}"

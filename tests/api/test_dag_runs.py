@@ -18,6 +18,7 @@ from aerovane.db.engine import create_session
 from aerovane.scheduler.wakeup import Wakeup
 from tests.api.conftest import add_dag, add_run, count_queries
 from tests.api.test_errors import assert_problem
+from tests.conftest import PG_URL
 
 UTC = dt.UTC
 D1 = dt.datetime(2024, 3, 1, tzinfo=UTC)
@@ -450,3 +451,56 @@ def test_trigger_follows_a_dag_changed_since_the_last_trigger(
     assert client.post(url, json={}, auth=admin).status_code == 400
     _set_dag(dag, has_import_errors=False, is_active=False)
     assert client.post(url, json={}, auth=admin).status_code == 404
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite's write lock")
+def test_a_trigger_waits_for_the_write_lock_without_checking_again(
+    client: httpx.Client, admin: httpx.BasicAuth, dag: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another process holds SQLite's write lock the trigger waits on the event loop
+    (decision 0029), then calls the service once more, without re-planning, and creates its
+    run."""
+    import threading
+    import time
+
+    from aerovane.db.engine import get_engine
+    from aerovane.services import dag_runs as service
+
+    calls = {"plan": 0, "insert": 0}
+    plan, insert = service.plan_manual_run, service.insert_manual_run
+
+    def counted_plan(*args: Any, **kwargs: Any) -> Any:
+        calls["plan"] += 1
+        return plan(*args, **kwargs)
+
+    def counted_insert(*args: Any, **kwargs: Any) -> Any:
+        calls["insert"] += 1
+        return insert(*args, **kwargs)
+
+    monkeypatch.setattr(service, "plan_manual_run", counted_plan)
+    monkeypatch.setattr(service, "insert_manual_run", counted_insert)
+    # The first request with a password records a sign-in (a write of its own): done here.
+    assert client.get("/dags", auth=admin).status_code == 200
+    holder = get_engine().raw_connection()
+    responses: list[httpx.Response] = []
+    try:
+        holder.dbapi_connection.execute("BEGIN IMMEDIATE")
+        post = threading.Thread(
+            target=lambda: responses.append(
+                client.post("/dags/etl/dagRuns", json={"dag_run_id": "waited"}, auth=admin)
+            )
+        )
+        post.start()
+        deadline = time.monotonic() + 120
+        while calls["insert"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert calls["insert"] == 1, calls  # found the lock taken: now waits for it
+    finally:
+        holder.dbapi_connection.execute("ROLLBACK")
+        holder.close()
+    post.join(120)
+    assert responses and responses[0].status_code == 200, responses
+    assert calls == {"plan": 1, "insert": 2}
+    with create_session(readonly=True) as session:
+        runs = session.scalars(select(models.DagRun.run_id).where(models.DagRun.dag_id == dag))
+        assert list(runs) == ["waited"]

@@ -52,19 +52,46 @@ def checkouts() -> Iterator[list[int]]:
 def test_a_trigger_uses_one_connection(
     client: httpx.Client, admin: httpx.BasicAuth, checkouts: list[int]
 ) -> None:
+    """The schedulers' wake-up is a NOTIFY in the trigger's own transaction (decision 0029):
+    no second connection."""
+    from aerovane.db.notify import Listener
+
     add_dag("etl")
-    # The first request with a password is a sign-in, recorded in a write of its own (decision
-    # 0019); the trigger below reuses that check.
-    assert client.get("/dags", auth=admin).status_code == 200
-    checkouts.clear()
-    response = client.post("/dags/etl/dagRuns", json={"dag_run_id": "one"}, auth=admin)
-    assert response.status_code == 200, response.text
-    # The request's own work holds one connection; the schedulers' wake-up (a NOTIFY sent
-    # after the commit, decision 0022) takes a second, briefly.
-    assert len(checkouts) == 2
+    listener = Listener("scheduler")
+    try:
+        assert listener.ensure()
+        # The first request with a password is a sign-in, recorded in a write of its own
+        # (decision 0019); the trigger below reuses that check.
+        assert client.get("/dags", auth=admin).status_code == 200
+        listener.drain()
+        checkouts.clear()
+        response = client.post("/dags/etl/dagRuns", json={"dag_run_id": "one"}, auth=admin)
+        assert response.status_code == 200, response.text
+        assert len(checkouts) == 1
+        assert _notifications(listener) == 1
+        # A refused trigger wakes no one (its audit row is written on a connection of its own).
+        again = client.post("/dags/etl/dagRuns", json={"dag_run_id": "one"}, auth=admin)
+        assert again.status_code == 409, again.text
+        response = client.post("/dags/etl/dagRuns", json={"dag_run_id": "two"}, auth=admin)
+        assert response.status_code == 200, response.text
+        # Only the committed trigger's notification arrives (they come in commit order).
+        assert _notifications(listener) == 1
+    finally:
+        listener.close()
     checkouts.clear()
     assert client.get("/dags", auth=admin).status_code == 200
     assert len(checkouts) == 1
+
+
+def _notifications(listener: Any) -> int:
+    """What arrived on `listener` by now: delivery at commit is asynchronous, so wait (up to
+    120 s) for the first one, then take what is there."""
+    import selectors
+
+    with selectors.DefaultSelector() as selector:
+        selector.register(listener.fileno(), selectors.EVENT_READ)
+        assert selector.select(120), "no notification"
+    return int(listener.drain())
 
 
 def test_an_idle_connection_killed_by_the_server_is_replaced(

@@ -104,7 +104,7 @@ def test_schedulers_started_after_a_listing_are_poked(
     (The sockets themselves: on PostgreSQL `notify_schedulers` sends a NOTIFY instead.)"""
     import socket
 
-    from aerovane.scheduler import wakeup as module
+    from aerovane.db import notify as module
 
     own = Wakeup()
     other = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

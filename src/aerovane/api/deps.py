@@ -48,6 +48,7 @@ from aerovane.config import Settings, get_settings
 from aerovane.db import models
 from aerovane.db.engine import begin_write_nowait, create_session, get_engine
 from aerovane.db.types import utcnow
+from aerovane.db.writes import READ_COMPANION, WriteLockBusy, nowait_writes
 from aerovane.logs import context as log_context
 from aerovane.logs.request_id import SCOPE_KEY as REQUEST_ID_KEY
 
@@ -59,7 +60,7 @@ _READONLY = "aerovane.readonly"
 _INLINE = "aerovane.inline"
 _OWNER = "aerovane.owner"
 _AUDIT = "aerovane.audit"
-_READ_SESSION = "aerovane.read_session"
+_READ_SESSION = READ_COMPANION
 #: How long `write_and_finish` waits for SQLite's write lock (as `busy_timeout` does).
 _WRITE_LOCK_TIMEOUT = 30.0
 
@@ -223,22 +224,33 @@ def db_handler(fn: Callable[P, T]) -> Callable[P, Awaitable[T]]:
 async def write_and_finish(session: Session, fn: Callable[[], T]) -> T:
     """`run_and_finish` for short, bounded writes (a few statements).
 
-    On SQLite the write lock is awaited without blocking the event loop, then `fn` and the
-    commit run inline: in a worker thread the transaction would keep the lock, and the other
-    processes waiting for it, while the thread waits for the GIL (up to the 5 ms switch
-    interval each time the event loop has it). Elsewhere it is `run_and_finish`.
+    On SQLite `fn` and the commit run inline, under `db.writes.nowait_writes`: if the write
+    lock is taken when `fn` first writes, it raises WriteLockBusy having written nothing; the
+    event loop then waits for the lock, and `fn` is called once more in the transaction that
+    holds it (so `fn` must do nothing before its first write that it cannot do twice: lookups
+    only). In a worker thread the
+    transaction would keep the lock, and the other processes waiting for it, while the thread
+    waits for the GIL (up to the 5 ms switch interval each time the event loop has it).
+    Elsewhere it is `run_and_finish`.
     """
     engine = session.get_bind()
     if engine.dialect.name != "sqlite":
         return await run_and_finish(session, fn)
     delay, deadline = 0.0002, time.monotonic() + _WRITE_LOCK_TIMEOUT
     try:
-        while not begin_write_nowait(session):
-            if time.monotonic() > deadline:
-                raise TimeoutError("SQLite's write lock stayed busy")
-            await anyio.sleep(delay)
-            delay = min(delay * 1.5, 0.004)
-        result = fn()
+        try:
+            with nowait_writes():
+                result = fn()
+        except WriteLockBusy:
+            session.rollback()
+            # Wait for the lock alone (as cheap as a poll gets), then call `fn` once more in
+            # the write transaction that holds it.
+            while not begin_write_nowait(session):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("SQLite's write lock stayed busy") from None
+                await anyio.sleep(delay)
+                delay = min(delay * 1.5, 0.004)
+            result = fn()
     except Exception as exc:
         # Rolling back is instant, but the audit row then needs a write lock of its own,
         # which may take a while: wait for it in a worker thread.

@@ -98,12 +98,11 @@ def trigger(
 ) -> None:
     """Create a manual run."""
     from aerovane.db.engine import create_session
-    from aerovane.scheduler.wakeup import notify_schedulers
-    from aerovane.services.dag_runs import trigger_dag_run
+    from aerovane.services.dag_runs import trigger as trigger_run
 
     conf_obj = parse_conf(conf)
     with create_session() as session:
-        run = trigger_dag_run(
+        run = trigger_run(
             dag_id,
             run_id=run_id,
             logical_date=parse_date(logical_date),
@@ -117,7 +116,6 @@ def trigger(
             "state": run.state,
             "logical_date": run.logical_date.isoformat(),
         }
-    notify_schedulers()
     emit([row], ["dag_id", "run_id", "state", "logical_date"], output)
 
 

@@ -32,6 +32,7 @@ and `-shm` files are too; one readable by others is tightened (`aerovane.config.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import json
 import logging
@@ -55,6 +56,11 @@ _USES = "aerovane_uses"
 #: Execution option: begin a SQLite write transaction only if the write lock is free right now,
 #: else raise WriteLockBusy (see `begin_write_nowait`).
 NOWAIT = "aerovane_nowait"
+#: Set (by `db.writes.nowait_writes`): SQLite write transactions begun in this context raise
+#: WriteLockBusy instead of waiting for the write lock, as NOWAIT does for one session.
+NOWAIT_WRITES: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "aerovane_nowait_writes", default=False
+)
 #: Pool check-ins between two `PRAGMA optimize` on one connection (the first use counts).
 OPTIMIZE_EVERY = 500
 #: Seconds a pooled PostgreSQL connection may sit idle and still be handed out without a ping.
@@ -112,7 +118,7 @@ def _configure_sqlite(engine: Engine) -> None:
         if options.get(_READONLY):
             # Straight to the driver: a read opens a transaction per request.
             conn.connection.dbapi_connection.execute("BEGIN")
-        elif options.get(NOWAIT):
+        elif options.get(NOWAIT) or NOWAIT_WRITES.get():
             _begin_immediate_nowait(conn.connection.dbapi_connection)
         else:
             _begin_immediate(conn.connection.dbapi_connection)

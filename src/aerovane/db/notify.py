@@ -1,10 +1,13 @@
-"""Wake-ups across hosts through PostgreSQL `LISTEN/NOTIFY` (decision 0022).
+"""Sending wake-ups to schedulers and triggerers (decisions 0002, 0022, 0029).
 
-On PostgreSQL, `notify(kind)` sends `NOTIFY aerovane_<kind>` (kind: `scheduler`, `triggerer`)
-and a `Listener` holds one dedicated connection that LISTENs on that channel, for a selector to
-watch beside the Unix socket of the same host. The channel is per database, so every process
-that shares the metadata database, on any host, hears it. On SQLite both are no-ops: one
-host, and the Unix sockets under `$AEROVANE_HOME/run` suffice.
+`wake_on_commit(session, kind)` (kind: `scheduler`, `triggerer`) is how a writer says "look
+now" about its own write: on PostgreSQL it is `pg_notify('aerovane_<kind>')` in the writer's
+own transaction, which the server delivers only if that transaction commits, to every process
+LISTENing on the database (any host), and which costs no other connection; on SQLite it is one
+empty datagram to each `<kind>-<pid>.sock` under `$AEROVANE_HOME/run`, sent once the session
+has committed (one host). `notify(kind)` is the same for a caller with nothing to commit.
+A `Listener` holds the dedicated connection that LISTENs, for a `Wakeup`
+(`aerovane.scheduler.wakeup`) to watch beside its socket.
 
 A notification is only a hint to look now: nothing may depend on it arriving. A lost one (the
 listener reconnecting, the server restarting) costs the waiter one idle interval.
@@ -14,13 +17,20 @@ Must not: hold a transaction open, or raise into a caller that only wanted to be
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import logging
+import os
+import socket
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from aerovane.config import get_settings
 from aerovane.db.engine import get_engine, normalize_url
@@ -40,17 +50,112 @@ def uses_postgres() -> bool:
     return normalize_url(get_settings().sql_alchemy_conn).startswith("postgresql")
 
 
+_PG_NOTIFY = text("SELECT pg_notify(:channel, '')")
+#: session.info key: the kinds `wake_on_commit` was asked for in the current transaction.
+_WAKES = "aerovane.wakes"
+
+
+def wake_on_commit(session: Session, kind: str) -> None:
+    """Wake every `kind` waiter when `session`'s transaction commits, never if it rolls back
+    (see the module docstring); once per kind and transaction however often it is called."""
+    wakes: set[str] = session.info.setdefault(_WAKES, set())
+    if kind in wakes:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_PG_NOTIFY, {"channel": channel(kind)})
+    wakes.add(kind)
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    wakes = session.info.pop(_WAKES, None)
+    if wakes and session.get_bind().dialect.name != "postgresql":
+        for kind in sorted(wakes):
+            _notify_sockets(kind)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_WAKES, None)
+
+
 def notify(kind: str) -> None:
-    """NOTIFY every listener of `kind` on the metadata database (PostgreSQL only); never
-    raises: a missed wake-up only delays the waiter by its idle interval."""
+    """Wake every `kind` waiter now, for a caller with no transaction of its own to send it
+    in: a NOTIFY on PostgreSQL (one pooled connection, briefly), else the sockets of this
+    host. Never raises: a missed wake-up only delays the waiter by its idle interval."""
     if not uses_postgres():
+        _notify_sockets(kind)
         return
     try:
         with get_engine().connect() as conn:
-            conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": channel(kind)})
+            conn.execute(_PG_NOTIFY, {"channel": channel(kind)})
             conn.commit()
     except SQLAlchemyError as exc:
         log.debug("NOTIFY %s failed: %s", channel(kind), type(exc).__name__)
+
+
+# -- this host's sockets (SQLite) -----------------------------------------------------------------
+
+
+def run_dir() -> Path:
+    """Where this home's waiters bind their sockets."""
+    return _run_dir_of(get_settings().home)
+
+
+@functools.lru_cache(maxsize=8)
+def _run_dir_of(home: Path) -> Path:
+    """Made once per home: every trigger pokes the schedulers, and a mkdir each time showed."""
+    run = home / "run"
+    # sun_path is limited to 108 bytes; deep homes (test tmp dirs) use a short hashed dir.
+    if len(str(run)) > 70:
+        digest = hashlib.sha256(str(home).encode()).hexdigest()[:16]
+        run = Path(tempfile.gettempdir()) / f"aerovane-{digest}"
+    run.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return run
+
+
+#: A listing of the run directory is trusted this long unless the directory itself changed.
+LISTING_TTL = 1.0
+_listings: dict[tuple[Path, str], tuple[int, float, list[str]]] = {}
+
+
+def _sockets(run: Path, kind: str) -> list[str]:
+    """The waiters' sockets in `run`, listed again only when the directory changed (its
+    mtime) or the last listing is LISTING_TTL old: every trigger pokes the schedulers, and a
+    directory scan each time showed in the profile. The age bound covers a socket made within
+    the file system's timestamp granularity of the last listing."""
+    mtime = os.stat(run).st_mtime_ns
+    now = time.monotonic()
+    cached = _listings.get((run, kind))
+    if cached is not None and cached[0] == mtime and now - cached[1] < LISTING_TTL:
+        return cached[2]
+    with os.scandir(run) as entries:
+        paths = [
+            e.path for e in entries if e.name.startswith(f"{kind}-") and e.name.endswith(".sock")
+        ]
+    _listings[(run, kind)] = (mtime, now, paths)
+    return paths
+
+
+def _notify_sockets(kind: str) -> None:
+    try:
+        run = run_dir()
+        paths = _sockets(run, kind)
+    except OSError:
+        return
+    if not paths:
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        for path in paths:
+            try:
+                sock.sendto(b"", path)
+            except ConnectionRefusedError:
+                # The process that owned it is gone.
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            except OSError:
+                pass
 
 
 def _conninfo() -> str:

@@ -16,7 +16,6 @@ from aerovane.authoring.exceptions import (
     DagRunAlreadyExists,
 )
 from aerovane.db.engine import create_session
-from aerovane.scheduler.wakeup import notify_schedulers
 from aerovane.services import dag_runs
 from aerovane.services.errors import AlreadyExists, NotFound
 
@@ -37,14 +36,14 @@ class TaskRuntimeClient:
         logical_date: dt.datetime | None,
         conf: dict[str, Any] | None,
     ) -> tuple[str, dt.datetime]:
-        """Create a run and wake the scheduler; (run id, logical date).
+        """Create a run (its commit wakes the schedulers); (run id, logical date).
 
         Raises AerovaneNotFoundException for an unknown DAG, DagRunAlreadyExists for a
         duplicate run id or logical date.
         """
         try:
             with create_session() as session:
-                run = dag_runs.trigger_dag_run(
+                run = dag_runs.trigger(
                     dag_id,
                     run_id=run_id,
                     logical_date=logical_date,
@@ -57,7 +56,6 @@ class TaskRuntimeClient:
             raise AerovaneNotFoundException(str(exc)) from None
         except AlreadyExists as exc:
             raise DagRunAlreadyExists(str(exc)) from None
-        notify_schedulers()
         return result
 
     def clear_dag_run(self, dag_id: str, run_id: str) -> tuple[str, dt.datetime]:
@@ -68,7 +66,6 @@ class TaskRuntimeClient:
                 result = run.run_id, run.logical_date
         except NotFound as exc:
             raise AerovaneNotFoundException(str(exc)) from None
-        notify_schedulers()
         return result
 
     def dataset_events(self, *, uri: str | None = None, alias: str | None = None) -> list[Any]:

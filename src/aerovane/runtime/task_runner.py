@@ -28,11 +28,11 @@ from sqlalchemy.orm import Session
 from aerovane.config import get_settings
 from aerovane.db import models
 from aerovane.db.engine import create_session
+from aerovane.db.notify import wake_on_commit
 from aerovane.db.types import utcnow
 from aerovane.executors.base import TaskKey, TaskWorkload
 from aerovane.identity.project import metadata_host
 from aerovane.runtime.task_log import MaskedLog
-from aerovane.scheduler.wakeup import notify_schedulers, notify_triggerers
 from aerovane.states import TaskState
 
 log = logging.getLogger("aerovane.task")
@@ -199,8 +199,8 @@ def finish(
     rendered_map_index: str | None = None,
 ) -> bool:
     """Record the outcome (and the return-value XComs) in one transaction, unless the task
-    instance was changed from outside meanwhile; then wake the scheduler, which can go on to
-    the downstream tasks while this process is still exiting."""
+    instance was changed from outside meanwhile; its commit wakes the scheduler, which can go
+    on to the downstream tasks while this process is still exiting."""
     recorded = _record_outcome(
         key,
         state,
@@ -211,8 +211,6 @@ def finish(
         dataset_events=dataset_events,
         rendered_map_index=rendered_map_index,
     )
-    if recorded:
-        notify_schedulers()
     return recorded
 
 
@@ -281,6 +279,7 @@ def _record_outcome(
                 map_index=key.map_index,
                 session=session,
             )
+        wake_on_commit(session, "scheduler")
         return True
 
 
@@ -790,7 +789,7 @@ def _reschedule(
                 reschedule_date=reschedule_date,
             )
         )
-    notify_schedulers()
+        wake_on_commit(session, "scheduler")
     return TaskState.UP_FOR_RESCHEDULE
 
 
@@ -832,9 +831,10 @@ def _defer(
             values=values,
             session=session,
         )
+        if deferred:
+            wake_on_commit(session, "triggerer")
     if not deferred:
         return None
-    notify_triggerers()
     return TaskState.DEFERRED
 
 

@@ -3,45 +3,26 @@
 A scheduler waits on a `Wakeup`: a self-pipe (for the executor and other threads of its own
 process) plus a Unix datagram socket under `$AEROVANE_HOME/run/` (for triggers made by another
 process on the same host: a separate API server, the CLI, a task's TriggerDagRunOperator).
-`notify_schedulers()` sends one empty datagram to every scheduler socket it finds; a lost or
-undeliverable datagram only costs one idle-sleep interval, never correctness.
+Senders live in `db.notify`: a writer calls `wake_on_commit(session, "scheduler")`, which sends
+one empty datagram to every scheduler socket once its transaction commits; `notify_schedulers()`
+does the same at once. A lost or undeliverable datagram only costs one idle-sleep interval,
+never correctness.
 
-On PostgreSQL the wake-up goes through `LISTEN/NOTIFY` instead (`db.notify`, decision 0022): a
-`Wakeup` watches a listening connection beside its socket, and `notify_schedulers()` sends one
-NOTIFY, so a trigger made on one host wakes the schedulers (and triggerers) of every host.
+On PostgreSQL the wake-up goes through `LISTEN/NOTIFY` instead (decisions 0022, 0029): a
+`Wakeup` watches a listening connection beside its socket, and the writer's own transaction
+carries the NOTIFY, so a trigger made on one host wakes the schedulers (and triggerers) of
+every host.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
 import os
 import selectors
 import socket
-import tempfile
 import threading
-import time
-from pathlib import Path
 
-from aerovane.config import get_settings
 from aerovane.db import notify as db_notify
-
-
-def _run_dir() -> Path:
-    return _run_dir_of(get_settings().home)
-
-
-@functools.lru_cache(maxsize=8)
-def _run_dir_of(home: Path) -> Path:
-    """Made once per home: every trigger pokes the schedulers, and a mkdir each time showed."""
-    run = home / "run"
-    # sun_path is limited to 108 bytes; deep homes (test tmp dirs) use a short hashed dir.
-    if len(str(run)) > 70:
-        digest = hashlib.sha256(str(home).encode()).hexdigest()[:16]
-        run = Path(tempfile.gettempdir()) / f"aerovane-{digest}"
-    run.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return run
 
 
 class Wakeup:
@@ -61,7 +42,7 @@ class Wakeup:
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._read_fd, False)
         os.set_blocking(self._write_fd, False)
-        run = _run_dir()
+        run = db_notify.run_dir()
         run.mkdir(parents=True, exist_ok=True, mode=0o700)  # in case it was removed since
         self.path = run / f"{kind}-{os.getpid()}.sock"
         with contextlib.suppress(FileNotFoundError):
@@ -154,65 +135,13 @@ class Wakeup:
         os.close(self._write_fd)
 
 
-#: A listing of the run directory is trusted this long unless the directory itself changed.
-LISTING_TTL = 1.0
-_listings: dict[tuple[Path, str], tuple[int, float, list[str]]] = {}
-
-
-def _sockets(run: Path, kind: str) -> list[str]:
-    """The scheduler sockets in `run`, listed again only when the directory changed (its
-    mtime) or the last listing is LISTING_TTL old: every trigger pokes the schedulers, and a
-    directory scan each time showed in the profile. The age bound covers a socket made within
-    the file system's timestamp granularity of the last listing."""
-    mtime = os.stat(run).st_mtime_ns
-    now = time.monotonic()
-    cached = _listings.get((run, kind))
-    if cached is not None and cached[0] == mtime and now - cached[1] < LISTING_TTL:
-        return cached[2]
-    with os.scandir(run) as entries:
-        paths = [
-            e.path for e in entries if e.name.startswith(f"{kind}-") and e.name.endswith(".sock")
-        ]
-    _listings[(run, kind)] = (mtime, now, paths)
-    return paths
-
-
 def notify_schedulers() -> None:
-    """Poke every scheduler on this host (on PostgreSQL: of every host). Never raises: a
-    missed poke only delays by a tick."""
-    _notify("scheduler")
+    """Poke every scheduler on this host (on PostgreSQL: of every host) now. Never raises: a
+    missed poke only delays by a tick. A writer wakes them with its own commit instead
+    (`db.notify.wake_on_commit`)."""
+    db_notify.notify("scheduler")
 
 
 def notify_triggerers() -> None:
     """Poke every triggerer on this host (a task deferred), like `notify_schedulers`."""
-    _notify("triggerer")
-
-
-def _notify(kind: str) -> None:
-    """On PostgreSQL one NOTIFY reaches every waiter, this host's included; the sockets too
-    would wake each of them twice."""
-    if db_notify.uses_postgres():
-        db_notify.notify(kind)
-    else:
-        _notify_sockets(kind)
-
-
-def _notify_sockets(kind: str) -> None:
-    try:
-        run = _run_dir()
-        paths = _sockets(run, kind)
-    except OSError:
-        return
-    if not paths:
-        return
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.setblocking(False)
-        for path in paths:
-            try:
-                sock.sendto(b"", path)
-            except ConnectionRefusedError:
-                # The process that owned it is gone.
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-            except OSError:
-                pass
+    db_notify.notify("triggerer")

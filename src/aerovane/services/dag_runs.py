@@ -1,10 +1,12 @@
 """DAG runs: creating them (manual triggers, idempotent triggers and scheduled runs) with their
 task instances, and changing them from outside the scheduler (state, clear, note, delete).
 
-A manual trigger is checked first (`plan_manual_run`: only reads) and then inserted
-(`insert_manual_run`: one DAG re-check and two INSERTs), so a caller that reads in one session
-and writes in another holds SQLite's write lock only for the inserts. `trigger_dag_run` does
-both in one session and returns the ORM object.
+`trigger` is the one call for a manual run (API, UI, CLI): it is checked first
+(`plan_manual_run`: only reads, where `db.writes.reads_for` says) and then inserted
+(`insert_manual_run`: a DAG re-check if the reads were made elsewhere, and two INSERTs), so
+SQLite's write lock is held for the inserts alone; the schedulers are woken by the commit
+(`db.notify.wake_on_commit`). `trigger_dag_run` does both in one session and returns the ORM
+object.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import functools
 import importlib
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from sqlalchemy import and_, bindparam, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +24,9 @@ from sqlalchemy.orm import Session
 
 from aerovane.config import get_settings
 from aerovane.db import models
+from aerovane.db import writes as db_writes
 from aerovane.db.engine import is_postgres
+from aerovane.db.notify import wake_on_commit
 from aerovane.db.types import utcnow
 from aerovane.services import strict_json
 from aerovane.services.dag_bag import get_serialized_dag, serialized_dag_version
@@ -163,6 +167,51 @@ def trigger_dag_run(
         logical_date += dt.timedelta(microseconds=1)
         run_id = generate_run_id(DagRunType.MANUAL, logical_date)
     raise AlreadyExists(f"could not find a free logical date for a run of {dag_id!r}")
+
+
+class TriggerRequest(TypedDict, total=False):
+    """What a manual trigger may name besides its DAG (see `trigger_dag_run`)."""
+
+    run_id: str | None
+    logical_date: dt.datetime | None
+    data_interval: tuple[dt.datetime, dt.datetime] | None
+    conf: dict[str, Any] | None
+    note: str | None
+    triggered_by: str | None
+    idempotency_key: str | None
+
+
+def trigger(
+    dag_id: str, *, session: Session, **request: Unpack[TriggerRequest]
+) -> NewRun | models.DagRun:
+    """Create a manual run in `session`'s transaction, and wake the schedulers when it commits;
+    the run an earlier trigger with the same `idempotency_key` created is returned as it is.
+    Raises as `trigger_dag_run`.
+
+    On SQLite inside `db.writes.nowait_writes()` it raises WriteLockBusy, having written
+    nothing, when the write lock is taken: call it again later, with the same session, which
+    remembers the checked plan meanwhile (the DAG is checked again in the write transaction),
+    so waiting for the lock does not redo the checks each time."""
+    waited = session.info.pop(_PLAN_AWAITING_LOCK, None)
+    if waited is not None and waited[0] == (dag_id, request):
+        planned, recheck = waited[1], True
+    else:
+        with db_writes.reads_for(session) as read:
+            planned = plan_manual_run(dag_id, session=read, **request)
+            recheck = read is not session
+    if isinstance(planned, models.DagRun):
+        return planned
+    try:
+        run = insert_manual_run(planned, session=session, recheck=recheck)
+    except db_writes.WriteLockBusy:
+        session.info[_PLAN_AWAITING_LOCK] = ((dag_id, request), planned)
+        raise
+    wake_on_commit(session, "scheduler")
+    return run
+
+
+#: `session.info` key: a trigger's plan while its call waits for SQLite's write lock.
+_PLAN_AWAITING_LOCK = "aerovane.trigger_plan"
 
 
 @dataclass(frozen=True, slots=True)
@@ -576,7 +625,7 @@ def set_dag_run_state(
       (failed and skipped ones too, as in Airflow).
     - failed: running (and deferred, up-for-reschedule) task instances become `failed`, every
       other unfinished one `skipped`.
-    - queued: only the run changes; the scheduler starts it again.
+    - queued: only the run changes; the scheduler starts it again (woken by the commit).
 
     A task process whose task instance is changed here notices at its next heartbeat and stops.
     """
@@ -596,6 +645,8 @@ def set_dag_run_state(
             _finish_ti(ti, TaskState.FAILED if failed else TaskState.SKIPPED, now)
     set_run_state(run, state, now=now)
     session.flush()
+    if state is DagRunState.QUEUED:
+        wake_on_commit(session, "scheduler")
     return run
 
 
@@ -608,7 +659,8 @@ def clear_dag_run(
 
     Each task instance gets state None and keeps its try number; `max_tries` becomes
     `try_number + retries` so the task has its retries again. Finished attempts are kept in the
-    try history first. The run goes back to `queued` with `clear_number` + 1.
+    try history first. The run goes back to `queued` with `clear_number` + 1, and the
+    schedulers are woken by the commit.
     """
     run = get_dag_run(dag_id, run_id, session=session)
     if dry_run:
@@ -639,6 +691,7 @@ def clear_dag_run(
     run.last_scheduling_decision = None
     run.clear_number = (run.clear_number or 0) + 1
     session.flush()
+    wake_on_commit(session, "scheduler")
     return run, tis
 
 

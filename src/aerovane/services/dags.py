@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from aerovane.db import models
+from aerovane.db.notify import wake_on_commit
 from aerovane.services.dag_bag import get_serialized_dag
 from aerovane.services.errors import NotFound, ServiceError
 from aerovane.states import DagRunState, TaskState
@@ -44,6 +45,9 @@ def set_paused(dag_ids: Collection[str], is_paused: bool, *, session: Session) -
             .where(models.DagModel.dag_id.in_(ids[start : start + _CHUNK]))
             .values(is_paused=is_paused)
         )
+    if ids and not is_paused:
+        # An unpaused DAG may be due a run now; don't make it wait for the idle poll.
+        wake_on_commit(session, "scheduler")
 
 
 def delete_dag(dag_id: str, *, keep_records_in_log: bool = True, session: Session) -> int:

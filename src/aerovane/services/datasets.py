@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Select, delete, exists, or_, select
 from sqlalchemy.orm import Session
 
 from aerovane.db import models
+from aerovane.db.notify import wake_on_commit
 from aerovane.db.types import utcnow
 from aerovane.services import strict_json
 from aerovane.services.errors import BadRequest, NotFound
@@ -503,6 +504,7 @@ def create_event(
     if dataset is None:
         raise NotFound(f"Dataset with uri: '{uri}' not found")
     event = register_event(dataset, extra={**(extra or {}), "from_rest_api": True}, session=session)
+    wake_on_commit(session, "scheduler")
     return event, dataset.uri
 
 

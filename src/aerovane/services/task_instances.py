@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from aerovane.config import get_settings
 from aerovane.db import models
 from aerovane.db.engine import is_postgres
+from aerovane.db.notify import wake_on_commit
 from aerovane.db.types import storable_integers, utcnow
 from aerovane.services.errors import BadRequest, NotFound
 from aerovane.services.triggers import clear_deferral
@@ -583,6 +584,8 @@ def clear_task_instances(
         ti.next_retry_at = None
         clear_deferral(ti)
     session.flush()
+    if tis:
+        wake_on_commit(session, "scheduler")
     if not reset_dag_runs or not tis:
         return
     runs_by_dag: dict[str, set[str]] = {}
@@ -677,7 +680,7 @@ def set_task_instance_state(
     """Airflow's `DAG.set_task_instance_state`: the task instances of `task_id` (and its
     relatives, in this run and/or earlier/later runs) not already in `state`; with `commit`,
     mark them and clear the failed task instances downstream of `task_id` in those runs so the
-    scheduler resumes them. Returns the task instances it (would) set."""
+    scheduler (woken by the commit) resumes them. Returns the task instances it (would) set."""
     if state not in UPDATABLE_STATES:
         raise BadRequest(f"{state!r} is not one of {list(UPDATABLE_STATES)}")
     run_ids = _run_ids_between(dag.dag_id, run, future=future, past=past, session=session)
@@ -702,6 +705,7 @@ def set_task_instance_state(
     for ti, _ in selected:
         _mark(ti, state, now)
     session.flush()
+    wake_on_commit(session, "scheduler")
     downstream_ids = task_relatives(dag, [task_id], upstream=False, downstream=True) - {task_id}
     to_clear = _select_tis(
         dag.dag_id,

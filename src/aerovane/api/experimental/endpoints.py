@@ -25,7 +25,6 @@ from aerovane.auth.backends.base import AuthOutcome
 from aerovane.auth.sign_ins import SignIns
 from aerovane.config import get_settings
 from aerovane.db.engine import create_session
-from aerovane.scheduler.wakeup import notify_schedulers
 from aerovane.services import strict_json
 
 T = TypeVar("T")
@@ -152,7 +151,6 @@ async def trigger_dag(request: Request, dag_id: str) -> Response:
         execution_date=execution_date,
         replace_microseconds=replace_microseconds,
     )
-    notify_schedulers()
     return JSONResponse(result)
 
 
@@ -204,8 +202,7 @@ async def task_info(request: Request, dag_id: str, task_id: str) -> Response:
 async def dag_paused(request: Request, dag_id: str, paused: str) -> Response:
     """A GET that pauses (for "true") or unpauses the DAG, as Airflow's does."""
     await _audit(request, "dag_paused")
-    if await _write(operations.set_paused, dag_id, paused):
-        notify_schedulers()
+    await _write(operations.set_paused, dag_id, paused)
     return JSONResponse({"response": "ok"})
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aerovane.db import models
+from aerovane.db.notify import wake_on_commit
 from aerovane.db.types import utcnow
 from aerovane.services import dag_runs as dag_run_service
 from aerovane.services import dags as dag_service
@@ -151,6 +152,7 @@ def trigger_dag(
         raise ExperimentalError(404, f"Dag id {dag_id} not found") from None
     except BadRequest as exc:
         raise ExperimentalError(400, str(exc)) from None
+    wake_on_commit(session, "scheduler")
     return {
         "message": f"Created {_run_repr(run)}",
         "execution_date": run.logical_date.isoformat(),
@@ -221,6 +223,8 @@ def set_paused(dag_id: str, paused: str, *, session: Session) -> bool:
     unpaused = dag_model.is_paused and not is_paused
     dag_model.is_paused = is_paused
     session.flush()
+    if unpaused:
+        wake_on_commit(session, "scheduler")
     return unpaused
 
 

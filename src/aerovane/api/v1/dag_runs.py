@@ -2,17 +2,15 @@
 batch with `POST /dags/~/dagRuns/list`), trigger a run, get, delete, mark, clear or annotate one,
 and list the dataset events that triggered it.
 
-Triggering is `aerovane.services.dag_runs.plan_manual_run` (in a read session) then
-`insert_manual_run` (in the request's write transaction); once that commits, the schedulers on
-this host are woken so the run starts at once instead of at the next idle poll (likewise after
-a run is cleared or queued again). A trigger carrying an `Idempotency-Key`
+Triggering is one call, `aerovane.services.dag_runs.trigger`, in the request's write
+transaction; its commit wakes the schedulers so the run starts at once instead of at the next
+idle poll (likewise after a run is cleared or queued again). A trigger carrying an `Idempotency-Key`
 header returns the run an earlier trigger with that key created, so retrying never makes a
 second run.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -23,13 +21,10 @@ from sqlalchemy.orm import Session
 from aerovane.api.deps import (
     CurrentPrincipal,
     DbSession,
-    after_commit,
     audit,
     db_handler,
-    read_session_for,
     requires_access,
     requires_access_dag,
-    run_and_finish,
     run_read,
     write_and_finish,
 )
@@ -43,7 +38,7 @@ from aerovane.api.pagination import (
 )
 from aerovane.api.params import check_fields, parse_datetime, split_csv
 from aerovane.api.responses import JSONResponse
-from aerovane.api.v1.datamodels.common import error_responses, iso_for, stored_datetime
+from aerovane.api.v1.datamodels.common import error_responses, stored_datetime
 from aerovane.api.v1.datamodels.dag_runs import (
     DAG_RUN_FIELDS,
     ClearDagRunBody,
@@ -62,9 +57,8 @@ from aerovane.api.v1.datamodels.dag_runs import (
 )
 from aerovane.auth.permissions import READ
 from aerovane.auth.rbac import DagEntity, permitted_dag_ids
-from aerovane.db.engine import create_session, is_postgres
+from aerovane.db.engine import create_session
 from aerovane.db.models import DagRun
-from aerovane.scheduler.wakeup import notify_schedulers
 from aerovane.services import dag_runs as dag_run_service
 from aerovane.services.errors import AlreadyExists, BadRequest, NotFound
 from aerovane.states import DagRunState
@@ -104,20 +98,17 @@ _LIST_DATETIMES = (
 )
 
 
-@functools.cache
-def _list_columns(dialect_name: str) -> tuple[Any, ...]:
-    """What a list item needs, and no more, with datetimes as the database stores them."""
-    dates = tuple(stored_datetime(column, dialect_name, name) for name, column in _LIST_DATETIMES)
-    return (
-        RUN.run_id,
-        RUN.dag_id,
-        RUN.run_type,
-        RUN.state,
-        RUN.external_trigger,
-        RUN.conf,
-        RUN.note,
-        *dates,
-    )
+#: What a list item needs, and no more, with datetimes read as ISO text by the database.
+_LIST_COLUMNS = (
+    RUN.run_id,
+    RUN.dag_id,
+    RUN.run_type,
+    RUN.state,
+    RUN.external_trigger,
+    RUN.conf,
+    RUN.note,
+    *(stored_datetime(column, name) for name, column in _LIST_DATETIMES),
+)
 
 
 #: A list filter: the bound parameter's name, its value, and the condition that uses it.
@@ -128,17 +119,15 @@ def _list_page(
     session: Session, endpoint: str, filters: list[Filter], page: Page, order_key: str, order: Any
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of runs as list items, with statements prepared once per shape."""
-    dialect = session.get_bind().dialect.name
-    shape = (endpoint, dialect, *(name for name, _, _ in filters), order_key)
+    shape = (endpoint, *(name for name, _, _ in filters), order_key)
 
     def build() -> tuple[Any, list[Any]]:
-        query = select(*_list_columns(dialect)).where(*(condition for _, _, condition in filters))
+        query = select(*_LIST_COLUMNS).where(*(condition for _, _, condition in filters))
         return query, order
 
     params = {name: value for name, value, _ in filters}
     rows, total = fetch_prepared_page(session, prepared_page(shape, build), params, page)
-    iso_text = iso_for(dialect)
-    return [dag_run_list_item(row, iso_text) for row in rows], total
+    return [dag_run_list_item(row) for row in rows], total
 
 
 def _in(column: Any, name: str) -> Any:
@@ -232,52 +221,37 @@ async def trigger_dag_run(
         ),
     ] = None,
 ) -> JSONResponse:
-    """The trigger is checked in a read session and only inserted in the request's write
-    transaction, so SQLite's write lock is held for the inserts alone (all of it inline on
-    SQLite; see `write_and_finish`)."""
+    """One service call (`dag_runs.trigger`); `db` decides where its lookups are read, and
+    the schedulers are woken by its commit."""
     if idempotency_key is not None and not 0 < len(idempotency_key) <= _MAX_IDEMPOTENCY_KEY:
         raise ApiError(400, f"Idempotency-Key must be 1 to {_MAX_IDEMPOTENCY_KEY} characters long")
     interval = None
     if body.data_interval_start is not None and body.data_interval_end is not None:
         interval = (body.data_interval_start, body.data_interval_end)
-    plan = functools.partial(
-        dag_run_service.plan_manual_run,
-        dag_id,
-        run_id=body.dag_run_id,
-        logical_date=body.effective_logical_date,
-        data_interval=interval,
-        conf=body.conf,
-        note=body.note,
-        triggered_by="rest_api",
-        idempotency_key=idempotency_key,
-    )
 
-    def insert(
-        planned: dag_run_service.ManualRun | DagRun, *, recheck: bool = True
-    ) -> JSONResponse:
-        run = planned
-        if not isinstance(run, DagRun):
-            run = dag_run_service.insert_manual_run(run, session=session, recheck=recheck)
+    def trigger() -> JSONResponse:
+        run = dag_run_service.trigger(
+            dag_id,
+            run_id=body.dag_run_id,
+            logical_date=body.effective_logical_date,
+            data_interval=interval,
+            conf=body.conf,
+            note=body.note,
+            triggered_by="rest_api",
+            idempotency_key=idempotency_key,
+            session=session,
+        )
         # Rendered before the commit: a response that cannot be sent leaves no run behind.
         return JSONResponse(dag_run_to_dict(run))
 
     try:
-        if is_postgres(session):
-            # Reads wait on the network with the GIL released: one thread does it all.
-            response = await run_and_finish(
-                session, lambda: insert(plan(session=session), recheck=False)
-            )
-        else:
-            planned = plan(session=read_session_for(session))
-            response = await write_and_finish(session, lambda: insert(planned))
+        return await write_and_finish(session, trigger)
     except NotFound as exc:
         raise ApiError(404, str(exc), title="DAG not found") from None
     except AlreadyExists as exc:
         raise ApiError(409, str(exc)) from None
     except BadRequest as exc:
         raise ApiError(400, str(exc)) from None
-    after_commit(session, notify_schedulers)
-    return response
 
 
 @router.get(
@@ -386,8 +360,6 @@ def update_dag_run_state(
         run = dag_run_service.set_dag_run_state(dag_id, dag_run_id, state, session=session)
     except NotFound:
         raise _run_not_found(dag_id, dag_run_id) from None
-    if state is DagRunState.QUEUED:
-        after_commit(session, notify_schedulers)
     return JSONResponse(dag_run_to_dict(run))
 
 
@@ -419,7 +391,6 @@ def clear_dag_run(
     if body.dry_run:
         refs = [task_instance_reference(ti, run.logical_date) for ti in tis]
         return JSONResponse({"task_instances": refs})
-    after_commit(session, notify_schedulers)
     return JSONResponse(dag_run_to_dict(run))
 
 

@@ -16,13 +16,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from aerovane.api.deps import (
     CurrentPrincipal,
     DbSession,
-    after_commit,
     audit,
     db_handler,
     requires_access_dag,
@@ -55,8 +54,9 @@ from aerovane.api.v1.datamodels.dags import (
 )
 from aerovane.auth.permissions import EDIT, READ
 from aerovane.auth.rbac import DagEntity, permitted_dag_ids
+from aerovane.db.functions import json_array_agg
 from aerovane.db.models import DagModel, DagTag
-from aerovane.scheduler.wakeup import notify_schedulers
+from aerovane.db.notify import wake_on_commit
 from aerovane.services import dags as dag_service
 from aerovane.services.dag_bag import get_serialized_dag
 from aerovane.services.errors import NotFound
@@ -85,16 +85,13 @@ def _tags_by_dag(session: Session, dag_ids: Sequence[str]) -> dict[str, list[str
     return tags
 
 
-def _tag_names_column(dialect_name: str) -> Any:
-    """Each DAG's tag names as a JSON array, in the page's own query: ordered by the database
-    on PostgreSQL (its collation), sorted by `_tag_names` on SQLite (binary, as Python's)."""
-    if dialect_name == "postgresql":
-        from sqlalchemy.dialects.postgresql import aggregate_order_by  # not loaded on SQLite
-
-        names = func.json_agg(aggregate_order_by(TAG.name, TAG.name))
-    else:
-        names = func.json_group_array(TAG.name)
-    return select(names).where(TAG.dag_id == DAG.dag_id).scalar_subquery().label("tag_names_")
+#: Each DAG's tag names as a JSON array, in the page's own query (see `json_array_agg`).
+_TAG_NAMES = (
+    select(json_array_agg(TAG.name))
+    .where(TAG.dag_id == DAG.dag_id)
+    .scalar_subquery()
+    .label("tag_names_")
+)
 
 
 def _tag_names(value: Any) -> list[str]:
@@ -139,10 +136,8 @@ def get_dags(
     if tags:
         params["tags"] = tags
 
-    dialect = session.get_bind().dialect.name
-
     def build() -> tuple[Any, list[Any]]:
-        query = select(*DAG_COLUMNS, _tag_names_column(dialect))
+        query = select(*DAG_COLUMNS, _TAG_NAMES)
         if only_active:
             query = query.where(DAG.is_active.is_(True))
         if paused is not None:
@@ -159,7 +154,7 @@ def get_dags(
             )
         return query, order
 
-    shape = ("get_dags", dialect, only_active, paused, *sorted(params), (order_by or "").strip())
+    shape = ("get_dags", only_active, paused, *sorted(params), (order_by or "").strip())
     rows, total = fetch_prepared_page(session, prepared_page(shape, build), params, page)
     dags = [
         _project(dag_to_dict(row, _tag_names(row.tag_names_), file_token(row.fileloc)), selected)
@@ -218,7 +213,7 @@ def patch_dag(
     session.flush()
     if was_paused and not body.is_paused:
         # An unpaused DAG may be due a run now; don't make it wait for the idle poll.
-        after_commit(session, notify_schedulers)
+        wake_on_commit(session, "scheduler")
     result = dag_to_dict(dag, [tag.name for tag in dag.tags], file_token(dag.fileloc))
     return JSONResponse(result)
 
@@ -257,9 +252,6 @@ def patch_dags(
         query = query.where(exists().where(TAG.dag_id == DAG.dag_id, TAG.name.in_(tags)))
     rows, total = fetch_page(session, query, page, [DAG.dag_id.asc()])
     dag_service.set_paused([row.dag_id for row in rows], body.is_paused, session=session)
-    if not body.is_paused and any(row.is_paused for row in rows):
-        # Unpaused DAGs may be due a run now; don't make them wait for the idle poll.
-        after_commit(session, notify_schedulers)
     tags_by_dag = _tags_by_dag(session, [row.dag_id for row in rows])
     dags = [
         {

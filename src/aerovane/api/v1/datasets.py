@@ -19,7 +19,6 @@ from starlette.responses import Response
 from aerovane.api.deps import (
     CurrentPrincipal,
     DbSession,
-    after_commit,
     audit,
     db_handler,
     requires_access,
@@ -45,7 +44,6 @@ from aerovane.api.v1.datamodels.datasets import (
 from aerovane.auth.permissions import CREATE, DELETE, READ
 from aerovane.auth.rbac import permitted_dag_ids
 from aerovane.db.models import DatasetEvent, DatasetModel
-from aerovane.scheduler.wakeup import notify_schedulers
 from aerovane.services import datasets as dataset_service
 from aerovane.services.errors import NotFound
 
@@ -162,7 +160,6 @@ def create_dataset_event(body: CreateDatasetEventBody, session: DbSession) -> JS
         event, uri = dataset_service.create_event(body.dataset_uri, body.extra, session=session)
     except NotFound as exc:
         raise ApiError(404, str(exc), title="Dataset not found") from None
-    after_commit(session, notify_schedulers)
     return JSONResponse(dataset_event_to_dict(event, uri, []))
 
 

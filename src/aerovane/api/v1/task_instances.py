@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 from aerovane.api.deps import (
     CurrentPrincipal,
     DbSession,
-    after_commit,
     audit,
     db_handler,
     requires_access_dag,
@@ -58,7 +57,6 @@ from aerovane.auth.permissions import READ
 from aerovane.auth.rbac import DagEntity, is_authorized_dag, permitted_dag_ids
 from aerovane.db.models import DagRun, TaskInstance
 from aerovane.scheduler import trigger_rules
-from aerovane.scheduler.wakeup import notify_schedulers
 from aerovane.services import task_instances as ti_service
 from aerovane.services import triggers
 from aerovane.services.dag_bag import get_serialized_dag
@@ -448,7 +446,6 @@ def _patch(
             commit=True,
             session=session,
         )
-        after_commit(session, notify_schedulers)
     return JSONResponse(task_instance_reference(ti, logical_date))
 
 
@@ -828,7 +825,6 @@ def post_clear_task_instances(
             reset_dag_runs=body.reset_dag_runs,
             session=session,
         )
-        after_commit(session, notify_schedulers)
     return _references(selected)
 
 
@@ -880,6 +876,4 @@ def post_set_task_instances_state(
         commit=not body.dry_run,
         session=session,
     )
-    if not body.dry_run:
-        after_commit(session, notify_schedulers)
     return _references(selected)

@@ -17,14 +17,13 @@ from fastapi import APIRouter, Depends, Request
 from markupsafe import Markup, escape
 from starlette.responses import RedirectResponse, Response
 
-from aerovane.api.deps import DbSession, after_commit, db_handler
+from aerovane.api.deps import DbSession, db_handler
 from aerovane.auth.permissions import READ
 from aerovane.auth.rbac import DagEntity, permitted_dag_ids
-from aerovane.scheduler.wakeup import notify_schedulers
 from aerovane.services import dags as dag_service
 from aerovane.services.browse import RunFilter, dag_runs_page
 from aerovane.services.dag_list import DagListFilter, dag_list_page
-from aerovane.services.dag_runs import trigger_dag_run
+from aerovane.services.dag_runs import trigger as trigger_run
 from aerovane.services.errors import BadRequest, NotFound, ServiceError
 from aerovane.services.grid import MAX_RUNS, graph_data, grid_data, run_task_states
 from aerovane.services.strict_json import InvalidJson, loads
@@ -105,7 +104,6 @@ def set_paused(dag_id: str, request: Request, form: PostedForm, session: DbSessi
     _dag(dag_id, session)  # 404 page for an unknown DAG
     is_paused = form.get("is_paused") == "true"
     dag_service.set_paused([dag_id], is_paused, session=session)
-    after_commit(session, notify_schedulers)
     if request.headers.get("hx-request"):
         return render(
             request, "dags/_pause_toggle.html", {"dag_id": dag_id, "is_paused": is_paused}
@@ -431,7 +429,7 @@ def trigger(
     except PageError as exc:
         return again(exc.message)
     try:
-        run = trigger_dag_run(
+        run = trigger_run(
             dag_id,
             run_id=run_id or None,
             logical_date=logical_date,
@@ -444,7 +442,6 @@ def trigger(
         if isinstance(exc, NotFound):
             raise
         return again(str(exc))
-    after_commit(session, notify_schedulers)
     query = urlencode({"run_id": run.run_id})
     return redirect_with_flash(
         f"/dags/{_quote(dag_id)}/grid?{query}", f"Triggered {dag_id}: run {run.run_id}."

@@ -16,9 +16,8 @@ from markupsafe import escape
 from sqlalchemy import select
 from starlette.responses import HTMLResponse, Response
 
-from aerovane.api.deps import DbSession, after_commit, db_handler
+from aerovane.api.deps import DbSession, db_handler
 from aerovane.auth.rbac import DagEntity
-from aerovane.scheduler.wakeup import notify_schedulers
 from aerovane.services import task_instances as ti_service
 from aerovane.services.browse import task_instance_xcoms
 from aerovane.services.dag_bag import get_serialized_dag
@@ -228,7 +227,6 @@ def set_state(
         commit=True,
         session=session,
     )
-    after_commit(session, notify_schedulers)
     return redirect_with_flash(ti_url(dag_id, run_id, task_id, map_index), f"Marked {state}.")
 
 
@@ -262,8 +260,7 @@ def clear(
         ti_service.clear_task_instances(
             [t for t, _ in selected], dag=dag, reset_dag_runs=True, session=session
         )
-        after_commit(session, notify_schedulers)
-    count = len(selected)
+        count = len(selected)
     return redirect_with_flash(
         ti_url(dag_id, run_id, task_id, map_index),
         f"Cleared {count} task instance{'s' if count != 1 else ''}.",

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
-from sqlalchemy import String, type_coerce
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import type_coerce
 from sqlalchemy.sql.elements import ColumnElement
+
+from aerovane.db.types import IsoText
+from aerovane.db.types import iso as iso  # re-exported: every data model formats with it
 
 
 class StrictModel(BaseModel):
@@ -57,50 +57,10 @@ class ErrorResponse(StrictModel):
     instance: str | None = None
 
 
-def iso(value: dt.datetime | None) -> str | None:
-    """ISO-8601 with the `+00:00` offset (datetimes from the DB are already aware UTC)."""
-    if value is None:
-        return None
-    if value.tzinfo is not dt.UTC:
-        value = value.astimezone(dt.UTC)
-    return value.isoformat()
-
-
-# -- datetimes straight from the database ---------------------------------------------------------
-
-_SQLITE_DATETIME = sqlite.DATETIME().result_processor(sqlite.dialect(), None)
-
-
-def sqlite_iso(stored: str | None) -> str | None:
-    """`iso` of a UTC datetime column read as the text SQLite stores (see `stored_datetime`).
-
-    SQLAlchemy writes `YYYY-MM-DD HH:MM:SS.ffffff`; that form becomes ISO text by slicing,
-    which skips parsing to a datetime and formatting it again (most of the cost of listing
-    100 runs). Anything else is parsed as SQLAlchemy would parse it."""
-    if stored is None:
-        return None
-    if len(stored) == 26 and stored[10] == " " and stored[19] == ".":
-        if stored.endswith("000000"):  # isoformat() leaves out a zero fraction
-            return f"{stored[:10]}T{stored[11:19]}+00:00"
-        return f"{stored[:10]}T{stored[11:]}+00:00"
-    assert _SQLITE_DATETIME is not None
-    return iso(_SQLITE_DATETIME(stored).replace(tzinfo=dt.UTC))
-
-
-def stored_datetime(
-    column: ColumnElement[Any], dialect_name: str, name: str | None = None
-) -> ColumnElement[Any]:
-    """`column` (a UTC datetime) as the database returns it, labelled `name` (default: its
-    own): text on SQLite, for `sqlite_iso`; elsewhere the driver's aware datetimes, for
-    `iso`."""
-    if dialect_name == "sqlite":
-        return type_coerce(column, String).label(name or column.key)
-    return column.label(name or column.key)
-
-
-def iso_for(dialect_name: str) -> Callable[[Any], str | None]:
-    """What turns a `stored_datetime` value into ISO text on this database."""
-    return sqlite_iso if dialect_name == "sqlite" else iso
+def stored_datetime(column: ColumnElement[Any], name: str | None = None) -> ColumnElement[Any]:
+    """`column` (a UTC datetime) read as ISO text by the database's own route (`IsoText`),
+    labelled `name` (default: its own)."""
+    return type_coerce(column, IsoText()).label(name or column.key)
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {

@@ -4,7 +4,6 @@ dataset events that triggered a run."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -118,20 +117,19 @@ def dag_run_to_dict(run: Any) -> dict[str, Any]:
     }
 
 
-def dag_run_list_item(row: Any, iso_text: Callable[[Any], str | None]) -> dict[str, Any]:
-    """`dag_run_to_dict` for a row of `DAG_RUN_LIST_COLUMNS`, with datetimes as stored
-    (`stored_datetime`) turned into ISO text by `iso_text`."""
-    logical = iso_text(row.logical_date)
+def dag_run_list_item(row: Any) -> dict[str, Any]:
+    """`dag_run_to_dict` for a row of the list's columns, whose datetimes the database already
+    read as ISO text (`stored_datetime`)."""
     return {
         "dag_run_id": row.run_id,
         "dag_id": row.dag_id,
-        "logical_date": logical,
-        "execution_date": logical,
-        "start_date": iso_text(row.start_date),
-        "end_date": iso_text(row.end_date),
-        "data_interval_start": iso_text(row.data_interval_start),
-        "data_interval_end": iso_text(row.data_interval_end),
-        "last_scheduling_decision": iso_text(row.last_scheduling_decision),
+        "logical_date": row.logical_date,
+        "execution_date": row.logical_date,
+        "start_date": row.start_date,
+        "end_date": row.end_date,
+        "data_interval_start": row.data_interval_start,
+        "data_interval_end": row.data_interval_end,
+        "last_scheduling_decision": row.last_scheduling_decision,
         "run_type": row.run_type,
         "state": row.state,
         "external_trigger": bool(row.external_trigger),
