@@ -463,11 +463,20 @@ def test_a_trigger_waits_for_the_write_lock_without_checking_again(
     import threading
     import time
 
+    from aerovane.api import deps
     from aerovane.db.engine import get_engine
     from aerovane.services import dag_runs as service
 
     calls = {"plan": 0, "insert": 0}
+    busy_polls: list[bool] = []
     plan, insert = service.plan_manual_run, service.insert_manual_run
+    begin_nowait = deps.begin_write_nowait
+
+    def counted_begin(session: Any) -> bool:
+        began = begin_nowait(session)
+        if not began:
+            busy_polls.append(True)
+        return began
 
     def counted_plan(*args: Any, **kwargs: Any) -> Any:
         calls["plan"] += 1
@@ -479,6 +488,7 @@ def test_a_trigger_waits_for_the_write_lock_without_checking_again(
 
     monkeypatch.setattr(service, "plan_manual_run", counted_plan)
     monkeypatch.setattr(service, "insert_manual_run", counted_insert)
+    monkeypatch.setattr(deps, "begin_write_nowait", counted_begin)
     # The first request with a password records a sign-in (a write of its own): done here.
     assert client.get("/dags", auth=admin).status_code == 200
     holder = get_engine().raw_connection()
@@ -492,9 +502,10 @@ def test_a_trigger_waits_for_the_write_lock_without_checking_again(
         )
         post.start()
         deadline = time.monotonic() + 120
-        while calls["insert"] < 1 and time.monotonic() < deadline:
+        # Released only once the trigger found the lock taken and polls for it.
+        while not busy_polls and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert calls["insert"] == 1, calls  # found the lock taken: now waits for it
+        assert busy_polls and calls["insert"] == 1, calls
     finally:
         holder.dbapi_connection.execute("ROLLBACK")
         holder.close()
