@@ -146,6 +146,18 @@ def wrk(
     body: str = "",
     basic: tuple[str, str] | None = None,
 ) -> tuple[float, float, float, int]:
+    """(req/s, p50 ms, p99 ms, non-2xx responses) of `seconds` of load."""
+    return wrk_run(url, seconds, method, body, basic)[:4]
+
+
+def wrk_run(
+    url: str,
+    seconds: int,
+    method: str = "GET",
+    body: str = "",
+    basic: tuple[str, str] | None = None,
+) -> tuple[float, float, float, int, int]:
+    """`wrk`, and the number of requests answered last."""
     auth = ""
     if basic:
         token = base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
@@ -161,8 +173,8 @@ def wrk(
     os.unlink(fh.name)
     match = re.search(r"RESULT ([\d.]+) ([\d.]+) ([\d.]+) (\d+) (\d+)", out)
     assert match, out
-    rps, p50, p99, bad, _ = match.groups()
-    return float(rps), float(p50), float(p99), int(bad)
+    rps, p50, p99, bad, requests = match.groups()
+    return float(rps), float(p50), float(p99), int(bad), int(requests)
 
 
 def main() -> None:

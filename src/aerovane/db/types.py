@@ -33,7 +33,7 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
             return None
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)
+        return value if value.tzinfo is dt.UTC else value.astimezone(dt.UTC)
 
 
 #: The range of a 64-bit signed integer, the widest integer any backend stores.

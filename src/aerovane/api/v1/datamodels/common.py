@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
-from sqlalchemy import String, type_coerce
+from sqlalchemy import String, func, type_coerce
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -72,11 +72,12 @@ _SQLITE_DATETIME = sqlite.DATETIME().result_processor(sqlite.dialect(), None)
 
 
 def sqlite_iso(stored: str | None) -> str | None:
-    """`iso` of a UTC datetime column read as the text SQLite stores (see `stored_datetime`).
+    """`iso` of a UTC datetime column read as text (see `stored_datetime`).
 
-    SQLAlchemy writes `YYYY-MM-DD HH:MM:SS.ffffff`; that form becomes ISO text by slicing,
-    which skips parsing to a datetime and formatting it again (most of the cost of listing
-    100 runs). Anything else is parsed as SQLAlchemy would parse it."""
+    SQLAlchemy writes `YYYY-MM-DD HH:MM:SS.ffffff` on SQLite, and PostgreSQL is asked for the
+    same form; it becomes ISO text by slicing, which skips parsing to a datetime and formatting
+    it again (most of the cost of listing 100 runs). Anything else is parsed as SQLAlchemy
+    would parse it."""
     if stored is None:
         return None
     if len(stored) == 26 and stored[10] == " " and stored[19] == ".":
@@ -87,20 +88,28 @@ def sqlite_iso(stored: str | None) -> str | None:
     return iso(_SQLITE_DATETIME(stored).replace(tzinfo=dt.UTC))
 
 
+#: PostgreSQL's rendering of a UTC `timestamptz` in the form SQLAlchemy stores on SQLite.
+_PG_TEXT = "YYYY-MM-DD HH24:MI:SS.US"
+
+
 def stored_datetime(
     column: ColumnElement[Any], dialect_name: str, name: str | None = None
 ) -> ColumnElement[Any]:
-    """`column` (a UTC datetime) as the database returns it, labelled `name` (default: its
-    own): text on SQLite, for `sqlite_iso`; elsewhere the driver's aware datetimes, for
-    `iso`."""
+    """`column` (a UTC datetime) as text for `sqlite_iso`, labelled `name` (default: its own):
+    as SQLite stores it, and rendered in the same form by PostgreSQL (in UTC whatever the
+    session's zone), so no driver builds datetimes only for them to be formatted again;
+    elsewhere the driver's aware datetimes, for `iso`."""
+    label = name or column.key
     if dialect_name == "sqlite":
-        return type_coerce(column, String).label(name or column.key)
-    return column.label(name or column.key)
+        return type_coerce(column, String).label(label)
+    if dialect_name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), _PG_TEXT, type_=String).label(label)
+    return column.label(label)
 
 
 def iso_for(dialect_name: str) -> Callable[[Any], str | None]:
     """What turns a `stored_datetime` value into ISO text on this database."""
-    return sqlite_iso if dialect_name == "sqlite" else iso
+    return sqlite_iso if dialect_name in ("sqlite", "postgresql") else iso
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
