@@ -145,19 +145,8 @@ def wrk(
     method: str = "GET",
     body: str = "",
     basic: tuple[str, str] | None = None,
-) -> tuple[float, float, float, int]:
-    """(req/s, p50 ms, p99 ms, non-2xx responses) of `seconds` of load."""
-    return wrk_run(url, seconds, method, body, basic)[:4]
-
-
-def wrk_run(
-    url: str,
-    seconds: int,
-    method: str = "GET",
-    body: str = "",
-    basic: tuple[str, str] | None = None,
 ) -> tuple[float, float, float, int, int]:
-    """`wrk`, and the number of requests answered last."""
+    """(req/s, p50 ms, p99 ms, non-2xx responses, requests answered) of `seconds` of load."""
     auth = ""
     if basic:
         token = base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
@@ -259,7 +248,7 @@ def main() -> None:
             servers[mode] = (mode_base, serve(argv, env_mode, f"{mode_base}/api/v1/health"))
         order = [m for m, _ in modes] + [m for m, _ in reversed(modes)]
         for name, method, path, body in cases:
-            runs: dict[str, list[tuple[float, float, float, int]]] = {m: [] for m, _ in modes}
+            runs: dict[str, list[tuple[float, float, float, int, int]]] = {m: [] for m, _ in modes}
             for mode in order:
                 mode_base = servers[mode][0]
                 basic = ("bench", "bench-password") if mode == "basic auth" else None

@@ -34,7 +34,7 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import compile_bytecode, free_port
 
-from api import wrk, wrk_run
+from api import wrk
 
 SEED = """
 import datetime as dt, os, sys
@@ -169,7 +169,7 @@ def measure(
     wrk(url, 2, method, body, basic)  # warm-up
     pids, backends = _tree(server.pid), _backends(pg_url)
     before = {pid: _cpu_seconds(pid) for pid in pids + backends}
-    results = [wrk_run(url, seconds, method, body, basic) for _ in range(2)]
+    results = [wrk(url, seconds, method, body, basic) for _ in range(2)]
     backends = sorted(set(backends) | set(_backends(pg_url)))
     requests = sum(r[4] for r in results) or 1
 
