@@ -138,7 +138,7 @@ def main() -> None:
             for name, method, path, body in cases:
                 url = f"http://127.0.0.1:{port}{path}"
                 wrk(url, 2, method, body, basic)
-                rps, p50, p99, bad = wrk(url, args.seconds, method, body, basic)
+                rps, p50, p99, bad, _ = wrk(url, args.seconds, method, body, basic)
                 flag = f"  ({bad} non-2xx!)" if bad else ""
                 print(
                     f"{name + ' [' + mode + ']':48} {rps:9.0f} req/s  p50 {p50:7.2f} ms"

@@ -253,6 +253,31 @@ def test_list_runs(client: httpx.Client, admin: httpx.BasicAuth, runs: None) -> 
     assert first["end_date"] == "2024-03-01T01:00:00+00:00"
 
 
+def test_list_runs_datetimes_match_a_single_runs(
+    client: httpx.Client, admin: httpx.BasicAuth
+) -> None:
+    """The list reads datetimes as text from the database (SQLite's stored form; PostgreSQL
+    renders the same in UTC); they read exactly as the single run's, with microseconds, and
+    without them when they are zero."""
+    add_dag("etl")
+    plus_two = dt.timezone(dt.timedelta(hours=2))
+    add_run(
+        "etl",
+        "fine",
+        logical_date=dt.datetime(2024, 3, 1, 1, 2, 3, 450, tzinfo=plus_two),
+        start_date=dt.datetime(2024, 3, 1, 23, 59, 59, 999999, tzinfo=dt.UTC),
+        end_date=dt.datetime(2024, 3, 2, tzinfo=plus_two),
+    )
+    listed = client.get("/dags/etl/dagRuns", auth=admin).json()["dag_runs"][0]
+    single = client.get("/dags/etl/dagRuns/fine", auth=admin).json()
+    assert listed["logical_date"] == "2024-02-29T23:02:03.000450+00:00"
+    assert listed["start_date"] == "2024-03-01T23:59:59.999999+00:00"
+    assert listed["end_date"] == "2024-03-01T22:00:00+00:00"
+    assert listed["last_scheduling_decision"] is None
+    for name in ("logical_date", "execution_date", "start_date", "end_date"):
+        assert listed[name] == single[name], name
+
+
 def test_list_runs_of_all_dags(client: httpx.Client, admin: httpx.BasicAuth, runs: None) -> None:
     response = client.get("/dags/~/dagRuns", auth=admin)
     assert sorted(_run_ids(response)) == ["run_a", "run_b", "run_c", "run_o"]

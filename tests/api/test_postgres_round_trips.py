@@ -3,6 +3,7 @@ transaction around reads, one pooled connection per request, pings only for idle
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -113,3 +114,16 @@ def test_an_idle_connection_killed_by_the_server_is_replaced(
         with create_session() as session:
             pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
             assert pid != victim
+
+
+def test_sessions_run_in_utc_and_keep_the_urls_own_options(db: Path) -> None:
+    from aerovane.db.engine import _utc_session_args, create_session
+
+    url = "postgresql+psycopg://u@h/d?options=-c%20statement_timeout%3D5000"
+    assert _utc_session_args(url) == {"options": "-c statement_timeout=5000 -c TimeZone=UTC"}
+    assert _utc_session_args("sqlite:////tmp/x.db") == {}
+    with create_session(readonly=True) as session:
+        assert session.execute(text("SHOW TimeZone")).scalar() == "UTC"
+        # The driver hands back `datetime.UTC` itself, which `UtcDateTime` passes through.
+        value = session.execute(text("SELECT now()")).scalar()
+        assert value.tzinfo is dt.UTC

@@ -10,9 +10,14 @@ SQLite plans queries well only with statistics (`sqlite_stat1`): without them it
 equality on an indexed column picks a few rows, so e.g. one DAG's runs in id order are read
 through the `(dag_id, ...)` index and sorted, all of them, for a page of 100. Pooled
 connections therefore run `PRAGMA optimize` (SQLite's advice for long-lived connections) after
-their first use and every few hundred uses after that: it analyzes, within `analysis_limit`, the
-tables the connection used that were never analyzed or have changed much since, and is a no-op
+their first use and every few hundred uses after that: it analyzes the tables the connection
+used that were never analyzed or have grown or shrunk many times over since, and is a no-op
 otherwise. It never waits for the write lock; a busy database just means the next attempt.
+That analysis reads whole indexes (`analysis_limit` 0): a sampled one (the first N entries of
+each index) takes a column holding one value for all N entries to hold about N rows per value,
+so one DAG's 100,000 runs looked like a few thousand among many and were again read through the
+index and sorted for each page (decision 0030). Reading whole indexes only when a table has
+changed that much costs, spread over the rows that changed it, a few index entries per row.
 
 JSON columns are read leniently: text that is no JSON Python can parse (written by hand, or
 nested too deep) reads as null with a warning, so one bad row never fails a whole listing.
@@ -68,6 +73,8 @@ PING_AFTER_IDLE = 1.0
 _IDLE_SINCE = "aerovane_idle_since"
 #: Rows per index `analyze_missing_statistics` reads: exact on small tables, bounded on big ones.
 STARTUP_ANALYSIS_LIMIT = 20_000
+#: Rows per index `PRAGMA optimize` reads: all (0), so its statistics are exact (decision 0030).
+OPTIMIZE_ANALYSIS_LIMIT = 0
 
 
 @functools.lru_cache(maxsize=64)
@@ -100,7 +107,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA analysis_limit=1000")
+        cur.execute(f"PRAGMA analysis_limit={OPTIMIZE_ANALYSIS_LIMIT}")
         cur.close()
 
     @event.listens_for(engine, "checkin")
@@ -198,7 +205,7 @@ def analyze_missing_statistics(url: str | None = None) -> None:
         pass
     finally:
         with contextlib.suppress(sqlite3.Error):
-            dbapi_conn.execute("PRAGMA analysis_limit=1000")
+            dbapi_conn.execute(f"PRAGMA analysis_limit={OPTIMIZE_ANALYSIS_LIMIT}")
             dbapi_conn.execute("PRAGMA busy_timeout=30000")
         raw.close()
 
@@ -254,6 +261,20 @@ def _begin_immediate(dbapi_conn, timeout: float = 30.0) -> None:  # type: ignore
         dbapi_conn.execute("PRAGMA busy_timeout=30000")
 
 
+def _utc_session_args(url: str) -> dict[str, Any]:
+    """PostgreSQL sessions in UTC (startup `options`, added to any the URL has): psycopg then
+    returns `timestamptz` values with `datetime.UTC` itself, which `UtcDateTime` and the API's
+    ISO formatting pass through as they are, instead of converting every value from the
+    server's zone (decision 0030). No statement here depends on the session's zone."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return {}
+    options = parsed.query.get("options", "")
+    if isinstance(options, tuple):
+        options = " ".join(options)
+    return {"options": f"{options} -c TimeZone=UTC".strip()}
+
+
 def get_engine(url: str | None = None) -> Engine:
     """The process-wide engine for `url` (default: `[database] sql_alchemy_conn`)."""
     settings = get_settings()
@@ -284,6 +305,7 @@ def get_engine(url: str | None = None) -> Engine:
         else:
             engine = create_engine(
                 url,
+                connect_args=_utc_session_args(url),
                 pool_size=settings.getint("database", "sql_alchemy_pool_size") or 5,
                 max_overflow=settings.getint("database", "sql_alchemy_max_overflow"),
                 pool_recycle=settings.getint("database", "sql_alchemy_pool_recycle"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -30,3 +31,24 @@ def _json_array_agg(element: json_array_agg, compiler: Any, **kw: Any) -> str:
 def _json_array_agg_postgresql(element: json_array_agg, compiler: Any, **kw: Any) -> str:
     value = compiler.process(element.clauses, **kw)
     return f"json_agg({value} ORDER BY {value})"
+
+
+class stored_text(FunctionElement[str]):
+    """A UTC datetime column as the text SQLite stores (`YYYY-MM-DD HH:MM:SS.ffffff`): the
+    column itself on SQLite, rendered in that form by PostgreSQL (in UTC whatever the session's
+    zone), so no driver builds datetimes only for them to be formatted again (`IsoText`)."""
+
+    name = "stored_text"
+    inherit_cache = True
+    type = String()
+
+
+@compiles(stored_text)
+def _stored_text(element: stored_text, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(stored_text, "postgresql")
+def _stored_text_postgresql(element: stored_text, compiler: Any, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    return f"to_char(timezone('UTC', {value}), 'YYYY-MM-DD HH24:MI:SS.US')"

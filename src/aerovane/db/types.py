@@ -37,7 +37,7 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
             return None
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)
+        return value if value.tzinfo is dt.UTC else value.astimezone(dt.UTC)
 
 
 #: The range of a 64-bit signed integer, the widest integer any backend stores.
@@ -85,16 +85,20 @@ def sqlite_iso(stored: str | None) -> str | None:
 
 class IsoText(TypeDecorator[str]):
     """A `UtcDateTime` column read straight into ISO-8601 text (`type_coerce(column,
-    IsoText())`): on SQLite from the stored text (`sqlite_iso`), elsewhere from the driver's
-    aware datetime (`iso`), so a list query is written once for every dialect."""
+    IsoText())`), so a list query is written once for every dialect: the database renders the
+    column as the text SQLite stores (`functions.stored_text`: the column itself on SQLite,
+    `to_char` in UTC on PostgreSQL) and `sqlite_iso` slices it into ISO; no driver builds a
+    datetime only for it to be formatted again."""
 
     impl = String
     cache_ok = True
 
-    def load_dialect_impl(self, dialect):  # type: ignore[no-untyped-def]
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(String())
-        return dialect.type_descriptor(DateTime(timezone=True))
+    def column_expression(self, column: Any) -> Any:
+        from aerovane.db.functions import stored_text
+
+        expression = stored_text(column)
+        expression.type = self  # read back through `result_processor`
+        return expression
 
     def result_processor(self, dialect: Any, coltype: Any) -> Callable[[Any], str | None]:
-        return sqlite_iso if dialect.name == "sqlite" else iso
+        return sqlite_iso
