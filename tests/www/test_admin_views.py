@@ -15,9 +15,15 @@ from tests.www.conftest import Browserish
 
 
 def _audit(prefix: str) -> list[tuple[str, dict[str, object]]]:
+    """The audit rows of events starting with `prefix`, their extra without the request id
+    every page request's row carries (tests/logs covers it)."""
     with create_session(readonly=True) as session:
         rows = session.scalars(select(models.EventLog).order_by(models.EventLog.id))
-        return [(r.event, json.loads(r.extra or "{}")) for r in rows if r.event.startswith(prefix)]
+        found = [r for r in rows if r.event.startswith(prefix)]
+        extras = [(r.event, json.loads(r.extra or "{}")) for r in found]
+    for _, extra in extras:
+        assert isinstance(extra.pop("request_id"), str)
+    return extras
 
 
 def test_variable_pages_refuse_a_taken_key_and_keep_a_hidden_value(
