@@ -138,13 +138,7 @@ def serve(argv: list[str], env: dict[str, str], url: str) -> subprocess.Popen[by
             return proc
         except httpx.HTTPError:
             time.sleep(0.05)
-    # SIGINT, not SIGKILL: uvicorn then stops its worker processes instead of orphaning them.
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop(proc)
     raise RuntimeError(f"server at {url} did not start")
 
 
@@ -158,6 +152,7 @@ def start_api_server(env: dict[str, str], workers: int) -> tuple[str, subprocess
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGINT, not SIGKILL: uvicorn then stops its worker processes instead of orphaning them."""
     proc.send_signal(signal.SIGINT)
     try:
         proc.wait(timeout=30)
