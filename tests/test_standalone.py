@@ -15,8 +15,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.standalone_server import start, stop, wait_healthy
+
+pytestmark = pytest.mark.embedded_sqlite
 
 
 def test_standalone_tour(tmp_path: Path) -> None:

@@ -493,7 +493,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     heartbeat so an attempt changed from outside stops quickly."""
     from aerovane.config import ensure_home, reload_settings
     from aerovane.db.engine import dispose_engines
-    from aerovane.db.migrate import ensure_default_rows, migrate
+    from aerovane.db.migrate import migrate
 
     home = tmp_path_factory.mktemp("engine") / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AEROVANE__", "AIRFLOW__"))}
@@ -517,12 +517,12 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
         dispose_engines()
         reload_settings()
         settings = ensure_home()
-        migrate()
         if PG_URL:
-            from tests.conftest import _truncate_all
+            from tests.conftest import _reset_postgres
 
-            _truncate_all()
-            ensure_default_rows()
+            _reset_postgres()
+        else:
+            migrate()
         eng = Engine(home=home, dags=settings.dags_folder, env=env)
         eng.proc = subprocess.Popen(
             [sys.executable, "-m", "aerovane", "scheduler"],

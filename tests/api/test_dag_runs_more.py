@@ -775,7 +775,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
     from aerovane.config import ensure_home, reload_settings
     from aerovane.db.engine import dispose_engines
-    from aerovane.db.migrate import ensure_default_rows, migrate
+    from aerovane.db.migrate import migrate
     from tests.conftest import PG_URL
     from tests.engine.conftest import Engine
 
@@ -801,12 +801,12 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Any:
         dispose_engines()
         reload_settings()
         settings = ensure_home()
-        migrate()
         if PG_URL:
-            from tests.conftest import _truncate_all
+            from tests.conftest import _reset_postgres
 
-            _truncate_all()
-            ensure_default_rows()
+            _reset_postgres()
+        else:
+            migrate()
         eng = Engine(home=home, dags=settings.dags_folder, env=env)
         marks = home / "marks"
         marks.mkdir()

@@ -8,6 +8,8 @@ import pytest
 
 from tests.e2e.conftest import Server
 
+pytestmark = pytest.mark.embedded_sqlite
+
 client = pytest.importorskip("airflow_client.client")
 
 

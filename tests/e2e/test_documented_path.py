@@ -33,6 +33,8 @@ import pytest
 
 from tests.standalone_server import standalone_env, start, stop, wait_healthy
 
+pytestmark = pytest.mark.embedded_sqlite
+
 #: 16 characters: with a 29-character account id the email is exactly 70 characters long,
 #: more than the 64 Airflow's user table used to allow (Composer's pre-registration case).
 PROJECT = "aerovane-e2e-70x"

@@ -18,7 +18,7 @@ import pytest
 
 from tests.standalone_server import standalone_env, start, stop, wait_healthy
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.embedded_sqlite]
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"

@@ -14,9 +14,12 @@ import pytest
 from tests.e2e.conftest import Server
 
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "reference" / "airflow-v1.yaml"
-pytestmark = pytest.mark.skipif(
-    not SPEC.exists(), reason="../shared/reference is not beside the repo"
-)
+pytestmark = [
+    pytest.mark.embedded_sqlite,
+    # Fuzzing the whole spec takes about a minute on an idle machine: room for a busy one.
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(not SPEC.exists(), reason="../shared/reference is not beside the repo"),
+]
 
 
 def _seed(server: Server) -> None:
