@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 UTC = dt.UTC
 ROLES = ("Admin", "Op", "User", "Viewer", "Public")
@@ -295,9 +295,8 @@ def count_queries() -> Iterator[list[str]]:
     from reading the caller's access: that one is memoised on SQLite until an auth table
     changes (so the first request pays it and the next may not), and is not the endpoint's;
     nor recording a sign-in (the first request of a password, `aerovane.auth.sign_ins`)."""
-    from aerovane.db.engine import get_engine
+    from tests.conftest import listening
 
-    engine = get_engine()
     statements: list[str] = []
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -309,11 +308,8 @@ def count_queries() -> Iterator[list[str]]:
             return
         statements.append(statement)
 
-    event.listen(engine, "before_cursor_execute", before)
-    try:
+    with listening("before_cursor_execute", before):
         yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 def set_config(monkeypatch: pytest.MonkeyPatch, **options: str) -> None:

@@ -37,6 +37,7 @@ from fastapi import Depends, Request
 from fastapi.dependencies.utils import get_flat_params
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
+from sqlalchemy.util import greenlet_spawn
 from starlette.concurrency import run_in_threadpool
 
 from aerovane.api.errors import ApiError
@@ -46,7 +47,7 @@ from aerovane.auth.rbac import PUBLIC_ROLE, DagEntity, is_authorized_dag, role_p
 from aerovane.auth.sign_ins import SignIns
 from aerovane.config import Settings, get_settings
 from aerovane.db import models
-from aerovane.db.engine import begin_write_nowait, create_session, get_engine
+from aerovane.db.engine import begin_write_nowait, create_session, get_engine, get_loop_engine
 from aerovane.db.types import utcnow
 from aerovane.db.writes import READ_COMPANION, WriteLockBusy, nowait_writes
 from aerovane.logs import context as log_context
@@ -58,6 +59,7 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _AFTER_COMMIT = "aerovane.after_commit"
 _READONLY = "aerovane.readonly"
 _INLINE = "aerovane.inline"
+_LOOP = "aerovane.loop"
 _OWNER = "aerovane.owner"
 _AUDIT = "aerovane.audit"
 _READ_SESSION = READ_COMPANION
@@ -76,9 +78,12 @@ def runs_inline(session: Session) -> bool:
 
 
 async def run_db(session: Session, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-    """Call `fn` inline or in the threadpool, whichever suits `session`."""
+    """Call `fn` inline, in a greenlet on the event loop or in the threadpool, whichever
+    suits `session` (see the module docstring)."""
     if session.info.get(_INLINE):
         return fn(*args, **kwargs)
+    if session.info.get(_LOOP):
+        return await greenlet_spawn(fn, *args, **kwargs)  # type: ignore[no-any-return]
     return await run_in_threadpool(fn, *args, **kwargs)
 
 
@@ -94,26 +99,27 @@ def _finish(session: Session, exc: BaseException | None = None) -> None:
     if read is not None:
         _finish(read)
     rows: list[dict[str, Any]] = session.info.pop(_AUDIT, [])
+    loop = bool(session.info.get(_LOOP))
     if exc is not None:
         try:
             owner.__exit__(type(exc), exc, exc.__traceback__)
         finally:
-            _write_events(rows)
+            _write_events(rows, loop=loop)
         return
     if not rows or session.info.get(_READONLY):
         owner.__exit__(None, None, None)
-        _write_events(rows)
+        _write_events(rows, loop=loop)
         return
     try:
         session.execute(_INSERT_EVENT, rows)
     except BaseException as failed:
         owner.__exit__(type(failed), failed, failed.__traceback__)
-        _write_events(rows)
+        _write_events(rows, loop=loop)
         raise
     try:
         owner.__exit__(None, None, None)
     except BaseException:
-        _write_events(rows)
+        _write_events(rows, loop=loop)
         raise
 
 
@@ -134,10 +140,12 @@ def _slots(engine: Engine) -> anyio.Semaphore | None:
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
     readonly = request.method in READ_METHODS
-    owner = create_session(readonly=readonly)
+    loop_engine = get_loop_engine()
+    owner = create_session(readonly=readonly, engine=loop_engine)
     session = owner.__enter__()  # builds the Session object only; no I/O yet
     session.info[_OWNER] = owner
     session.info[_READONLY] = readonly
+    session.info[_LOOP] = loop_engine is not None
     engine = session.get_bind()
     assert isinstance(engine, Engine)
     session.info[_INLINE] = readonly and engine.dialect.name == "sqlite"
@@ -175,6 +183,8 @@ async def _finish_where_cheap(session: Session, exc: BaseException | None = None
         )
     ):
         _finish(session, exc)
+    elif session.info.get(_LOOP):
+        await greenlet_spawn(_finish, session, exc)
     else:
         await run_in_threadpool(_finish, session, exc)
 
@@ -207,8 +217,8 @@ _RequestSession = Annotated[Session | None, *DbSession.__metadata__]
 
 def db_handler(fn: Callable[P, T]) -> Callable[P, Awaitable[T]]:
     """Run a sync handler (with a `session: DbSession` parameter) where its work is cheapest:
-    inline for read-only SQLite, else in one worker thread that also ends the transaction, so
-    a request costs one thread hand-off for its handler instead of two."""
+    inline for read-only SQLite, in a greenlet on the event loop for PostgreSQL, else in one
+    worker thread; the last two also end the transaction (`run_and_finish`)."""
 
     @functools.wraps(fn)
     async def handler(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -264,8 +274,8 @@ async def write_and_finish(session: Session, fn: Callable[[], T]) -> T:
 
 
 async def run_and_finish(session: Session, fn: Callable[[], T]) -> T:
-    """Call `fn` (work in the request's write `session`) and end the request's transaction,
-    in one worker thread."""
+    """Call `fn` (work in the request's `session`) and end the request's transaction, in one
+    greenlet on the event loop (PostgreSQL) or one worker thread (SQLite's writes)."""
 
     def call_and_finish() -> T:
         try:
@@ -276,6 +286,8 @@ async def run_and_finish(session: Session, fn: Callable[[], T]) -> T:
         _finish(session)
         return result
 
+    if session.info.get(_LOOP):
+        return await greenlet_spawn(call_and_finish)  # type: ignore[no-any-return]
     return await run_in_threadpool(call_and_finish)
 
 
@@ -358,21 +370,33 @@ def authenticate(
     return principal
 
 
-async def get_principal(request: Request, session: DbSession) -> Principal:
-    """The caller. A sign-in (`aerovane.auth.sign_ins`) is written in a worker thread and
-    committed before the handler runs, so the request that signed in already shows it."""
+async def authenticate_request(
+    request: Request, session: Session, backends: Sequence[AuthBackend] | None = None
+) -> Principal:
+    """`authenticate` for a request's session, placed as `run_db` places work. A sign-in
+    (`aerovane.auth.sign_ins`, a write in a session of its own) is recorded in a worker thread
+    and committed before the handler runs, so the request that signed in already shows it."""
     read = read_session_for(session)
-    principal, challenge, sign_ins = await run_db(read, _authenticate, request, read)
+    principal, challenge, sign_ins = await run_db(read, _authenticate, request, read, backends)
     if sign_ins:
-        await run_in_threadpool(_record_sign_ins, read, sign_ins)
+        # The lookups' connection goes back to the pool first: the write takes one of its
+        # own, and a request holds at most one at a time (`_slots`).
+        if read.info.get(_LOOP):
+            await greenlet_spawn(read.rollback)
+            await run_in_threadpool(sign_ins.record)
+        else:
+            await run_in_threadpool(_record_sign_ins, read, sign_ins)
     if principal is None:
         raise ApiError(401, headers=challenge)
     return principal
 
 
+async def get_principal(request: Request, session: DbSession) -> Principal:
+    """The caller (`authenticate_request` with the configured backends)."""
+    return await authenticate_request(request, session)
+
+
 def _record_sign_ins(read: Session, sign_ins: SignIns) -> None:
-    # The lookups' connection goes back to the pool first: the write takes one of its own, and
-    # a request holds at most one at a time (`_slots`).
     read.rollback()
     sign_ins.record()
 
@@ -470,9 +494,11 @@ async def _json_body(request: Request) -> dict[str, Any] | None:
 _INSERT_EVENT = insert(models.EventLog.__table__)
 
 
-def _write_events(rows: list[dict[str, Any]]) -> None:
+def _write_events(rows: list[dict[str, Any]], *, loop: bool = False) -> None:
+    """Audit rows in a transaction of their own; `loop`: called in a request's greenlet on the
+    event loop, where the transaction must await there too (`get_loop_engine`)."""
     if rows:
-        with create_session() as session:
+        with create_session(engine=get_loop_engine() if loop else None) as session:
             session.execute(_INSERT_EVENT, rows)
 
 
