@@ -11,14 +11,21 @@
   rolled back, the row is written in a transaction of its own, so attempts that then fail are
   on record too (as in Airflow).
 - `db_handler`: runs a sync handler where its session's work is cheapest (see `run_db`).
+- `authenticate_request`: the caller for a request's session (the API's and the UI's).
 
-Where blocking database work runs: read-only work on SQLite runs inline on the event loop.
-SQLite reads never wait (WAL readers take no locks a writer holds) and are pure CPU under the
-GIL, so a worker thread adds hand-offs and GIL contention without any parallelism (measured:
-several times the per-request cost under load). Writes on SQLite (which may wait up to
-`busy_timeout` for the write lock) and all PostgreSQL work (which waits on the network with the
-GIL released) run in the threadpool. At most pool-size requests hold a session at once; others
-wait for a slot rather than open and close overflow connections under load.
+Where database work runs: read-only work on SQLite runs inline on the event loop. SQLite
+reads never wait (WAL readers take no locks a writer holds) and are pure CPU under the GIL, so
+a worker thread adds hand-offs and GIL contention without any parallelism (measured: several
+times the per-request cost under load). Writes on SQLite (which may wait up to `busy_timeout`
+for the write lock) run in the threadpool. On PostgreSQL the request's session is bound to
+`db.engine.get_loop_engine()` (psycopg's async driver under SQLAlchemy's asyncio engine) and
+its work (authentication, the handler, the commit) runs as ordinary sync code in a greenlet on
+the event loop (`greenlet_spawn`, what `AsyncSession.run_sync` uses), each network wait an
+await: no worker-thread hand-off, and a request waiting for a lock holds up no other (decision
+0032). That session must not be used outside `run_db`/`db_handler`/`run_and_finish`; work that
+opens sessions of its own with `create_session()` (sign-ins, `run_read`, reading log files)
+blocks, so it runs in the threadpool. At most pool-size requests hold a session at once;
+others wait for a slot rather than open and close overflow connections under load.
 """
 
 from __future__ import annotations

@@ -30,6 +30,11 @@ thousands of times a second and a ping each time (SQLAlchemy's `pool_pre_ping`) 
 round trip per request; after a pause (or a database restart) the ping still weeds out dead
 connections before a request uses one (decision 0020).
 
+The API's requests on PostgreSQL use a second engine, `get_loop_engine`: the same URL, pool
+settings and listeners on psycopg's async driver (SQLAlchemy's asyncio engine), whose sessions
+are ordinary sync sessions run in a greenlet on the event loop (decision 0032). Everything else
+(scheduler, CLI, tasks, work the API does in worker threads) uses `get_engine`.
+
 A SQLite database file is created owner-only (0600) before SQLite first opens it, so its `-wal`
 and `-shm` files are too; one readable by others is tightened (`aerovane.config.permissions`).
 """
@@ -44,17 +49,21 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
+import anyio.to_thread
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.util import await_only
+from sqlalchemy.util.concurrency import in_greenlet
 
 from aerovane.config import get_settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
@@ -372,6 +381,15 @@ def _dispose_loop_engine(engine: AsyncEngine) -> None:
     thread = threading.Thread(target=asyncio.run, args=(engine.dispose(),), daemon=True)
     thread.start()
     thread.join()
+
+
+def call_blocking(fn: Callable[[], T]) -> T:
+    """`fn()`, for work that blocks (a session of its own on `get_engine`, a file): called from
+    a `get_loop_engine` session's greenlet, that is on the event loop, it runs in a worker
+    thread the greenlet awaits, so the loop serves other requests meanwhile."""
+    if in_greenlet():
+        return await_only(anyio.to_thread.run_sync(fn))  # type: ignore[no-any-return]
+    return fn()
 
 
 def forget_connections() -> None:
