@@ -11,7 +11,6 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -186,37 +185,21 @@ def db(aerovane_home: Path) -> Path:
 @contextlib.contextmanager
 def counted_statements() -> Iterator[list[str]]:
     """The SQL statements SQLAlchemy sends on this process's engine while the block runs."""
+    from sqlalchemy import event
+
+    from aerovane.db.engine import get_engine
+
     seen: list[str] = []
 
     def record(conn, cursor, statement, *_):  # type: ignore[no-untyped-def]
         seen.append(statement)
 
-    with listening("before_cursor_execute", record):
-        yield seen
-
-
-def process_engines() -> list[Any]:
-    """This process's engines: `get_engine`'s and, on PostgreSQL, the one API requests use
-    (`get_loop_engine`)."""
-    from aerovane.db.engine import get_engine, get_loop_engine
-
-    loop_engine = get_loop_engine()
-    return [get_engine()] + ([loop_engine] if loop_engine is not None else [])
-
-
-@contextlib.contextmanager
-def listening(name: str, fn: Any) -> Iterator[None]:
-    """`fn` listens to event `name` of every engine of `process_engines` while the block runs."""
-    from sqlalchemy import event
-
-    engines = process_engines()
-    for engine in engines:
-        event.listen(engine, name, fn)
+    engine = get_engine()
+    event.listen(engine, "before_cursor_execute", record)
     try:
-        yield
+        yield seen
     finally:
-        for engine in engines:
-            event.remove(engine, name, fn)
+        event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 UTC = dt.UTC
 ROLES = ("Admin", "Op", "User", "Viewer", "Public")
@@ -295,8 +295,9 @@ def count_queries() -> Iterator[list[str]]:
     from reading the caller's access: that one is memoised on SQLite until an auth table
     changes (so the first request pays it and the next may not), and is not the endpoint's;
     nor recording a sign-in (the first request of a password, `aerovane.auth.sign_ins`)."""
-    from tests.conftest import listening
+    from aerovane.db.engine import get_engine
 
+    engine = get_engine()
     statements: list[str] = []
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -308,8 +309,11 @@ def count_queries() -> Iterator[list[str]]:
             return
         statements.append(statement)
 
-    with listening("before_cursor_execute", before):
+    event.listen(engine, "before_cursor_execute", before)
+    try:
         yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
 
 
 def set_config(monkeypatch: pytest.MonkeyPatch, **options: str) -> None:

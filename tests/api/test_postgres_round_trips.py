@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from tests.api.conftest import add_dag
-from tests.conftest import PG_URL, listening
+from tests.conftest import PG_URL
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="PostgreSQL only (AEROVANE_TEST_DATABASE_URL)")
 
@@ -35,13 +35,19 @@ def test_read_only_sessions_open_no_transaction(db: Path) -> None:
 
 @pytest.fixture
 def checkouts() -> Iterator[list[int]]:
+    from aerovane.db.engine import get_engine
+
+    engine = get_engine()
     seen: list[int] = []
 
     def on_checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
         seen.append(1)
 
-    with listening("checkout", on_checkout):
+    event.listen(engine, "checkout", on_checkout)
+    try:
         yield seen
+    finally:
+        event.remove(engine, "checkout", on_checkout)
 
 
 def test_a_trigger_uses_one_connection(

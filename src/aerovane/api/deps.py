@@ -11,21 +11,16 @@
   rolled back, the row is written in a transaction of its own, so attempts that then fail are
   on record too (as in Airflow).
 - `db_handler`: runs a sync handler where its session's work is cheapest (see `run_db`).
-- `authenticate_request`: the caller for a request's session (the API's and the UI's).
 
-Where database work runs: read-only work on SQLite runs inline on the event loop. SQLite
-reads never wait (WAL readers take no locks a writer holds) and are pure CPU under the GIL, so
-a worker thread adds hand-offs and GIL contention without any parallelism (measured: several
-times the per-request cost under load). Writes on SQLite (which may wait up to `busy_timeout`
-for the write lock) run in the threadpool. On PostgreSQL the request's session is bound to
-`db.engine.get_loop_engine()` (psycopg's async driver under SQLAlchemy's asyncio engine) and
-its work (authentication, the handler, the commit) runs as ordinary sync code in a greenlet on
-the event loop (`greenlet_spawn`, what `AsyncSession.run_sync` uses), each network wait an
-await: no worker-thread hand-off, and a request waiting for a lock holds up no other (decision
-0032). That session must not be used outside `run_db`/`db_handler`/`run_and_finish`; work that
-opens sessions of its own with `create_session()` (sign-ins, `run_read`, reading log files)
-blocks, so it runs in the threadpool. At most pool-size requests hold a session at once;
-others wait for a slot rather than open and close overflow connections under load.
+Where blocking database work runs: read-only work on SQLite runs inline on the event loop.
+SQLite reads never wait (WAL readers take no locks a writer holds) and are pure CPU under the
+GIL, so a worker thread adds hand-offs and GIL contention without any parallelism (measured:
+several times the per-request cost under load). Writes on SQLite (which may wait up to
+`busy_timeout` for the write lock) and all PostgreSQL work (which waits on the network with the
+GIL released) run in the threadpool (awaiting PostgreSQL on the event loop instead, with
+psycopg's async driver, was measured and cost more CPU per request: decision 0032). At most
+pool-size requests hold a session at once; others wait for a slot rather than open and close
+overflow connections under load.
 """
 
 from __future__ import annotations
@@ -44,7 +39,6 @@ from fastapi import Depends, Request
 from fastapi.dependencies.utils import get_flat_params
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
-from sqlalchemy.util import greenlet_spawn
 from starlette.concurrency import run_in_threadpool
 
 from aerovane.api.errors import ApiError
@@ -54,7 +48,7 @@ from aerovane.auth.rbac import PUBLIC_ROLE, DagEntity, is_authorized_dag, role_p
 from aerovane.auth.sign_ins import SignIns
 from aerovane.config import Settings, get_settings
 from aerovane.db import models
-from aerovane.db.engine import begin_write_nowait, create_session, get_engine, get_loop_engine
+from aerovane.db.engine import begin_write_nowait, create_session, get_engine
 from aerovane.db.types import utcnow
 from aerovane.db.writes import READ_COMPANION, WriteLockBusy, nowait_writes
 from aerovane.logs import context as log_context
@@ -66,7 +60,6 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _AFTER_COMMIT = "aerovane.after_commit"
 _READONLY = "aerovane.readonly"
 _INLINE = "aerovane.inline"
-_LOOP = "aerovane.loop"
 _OWNER = "aerovane.owner"
 _AUDIT = "aerovane.audit"
 _READ_SESSION = READ_COMPANION
@@ -85,12 +78,9 @@ def runs_inline(session: Session) -> bool:
 
 
 async def run_db(session: Session, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-    """Call `fn` inline, in a greenlet on the event loop or in the threadpool, whichever
-    suits `session` (see the module docstring)."""
+    """Call `fn` inline or in the threadpool, whichever suits `session`."""
     if session.info.get(_INLINE):
         return fn(*args, **kwargs)
-    if session.info.get(_LOOP):
-        return await greenlet_spawn(fn, *args, **kwargs)  # type: ignore[no-any-return]
     return await run_in_threadpool(fn, *args, **kwargs)
 
 
@@ -106,27 +96,26 @@ def _finish(session: Session, exc: BaseException | None = None) -> None:
     if read is not None:
         _finish(read)
     rows: list[dict[str, Any]] = session.info.pop(_AUDIT, [])
-    loop = bool(session.info.get(_LOOP))
     if exc is not None:
         try:
             owner.__exit__(type(exc), exc, exc.__traceback__)
         finally:
-            _write_events(rows, loop=loop)
+            _write_events(rows)
         return
     if not rows or session.info.get(_READONLY):
         owner.__exit__(None, None, None)
-        _write_events(rows, loop=loop)
+        _write_events(rows)
         return
     try:
         session.execute(_INSERT_EVENT, rows)
     except BaseException as failed:
         owner.__exit__(type(failed), failed, failed.__traceback__)
-        _write_events(rows, loop=loop)
+        _write_events(rows)
         raise
     try:
         owner.__exit__(None, None, None)
     except BaseException:
-        _write_events(rows, loop=loop)
+        _write_events(rows)
         raise
 
 
@@ -147,12 +136,10 @@ def _slots(engine: Engine) -> anyio.Semaphore | None:
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
     readonly = request.method in READ_METHODS
-    loop_engine = get_loop_engine()
-    owner = create_session(readonly=readonly, engine=loop_engine)
+    owner = create_session(readonly=readonly)
     session = owner.__enter__()  # builds the Session object only; no I/O yet
     session.info[_OWNER] = owner
     session.info[_READONLY] = readonly
-    session.info[_LOOP] = loop_engine is not None
     engine = session.get_bind()
     assert isinstance(engine, Engine)
     session.info[_INLINE] = readonly and engine.dialect.name == "sqlite"
@@ -190,8 +177,6 @@ async def _finish_where_cheap(session: Session, exc: BaseException | None = None
         )
     ):
         _finish(session, exc)
-    elif session.info.get(_LOOP):
-        await greenlet_spawn(_finish, session, exc)
     else:
         await run_in_threadpool(_finish, session, exc)
 
@@ -224,8 +209,8 @@ _RequestSession = Annotated[Session | None, *DbSession.__metadata__]
 
 def db_handler(fn: Callable[P, T]) -> Callable[P, Awaitable[T]]:
     """Run a sync handler (with a `session: DbSession` parameter) where its work is cheapest:
-    inline for read-only SQLite, in a greenlet on the event loop for PostgreSQL, else in one
-    worker thread; the last two also end the transaction (`run_and_finish`)."""
+    inline for read-only SQLite, else in one worker thread that also ends the transaction, so
+    a request costs one thread hand-off for its handler instead of two."""
 
     @functools.wraps(fn)
     async def handler(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -281,8 +266,8 @@ async def write_and_finish(session: Session, fn: Callable[[], T]) -> T:
 
 
 async def run_and_finish(session: Session, fn: Callable[[], T]) -> T:
-    """Call `fn` (work in the request's `session`) and end the request's transaction, in one
-    greenlet on the event loop (PostgreSQL) or one worker thread (SQLite's writes)."""
+    """Call `fn` (work in the request's write `session`) and end the request's transaction,
+    in one worker thread."""
 
     def call_and_finish() -> T:
         try:
@@ -293,8 +278,6 @@ async def run_and_finish(session: Session, fn: Callable[[], T]) -> T:
         _finish(session)
         return result
 
-    if session.info.get(_LOOP):
-        return await greenlet_spawn(call_and_finish)  # type: ignore[no-any-return]
     return await run_in_threadpool(call_and_finish)
 
 
@@ -377,33 +360,21 @@ def authenticate(
     return principal
 
 
-async def authenticate_request(
-    request: Request, session: Session, backends: Sequence[AuthBackend] | None = None
-) -> Principal:
-    """`authenticate` for a request's session, placed as `run_db` places work. A sign-in
-    (`aerovane.auth.sign_ins`, a write in a session of its own) is recorded in a worker thread
-    and committed before the handler runs, so the request that signed in already shows it."""
+async def get_principal(request: Request, session: DbSession) -> Principal:
+    """The caller. A sign-in (`aerovane.auth.sign_ins`) is written in a worker thread and
+    committed before the handler runs, so the request that signed in already shows it."""
     read = read_session_for(session)
-    principal, challenge, sign_ins = await run_db(read, _authenticate, request, read, backends)
+    principal, challenge, sign_ins = await run_db(read, _authenticate, request, read)
     if sign_ins:
-        # The lookups' connection goes back to the pool first: the write takes one of its
-        # own, and a request holds at most one at a time (`_slots`).
-        if read.info.get(_LOOP):
-            await greenlet_spawn(read.rollback)
-            await run_in_threadpool(sign_ins.record)
-        else:
-            await run_in_threadpool(_record_sign_ins, read, sign_ins)
+        await run_in_threadpool(_record_sign_ins, read, sign_ins)
     if principal is None:
         raise ApiError(401, headers=challenge)
     return principal
 
 
-async def get_principal(request: Request, session: DbSession) -> Principal:
-    """The caller (`authenticate_request` with the configured backends)."""
-    return await authenticate_request(request, session)
-
-
 def _record_sign_ins(read: Session, sign_ins: SignIns) -> None:
+    # The lookups' connection goes back to the pool first: the write takes one of its own, and
+    # a request holds at most one at a time (`_slots`).
     read.rollback()
     sign_ins.record()
 
@@ -501,11 +472,9 @@ async def _json_body(request: Request) -> dict[str, Any] | None:
 _INSERT_EVENT = insert(models.EventLog.__table__)
 
 
-def _write_events(rows: list[dict[str, Any]], *, loop: bool = False) -> None:
-    """Audit rows in a transaction of their own; `loop`: called in a request's greenlet on the
-    event loop, where the transaction must await there too (`get_loop_engine`)."""
+def _write_events(rows: list[dict[str, Any]]) -> None:
     if rows:
-        with create_session(engine=get_loop_engine() if loop else None) as session:
+        with create_session() as session:
             session.execute(_INSERT_EVENT, rows)
 
 

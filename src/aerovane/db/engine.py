@@ -30,18 +30,12 @@ thousands of times a second and a ping each time (SQLAlchemy's `pool_pre_ping`) 
 round trip per request; after a pause (or a database restart) the ping still weeds out dead
 connections before a request uses one (decision 0020).
 
-The API's requests on PostgreSQL use a second engine, `get_loop_engine`: the same URL, pool
-settings and listeners on psycopg's async driver (SQLAlchemy's asyncio engine), whose sessions
-are ordinary sync sessions run in a greenlet on the event loop (decision 0032). Everything else
-(scheduler, CLI, tasks, work the API does in worker threads) uses `get_engine`.
-
 A SQLite database file is created owner-only (0600) before SQLite first opens it, so its `-wal`
 and `-shm` files are too; one readable by others is tightened (`aerovane.config.permissions`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import functools
@@ -49,25 +43,19 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
-import anyio.to_thread
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.util import await_only
-from sqlalchemy.util.concurrency import in_greenlet
 
 from aerovane.config import get_settings
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
-_loop_engines: dict[str, AsyncEngine] = {}
 _READONLY = "aerovane_readonly"
 _USES = "aerovane_uses"
 #: Execution option: begin a SQLite write transaction only if the write lock is free right now,
@@ -315,48 +303,18 @@ def get_engine(url: str | None = None) -> Engine:
             )
             _configure_sqlite(engine)
         else:
-            engine = create_engine(url, **_server_engine_args(url))
+            engine = create_engine(
+                url,
+                connect_args=_utc_session_args(url),
+                pool_size=settings.getint("database", "sql_alchemy_pool_size") or 5,
+                max_overflow=settings.getint("database", "sql_alchemy_max_overflow"),
+                pool_recycle=settings.getint("database", "sql_alchemy_pool_recycle"),
+                json_deserializer=_read_json,
+            )
             if engine.dialect.name == "postgresql":
                 _configure_postgres(engine)
         _engines[url] = engine
         return engine
-
-
-def _server_engine_args(url: str) -> dict[str, Any]:
-    settings = get_settings()
-    return {
-        "connect_args": _utc_session_args(url),
-        "pool_size": settings.getint("database", "sql_alchemy_pool_size") or 5,
-        "max_overflow": settings.getint("database", "sql_alchemy_max_overflow"),
-        "pool_recycle": settings.getint("database", "sql_alchemy_pool_recycle"),
-        "json_deserializer": _read_json,
-    }
-
-
-def request_engine(url: str | None = None) -> Engine:
-    """The engine the API's request sessions use: `get_loop_engine`'s, else `get_engine`'s."""
-    return get_loop_engine(url) or get_engine(url)
-
-
-def get_loop_engine(url: str | None = None) -> Engine | None:
-    """On PostgreSQL, the engine for sessions whose I/O awaits on the event loop: the sync
-    facade (`sync_engine`) of an asyncio engine on psycopg's async driver, with the same pool
-    settings and listeners as `get_engine`'s. Its sessions work only inside
-    `sqlalchemy.util.greenlet_spawn` (what `AsyncSession.run_sync` uses), called on the event
-    loop; None on other databases."""
-    url = normalize_url(url or get_settings().sql_alchemy_conn)
-    engine = _loop_engines.get(url)
-    if engine is not None:
-        return engine.sync_engine
-    if make_url(url).get_backend_name() != "postgresql":
-        return None
-    with _lock:
-        engine = _loop_engines.get(url)
-        if engine is None:
-            engine = create_async_engine(url, **_server_engine_args(url))
-            _configure_postgres(engine.sync_engine)
-            _loop_engines[url] = engine
-        return engine.sync_engine
 
 
 def dispose_engines(*, close: bool = True) -> None:
@@ -365,31 +323,7 @@ def dispose_engines(*, close: bool = True) -> None:
         for engine in _engines.values():
             engine.dispose(close=close)
         _engines.clear()
-        for loop_engine in _loop_engines.values():
-            if close:
-                _dispose_loop_engine(loop_engine)
-            else:
-                loop_engine.sync_engine.dispose(close=False)
-        _loop_engines.clear()
         _factories.clear()
-
-
-def _dispose_loop_engine(engine: AsyncEngine) -> None:
-    """Close an asyncio engine's pooled connections from sync code, which may run an event
-    loop of its own: on a loop in a short thread (psycopg's close waits for nothing, so any
-    loop will do, not only the one that opened them)."""
-    thread = threading.Thread(target=asyncio.run, args=(engine.dispose(),), daemon=True)
-    thread.start()
-    thread.join()
-
-
-def call_blocking(fn: Callable[[], T]) -> T:
-    """`fn()`, for work that blocks (a session of its own on `get_engine`, a file): called from
-    a `get_loop_engine` session's greenlet, that is on the event loop, it runs in a worker
-    thread the greenlet awaits, so the loop serves other requests meanwhile."""
-    if in_greenlet():
-        return await_only(anyio.to_thread.run_sync(fn))  # type: ignore[no-any-return]
-    return fn()
 
 
 def forget_connections() -> None:
@@ -398,8 +332,6 @@ def forget_connections() -> None:
     with _lock:
         for engine in _engines.values():
             engine.dispose(close=False)
-        for loop_engine in _loop_engines.values():
-            loop_engine.sync_engine.dispose(close=False)
 
 
 _factories: dict[tuple[int, bool], sessionmaker[Session]] = {}
@@ -422,15 +354,12 @@ def _factory(engine: Engine, readonly: bool) -> sessionmaker[Session]:
 
 
 @contextlib.contextmanager
-def create_session(
-    *, readonly: bool = False, url: str | None = None, engine: Engine | None = None
-) -> Iterator[Session]:
-    """A session committed on success and rolled back on error (on `engine`, default
-    `get_engine(url)`).
+def create_session(*, readonly: bool = False, url: str | None = None) -> Iterator[Session]:
+    """A session committed on success and rolled back on error.
 
     Functions that are handed a session never commit it; only the owner of this context does.
     """
-    session = _factory(engine or get_engine(url), readonly)()
+    session = _factory(get_engine(url), readonly)()
     try:
         yield session
         if not readonly:

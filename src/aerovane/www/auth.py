@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from aerovane.api.deps import DbSession, Principal, authenticate_request
+from aerovane.api.deps import DbSession, Principal, authenticate, read_session_for, run_db
 from aerovane.api.errors import ApiError
 from aerovane.auth.backends.base import AuthBackend, load_backends
 from aerovane.auth.backends.iap import ASSERTION_HEADER
@@ -62,8 +62,9 @@ async def page_principal(request: Request, session: DbSession) -> Principal:
     found = getattr(request.state, _PRINCIPAL_STATE, None)
     if isinstance(found, Principal):
         return found
+    read = read_session_for(session)
     try:
-        principal = await authenticate_request(request, session, ui_backends())
+        principal = await run_db(read, authenticate, request, read, ui_backends())
     except ApiError:
         raise SignInRequired() from None
     setattr(request.state, _PRINCIPAL_STATE, principal)

@@ -15,13 +15,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from sqlalchemy import Row, select
-from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
+from sqlalchemy import select
 from starlette.responses import Response
 
 from aerovane.api import signing
-from aerovane.api.deps import DbSession, requires_access_dag, run_db
+from aerovane.api.deps import DbSession, requires_access_dag
 from aerovane.api.errors import ApiError
 from aerovane.api.v1.datamodels.common import error_responses
 from aerovane.api.v1.datamodels.task_instances import TaskLogResponse
@@ -150,7 +148,7 @@ def _size(path: Path) -> int:
         **error_responses(400, 401, 403, 404),
     },
 )
-async def get_log(
+def get_log(
     request: Request,
     dag_id: str,
     dag_run_id: str,
@@ -162,48 +160,17 @@ async def get_log(
     token: str | None = None,
 ) -> Response:
     metadata = _decode_token(token)
+    full_content = full_content or bool(metadata.get("download_logs"))
     ti = None
     if storable_integers(map_index):
-        ti = await run_db(session, _find_attempts, session, dag_id, dag_run_id, task_id, map_index)
-    # Reading the file (or another host's copy of it) blocks: a worker thread's job.
-    return await run_in_threadpool(
-        _answer,
-        request,
-        ti,
-        dag_id,
-        dag_run_id,
-        task_id,
-        task_try_number,
-        map_index,
-        full_content or bool(metadata.get("download_logs")),
-        metadata,
-    )
-
-
-def _find_attempts(
-    session: Session, dag_id: str, run_id: str, task_id: str, map_index: int
-) -> Row[Any] | None:
-    return session.execute(
-        select(TI.try_number, TI.state, TI.hostname).where(
-            TI.dag_id == dag_id,
-            TI.run_id == run_id,
-            TI.task_id == task_id,
-            TI.map_index == map_index,
-        )
-    ).first()
-
-
-def _answer(
-    request: Request,
-    ti: Row[Any] | None,
-    dag_id: str,
-    dag_run_id: str,
-    task_id: str,
-    task_try_number: int,
-    map_index: int,
-    full_content: bool,
-    metadata: dict[str, Any],
-) -> Response:
+        ti = session.execute(
+            select(TI.try_number, TI.state, TI.hostname).where(
+                TI.dag_id == dag_id,
+                TI.run_id == dag_run_id,
+                TI.task_id == task_id,
+                TI.map_index == map_index,
+            )
+        ).first()
     if ti is None:
         raise ApiError(
             404,

@@ -34,7 +34,7 @@ from aerovane.auth.rbac import UserAccess, load_user_access, load_user_access_by
 from aerovane.auth.token_cache import VerifiedTokenCache, check_principal
 from aerovane.auth.users import create_user, find_user, find_user_by_email
 from aerovane.config import get_settings
-from aerovane.db.engine import call_blocking, create_session
+from aerovane.db.engine import create_session
 from aerovane.identity import TokenError, iap_audience, verify_iap_assertion
 from aerovane.identity.principals import USER_ID_BASE, is_user_id
 from aerovane.services.errors import AlreadyExists, BadRequest
@@ -113,8 +113,7 @@ def find_or_register(sub: str, email: str, *, session: Session) -> UserAccess | 
     if refusal is not None:
         _log_refusal(sub, email, refusal)
         return None
-    # A write in a session of its own, which must not block the API's event loop.
-    return call_blocking(lambda: _register(sub, email))
+    return _register(sub, email)
 
 
 #: Assertions already verified; the proxy reuses one per principal for minutes.
