@@ -109,3 +109,50 @@ def test_requests_hold_at_most_pool_size_connections(
         event.remove(engine, "checkin", checkin)
     assert statuses == [200] * 60
     assert in_use["peak"] <= 2
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL only (AEROVANE_TEST_DATABASE_URL)")
+def test_a_request_waiting_for_a_row_lock_holds_up_no_other(
+    client: httpx.Client, admin: httpx.BasicAuth
+) -> None:
+    """A PostgreSQL request that waits for a row lock (in a worker thread, decision 0032)
+    must leave the event loop free to answer the others."""
+    from sqlalchemy import text
+
+    from aerovane.db.engine import get_engine
+
+    add_dag("etl")
+    assert client.get("/dags", auth=admin).status_code == 200  # the password's sign-in
+    with get_engine().connect() as holder, ThreadPoolExecutor(1) as pool:
+        holder.execute(text("SELECT 1 FROM dag WHERE dag_id = 'etl' FOR UPDATE"))
+        patched = pool.submit(client.patch, "/dags/etl", json={"is_paused": True}, auth=admin)
+        _wait_until_a_statement_waits_for_a_lock("UPDATE dag")
+        for _ in range(3):
+            assert client.get("/dags", auth=admin).status_code == 200
+            assert client.get("/dags/etl", auth=admin).json()["is_paused"] is False
+        assert not patched.done()
+        holder.rollback()
+        assert patched.result().status_code == 200
+    assert client.get("/dags/etl", auth=admin).json()["is_paused"] is True
+
+
+def _wait_until_a_statement_waits_for_a_lock(prefix: str) -> None:
+    """Poll (a fresh snapshot of `pg_stat_activity` each time) until a backend of this
+    database runs a statement starting with `prefix` and waits for a lock."""
+    import time
+
+    from sqlalchemy import text
+
+    from aerovane.db.engine import get_engine
+
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock' AND query LIKE :prefix"
+    )
+    deadline = time.monotonic() + 120  # a guard against hanging, not a measurement
+    while True:
+        with get_engine().connect() as conn:
+            if conn.execute(waiting, {"prefix": f"{prefix}%"}).scalar():
+                return
+        assert time.monotonic() < deadline, "no statement waited for the lock"
+        time.sleep(0.01)

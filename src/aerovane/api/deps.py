@@ -17,8 +17,10 @@ SQLite reads never wait (WAL readers take no locks a writer holds) and are pure 
 GIL, so a worker thread adds hand-offs and GIL contention without any parallelism (measured:
 several times the per-request cost under load). Writes on SQLite (which may wait up to
 `busy_timeout` for the write lock) and all PostgreSQL work (which waits on the network with the
-GIL released) run in the threadpool. At most pool-size requests hold a session at once; others
-wait for a slot rather than open and close overflow connections under load.
+GIL released) run in the threadpool (awaiting PostgreSQL on the event loop instead, with
+psycopg's async driver, was measured and cost more CPU per request: decision 0032). At most
+pool-size requests hold a session at once; others wait for a slot rather than open and close
+overflow connections under load.
 """
 
 from __future__ import annotations
