@@ -164,3 +164,28 @@ def test_a_text_access_line_cannot_be_split_by_the_path(
     (line,) = lines
     assert " GET /api/v1/dags/x%0A2024%20ERROR%20forged 404 " in line
     assert not [line for line in out.lines() if line.startswith("2024 ERROR")]
+
+
+def test_a_trusted_load_balancers_id_is_kept_through_proxy_and_api(
+    json_log: LogBuffer, account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind a load balancer listed in `[proxy] trusted_proxies` (here: this test, on
+    loopback), the balancer's well-formed id is the request's id all the way; a malformed one
+    is replaced by the proxy's own."""
+    set_config(monkeypatch, proxy__trusted_proxies="127.0.0.1/32")
+    with api_and_proxy() as (_api, proxy):
+        headers = bearer(id_token_for(proxy, account))
+        kept = httpx.get(
+            f"{proxy}/api/v1/dags", headers={**headers, "X-Request-Id": "lb-7f3a:0001"}
+        )
+        assert kept.status_code == 200, kept.text
+        assert kept.headers.get_list("x-request-id") == ["lb-7f3a:0001"]
+        api_line = json_log.wait_for(
+            lambda line: (
+                line["logger"] == "aerovane.api.access" and line.get("request_id") == "lb-7f3a:0001"
+            )
+        )
+        assert api_line["message"].startswith("GET /api/v1/dags 200 ")
+        replaced = httpx.get(f"{proxy}/api/v1/dags", headers={**headers, "X-Request-Id": "a b"})
+        assert replaced.status_code == 200
+        assert OWN_ID.fullmatch(replaced.headers["x-request-id"])

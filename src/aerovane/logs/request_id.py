@@ -2,7 +2,9 @@
 
 The id is a correlation label, never an identity: nothing is authorised by it. The proxy makes a
 new one for every request and drops whatever `X-Request-Id` the client sent, so no client can
-give its request another request's id; it forwards its id to the API. The API takes an incoming
+give its request another request's id, except that it keeps a well-formed one sent by a load
+balancer listed in `[proxy] trusted_proxies` (whose own logs then share the id); it forwards
+its id to the API. The API takes an incoming
 id only when it is one well-formed `X-Request-Id` (1-128 characters of letters, digits and
 `._:-`), which is the proxy's or, reached directly, the caller's own label; a missing, repeated
 or malformed one is replaced, not refused. The id is returned in `X-Request-Id`, opens the log
@@ -16,6 +18,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from urllib.parse import quote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,12 +45,17 @@ def incoming_request_id(headers: list[tuple[bytes, bytes]]) -> str | None:
 
 
 class RequestIdMiddleware:
-    """Give each HTTP request an id: the incoming one when `trust_incoming` and well-formed,
-    else a new one. Upstream apps see exactly one `X-Request-Id` header, the response carries
-    it, and every line logged while serving it has `request_id`."""
+    """Give each HTTP request an id: the incoming one when `trust_incoming` (a flag, or a
+    function of the request's scope) and well-formed, else a new one. Upstream apps see exactly
+    one `X-Request-Id` header, the response carries it, and every line logged while serving it
+    has `request_id`."""
 
     def __init__(
-        self, app: ASGIApp, *, trust_incoming: bool, access_logger: str | None = None
+        self,
+        app: ASGIApp,
+        *,
+        trust_incoming: bool | Callable[[Scope], bool],
+        access_logger: str | None = None,
     ) -> None:
         self.app = app
         self.trust_incoming = trust_incoming
@@ -58,7 +66,10 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = scope["headers"]
-        request_id = (self.trust_incoming and incoming_request_id(incoming)) or new_request_id()
+        trusted = self.trust_incoming
+        if callable(trusted):
+            trusted = trusted(scope)
+        request_id = (trusted and incoming_request_id(incoming)) or new_request_id()
         own = (HEADER, request_id.encode("ascii"))
         headers = [(n, v) for n, v in incoming if n != HEADER and n.lower() != HEADER]
         headers.append(own)

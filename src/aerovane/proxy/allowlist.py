@@ -108,6 +108,28 @@ def _member(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
     return any(address.version == net.version and address in net for net in networks)
 
 
+class CurrentPolicy:
+    """The `AddressPolicy` of the current settings snapshot, parsed once per snapshot."""
+
+    def __init__(self, settings: Callable[[], Settings] = get_settings) -> None:
+        self._settings = settings
+        self._cached: tuple[Settings, AddressPolicy] | None = None
+
+    def __call__(self) -> AddressPolicy:
+        settings = self._settings()
+        cached = self._cached
+        if cached is not None and cached[0] is settings:
+            return cached[1]
+        policy = AddressPolicy.from_settings(settings)
+        self._cached = (settings, policy)
+        return policy
+
+    def trusts_peer(self, scope: Scope) -> bool:
+        """Whether the request's TCP peer is one of `[proxy] trusted_proxies`."""
+        client = scope.get("client")
+        return self().is_trusted(client[0] if client else None)
+
+
 class AllowListMiddleware:
     """Answer 403 to callers outside `[proxy] allowed_ip_ranges`; pass everyone else through.
 
@@ -117,19 +139,9 @@ class AllowListMiddleware:
 
     def __init__(self, app: ASGIApp, *, settings: Callable[[], Settings] = get_settings) -> None:
         self.app = app
-        self._settings = settings
         # Validate now so a bad configuration fails start-up, not the first request.
-        self._cached: tuple[Settings, AddressPolicy] | None = None
+        self._policy = CurrentPolicy(settings)
         self._policy()
-
-    def _policy(self) -> AddressPolicy:
-        settings = self._settings()
-        cached = self._cached
-        if cached is not None and cached[0] is settings:
-            return cached[1]
-        policy = AddressPolicy.from_settings(settings)
-        self._cached = (settings, policy)
-        return policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):

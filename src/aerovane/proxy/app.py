@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from aerovane.config import Settings, get_settings
 from aerovane.logs.request_id import RequestIdMiddleware
 from aerovane.metrics.server import exposition
-from aerovane.proxy.allowlist import AddressPolicy, AllowListMiddleware
+from aerovane.proxy.allowlist import AllowListMiddleware, CurrentPolicy
 from aerovane.proxy.auth import IapAuthMiddleware
 from aerovane.proxy.forward import Forwarder, HttpUpstream, InProcessUpstream, Upstream
 from aerovane.proxy.headers import IdentityHeadersMiddleware
@@ -142,10 +142,11 @@ def create_proxy_app(
     app: ASGIApp = ProxyApp(target, settings=settings)
     app = IdentityHeadersMiddleware(app)
     app = TokenServiceRoutes(AllowListMiddleware(app, settings=settings), settings=settings)
-    # Outermost: every request, refused or not, gets the proxy's own id; the client's is dropped.
+    # Outermost: every request, refused or not, gets an id: the one a load balancer listed in
+    # `[proxy] trusted_proxies` sent, else the proxy's own (a client's is dropped).
     return RequestIdMiddleware(
         app,
-        trust_incoming=False,
+        trust_incoming=CurrentPolicy(settings).trusts_peer,
         access_logger=(
             "aerovane.proxy.access" if settings().getboolean("logging", "access_log") else None
         ),
@@ -163,15 +164,10 @@ class TokenServiceRoutes:
     def __init__(self, app: ASGIApp, *, settings: Callable[[], Settings] = get_settings) -> None:
         self.app = app
         self.tokens, self._routes = token_service_app()
-        self._settings = settings
-        self._cached: tuple[Settings, AddressPolicy] | None = None
+        self._policy = CurrentPolicy(settings)
 
     def _caller(self, scope: Scope) -> Scope:
-        settings = self._settings()
-        cached = self._cached
-        if cached is None or cached[0] is not settings:
-            cached = self._cached = (settings, AddressPolicy.from_settings(settings))
-        policy = cached[1]
+        policy = self._policy()
         client = scope.get("client")
         if not policy.trusted or not client:
             return scope
