@@ -326,8 +326,15 @@ def test_ctrl_c_fails_the_test_run_and_leaves_nothing_running(engine: Engine) ->
     from aerovane.db import models
 
     engine.wait_dag("interrupted")
+    # Started as from a terminal: Ctrl-C not ignored. A suite run as a background job (`&` in
+    # a script) ignores SIGINT, children inherit that, and Python then keeps ignoring it.
+    command = [sys.executable, "-m", "aerovane", "dags", "test", "interrupted"]
+    interruptible = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL);"
+        " os.execv(sys.argv[1], sys.argv[1:])"
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aerovane", "dags", "test", "interrupted"],
+        [sys.executable, "-c", interruptible, *command],
         env=engine.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
