@@ -170,3 +170,47 @@ def test_a_refused_body_on_a_page_is_an_html_page(
     assert response.status_code == 413
     assert response.headers["content-type"].startswith("text/html")
     assert "413" in response.text
+
+
+def test_a_server_error_on_a_page_is_a_page_with_the_id_to_quote(
+    signed_in: Callable[[str], Browserish], base_url: str
+) -> None:
+    """A real database failure (its table renamed away) under a page: an HTML 500 with the
+    correlation id, which is the request's id (so it finds the logged error), not JSON."""
+    from tests.logs.test_request_id import table_away
+
+    client = signed_in("Admin")
+    with table_away("slot_pool"):
+        page = client.get("/pool/list/")
+        api = httpx.get(f"{base_url}/api/v1/pools", auth=("admin", "Admin-pw"))
+    assert page.status_code == 500
+    assert page.headers["content-type"].startswith("text/html")
+    request_id = page.headers["x-request-id"]
+    assert f"Quote correlation id {request_id} when reporting it." in page.text
+    assert "slot_pool" not in page.text  # nothing of the error itself
+    assert api.status_code == 500
+    assert api.headers["content-type"] == "application/problem+json"
+
+
+def test_an_unexpected_error_on_a_page_is_a_page_with_the_id_to_quote(
+    signed_in: Callable[[str], Browserish], base_url: str
+) -> None:
+    """Not a database error: a stored DAG the page cannot read (its JSON damaged)."""
+    from sqlalchemy import update
+
+    from aerovane.db import models
+    from aerovane.db.engine import create_session
+    from tests.api.conftest import add_dag
+
+    add_dag("etl")
+    client = signed_in("Admin")
+    with create_session() as session:
+        damaged = {"data": {"dag": {"tasks": "?"}}, "dag_hash": "damaged"}  # as a new version would
+        session.execute(update(models.SerializedDagModel).values(**damaged))
+    page = client.get("/dags/etl/graph")
+    assert page.status_code == 500
+    assert page.headers["content-type"].startswith("text/html")
+    assert f"Quote correlation id {page.headers['x-request-id']} when" in page.text
+    api = httpx.get(f"{base_url}/api/v1/dags/etl/tasks", auth=("admin", "Admin-pw"))
+    assert api.status_code == 500
+    assert f"correlation id {api.headers['x-request-id']} " in api.json()["detail"]

@@ -16,7 +16,7 @@ from starlette.types import Scope
 from aerovane import __version__, identity, www
 from aerovane.api import experimental, fab, metrics, v1
 from aerovane.api.deps import backend_chain, requires_access
-from aerovane.api.errors import UnhandledErrorMiddleware, install_error_handlers
+from aerovane.api.errors import UnhandledErrorMiddleware, install_error_handlers, internal_error
 from aerovane.api.middleware import LazyApp, NoStoreMiddleware
 from aerovane.api.request_body import RequestBodyMiddleware, problem_responder
 from aerovane.api.v1 import monitoring
@@ -43,6 +43,13 @@ def _body_error(scope: Scope, status: int, detail: str) -> Response:
     return problem_responder(scope, status, detail)
 
 
+def _unhandled_error(scope: Scope, correlation_id: str) -> Response:
+    """A 500 nothing else handled: a page for the browser, problem+json for everyone else."""
+    if www.is_page_scope(scope):
+        return www.server_error_page(500, correlation_id)
+    return internal_error(correlation_id)
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     backend_chain(settings)
@@ -66,7 +73,7 @@ def create_app() -> FastAPI:
             ),
             Middleware(metrics.RequestMetricsMiddleware),
             Middleware(NoStoreMiddleware),
-            Middleware(UnhandledErrorMiddleware),
+            Middleware(UnhandledErrorMiddleware, respond=_unhandled_error),
             Middleware(
                 RequestBodyMiddleware,
                 respond=_body_error,

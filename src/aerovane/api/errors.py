@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -151,7 +151,7 @@ def new_correlation_id() -> str:
     return request_id() or uuid.uuid4().hex
 
 
-def _internal_error(correlation_id: str) -> JSONResponse:
+def internal_error(correlation_id: str) -> JSONResponse:
     return problem_response(
         500,
         detail=(
@@ -276,7 +276,7 @@ async def _database_error(request: Request, exc: Exception) -> Response:
         correlation_id,
         exc_info=exc,
     )
-    return _internal_error(correlation_id)
+    return internal_error(correlation_id)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -293,11 +293,15 @@ class UnhandledErrorMiddleware:
     """Turns any exception nothing else handled into a 500 problem with a logged correlation id.
 
     Sits inside Starlette's ServerErrorMiddleware so the client gets problem+json (not a
-    plain-text traceback page) and the error is logged once, here, with its id.
+    plain-text traceback page) and the error is logged once, here, with its id. `respond`
+    (scope, correlation id) may answer otherwise, e.g. a web page.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self, app: ASGIApp, respond: Callable[[Scope, str], Response] | None = None
+    ) -> None:
         self.app = app
+        self.respond = respond or (lambda _scope, correlation_id: internal_error(correlation_id))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -323,4 +327,4 @@ class UnhandledErrorMiddleware:
             )
             if started:
                 raise
-            await _internal_error(correlation_id)(scope, receive, send)
+            await self.respond(scope, correlation_id)(scope, receive, send)

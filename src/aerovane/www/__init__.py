@@ -16,9 +16,15 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aerovane.www import auth
-from aerovane.www.errors import bare_error_page, install_page_errors, is_page_path
+from aerovane.www.errors import (
+    bare_error_page,
+    install_page_errors,
+    is_page_path,
+    is_page_scope,
+    server_error_page,
+)
 
-__all__ = ["bare_error_page", "install", "is_page_path"]
+__all__ = ["bare_error_page", "install", "is_page_path", "is_page_scope", "server_error_page"]
 
 STATIC_PREFIX = "/static"
 SWAGGER = f"{STATIC_PREFIX}/vendor/swagger-ui-5.35.0"

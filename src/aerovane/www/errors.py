@@ -9,13 +9,16 @@ route matches, when it is outside the API's prefixes and the browser accepts HTM
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, Response
+from starlette.types import Scope
 
 from aerovane.api.errors import TITLES, ApiError, from_service_error
 from aerovane.services.errors import ServiceError
@@ -62,6 +65,11 @@ class SignInRequired(Exception):
 def is_page_path(path: str) -> bool:
     """Whether a path outside every machine API (so possibly a page)."""
     return not path.startswith(API_PREFIXES)
+
+
+def is_page_scope(scope: Scope) -> bool:
+    """`is_page_request` for middleware, which has a scope (routed or not) but no request."""
+    return is_page_request(Request(scope))
 
 
 def is_page_request(request: Request) -> bool:
@@ -122,6 +130,45 @@ def bare_error_page(status: int, message: str) -> Response:
     return HTMLResponse(html, status_code=status)
 
 
+def server_error_page(
+    status: int, correlation_id: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A 500 or 503 as a page with the id to quote (the request's, on its log lines). Without
+    menus: the database, which they need, may be what failed."""
+    if status == 503:
+        message = (
+            "The metadata database is unavailable; retry in a few seconds "
+            f"(correlation id {correlation_id})."
+        )
+    else:
+        message = (
+            f"Something went wrong on our side. Quote correlation id {correlation_id} "
+            "when reporting it."
+        )
+    response = bare_error_page(status, message)
+    response.headers.update(headers or {})
+    return response
+
+
+def _database_errors_as_html(original: Handler) -> Handler:
+    """The API's answer to a database error (logged there, with its correlation id), as a
+    page: a server error with the id to quote, or the refusal's own sentence."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        answer = await original(request, exc)
+        if not is_page_request(request):
+            return answer
+        from aerovane.api.errors import new_correlation_id
+
+        if answer.status_code >= 500:
+            kept = {k: v for k, v in answer.headers.items() if k.lower() == "retry-after"}
+            return server_error_page(answer.status_code, new_correlation_id(), kept)
+        detail = json.loads(bytes(answer.body)).get("detail", "")
+        return error_page(request, answer.status_code, detail)
+
+    return handle
+
+
 def _as_page(exc: Exception) -> tuple[int, str, Mapping[str, str]]:
     if isinstance(exc, ApiError):
         return exc.status, exc.detail or "", exc.headers
@@ -158,5 +205,9 @@ def install_page_errors(app: FastAPI, sign_in: Handler) -> None:
         original = app.exception_handlers.get(exc_class)
         if original is not None:
             app.add_exception_handler(exc_class, _pages_as_html(original))
+    for exc_class in (IntegrityError, DataError, SQLAlchemyError):
+        original = app.exception_handlers.get(exc_class)
+        if original is not None:
+            app.add_exception_handler(exc_class, _database_errors_as_html(original))
     app.add_exception_handler(PageError, _page_error)
     app.add_exception_handler(SignInRequired, sign_in)
