@@ -1,7 +1,8 @@
 """The remote store of task logs: `[logging] remote_base_log_folder`, a folder or an fsspec URL.
 
-Owns turning that option (with `remote_log_conn_id`) into a place to write and read, the copy a
-Celery worker makes when an attempt ends (`upload`), the read-back for `task_logs` (`read`), and
+Owns turning that option (with `remote_log_conn_id`) into a place to write and read, the copy
+the executor that ran an attempt makes when it ends (`upload_attempt_log`: a Celery worker, or
+the local executor on the scheduler's host), the read-back for `task_logs` (`read`), and
 the start-up check (`check`). A plain folder needs nothing more; a URL (`s3://bucket/logs`,
 `gs://`, `ftp://host/logs`, `file:///mnt/logs`) needs the optional fsspec and the scheme's own
 package (s3fs, gcsfs, ...), as Airflow's object-storage handlers do. It must never put the URL's
@@ -149,6 +150,19 @@ def upload(local: Path, relative: str) -> bool:
         log.warning("could not copy %s to %s: %s", relative, shown(store.location), _kind(exc))
         return False
     return True
+
+
+def upload_attempt_log(path: Path) -> bool:
+    """`upload` an ended attempt's log file under its path relative to the local log folder
+    (so the remote store mirrors `base_log_folder`); False when remote logging is off or the
+    file is not an attempt's log."""
+    if configured() is None:
+        return False
+    try:
+        relative = path.relative_to(get_settings().base_log_folder)
+    except ValueError:  # outside the log folder: no attempt's log
+        return False
+    return upload(path, relative.as_posix())
 
 
 def _kind(exc: BaseException) -> str:

@@ -74,15 +74,10 @@ def _hostname() -> str:
 
 
 def _copy_to_remote_store(path: Path) -> None:
-    """`[logging] remote_logging`: the ended attempt's log (whatever its outcome), under the same
-    relative path in `remote_base_log_folder`, a shared folder or an fsspec URL."""
+    """`[logging] remote_logging`: the ended attempt's log (whatever its outcome)."""
     from aerovane.services import remote_logs
 
-    try:
-        relative = path.relative_to(get_settings().base_log_folder)
-    except ValueError:  # outside the log folder: no attempt's log
-        return
-    remote_logs.upload(path, relative.as_posix())
+    remote_logs.upload_attempt_log(path)
 
 
 class CeleryWorker(LoopService):
