@@ -144,13 +144,15 @@ class Components:
             self.stop()
 
     def _serve_metrics(self) -> None:
-        """`/metrics` of the scheduler and triggerer on their `[metrics] *_prometheus_port`
-        (off by default; in standalone the API's /metrics shows the same process's figures)."""
+        """`/metrics` of the scheduler, triggerer and DAG processor on their `[metrics]
+        *_prometheus_port` (off by default). Components in one process share one registry, so
+        each of their ports shows all of it; in standalone the API's /metrics does too."""
         from aerovane.metrics.server import serve_component
 
         for component, wanted in (
             ("scheduler", self.plan.scheduler),
             ("triggerer", self.plan.triggerer),
+            ("dag_processor", self.plan.dag_processor),
         ):
             if wanted and (server := serve_component(component, self.settings)) is not None:
                 self.metrics_servers.append(server)

@@ -415,11 +415,19 @@ OPTIONS: list[Option] = [
             "127.0.0.1",
             parse_str,
             False,
-            "Address the scheduler's, triggerer's and Celery worker's /metrics servers bind.",
+            "Address the scheduler's, triggerer's, DAG processor's and Celery worker's /metrics"
+            " servers bind.",
         ),
         ("scheduler_prometheus_port", "0", parse_int(0), False, "Scheduler /metrics; 0: off."),
         ("triggerer_prometheus_port", "0", parse_int(0), False, "Triggerer /metrics; 0: off."),
         ("worker_prometheus_port", "0", parse_int(0), False, "Celery worker /metrics; 0: off."),
+        (
+            "dag_processor_prometheus_port",
+            "0",
+            parse_int(0),
+            False,
+            "DAG processor /metrics (`aerovane dag-processor`); 0: off.",
+        ),
     ),
     *_opts(
         "operators",
