@@ -1,7 +1,8 @@
 """Shared fixtures: every test gets its own AEROVANE_HOME and a migrated, empty database.
 
 The database is SQLite in the test's home unless `AEROVANE_TEST_DATABASE_URL` names a
-PostgreSQL database, in which case that database is migrated once and emptied before each test.
+PostgreSQL database, in which case that database is migrated once and emptied before each test,
+and tests marked `embedded_sqlite` (they run Aerovane on its own SQLite) are left out.
 """
 
 from __future__ import annotations
